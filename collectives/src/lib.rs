@@ -1,0 +1,58 @@
+//! Collective algorithms as schedules.
+//!
+//! An algorithm does not send anything: it builds a [`Schedule`] (steps of
+//! send / recv / local reduce / copy over buffers the schedule owns, with
+//! dependencies), and an [`Executor`] runs it against any [`P2p`]
+//! implementation: the runtime's engine in real processes, or the
+//! simulator ([`sim`]) that runs many virtual ranks in one process. Blocking,
+//! nonblocking and persistent collectives share one schedule.
+//!
+//! This crate never depends on the runtime; the arrow points the other way.
+
+/// Errors a schedule can meet while running.
+#[derive(Debug, thiserror::Error)]
+pub enum CollError {
+    /// The point-to-point layer failed (its message).
+    #[error("point-to-point failure: {0}")]
+    P2p(String),
+    /// Arguments that cannot describe a valid collective.
+    #[error("invalid collective arguments: {0}")]
+    Invalid(String),
+}
+
+/// Token for one outstanding point-to-point operation of a [`P2p`].
+pub type ReqToken = u64;
+
+/// The point-to-point operations a schedule needs, addressed by rank within
+/// the communicator the collective runs on. Tags are small and local to one
+/// collective instance: the implementation separates concurrent collectives
+/// (the runtime uses a collective context id and a per-communicator sequence).
+pub trait P2p {
+    /// This rank within the communicator.
+    fn rank(&self) -> usize;
+    /// Number of ranks in the communicator.
+    fn size(&self) -> usize;
+    /// Start sending `data` to `peer`. The executor keeps `data` alive and
+    /// unchanged until `test` reports completion of the returned token.
+    fn isend(&mut self, peer: usize, tag: u32, data: &[u8]) -> Result<ReqToken, CollError>;
+    /// Start receiving exactly `buf.len()` bytes from `peer`. The executor
+    /// keeps `buf` alive and does not touch it until `test` reports
+    /// completion of the returned token.
+    fn irecv(&mut self, peer: usize, tag: u32, buf: &mut [u8]) -> Result<ReqToken, CollError>;
+    /// Whether the operation is complete (then the token is spent). Makes
+    /// progress as a side effect.
+    fn test(&mut self, req: ReqToken) -> Result<bool, CollError>;
+}
+
+/// A reduction operator over elements of one type, applied to byte buffers
+/// holding whole elements.
+pub trait ReduceOp: Send + Sync {
+    /// `inout[i] = input[i] (op) inout[i]` for every element, where `input`
+    /// holds the operand that comes first in rank order (this is MPI's
+    /// `MPI_User_function` convention: invec, inoutvec).
+    fn apply(&self, input: &[u8], inout: &mut [u8]);
+    /// Whether operand order may change.
+    fn commutative(&self) -> bool;
+    /// Size in bytes of one element.
+    fn elem_size(&self) -> usize;
+}

@@ -1,0 +1,1 @@
+//! PMI wire protocols (filled in by the PMI work).

@@ -1,0 +1,1 @@
+//! rmpi: MPI in Rust.

@@ -1,0 +1,1 @@
+//! cma transport (in progress).
