@@ -1,0 +1,644 @@
+//! The sans-I/O point-to-point engine.
+//!
+//! The engine holds matching queues, protocol state and requests, and talks
+//! to the world only through method calls: the driver hands it packets
+//! ([`Engine::on_packet`]), takes packets out ([`Engine::next_transmit`] /
+//! [`Engine::transmit_done`]) and performs the few actions it asks for
+//! ([`Engine::next_action`]: single-copy reads). No sockets, clocks or
+//! environment: every behaviour is testable with engines wired together in
+//! memory.
+//!
+//! Protocols: a message of at most the peer's eager limit goes whole in one
+//! `Eager` packet when the sender holds enough eager credit for that peer;
+//! otherwise an `Rts` announces it and the receiver, once matched, either
+//! reads it by single copy (then `Fin`) or answers `Cts` and the sender
+//! streams `Data` chunks. Credit bounds what a receiver can be made to
+//! buffer for unexpected eager messages from each peer; it comes back in
+//! `Credit` packets as the receiver consumes messages. An `Rts` needs no
+//! credit, so a send whose receive is posted always completes.
+
+pub mod buffer;
+pub mod matching;
+pub mod request;
+pub mod wire;
+
+use std::collections::{HashMap, VecDeque};
+
+use buffer::{RecvBuf, SendBuf};
+use matching::{MatchQueues, SrcSel, TagSel, Unexpected, UnexpectedBody};
+use request::{ReqKind, RecvState, Request, RequestTable, SendState};
+pub use request::{ReqId, SendMode, Status};
+use wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN};
+
+/// Eager credit charged per message on top of its payload (the receiver's
+/// cost of holding an envelope).
+pub const ENVELOPE_COST: u64 = 64;
+
+/// What the engine needs to know about the path to one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCaps {
+    /// Largest packet the transport takes (header included).
+    pub max_packet: usize,
+    /// Largest payload sent eagerly.
+    pub eager_limit: usize,
+    /// The receiver may read the sender's memory directly.
+    pub single_copy: bool,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Eager credit per peer, in bytes: the most a receiver buffers for
+    /// unexpected eager messages from one peer.
+    pub eager_window: u64,
+    /// This process's pid (offered for single-copy reads).
+    pub pid: u64,
+    /// Whether this process can perform single-copy reads.
+    pub single_copy_ok: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { eager_window: 1 << 20, pid: 0, single_copy_ok: false }
+    }
+}
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EngineError {
+    #[error("no route to rank {0} (peer capabilities not set)")]
+    NoRoute(u32),
+    #[error("protocol error from rank {peer}: {what}")]
+    Protocol { peer: u32, what: String },
+    #[error("unknown request")]
+    UnknownRequest,
+    #[error("unknown matched message")]
+    UnknownMessage,
+}
+
+/// Something the driver must do for the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read `len` bytes at `addr` in process `pid` into the receive buffer
+    /// of `req` (see [`Engine::recv_buffer`]), then call
+    /// [`Engine::single_copy_done`].
+    SingleCopyRead { req: ReqId, pid: u64, addr: u64, len: usize },
+}
+
+/// A packet ready to go to a peer: the header and a view of the payload.
+#[derive(Debug)]
+pub struct Transmit {
+    header: [u8; HEADER_LEN],
+    payload: Option<(SendBuf, usize, usize)>,
+}
+
+impl Transmit {
+    /// The encoded header.
+    pub fn header(&self) -> &[u8] {
+        &self.header
+    }
+    /// The payload (a range of a pending send's buffer), possibly empty.
+    pub fn payload(&self) -> &[u8] {
+        match &self.payload {
+            Some((buf, start, end)) => buf.slice(*start, *end),
+            None => &[],
+        }
+    }
+}
+
+/// Handle of a message taken by a matched probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MsgId(pub u64);
+
+#[derive(Debug, Clone, Copy)]
+enum OnSent {
+    Nothing,
+    CompleteSend(ReqId),
+    AwaitSyncAck(ReqId),
+}
+
+#[derive(Debug)]
+enum Out {
+    Packet { hdr: Header, payload: Option<(SendBuf, usize, usize)>, on_sent: OnSent },
+    Data { sreq: ReqId, rreq: u64, buf: SendBuf, offset: usize, end: usize },
+}
+
+#[derive(Debug)]
+struct Peer {
+    caps: Option<PeerCaps>,
+    /// Bytes of eager credit left toward this peer.
+    credit: u64,
+    /// Credit consumed from this peer not yet returned.
+    owed: u64,
+    outq: VecDeque<Out>,
+}
+
+/// The point-to-point engine of one rank.
+#[derive(Debug)]
+pub struct Engine {
+    me: u32,
+    cfg: EngineConfig,
+    peers: Vec<Peer>,
+    reqs: RequestTable,
+    queues: MatchQueues,
+    actions: VecDeque<Action>,
+    busy_peers: VecDeque<u32>,
+    completions: u64,
+    probed: HashMap<u64, (u32, Unexpected)>,
+    next_msg: u64,
+}
+
+impl Engine {
+    /// An engine for rank `me` of `size` world ranks.
+    pub fn new(me: u32, size: u32, cfg: EngineConfig) -> Engine {
+        let peers = (0..size)
+            .map(|_| Peer { caps: None, credit: cfg.eager_window, owed: 0, outq: VecDeque::new() })
+            .collect();
+        Engine {
+            me,
+            cfg,
+            peers,
+            reqs: RequestTable::default(),
+            queues: MatchQueues::default(),
+            actions: VecDeque::new(),
+            busy_peers: VecDeque::new(),
+            completions: 0,
+            probed: HashMap::new(),
+            next_msg: 1,
+        }
+    }
+
+    /// This engine's world rank.
+    pub fn rank(&self) -> u32 {
+        self.me
+    }
+
+    /// Record the path to `peer`; must precede the first send to it.
+    pub fn set_peer_caps(&mut self, peer: u32, caps: PeerCaps) {
+        let mut caps = caps;
+        // An eager message must fit in a packet and in half the window.
+        let by_packet = caps.max_packet.saturating_sub(HEADER_LEN);
+        let by_window = (self.cfg.eager_window / 2).saturating_sub(ENVELOPE_COST) as usize;
+        caps.eager_limit = caps.eager_limit.min(by_packet).min(by_window);
+        self.peers[peer as usize].caps = Some(caps);
+    }
+
+    /// Whether a route to `peer` is known.
+    pub fn has_peer_caps(&self, peer: u32) -> bool {
+        self.peers.get(peer as usize).is_some_and(|p| p.caps.is_some())
+    }
+
+    /// Number of completions so far (a cheap "did anything finish" signal).
+    pub fn completions(&self) -> u64 {
+        self.completions
+    }
+
+    /// Payload bytes buffered for unexpected eager messages.
+    pub fn unexpected_bytes(&self) -> u64 {
+        self.queues.unexpected_bytes()
+    }
+
+    /// Number of live requests.
+    pub fn live_requests(&self) -> usize {
+        self.reqs.live()
+    }
+
+    /// Start a send of `buf` to world rank `peer`, matched on `(ctx, src, tag)`
+    /// at the receiver (`src` is this rank's rank in the communicator).
+    pub fn post_send(
+        &mut self,
+        peer: u32,
+        ctx: u32,
+        src: i32,
+        tag: i32,
+        buf: SendBuf,
+        mode: SendMode,
+    ) -> Result<ReqId, EngineError> {
+        let caps = self.peers.get(peer as usize).and_then(|p| p.caps).ok_or(EngineError::NoRoute(peer))?;
+        let len = buf.len();
+        let status = Status { source: src, tag, count: len, truncated: false, cancelled: false };
+        let rid = self.reqs.insert(Request {
+            kind: ReqKind::Send { peer, buf, mode, state: SendState::AwaitReply },
+            done: None,
+            pending_status: status,
+            detached: false,
+        });
+        let p = &mut self.peers[peer as usize];
+        let cost = len as u64 + ENVELOPE_COST;
+        let mut hdr = Header::new(Kind::Eager);
+        hdr.ctx = ctx;
+        hdr.src = src;
+        hdr.tag = tag;
+        hdr.len = len as u64;
+        let state;
+        if len <= caps.eager_limit && p.credit >= cost {
+            p.credit -= cost;
+            let sync = mode == SendMode::Synchronous;
+            hdr.a = if sync { rid.0 } else { 0 };
+            let on_sent = if sync { OnSent::AwaitSyncAck(rid) } else { OnSent::CompleteSend(rid) };
+            p.outq.push_back(Out::Packet { hdr, payload: Some((buf, 0, len)), on_sent });
+            state = SendState::EagerQueued;
+        } else {
+            hdr.kind = Kind::Rts;
+            hdr.a = rid.0;
+            if caps.single_copy {
+                hdr.flags |= FLAG_SINGLE_COPY;
+                hdr.b = self.cfg.pid;
+                hdr.c = buf.addr() as u64;
+            }
+            p.outq.push_back(Out::Packet { hdr, payload: None, on_sent: OnSent::Nothing });
+            state = SendState::AwaitReply;
+        }
+        self.mark_busy(peer);
+        if let Some(Request { kind: ReqKind::Send { state: s, .. }, .. }) = self.reqs.get_mut(rid) {
+            *s = state;
+        }
+        Ok(rid)
+    }
+
+    /// Post a receive into `buf` on context `ctx`.
+    pub fn post_recv(&mut self, ctx: u32, src: SrcSel, tag: TagSel, buf: RecvBuf) -> ReqId {
+        let rid = self.reqs.insert(Request {
+            kind: ReqKind::Recv { ctx, buf, state: RecvState::Posted },
+            done: None,
+            pending_status: Status::default(),
+            detached: false,
+        });
+        match self.queues.take_unexpected(ctx, src, tag) {
+            Some(msg) => self.consume_unexpected(rid, msg),
+            None => self.queues.push_posted(ctx, rid, src, tag),
+        }
+        rid
+    }
+
+    /// Status of the earliest unexpected message a receive would match.
+    pub fn iprobe(&self, ctx: u32, src: SrcSel, tag: TagSel) -> Option<Status> {
+        self.queues.peek_unexpected(ctx, src, tag).map(|m| Status {
+            source: m.src,
+            tag: m.tag,
+            count: m.len as usize,
+            truncated: false,
+            cancelled: false,
+        })
+    }
+
+    /// Matched probe: take the message so that only [`Engine::post_mrecv`]
+    /// can receive it.
+    pub fn improbe(&mut self, ctx: u32, src: SrcSel, tag: TagSel) -> Option<(MsgId, Status)> {
+        let msg = self.queues.take_unexpected(ctx, src, tag)?;
+        let status =
+            Status { source: msg.src, tag: msg.tag, count: msg.len as usize, truncated: false, cancelled: false };
+        let id = MsgId(self.next_msg);
+        self.next_msg += 1;
+        self.probed.insert(id.0, (ctx, msg));
+        Some((id, status))
+    }
+
+    /// Receive a message taken by a matched probe.
+    pub fn post_mrecv(&mut self, msg: MsgId, buf: RecvBuf) -> Result<ReqId, EngineError> {
+        let (ctx, msg) = self.probed.remove(&msg.0).ok_or(EngineError::UnknownMessage)?;
+        let rid = self.reqs.insert(Request {
+            kind: ReqKind::Recv { ctx, buf, state: RecvState::Posted },
+            done: None,
+            pending_status: Status::default(),
+            detached: false,
+        });
+        self.consume_unexpected(rid, msg);
+        Ok(rid)
+    }
+
+    /// Cancel a receive that has not matched yet. Returns whether it was
+    /// cancelled (it then completes with `cancelled` set).
+    pub fn cancel_recv(&mut self, rid: ReqId) -> bool {
+        let ctx = match self.reqs.get(rid) {
+            Some(Request { kind: ReqKind::Recv { ctx, state: RecvState::Posted, .. }, done: None, .. }) => *ctx,
+            _ => return false,
+        };
+        if !self.queues.remove_posted(ctx, rid) {
+            return false;
+        }
+        let st = Status { cancelled: true, ..Status::default() };
+        self.complete(rid, st);
+        true
+    }
+
+    /// The status of a complete request, or `None` while it is pending.
+    pub fn status(&self, rid: ReqId) -> Result<Option<Status>, EngineError> {
+        self.reqs.get(rid).map(|r| r.done).ok_or(EngineError::UnknownRequest)
+    }
+
+    /// Forget a request. A pending one keeps running and is dropped when it
+    /// completes (MPI_Request_free semantics).
+    pub fn free(&mut self, rid: ReqId) -> Result<(), EngineError> {
+        let req = self.reqs.get_mut(rid).ok_or(EngineError::UnknownRequest)?;
+        if req.done.is_some() {
+            self.reqs.remove(rid);
+        } else {
+            req.detached = true;
+        }
+        Ok(())
+    }
+
+    /// The receive buffer of a request (for single-copy reads).
+    pub fn recv_buffer(&self, rid: ReqId) -> Option<RecvBuf> {
+        match self.reqs.get(rid)?.kind {
+            ReqKind::Recv { buf, .. } => Some(buf),
+            _ => None,
+        }
+    }
+
+    /// The next action the driver must perform.
+    pub fn next_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Report the outcome of a [`Action::SingleCopyRead`]. On failure the
+    /// engine falls back to asking the sender to stream the data.
+    pub fn single_copy_done(&mut self, rid: ReqId, ok: bool) {
+        let (peer, sreq, expect) = match self.reqs.get(rid) {
+            Some(Request { kind: ReqKind::Recv { state: RecvState::SingleCopy { peer, sreq, expect, .. }, .. }, .. }) => {
+                (*peer, *sreq, *expect)
+            }
+            _ => return,
+        };
+        if ok {
+            let mut h = Header::new(Kind::Fin);
+            h.a = sreq;
+            self.push_control(peer, h);
+            let st = self.reqs.get(rid).map(|r| r.pending_status).unwrap_or_default();
+            self.complete(rid, st);
+        } else {
+            if let Some(Request { kind: ReqKind::Recv { state, .. }, .. }) = self.reqs.get_mut(rid) {
+                *state = RecvState::Receiving { expect, got: 0 };
+            }
+            let mut h = Header::new(Kind::Cts);
+            h.a = sreq;
+            h.b = rid.0;
+            h.len = expect;
+            self.push_control(peer, h);
+        }
+    }
+
+    /// Peers that have packets waiting to go out.
+    pub fn busy_peers(&self) -> impl Iterator<Item = u32> + '_ {
+        self.busy_peers.iter().copied()
+    }
+
+    /// Whether any packet waits to go out.
+    pub fn has_output(&self) -> bool {
+        !self.busy_peers.is_empty()
+    }
+
+    /// The next packet for `peer`, if any. Call [`Engine::transmit_done`]
+    /// once the transport accepted it; otherwise it stays first in line.
+    pub fn next_transmit(&self, peer: u32) -> Option<Transmit> {
+        let p = self.peers.get(peer as usize)?;
+        match p.outq.front()? {
+            Out::Packet { hdr, payload, .. } => Some(Transmit { header: hdr.encode(), payload: *payload }),
+            Out::Data { rreq, buf, offset, end, .. } => {
+                let chunk = self.chunk_len(peer, *end - *offset);
+                let mut h = Header::new(Kind::Data);
+                h.a = *rreq;
+                h.b = *offset as u64;
+                h.len = chunk as u64;
+                Some(Transmit { header: h.encode(), payload: Some((*buf, *offset, *offset + chunk)) })
+            }
+        }
+    }
+
+    /// The packet from [`Engine::next_transmit`] was accepted by the transport.
+    pub fn transmit_done(&mut self, peer: u32) {
+        let chunk_room = self.chunk_len(peer, usize::MAX);
+        let p = &mut self.peers[peer as usize];
+        let mut finished_send = None;
+        match p.outq.front_mut() {
+            None => return,
+            Some(Out::Packet { on_sent, .. }) => {
+                let on_sent = *on_sent;
+                p.outq.pop_front();
+                match on_sent {
+                    OnSent::Nothing => {}
+                    OnSent::CompleteSend(rid) => finished_send = Some(rid),
+                    OnSent::AwaitSyncAck(rid) => {
+                        if let Some(Request { kind: ReqKind::Send { state, .. }, .. }) = self.reqs.get_mut(rid) {
+                            *state = SendState::AwaitSyncAck;
+                        }
+                    }
+                }
+            }
+            Some(Out::Data { sreq, offset, end, .. }) => {
+                let chunk = chunk_room.min(*end - *offset);
+                *offset += chunk;
+                if *offset >= *end {
+                    finished_send = Some(*sreq);
+                    p.outq.pop_front();
+                }
+            }
+        }
+        if self.peers[peer as usize].outq.is_empty() {
+            self.busy_peers.retain(|&b| b != peer);
+        }
+        if let Some(rid) = finished_send {
+            let st = self.reqs.get(rid).map(|r| r.pending_status).unwrap_or_default();
+            self.complete(rid, st);
+        }
+    }
+
+    /// Handle one packet from world rank `from`.
+    pub fn on_packet(&mut self, from: u32, pkt: &[u8]) -> Result<(), EngineError> {
+        let proto = |what: &str| EngineError::Protocol { peer: from, what: what.to_string() };
+        if from as usize >= self.peers.len() {
+            return Err(proto("packet from a rank outside the job"));
+        }
+        let h = Header::decode(pkt).ok_or_else(|| proto("malformed header"))?;
+        let payload = &pkt[HEADER_LEN..];
+        match h.kind {
+            Kind::Eager => {
+                if payload.len() as u64 != h.len {
+                    return Err(proto("eager payload length mismatch"));
+                }
+                let cost = h.len + ENVELOPE_COST;
+                match self.queues.take_posted(h.ctx, h.src, h.tag) {
+                    Some(rid) => {
+                        self.deliver_eager(rid, h.src, h.tag, payload);
+                        self.after_eager_match(from, cost, h.a);
+                    }
+                    None => self.queues.push_unexpected(
+                        h.ctx,
+                        Unexpected {
+                            peer: from,
+                            src: h.src,
+                            tag: h.tag,
+                            len: h.len,
+                            cost,
+                            body: UnexpectedBody::Eager { data: payload.to_vec(), sync_sreq: h.a },
+                        },
+                    ),
+                }
+            }
+            Kind::Rts => {
+                let single_copy = (h.flags & FLAG_SINGLE_COPY != 0).then_some((h.b, h.c));
+                let msg = Unexpected {
+                    peer: from,
+                    src: h.src,
+                    tag: h.tag,
+                    len: h.len,
+                    cost: ENVELOPE_COST,
+                    body: UnexpectedBody::Rts { sreq: h.a, single_copy },
+                };
+                match self.queues.take_posted(h.ctx, h.src, h.tag) {
+                    Some(rid) => self.consume_unexpected(rid, msg),
+                    None => self.queues.push_unexpected(h.ctx, msg),
+                }
+            }
+            Kind::Cts => {
+                let sreq = ReqId(h.a);
+                let Some(req) = self.reqs.get_mut(sreq) else { return Err(proto("Cts for an unknown send")) };
+                let ReqKind::Send { peer, buf, state, .. } = &mut req.kind else {
+                    return Err(proto("Cts for a receive"));
+                };
+                if *peer != from {
+                    return Err(proto("Cts from the wrong rank"));
+                }
+                let accept = (h.len as usize).min(buf.len());
+                if accept == 0 {
+                    let st = req.pending_status;
+                    self.complete(sreq, st);
+                } else {
+                    *state = SendState::Streaming;
+                    let buf = *buf;
+                    self.peers[from as usize].outq.push_back(Out::Data { sreq, rreq: h.b, buf, offset: 0, end: accept });
+                    self.mark_busy(from);
+                }
+            }
+            Kind::Data => {
+                let rid = ReqId(h.a);
+                let Some(req) = self.reqs.get_mut(rid) else { return Err(proto("Data for an unknown receive")) };
+                let ReqKind::Recv { buf, state: RecvState::Receiving { expect, got }, .. } = &mut req.kind else {
+                    return Err(proto("Data for a receive not expecting it"));
+                };
+                buf.write_at(h.b as usize, payload);
+                *got += payload.len() as u64;
+                if *got >= *expect {
+                    let st = req.pending_status;
+                    self.complete(rid, st);
+                }
+            }
+            Kind::Fin | Kind::SyncAck => {
+                let sreq = ReqId(h.a);
+                let Some(req) = self.reqs.get(sreq) else { return Err(proto("ack for an unknown send")) };
+                if !matches!(req.kind, ReqKind::Send { .. }) {
+                    return Err(proto("ack for a receive"));
+                }
+                let st = req.pending_status;
+                self.complete(sreq, st);
+            }
+            Kind::Credit => {
+                self.peers[from as usize].credit += h.len;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- internals ----
+
+    fn chunk_len(&self, peer: u32, remaining: usize) -> usize {
+        let max = self.peers[peer as usize].caps.map(|c| c.max_packet).unwrap_or(64 << 10);
+        remaining.min(max.saturating_sub(HEADER_LEN).max(1))
+    }
+
+    fn mark_busy(&mut self, peer: u32) {
+        if !self.busy_peers.contains(&peer) {
+            self.busy_peers.push_back(peer);
+        }
+    }
+
+    fn push_control(&mut self, peer: u32, hdr: Header) {
+        self.peers[peer as usize].outq.push_back(Out::Packet { hdr, payload: None, on_sent: OnSent::Nothing });
+        self.mark_busy(peer);
+    }
+
+    fn complete(&mut self, rid: ReqId, status: Status) {
+        let Some(req) = self.reqs.get_mut(rid) else { return };
+        if req.done.is_some() {
+            return;
+        }
+        req.done = Some(status);
+        self.completions += 1;
+        if req.detached {
+            self.reqs.remove(rid);
+        }
+    }
+
+    /// Return credit for a consumed message, in batches.
+    fn owe(&mut self, peer: u32, cost: u64) {
+        let threshold = (self.cfg.eager_window / 4).max(1);
+        let p = &mut self.peers[peer as usize];
+        p.owed += cost;
+        if p.owed >= threshold {
+            let mut h = Header::new(Kind::Credit);
+            h.len = p.owed;
+            p.owed = 0;
+            self.push_control(peer, h);
+        }
+    }
+
+    fn after_eager_match(&mut self, peer: u32, cost: u64, sync_sreq: u64) {
+        if sync_sreq != 0 {
+            let mut h = Header::new(Kind::SyncAck);
+            h.a = sync_sreq;
+            self.push_control(peer, h);
+        }
+        self.owe(peer, cost);
+    }
+
+    fn deliver_eager(&mut self, rid: ReqId, src: i32, tag: i32, data: &[u8]) {
+        let Some(Request { kind: ReqKind::Recv { buf, .. }, .. }) = self.reqs.get(rid) else { return };
+        let written = buf.write_at(0, data);
+        let st = Status { source: src, tag, count: written, truncated: data.len() > buf.len(), cancelled: false };
+        self.complete(rid, st);
+    }
+
+    /// A receive claims a message (from the unexpected queue, a matched
+    /// probe, or a just-arrived Rts).
+    fn consume_unexpected(&mut self, rid: ReqId, msg: Unexpected) {
+        match msg.body {
+            UnexpectedBody::Eager { data, sync_sreq } => {
+                self.deliver_eager(rid, msg.src, msg.tag, &data);
+                self.after_eager_match(msg.peer, msg.cost, sync_sreq);
+            }
+            UnexpectedBody::Rts { sreq, single_copy } => {
+                let Some(req) = self.reqs.get_mut(rid) else { return };
+                let ReqKind::Recv { buf, state, .. } = &mut req.kind else { return };
+                let accept = msg.len.min(buf.len() as u64);
+                req.pending_status = Status {
+                    source: msg.src,
+                    tag: msg.tag,
+                    count: accept as usize,
+                    truncated: msg.len > buf.len() as u64,
+                    cancelled: false,
+                };
+                let peer = msg.peer;
+                match single_copy {
+                    Some((pid, addr)) if accept > 0 && self.cfg.single_copy_ok => {
+                        *state = RecvState::SingleCopy { peer, sreq, pid, addr, expect: accept };
+                        self.actions.push_back(Action::SingleCopyRead { req: rid, pid, addr, len: accept as usize });
+                    }
+                    _ => {
+                        *state = RecvState::Receiving { expect: accept, got: 0 };
+                        let st = req.pending_status;
+                        let mut h = Header::new(Kind::Cts);
+                        h.a = sreq;
+                        h.b = rid.0;
+                        h.len = accept;
+                        self.push_control(peer, h);
+                        if accept == 0 {
+                            self.complete(rid, st);
+                        }
+                    }
+                }
+                self.owe(peer, msg.cost);
+            }
+        }
+    }
+}

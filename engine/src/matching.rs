@@ -1,0 +1,154 @@
+//! Posted-receive and unexpected-message queues, one pair per context id.
+//!
+//! Matching follows MPI's rules: an arriving message matches the earliest
+//! posted receive whose selectors accept it; a new receive matches the
+//! earliest-arrived unexpected message it accepts. Since transports deliver
+//! each peer's packets in order, this keeps the non-overtaking rule.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::request::ReqId;
+
+/// Which source a receive accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SrcSel {
+    Any,
+    Rank(i32),
+}
+
+/// Which tag a receive accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagSel {
+    Any,
+    Tag(i32),
+}
+
+impl SrcSel {
+    fn accepts(self, src: i32) -> bool {
+        match self {
+            SrcSel::Any => true,
+            SrcSel::Rank(r) => r == src,
+        }
+    }
+}
+
+impl TagSel {
+    fn accepts(self, tag: i32) -> bool {
+        match self {
+            TagSel::Any => true,
+            TagSel::Tag(t) => t == tag,
+        }
+    }
+}
+
+/// What an unexpected message carries until a receive claims it.
+#[derive(Debug)]
+pub enum UnexpectedBody {
+    /// The whole payload, copied out of the transport.
+    Eager {
+        data: Vec<u8>,
+        /// Sender request to acknowledge when matched (synchronous send), or 0.
+        sync_sreq: u64,
+    },
+    /// Only the envelope of a large message.
+    Rts {
+        sreq: u64,
+        /// (pid, address) when the sender offers single-copy reads.
+        single_copy: Option<(u64, u64)>,
+    },
+}
+
+/// A message that arrived before any receive matched it.
+#[derive(Debug)]
+pub struct Unexpected {
+    /// World rank of the sending process.
+    pub peer: u32,
+    /// Sender's rank in the communicator.
+    pub src: i32,
+    pub tag: i32,
+    /// Full message length in bytes.
+    pub len: u64,
+    /// Eager credit this message holds at the receiver.
+    pub cost: u64,
+    pub body: UnexpectedBody,
+}
+
+#[derive(Debug)]
+struct Posted {
+    req: ReqId,
+    src: SrcSel,
+    tag: TagSel,
+}
+
+#[derive(Debug, Default)]
+struct CtxQueues {
+    posted: VecDeque<Posted>,
+    unexpected: VecDeque<Unexpected>,
+}
+
+/// The match queues of every context id.
+#[derive(Debug, Default)]
+pub struct MatchQueues {
+    by_ctx: HashMap<u32, CtxQueues>,
+    unexpected_bytes: u64,
+}
+
+impl MatchQueues {
+    /// Remove and return the earliest posted receive accepting (src, tag).
+    pub fn take_posted(&mut self, ctx: u32, src: i32, tag: i32) -> Option<ReqId> {
+        let q = self.by_ctx.get_mut(&ctx)?;
+        let pos = q.posted.iter().position(|p| p.src.accepts(src) && p.tag.accepts(tag))?;
+        q.posted.remove(pos).map(|p| p.req)
+    }
+
+    /// Queue a receive that found no unexpected message.
+    pub fn push_posted(&mut self, ctx: u32, req: ReqId, src: SrcSel, tag: TagSel) {
+        self.by_ctx.entry(ctx).or_default().posted.push_back(Posted { req, src, tag });
+    }
+
+    /// Remove a posted receive (cancel). Returns whether it was still posted.
+    pub fn remove_posted(&mut self, ctx: u32, req: ReqId) -> bool {
+        let Some(q) = self.by_ctx.get_mut(&ctx) else { return false };
+        match q.posted.iter().position(|p| p.req == req) {
+            Some(pos) => {
+                q.posted.remove(pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queue a message no receive was waiting for.
+    pub fn push_unexpected(&mut self, ctx: u32, msg: Unexpected) {
+        if let UnexpectedBody::Eager { data, .. } = &msg.body {
+            self.unexpected_bytes += data.len() as u64;
+        }
+        self.by_ctx.entry(ctx).or_default().unexpected.push_back(msg);
+    }
+
+    /// Remove and return the earliest unexpected message a receive accepts.
+    pub fn take_unexpected(&mut self, ctx: u32, src: SrcSel, tag: TagSel) -> Option<Unexpected> {
+        let q = self.by_ctx.get_mut(&ctx)?;
+        let pos = q.unexpected.iter().position(|m| src.accepts(m.src) && tag.accepts(m.tag))?;
+        let msg = q.unexpected.remove(pos)?;
+        if let UnexpectedBody::Eager { data, .. } = &msg.body {
+            self.unexpected_bytes -= data.len() as u64;
+        }
+        Some(msg)
+    }
+
+    /// Look at the earliest unexpected message a receive would accept.
+    pub fn peek_unexpected(&self, ctx: u32, src: SrcSel, tag: TagSel) -> Option<&Unexpected> {
+        self.by_ctx.get(&ctx)?.unexpected.iter().find(|m| src.accepts(m.src) && tag.accepts(m.tag))
+    }
+
+    /// Payload bytes held for unexpected eager messages (bounded by credits).
+    pub fn unexpected_bytes(&self) -> u64 {
+        self.unexpected_bytes
+    }
+
+    /// Number of receives posted and not yet matched.
+    pub fn posted_count(&self) -> usize {
+        self.by_ctx.values().map(|q| q.posted.len()).sum()
+    }
+}

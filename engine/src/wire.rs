@@ -1,0 +1,141 @@
+//! The engine's packet header: one fixed layout for every packet kind.
+//!
+//! Every packet starts with a [`Header`] of [`HEADER_LEN`] bytes (little
+//! endian), followed by payload for `Eager` and `Data` packets. Transports
+//! keep per-peer FIFO order, so the header carries no sequence number: the
+//! order of arrival is the order of sending.
+
+/// Length of the encoded header.
+pub const HEADER_LEN: usize = 48;
+
+/// What a packet is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A whole message: envelope and payload. `a` = sender request id when
+    /// the send is synchronous (an acknowledgement is wanted), else 0.
+    Eager = 1,
+    /// Request to send a large message. `a` = sender request id,
+    /// `b` = sender pid, `c` = sender buffer address (single copy).
+    Rts = 2,
+    /// Clear to send. `a` = sender request id, `b` = receiver request id,
+    /// `len` = bytes the receiver accepts (it may truncate).
+    Cts = 3,
+    /// A chunk of a rendezvous message. `a` = receiver request id,
+    /// `b` = offset of this chunk.
+    Data = 4,
+    /// The receiver copied the data itself (single copy). `a` = sender
+    /// request id.
+    Fin = 5,
+    /// A synchronous eager send was matched. `a` = sender request id.
+    SyncAck = 6,
+    /// Eager credit returned to the sender. `len` = bytes of credit.
+    Credit = 7,
+}
+
+impl Kind {
+    fn from_u8(v: u8) -> Option<Kind> {
+        Some(match v {
+            1 => Kind::Eager,
+            2 => Kind::Rts,
+            3 => Kind::Cts,
+            4 => Kind::Data,
+            5 => Kind::Fin,
+            6 => Kind::SyncAck,
+            7 => Kind::Credit,
+            _ => return None,
+        })
+    }
+}
+
+/// Flag: the Rts sender offers single-copy reads of its buffer.
+pub const FLAG_SINGLE_COPY: u8 = 1;
+
+/// The decoded header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub kind: Kind,
+    pub flags: u8,
+    /// Context id of the communicator (matching key).
+    pub ctx: u32,
+    /// Sender's rank in that communicator.
+    pub src: i32,
+    pub tag: i32,
+    /// Total message length (Eager, Rts), accepted length (Cts), chunk
+    /// length (Data), or credit bytes (Credit).
+    pub len: u64,
+    pub a: u64,
+    pub b: u64,
+    pub c: u64,
+}
+
+impl Header {
+    /// A header of `kind` with every other field zero.
+    pub fn new(kind: Kind) -> Header {
+        Header { kind, flags: 0, ctx: 0, src: 0, tag: 0, len: 0, a: 0, b: 0, c: 0 }
+    }
+
+    /// Encode into the fixed layout.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        out[0] = self.kind as u8;
+        out[1] = self.flags;
+        out[4..8].copy_from_slice(&self.ctx.to_le_bytes());
+        out[8..12].copy_from_slice(&self.src.to_le_bytes());
+        out[12..16].copy_from_slice(&self.tag.to_le_bytes());
+        out[16..24].copy_from_slice(&self.len.to_le_bytes());
+        out[24..32].copy_from_slice(&self.a.to_le_bytes());
+        out[32..40].copy_from_slice(&self.b.to_le_bytes());
+        out[40..48].copy_from_slice(&self.c.to_le_bytes());
+        out
+    }
+
+    /// Decode the header at the start of `pkt`; `None` if it is malformed.
+    pub fn decode(pkt: &[u8]) -> Option<Header> {
+        if pkt.len() < HEADER_LEN {
+            return None;
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(pkt[i..i + 4].try_into().expect("4 bytes"));
+        let u64_at = |i: usize| u64::from_le_bytes(pkt[i..i + 8].try_into().expect("8 bytes"));
+        Some(Header {
+            kind: Kind::from_u8(pkt[0])?,
+            flags: pkt[1],
+            ctx: u32_at(4),
+            src: u32_at(8) as i32,
+            tag: u32_at(12) as i32,
+            len: u64_at(16),
+            a: u64_at(24),
+            b: u64_at(32),
+            c: u64_at(40),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_every_field() {
+        let h = Header {
+            kind: Kind::Rts,
+            flags: FLAG_SINGLE_COPY,
+            ctx: 0xdead_beef,
+            src: -2,
+            tag: 12345,
+            len: 1 << 40,
+            a: 7,
+            b: u64::MAX,
+            c: 0x1234_5678_9abc,
+        };
+        assert_eq!(Header::decode(&h.encode()), Some(h));
+    }
+
+    #[test]
+    fn short_or_unknown_packets_are_rejected() {
+        assert_eq!(Header::decode(&[1u8; 10]), None);
+        let mut raw = Header::new(Kind::Eager).encode();
+        raw[0] = 99;
+        assert_eq!(Header::decode(&raw), None);
+    }
+}
