@@ -7,7 +7,34 @@
 //! simulator ([`sim`]) that runs many virtual ranks in one process. Blocking,
 //! nonblocking and persistent collectives share one schedule.
 //!
+//! The runtime's entry point is [`Collective`]: build one per call
+//! (`Collective::allreduce(..)`), call [`Collective::progress`] from the
+//! progress loop until it returns `true`, then read [`Collective::output`].
+//! Algorithms live one per file under `barrier/`, `bcast/`, `reduce/` and
+//! `allreduce/`, each under a registry key such as `"allreduce:recursive_doubling"`;
+//! [`select`] picks one.
+//!
 //! This crate never depends on the runtime; the arrow points the other way.
+
+#![forbid(unsafe_code)]
+
+pub mod allreduce;
+pub mod barrier;
+pub mod bcast;
+mod collective;
+mod executor;
+pub mod reduce;
+mod schedule;
+pub mod select;
+pub mod sim;
+
+pub use collective::Collective;
+pub use executor::Executor;
+pub use schedule::{BufId, OperandOrder, Region, Schedule, ScheduleBuilder, Step, StepId};
+
+/// Largest tag any schedule of this crate uses: tags are in `0..=MAX_TAG`.
+/// The runtime may rely on tags fitting in 8 bits.
+pub const MAX_TAG: u32 = 255;
 
 /// Errors a schedule can meet while running.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +54,8 @@ pub type ReqToken = u64;
 /// the communicator the collective runs on. Tags are small and local to one
 /// collective instance: the implementation separates concurrent collectives
 /// (the runtime uses a collective context id and a per-communicator sequence).
+///
+/// The trait is object safe; the executor uses it as `&mut dyn P2p`.
 pub trait P2p {
     /// This rank within the communicator.
     fn rank(&self) -> usize;
@@ -42,6 +71,18 @@ pub trait P2p {
     /// Whether the operation is complete (then the token is spent). Makes
     /// progress as a side effect.
     fn test(&mut self, req: ReqToken) -> Result<bool, CollError>;
+    /// Like [`P2p::test`], for a token returned by [`P2p::irecv`]: `buf` is
+    /// the very buffer (same address, same length) that was given to `irecv`.
+    ///
+    /// The executor tests receives only through this method. An
+    /// implementation that wrote into the buffer directly keeps the default
+    /// (which calls `test`); one that cannot keep a pointer to the buffer
+    /// (the simulator, or an engine that holds the payload itself) copies
+    /// the payload in here, before it reports completion.
+    fn test_recv(&mut self, req: ReqToken, buf: &mut [u8]) -> Result<bool, CollError> {
+        let _ = buf;
+        self.test(req)
+    }
 }
 
 /// A reduction operator over elements of one type, applied to byte buffers

@@ -1,0 +1,3 @@
+//! Barrier algorithms (`MPI_Barrier`): no rank leaves before every rank entered.
+
+pub mod dissemination;

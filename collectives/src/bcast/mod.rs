@@ -1,0 +1,3 @@
+//! Broadcast algorithms (`MPI_Bcast`): the root's bytes end up on every rank.
+
+pub mod binomial;

@@ -1,0 +1,231 @@
+//! Runs one [`Schedule`] against a [`P2p`] as a non-blocking state machine.
+//!
+//! [`Executor::progress`] starts every step whose dependencies are done,
+//! tests the outstanding sends and receives, runs local steps (reduce,
+//! copy) as soon as they are ready, and reports whether the whole schedule
+//! is complete. It never blocks, so the runtime can drive blocking,
+//! nonblocking and persistent collectives from one progress loop.
+//!
+//! Buffer discipline (the [`P2p`] contract): the executor owns the
+//! schedule, whose buffers are never resized while it runs, so the bytes
+//! handed to `isend`/`irecv` stay at the same address until the token
+//! completes. The dependency graph guarantees that no step reads or writes
+//! a region while a receive into it is outstanding, nor writes a region
+//! while a send from it is outstanding. Receives are tested with
+//! [`P2p::test_recv`], which gets the receive's buffer again.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::schedule::{OperandOrder, Region, Schedule, Step};
+use crate::{CollError, P2p, ReqToken};
+
+/// Where one step is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepState {
+    Waiting,
+    Active(ReqToken),
+    Done,
+}
+
+/// Runs one schedule to completion through repeated [`Executor::progress`] calls.
+#[derive(Debug)]
+pub struct Executor {
+    schedule: Schedule,
+    /// Dependencies of each step not yet done.
+    unmet: Vec<usize>,
+    /// Steps that wait for each step.
+    dependents: Vec<Vec<usize>>,
+    state: Vec<StepState>,
+    /// Steps whose dependencies are done but that have not started, lowest first.
+    ready: BinaryHeap<Reverse<usize>>,
+    /// Started sends and receives.
+    active: Vec<usize>,
+    done: usize,
+    /// Scratch space for [`OperandOrder::DstFirst`] reductions, sized at construction.
+    scratch: Vec<u8>,
+    failed: bool,
+}
+
+impl Executor {
+    /// An executor for `schedule`, with nothing started yet.
+    pub fn new(schedule: Schedule) -> Executor {
+        let n = schedule.steps.len();
+        let mut unmet = vec![0; n];
+        let mut dependents = vec![Vec::new(); n];
+        for (i, deps) in schedule.deps.iter().enumerate() {
+            unmet[i] = deps.len();
+            for d in deps {
+                dependents[d.0].push(i);
+            }
+        }
+        let ready = (0..n).filter(|&i| unmet[i] == 0).map(Reverse).collect();
+        let scratch_len = schedule
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Reduce { src, order: OperandOrder::DstFirst, .. } => src.len(),
+                Step::Reduce { src, dst, .. } if src.buf == dst.buf => src.len(),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        Executor {
+            schedule,
+            unmet,
+            dependents,
+            state: vec![StepState::Waiting; n],
+            ready,
+            active: Vec::new(),
+            done: 0,
+            scratch: vec![0; scratch_len],
+            failed: false,
+        }
+    }
+
+    /// The schedule being run (its buffers hold partial results until complete).
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Gives the schedule back (for example to read its output).
+    pub fn into_schedule(self) -> Schedule {
+        self.schedule
+    }
+
+    /// Whether every step has completed.
+    pub fn is_complete(&self) -> bool {
+        self.done == self.schedule.steps.len()
+    }
+
+    /// Number of sends and receives currently outstanding.
+    pub fn outstanding(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Advances the schedule as far as possible without blocking; returns
+    /// `true` once every step is complete. After an error the executor is
+    /// poisoned: later calls fail too (outstanding operations are not
+    /// cancelled; the runtime owns their fate).
+    pub fn progress<P: P2p + ?Sized>(&mut self, p2p: &mut P) -> Result<bool, CollError> {
+        if self.failed {
+            return Err(CollError::Invalid(
+                "collective schedule already failed".into(),
+            ));
+        }
+        let result = self.advance(p2p);
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    fn advance<P: P2p + ?Sized>(&mut self, p2p: &mut P) -> Result<bool, CollError> {
+        loop {
+            while let Some(Reverse(s)) = self.ready.pop() {
+                self.start(s, p2p)?;
+            }
+            let mut i = 0;
+            while i < self.active.len() {
+                let s = self.active[i];
+                let StepState::Active(token) = self.state[s] else {
+                    unreachable!("active step {s} without a token");
+                };
+                let complete = match &self.schedule.steps[s] {
+                    Step::Recv { region, .. } => {
+                        let buf = &mut self.schedule.bufs[region.buf.0][region.range.clone()];
+                        p2p.test_recv(token, buf)?
+                    }
+                    _ => p2p.test(token)?,
+                };
+                if complete {
+                    self.active.swap_remove(i);
+                    self.complete(s);
+                } else {
+                    i += 1;
+                }
+            }
+            if self.ready.is_empty() {
+                break;
+            }
+        }
+        Ok(self.is_complete())
+    }
+
+    fn start<P: P2p + ?Sized>(&mut self, s: usize, p2p: &mut P) -> Result<(), CollError> {
+        let Schedule { bufs, steps, .. } = &mut self.schedule;
+        let local = match &steps[s] {
+            Step::Send { peer, tag, region } => {
+                let token = p2p.isend(*peer, *tag, &bufs[region.buf.0][region.range.clone()])?;
+                self.state[s] = StepState::Active(token);
+                self.active.push(s);
+                false
+            }
+            Step::Recv { peer, tag, region } => {
+                let buf = &mut bufs[region.buf.0][region.range.clone()];
+                let token = p2p.irecv(*peer, *tag, buf)?;
+                self.state[s] = StepState::Active(token);
+                self.active.push(s);
+                false
+            }
+            Step::Reduce { op, src, dst, order } => {
+                let scratch = &mut self.scratch[..src.len()];
+                match (order, src.buf == dst.buf) {
+                    (OperandOrder::SrcFirst, false) => {
+                        let (input, inout) = split_regions(bufs, src, dst);
+                        op.apply(input, inout);
+                    }
+                    (OperandOrder::SrcFirst, true) => {
+                        scratch.copy_from_slice(&bufs[src.buf.0][src.range.clone()]);
+                        op.apply(scratch, &mut bufs[dst.buf.0][dst.range.clone()]);
+                    }
+                    (OperandOrder::DstFirst, _) => {
+                        // dst = dst (op) src: compute into a copy of src, then move back.
+                        scratch.copy_from_slice(&bufs[src.buf.0][src.range.clone()]);
+                        let d = &mut bufs[dst.buf.0][dst.range.clone()];
+                        op.apply(d, scratch);
+                        d.copy_from_slice(scratch);
+                    }
+                }
+                true
+            }
+            Step::Copy { src, dst } => {
+                if src.buf == dst.buf {
+                    let buf = &mut bufs[src.buf.0];
+                    buf.copy_within(src.range.clone(), dst.range.start);
+                } else {
+                    let (from, to) = split_regions(bufs, src, dst);
+                    to.copy_from_slice(from);
+                }
+                true
+            }
+        };
+        if local {
+            self.complete(s);
+        }
+        Ok(())
+    }
+
+    fn complete(&mut self, s: usize) {
+        self.state[s] = StepState::Done;
+        self.done += 1;
+        for &d in &self.dependents[s] {
+            self.unmet[d] -= 1;
+            if self.unmet[d] == 0 {
+                self.ready.push(Reverse(d));
+            }
+        }
+    }
+}
+
+/// Borrows `src` shared and `dst` mutably from two different buffers.
+fn split_regions<'a>(bufs: &'a mut [Vec<u8>], src: &Region, dst: &Region) -> (&'a [u8], &'a mut [u8]) {
+    debug_assert_ne!(src.buf, dst.buf);
+    if src.buf.0 < dst.buf.0 {
+        let (lo, hi) = bufs.split_at_mut(dst.buf.0);
+        (&lo[src.buf.0][src.range.clone()], &mut hi[0][dst.range.clone()])
+    } else {
+        let (lo, hi) = bufs.split_at_mut(src.buf.0);
+        (&hi[0][src.range.clone()], &mut lo[dst.buf.0][dst.range.clone()])
+    }
+}

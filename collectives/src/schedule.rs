@@ -1,0 +1,491 @@
+//! The schedule: what one rank does in one collective, as data.
+//!
+//! A [`Schedule`] owns its buffers (one `Vec<u8>` per [`BufId`], allocated
+//! when the schedule is built and never resized afterwards, so their heap
+//! storage does not move even when the schedule itself is moved) and a list
+//! of [`Step`]s, each with the steps it depends on.
+//!
+//! # Why explicit dependencies rather than rounds
+//!
+//! Rounds ("all comm ops of round k run concurrently, then its local ops")
+//! are simple but impose barriers that algorithms do not need: in a binomial
+//! reduce the reduction with the first child can run while the receive from
+//! the last child is still outstanding; in a pipelined or ring algorithm the
+//! send of chunk k+1 need not wait for the reduction of chunk k. A DAG of
+//! steps expresses both and rounds are a special case of it. To keep
+//! algorithms short and safe, [`ScheduleBuilder`] derives the data
+//! dependencies itself: algorithms add steps in program order, and the
+//! builder makes each step wait for every earlier step whose buffer region
+//! overlaps it with at least one of the two writing (read-after-write,
+//! write-after-read, write-after-write). Algorithms add only control
+//! dependencies that carry no data (the barrier's zero-byte messages).
+//! Dependencies always point to earlier steps, so a schedule is acyclic by
+//! construction.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::{CollError, ReduceOp, MAX_TAG};
+
+/// Index of a buffer owned by a [`Schedule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufId(pub usize);
+
+/// Index of a step within a [`Schedule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepId(pub usize);
+
+/// A byte range of one schedule buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    /// The buffer.
+    pub buf: BufId,
+    /// Byte range within it.
+    pub range: Range<usize>,
+}
+
+impl Region {
+    /// The region `range` of `buf`.
+    pub fn new(buf: BufId, range: Range<usize>) -> Region {
+        Region { buf, range }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.range.len()
+    }
+
+    /// Whether the region is empty.
+    pub fn is_empty(&self) -> bool {
+        self.range.is_empty()
+    }
+
+    fn overlaps(&self, other: &Region) -> bool {
+        self.buf == other.buf
+            && self.range.start < other.range.end
+            && other.range.start < self.range.end
+    }
+}
+
+/// Which operand of a [`Step::Reduce`] comes first in rank order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperandOrder {
+    /// `dst = src (op) dst`: the source holds the lower ranks' contribution
+    /// (the direct [`ReduceOp::apply`] convention).
+    SrcFirst,
+    /// `dst = dst (op) src`: the destination holds the lower ranks'
+    /// contribution. The executor needs a scratch copy for this order.
+    DstFirst,
+}
+
+/// One operation of a schedule.
+#[derive(Clone)]
+pub enum Step {
+    /// Send `region` to `peer` with `tag`.
+    Send {
+        /// Destination rank.
+        peer: usize,
+        /// Tag, local to this collective instance.
+        tag: u32,
+        /// Bytes to send.
+        region: Region,
+    },
+    /// Receive exactly `region.len()` bytes from `peer` with `tag` into `region`.
+    Recv {
+        /// Source rank.
+        peer: usize,
+        /// Tag, local to this collective instance.
+        tag: u32,
+        /// Where the bytes land.
+        region: Region,
+    },
+    /// Combine `src` into `dst` with `op`, in the operand order `order`.
+    Reduce {
+        /// The operator.
+        op: Arc<dyn ReduceOp>,
+        /// Read-only operand.
+        src: Region,
+        /// Operand that receives the result.
+        dst: Region,
+        /// Which operand comes first in rank order.
+        order: OperandOrder,
+    },
+    /// Copy `src` to `dst` (same length).
+    Copy {
+        /// Source bytes.
+        src: Region,
+        /// Destination bytes.
+        dst: Region,
+    },
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Send { peer, tag, region } => write!(f, "Send(to {peer}, tag {tag}, {region:?})"),
+            Step::Recv { peer, tag, region } => {
+                write!(f, "Recv(from {peer}, tag {tag}, {region:?})")
+            }
+            Step::Reduce { src, dst, order, .. } => {
+                write!(f, "Reduce({src:?} into {dst:?}, {order:?})")
+            }
+            Step::Copy { src, dst } => write!(f, "Copy({src:?} to {dst:?})"),
+        }
+    }
+}
+
+impl Step {
+    /// The regions the step reads and the region it writes (if any).
+    fn accesses(&self) -> (Vec<&Region>, Option<&Region>) {
+        match self {
+            Step::Send { region, .. } => (vec![region], None),
+            Step::Recv { region, .. } => (vec![], Some(region)),
+            Step::Reduce { src, dst, .. } => (vec![src], Some(dst)),
+            Step::Copy { src, dst } => (vec![src], Some(dst)),
+        }
+    }
+
+    /// Whether the step is a send or receive (as opposed to local work).
+    pub fn is_communication(&self) -> bool {
+        matches!(self, Step::Send { .. } | Step::Recv { .. })
+    }
+}
+
+/// What one rank does in one collective: buffers, steps and their
+/// dependencies. Built by a [`ScheduleBuilder`], run by an
+/// [`Executor`](crate::Executor).
+#[derive(Debug)]
+pub struct Schedule {
+    pub(crate) rank: usize,
+    pub(crate) size: usize,
+    pub(crate) bufs: Vec<Vec<u8>>,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) deps: Vec<Vec<StepId>>,
+    pub(crate) output: Option<BufId>,
+}
+
+impl Schedule {
+    /// Rank the schedule was built for.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// Communicator size the schedule was built for.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The steps, in the order they were added.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Steps that `step` waits for.
+    pub fn deps(&self, step: StepId) -> &[StepId] {
+        &self.deps[step.0]
+    }
+
+    /// The contents of a buffer.
+    pub fn buffer(&self, buf: BufId) -> &[u8] {
+        &self.bufs[buf.0]
+    }
+
+    /// Number of buffers.
+    pub fn buffer_count(&self) -> usize {
+        self.bufs.len()
+    }
+
+    /// The buffer holding the result on this rank, if the rank has one.
+    pub fn output(&self) -> Option<BufId> {
+        self.output
+    }
+
+    /// The result bytes (empty if this rank has no result).
+    pub fn output_bytes(&self) -> &[u8] {
+        self.output.map_or(&[][..], |b| &self.bufs[b.0])
+    }
+
+    /// Takes the result buffer out of the schedule.
+    pub fn into_output(mut self) -> Vec<u8> {
+        self.output
+            .map_or_else(Vec::new, |b| std::mem::take(&mut self.bufs[b.0]))
+    }
+
+    /// Checks that every two steps touching overlapping bytes, at least one
+    /// of them writing, are ordered by the dependency graph (directly or
+    /// transitively). The builder guarantees this; the check exists for
+    /// tests and for schedules assembled by other means.
+    pub fn check_hazards(&self) -> Result<(), CollError> {
+        let n = self.steps.len();
+        let words = n.div_ceil(64);
+        // reach[i] = set of steps that i depends on, transitively.
+        let mut reach = vec![0u64; n * words];
+        for i in 0..n {
+            for d in &self.deps[i] {
+                if d.0 >= i {
+                    return Err(CollError::Invalid(format!(
+                        "step {i} depends on later step {}",
+                        d.0
+                    )));
+                }
+                let (before, rest) = reach.split_at_mut(i * words);
+                let mine = &mut rest[..words];
+                let theirs = &before[d.0 * words..(d.0 + 1) * words];
+                for (m, t) in mine.iter_mut().zip(theirs) {
+                    *m |= t;
+                }
+                mine[d.0 / 64] |= 1 << (d.0 % 64);
+            }
+        }
+        let accesses: Vec<_> = self.steps.iter().map(Step::accesses).collect();
+        for j in 0..n {
+            for i in 0..j {
+                let ordered = reach[j * words + i / 64] & (1 << (i % 64)) != 0;
+                if ordered {
+                    continue;
+                }
+                let (ri, wi) = &accesses[i];
+                let (rj, wj) = &accesses[j];
+                let conflict = |w: &Option<&Region>, others: &[&Region], ow: &Option<&Region>| {
+                    w.is_some_and(|w| {
+                        !w.is_empty()
+                            && (others.iter().any(|o| o.overlaps(w))
+                                || ow.is_some_and(|o| o.overlaps(w)))
+                    })
+                };
+                if conflict(wi, rj, wj) || conflict(wj, ri, wi) {
+                    return Err(CollError::Invalid(format!(
+                        "steps {i} ({:?}) and {j} ({:?}) conflict without ordering",
+                        self.steps[i], self.steps[j]
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One earlier access to a buffer region, remembered for hazard tracking.
+#[derive(Debug)]
+struct Access {
+    step: StepId,
+    range: Range<usize>,
+    write: bool,
+}
+
+/// Builds a [`Schedule`] in program order, deriving data dependencies
+/// between steps from the buffer regions they touch (see the module doc).
+#[derive(Debug)]
+pub struct ScheduleBuilder {
+    schedule: Schedule,
+    accesses: Vec<Vec<Access>>,
+}
+
+impl ScheduleBuilder {
+    /// A builder for rank `rank` of a communicator of `size` ranks.
+    pub fn new(rank: usize, size: usize) -> Result<ScheduleBuilder, CollError> {
+        if rank >= size {
+            return Err(CollError::Invalid(format!(
+                "rank {rank} out of range for size {size}"
+            )));
+        }
+        Ok(ScheduleBuilder {
+            schedule: Schedule {
+                rank,
+                size,
+                bufs: Vec::new(),
+                steps: Vec::new(),
+                deps: Vec::new(),
+                output: None,
+            },
+            accesses: Vec::new(),
+        })
+    }
+
+    /// Rank being built for.
+    pub fn rank(&self) -> usize {
+        self.schedule.rank
+    }
+
+    /// Communicator size being built for.
+    pub fn size(&self) -> usize {
+        self.schedule.size
+    }
+
+    /// Adds a buffer holding `data`.
+    pub fn buffer(&mut self, data: Vec<u8>) -> BufId {
+        self.schedule.bufs.push(data);
+        self.accesses.push(Vec::new());
+        BufId(self.schedule.bufs.len() - 1)
+    }
+
+    /// Adds a zero-filled buffer of `len` bytes.
+    pub fn zeroed(&mut self, len: usize) -> BufId {
+        self.buffer(vec![0; len])
+    }
+
+    /// The whole of buffer `buf` as a region.
+    pub fn whole(&self, buf: BufId) -> Region {
+        Region::new(buf, 0..self.schedule.bufs[buf.0].len())
+    }
+
+    /// Marks `buf` as the buffer holding this rank's result.
+    pub fn set_output(&mut self, buf: BufId) {
+        self.schedule.output = Some(buf);
+    }
+
+    /// Adds a send of `region` to `peer`, after `after` and its data dependencies.
+    pub fn send(
+        &mut self,
+        peer: usize,
+        tag: u32,
+        region: Region,
+        after: &[StepId],
+    ) -> Result<StepId, CollError> {
+        self.check_peer(peer, tag)?;
+        self.push(Step::Send { peer, tag, region }, after)
+    }
+
+    /// Adds a receive from `peer` into `region`, after `after` and its data dependencies.
+    pub fn recv(
+        &mut self,
+        peer: usize,
+        tag: u32,
+        region: Region,
+        after: &[StepId],
+    ) -> Result<StepId, CollError> {
+        self.check_peer(peer, tag)?;
+        self.push(Step::Recv { peer, tag, region }, after)
+    }
+
+    /// Adds a reduction of `src` into `dst` with operand order `order`.
+    pub fn reduce(
+        &mut self,
+        op: &Arc<dyn ReduceOp>,
+        src: Region,
+        dst: Region,
+        order: OperandOrder,
+        after: &[StepId],
+    ) -> Result<StepId, CollError> {
+        if src.len() != dst.len() {
+            return Err(CollError::Invalid(format!(
+                "reduce operands differ in length ({} and {})",
+                src.len(),
+                dst.len()
+            )));
+        }
+        check_elements(op.as_ref(), src.len())?;
+        if src.overlaps(&dst) {
+            return Err(CollError::Invalid("reduce operands overlap".into()));
+        }
+        let op = Arc::clone(op);
+        self.push(Step::Reduce { op, src, dst, order }, after)
+    }
+
+    /// Adds a copy of `src` to `dst`.
+    pub fn copy(&mut self, src: Region, dst: Region, after: &[StepId]) -> Result<StepId, CollError> {
+        if src.len() != dst.len() {
+            return Err(CollError::Invalid(format!(
+                "copy regions differ in length ({} and {})",
+                src.len(),
+                dst.len()
+            )));
+        }
+        if src.overlaps(&dst) {
+            return Err(CollError::Invalid("copy regions overlap".into()));
+        }
+        self.push(Step::Copy { src, dst }, after)
+    }
+
+    /// The finished schedule.
+    pub fn finish(self) -> Schedule {
+        self.schedule
+    }
+
+    fn check_peer(&self, peer: usize, tag: u32) -> Result<(), CollError> {
+        if peer >= self.schedule.size {
+            return Err(CollError::Invalid(format!(
+                "peer {peer} out of range for size {}",
+                self.schedule.size
+            )));
+        }
+        if tag > MAX_TAG {
+            return Err(CollError::Invalid(format!("tag {tag} above MAX_TAG")));
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, step: Step, after: &[StepId]) -> Result<StepId, CollError> {
+        let id = StepId(self.schedule.steps.len());
+        let mut deps: Vec<StepId> = Vec::with_capacity(after.len() + 2);
+        for a in after {
+            if a.0 >= id.0 {
+                return Err(CollError::Invalid(format!(
+                    "dependency on step {} that does not exist yet",
+                    a.0
+                )));
+            }
+            deps.push(*a);
+        }
+        let (reads, write) = step.accesses();
+        for region in reads.iter().copied().chain(write) {
+            let len = self.schedule.bufs.get(region.buf.0).map(Vec::len);
+            match len {
+                Some(len) if region.range.start <= region.range.end && region.range.end <= len => {}
+                _ => {
+                    return Err(CollError::Invalid(format!(
+                        "region {region:?} outside the schedule's buffers"
+                    )))
+                }
+            }
+        }
+        // Data dependencies on earlier conflicting accesses.
+        for (region, is_write) in reads.iter().map(|r| (*r, false)).chain(write.map(|w| (w, true))) {
+            if region.is_empty() {
+                continue;
+            }
+            for a in &self.accesses[region.buf.0] {
+                let overlap = a.range.start < region.range.end && region.range.start < a.range.end;
+                if overlap && (is_write || a.write) {
+                    deps.push(a.step);
+                }
+            }
+        }
+        // Record this step's accesses. A write that covers earlier accesses
+        // replaces them: anything that conflicts with them later conflicts
+        // with this write, which already waits for them.
+        for (region, is_write) in reads.iter().map(|r| (*r, false)).chain(write.map(|w| (w, true))) {
+            if region.is_empty() {
+                continue;
+            }
+            let list = &mut self.accesses[region.buf.0];
+            if is_write {
+                list.retain(|a| !(region.range.start <= a.range.start && a.range.end <= region.range.end));
+            }
+            list.push(Access {
+                step: id,
+                range: region.range.clone(),
+                write: is_write,
+            });
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        self.schedule.steps.push(step);
+        self.schedule.deps.push(deps);
+        Ok(id)
+    }
+}
+
+/// Checks that `len` bytes hold whole elements of `op`.
+pub(crate) fn check_elements(op: &dyn ReduceOp, len: usize) -> Result<(), CollError> {
+    let size = op.elem_size();
+    if size == 0 {
+        return Err(CollError::Invalid("reduction element size is zero".into()));
+    }
+    if len % size != 0 {
+        return Err(CollError::Invalid(format!(
+            "{len} bytes is not a whole number of {size}-byte elements"
+        )));
+    }
+    Ok(())
+}
