@@ -24,8 +24,19 @@ impl Collective {
     /// A barrier for `rank` of `size`. Invalid arguments (or an invalid
     /// override) surface as an error from the first [`Collective::progress`].
     pub fn barrier(rank: usize, size: usize) -> Collective {
-        let args = CollArgs { rank, size, root: 0, data: Vec::new(), op: None };
-        let sel = Selection { kind: CollectiveKind::Barrier, size, bytes: 0, commutative: true };
+        let args = CollArgs {
+            rank,
+            size,
+            root: 0,
+            data: Vec::new(),
+            op: None,
+        };
+        let sel = Selection {
+            kind: CollectiveKind::Barrier,
+            size,
+            bytes: 0,
+            commutative: true,
+        };
         match select::choose(&sel).and_then(|alg| Collective::build(alg, args)) {
             Ok(c) => c,
             Err(e) => Collective::failed(e),
@@ -34,11 +45,30 @@ impl Collective {
 
     /// A broadcast from `root`: `data` on the root is the payload; on
     /// others its length is the expected size.
-    pub fn bcast(rank: usize, size: usize, root: usize, data: Vec<u8>) -> Result<Collective, CollError> {
+    pub fn bcast(
+        rank: usize,
+        size: usize,
+        root: usize,
+        data: Vec<u8>,
+    ) -> Result<Collective, CollError> {
         check_root(root, size)?;
-        let sel = Selection { kind: CollectiveKind::Bcast, size, bytes: data.len(), commutative: true };
+        let sel = Selection {
+            kind: CollectiveKind::Bcast,
+            size,
+            bytes: data.len(),
+            commutative: true,
+        };
         let alg = select::choose(&sel)?;
-        Collective::build(alg, CollArgs { rank, size, root, data, op: None })
+        Collective::build(
+            alg,
+            CollArgs {
+                rank,
+                size,
+                root,
+                data,
+                op: None,
+            },
+        )
     }
 
     /// A reduce to `root` of this rank's `data` with `op`. The result is on
@@ -59,12 +89,26 @@ impl Collective {
             commutative: op.commutative(),
         };
         let alg = select::choose(&sel)?;
-        Collective::build(alg, CollArgs { rank, size, root, data, op: Some(op) })
+        Collective::build(
+            alg,
+            CollArgs {
+                rank,
+                size,
+                root,
+                data,
+                op: Some(op),
+            },
+        )
     }
 
     /// An allreduce of this rank's `data` with `op`; every rank gets the
     /// result, in rank order for non-commutative operators.
-    pub fn allreduce(rank: usize, size: usize, data: Vec<u8>, op: Arc<dyn ReduceOp>) -> Result<Collective, CollError> {
+    pub fn allreduce(
+        rank: usize,
+        size: usize,
+        data: Vec<u8>,
+        op: Arc<dyn ReduceOp>,
+    ) -> Result<Collective, CollError> {
         check_elements(op.as_ref(), data.len())?;
         let sel = Selection {
             kind: CollectiveKind::Allreduce,
@@ -73,14 +117,24 @@ impl Collective {
             commutative: op.commutative(),
         };
         let alg = select::choose(&sel)?;
-        Collective::build(alg, CollArgs { rank, size, root: 0, data, op: Some(op) })
+        Collective::build(
+            alg,
+            CollArgs {
+                rank,
+                size,
+                root: 0,
+                data,
+                op: Some(op),
+            },
+        )
     }
 
     /// A collective run by the registered algorithm `key` (a full key such
     /// as `"allreduce:reduce_bcast"`), bypassing selection: for tuning
     /// tables and tests. All ranks must pass the same key.
     pub fn with_algorithm(key: &str, args: CollArgs) -> Result<Collective, CollError> {
-        let alg = select::lookup(key).ok_or_else(|| CollError::Invalid(format!("unknown algorithm {key:?}")))?;
+        let alg = select::lookup(key)
+            .ok_or_else(|| CollError::Invalid(format!("unknown algorithm {key:?}")))?;
         if alg.kind != CollectiveKind::Barrier && alg.kind != CollectiveKind::Allreduce {
             check_root(args.root, args.size)?;
         }
@@ -92,12 +146,22 @@ impl Collective {
 
     fn build(alg: &'static select::Algorithm, args: CollArgs) -> Result<Collective, CollError> {
         let schedule = (alg.build)(args)?;
-        Ok(Collective { exec: Executor::new(schedule), algorithm: alg.key, deferred: None })
+        Ok(Collective {
+            exec: Executor::new(schedule),
+            algorithm: alg.key,
+            deferred: None,
+        })
     }
 
     fn failed(error: CollError) -> Collective {
-        let empty = ScheduleBuilder::new(0, 1).expect("rank 0 of 1 is valid").finish();
-        Collective { exec: Executor::new(empty), algorithm: "invalid", deferred: Some(error) }
+        let empty = ScheduleBuilder::new(0, 1)
+            .expect("rank 0 of 1 is valid")
+            .finish();
+        Collective {
+            exec: Executor::new(empty),
+            algorithm: "invalid",
+            deferred: Some(error),
+        }
     }
 
     /// Advances the collective without blocking; `true` once it is complete
@@ -150,7 +214,9 @@ impl Collective {
 
 fn check_root(root: usize, size: usize) -> Result<(), CollError> {
     if root >= size {
-        return Err(CollError::Invalid(format!("root {root} out of range for size {size}")));
+        return Err(CollError::Invalid(format!(
+            "root {root} out of range for size {size}"
+        )));
     }
     Ok(())
 }

@@ -64,7 +64,11 @@ impl Executor {
             .steps
             .iter()
             .map(|s| match s {
-                Step::Reduce { src, order: OperandOrder::DstFirst, .. } => src.len(),
+                Step::Reduce {
+                    src,
+                    order: OperandOrder::DstFirst,
+                    ..
+                } => src.len(),
                 Step::Reduce { src, dst, .. } if src.buf == dst.buf => src.len(),
                 _ => 0,
             })
@@ -168,19 +172,26 @@ impl Executor {
                 self.active.push(s);
                 false
             }
-            Step::Reduce { op, src, dst, order } => {
-                let scratch = &mut self.scratch[..src.len()];
+            Step::Reduce {
+                op,
+                src,
+                dst,
+                order,
+            } => {
+                let scratch = &mut self.scratch;
                 match (order, src.buf == dst.buf) {
                     (OperandOrder::SrcFirst, false) => {
                         let (input, inout) = split_regions(bufs, src, dst);
                         op.apply(input, inout);
                     }
                     (OperandOrder::SrcFirst, true) => {
+                        let scratch = &mut scratch[..src.len()];
                         scratch.copy_from_slice(&bufs[src.buf.0][src.range.clone()]);
                         op.apply(scratch, &mut bufs[dst.buf.0][dst.range.clone()]);
                     }
                     (OperandOrder::DstFirst, _) => {
                         // dst = dst (op) src: compute into a copy of src, then move back.
+                        let scratch = &mut scratch[..src.len()];
                         scratch.copy_from_slice(&bufs[src.buf.0][src.range.clone()]);
                         let d = &mut bufs[dst.buf.0][dst.range.clone()];
                         op.apply(d, scratch);
@@ -219,13 +230,23 @@ impl Executor {
 }
 
 /// Borrows `src` shared and `dst` mutably from two different buffers.
-fn split_regions<'a>(bufs: &'a mut [Vec<u8>], src: &Region, dst: &Region) -> (&'a [u8], &'a mut [u8]) {
+fn split_regions<'a>(
+    bufs: &'a mut [Vec<u8>],
+    src: &Region,
+    dst: &Region,
+) -> (&'a [u8], &'a mut [u8]) {
     debug_assert_ne!(src.buf, dst.buf);
     if src.buf.0 < dst.buf.0 {
         let (lo, hi) = bufs.split_at_mut(dst.buf.0);
-        (&lo[src.buf.0][src.range.clone()], &mut hi[0][dst.range.clone()])
+        (
+            &lo[src.buf.0][src.range.clone()],
+            &mut hi[0][dst.range.clone()],
+        )
     } else {
         let (lo, hi) = bufs.split_at_mut(src.buf.0);
-        (&hi[0][src.range.clone()], &mut lo[dst.buf.0][dst.range.clone()])
+        (
+            &hi[0][src.range.clone()],
+            &mut lo[dst.buf.0][dst.range.clone()],
+        )
     }
 }

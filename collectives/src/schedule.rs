@@ -126,7 +126,9 @@ impl std::fmt::Debug for Step {
             Step::Recv { peer, tag, region } => {
                 write!(f, "Recv(from {peer}, tag {tag}, {region:?})")
             }
-            Step::Reduce { src, dst, order, .. } => {
+            Step::Reduce {
+                src, dst, order, ..
+            } => {
                 write!(f, "Reduce({src:?} into {dst:?}, {order:?})")
             }
             Step::Copy { src, dst } => write!(f, "Copy({src:?} to {dst:?})"),
@@ -379,11 +381,24 @@ impl ScheduleBuilder {
             return Err(CollError::Invalid("reduce operands overlap".into()));
         }
         let op = Arc::clone(op);
-        self.push(Step::Reduce { op, src, dst, order }, after)
+        self.push(
+            Step::Reduce {
+                op,
+                src,
+                dst,
+                order,
+            },
+            after,
+        )
     }
 
     /// Adds a copy of `src` to `dst`.
-    pub fn copy(&mut self, src: Region, dst: Region, after: &[StepId]) -> Result<StepId, CollError> {
+    pub fn copy(
+        &mut self,
+        src: Region,
+        dst: Region,
+        after: &[StepId],
+    ) -> Result<StepId, CollError> {
         if src.len() != dst.len() {
             return Err(CollError::Invalid(format!(
                 "copy regions differ in length ({} and {})",
@@ -440,7 +455,11 @@ impl ScheduleBuilder {
             }
         }
         // Data dependencies on earlier conflicting accesses.
-        for (region, is_write) in reads.iter().map(|r| (*r, false)).chain(write.map(|w| (w, true))) {
+        for (region, is_write) in reads
+            .iter()
+            .map(|r| (*r, false))
+            .chain(write.map(|w| (w, true)))
+        {
             if region.is_empty() {
                 continue;
             }
@@ -454,13 +473,19 @@ impl ScheduleBuilder {
         // Record this step's accesses. A write that covers earlier accesses
         // replaces them: anything that conflicts with them later conflicts
         // with this write, which already waits for them.
-        for (region, is_write) in reads.iter().map(|r| (*r, false)).chain(write.map(|w| (w, true))) {
+        for (region, is_write) in reads
+            .iter()
+            .map(|r| (*r, false))
+            .chain(write.map(|w| (w, true)))
+        {
             if region.is_empty() {
                 continue;
             }
             let list = &mut self.accesses[region.buf.0];
             if is_write {
-                list.retain(|a| !(region.range.start <= a.range.start && a.range.end <= region.range.end));
+                list.retain(|a| {
+                    !(region.range.start <= a.range.start && a.range.end <= region.range.end)
+                });
             }
             list.push(Access {
                 step: id,

@@ -183,17 +183,26 @@ pub fn default_for(sel: &Selection) -> &'static Algorithm {
 
 /// Picks the algorithm for `sel`: `override_name` if given (a full key or
 /// the part after the colon), else the default.
-pub fn choose_with(sel: &Selection, override_name: Option<&str>) -> Result<&'static Algorithm, CollError> {
+pub fn choose_with(
+    sel: &Selection,
+    override_name: Option<&str>,
+) -> Result<&'static Algorithm, CollError> {
     let Some(name) = override_name else {
         return Ok(default_for(sel));
     };
     let prefix = sel.kind.name();
-    let key = if name.contains(':') { name.to_string() } else { format!("{prefix}:{name}") };
+    let key = if name.contains(':') {
+        name.to_string()
+    } else {
+        format!("{prefix}:{name}")
+    };
     let alg = lookup(&key)
         .filter(|a| a.kind == sel.kind)
         .ok_or_else(|| CollError::Invalid(format!("unknown {prefix} algorithm {name:?}")))?;
     if !(alg.supports)(sel) {
-        return Err(CollError::Invalid(format!("algorithm {key} cannot run {sel:?}")));
+        return Err(CollError::Invalid(format!(
+            "algorithm {key} cannot run {sel:?}"
+        )));
     }
     Ok(alg)
 }

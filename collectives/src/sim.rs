@@ -158,7 +158,9 @@ impl SimNet {
         let pick = self.rng.below(self.wire.len());
         let key = *self.wire.keys().nth(pick).expect("index within length");
         let queue = self.wire.get_mut(&key).expect("key just listed");
-        let msg = queue.pop_front().expect("channels in the map are non-empty");
+        let msg = queue
+            .pop_front()
+            .expect("channels in the map are non-empty");
         if queue.is_empty() {
             self.wire.remove(&key);
         }
@@ -166,7 +168,10 @@ impl SimNet {
         if msg.rule == SendRule::OnDelivery {
             self.finish_send(msg.send);
         }
-        self.arrived.entry((dst, src, tag)).or_default().push_back(msg);
+        self.arrived
+            .entry((dst, src, tag))
+            .or_default()
+            .push_back(msg);
         self.events += 1;
         self.try_match((dst, src, tag));
         true
@@ -191,7 +196,8 @@ impl SimNet {
 
     fn try_match(&mut self, key: (usize, usize, u32)) {
         loop {
-            let (Some(msgs), Some(recvs)) = (self.arrived.get_mut(&key), self.posted.get_mut(&key)) else {
+            let (Some(msgs), Some(recvs)) = (self.arrived.get_mut(&key), self.posted.get_mut(&key))
+            else {
                 return;
             };
             if msgs.is_empty() || recvs.is_empty() {
@@ -221,9 +227,18 @@ impl SimNet {
         t
     }
 
-    fn isend(&mut self, src: usize, dst: usize, tag: u32, data: &[u8]) -> Result<ReqToken, CollError> {
+    fn isend(
+        &mut self,
+        src: usize,
+        dst: usize,
+        tag: u32,
+        data: &[u8],
+    ) -> Result<ReqToken, CollError> {
         if dst >= self.size {
-            return Err(CollError::P2p(format!("send to rank {dst} of {}", self.size)));
+            return Err(CollError::P2p(format!(
+                "send to rank {dst} of {}",
+                self.size
+            )));
         }
         let token = self.token();
         let rule = match self.rng.below(3) {
@@ -231,25 +246,53 @@ impl SimNet {
             1 => SendRule::OnDelivery,
             _ => SendRule::OnMatch,
         };
-        self.sends.insert(token, SendOp { owner: src, done: rule == SendRule::Buffered });
+        self.sends.insert(
+            token,
+            SendOp {
+                owner: src,
+                done: rule == SendRule::Buffered,
+            },
+        );
         self.wire
             .entry((src, dst, tag))
             .or_default()
-            .push_back(Message { data: data.to_vec(), send: token, rule });
+            .push_back(Message {
+                data: data.to_vec(),
+                send: token,
+                rule,
+            });
         self.events += 1;
         Ok(token)
     }
 
-    fn irecv(&mut self, dst: usize, src: usize, tag: u32, len: usize) -> Result<ReqToken, CollError> {
+    fn irecv(
+        &mut self,
+        dst: usize,
+        src: usize,
+        tag: u32,
+        len: usize,
+    ) -> Result<ReqToken, CollError> {
         if src >= self.size {
-            return Err(CollError::P2p(format!("receive from rank {src} of {}", self.size)));
+            return Err(CollError::P2p(format!(
+                "receive from rank {src} of {}",
+                self.size
+            )));
         }
         let token = self.token();
         self.recvs.insert(
             token,
-            RecvOp { owner: dst, peer: src, tag, len, state: RecvState::Posted },
+            RecvOp {
+                owner: dst,
+                peer: src,
+                tag,
+                len,
+                state: RecvState::Posted,
+            },
         );
-        self.posted.entry((dst, src, tag)).or_default().push_back(token);
+        self.posted
+            .entry((dst, src, tag))
+            .or_default()
+            .push_back(token);
         self.events += 1;
         self.try_match((dst, src, tag));
         Ok(token)
@@ -267,13 +310,22 @@ impl SimNet {
                 }
                 Ok(done)
             }
-            _ => Err(CollError::P2p(format!("rank {rank} tested unknown send token {token}"))),
+            _ => Err(CollError::P2p(format!(
+                "rank {rank} tested unknown send token {token}"
+            ))),
         }
     }
 
-    fn test_recv(&mut self, rank: usize, token: ReqToken, buf: &mut [u8]) -> Result<bool, CollError> {
+    fn test_recv(
+        &mut self,
+        rank: usize,
+        token: ReqToken,
+        buf: &mut [u8],
+    ) -> Result<bool, CollError> {
         let Some(r) = self.recvs.get(&token).filter(|r| r.owner == rank) else {
-            return Err(CollError::P2p(format!("rank {rank} tested unknown receive token {token}")));
+            return Err(CollError::P2p(format!(
+                "rank {rank} tested unknown receive token {token}"
+            )));
         };
         let RecvState::Matched(data) = &r.state else {
             return Ok(false);
@@ -387,7 +439,9 @@ impl Simulation {
 
     /// Ranks whose collective has not completed.
     pub fn unfinished(&self) -> Vec<usize> {
-        (0..self.ranks.len()).filter(|&r| !self.finished[r]).collect()
+        (0..self.ranks.len())
+            .filter(|&r| !self.finished[r])
+            .collect()
     }
 
     /// Runs only the ranks for which `active` is true (others are not
@@ -412,6 +466,10 @@ impl Simulation {
                 }
                 self.net.deliver_some();
             }
+            order.retain(|&r| !self.finished[r]);
+            if order.is_empty() {
+                return Ok(true);
+            }
             let moved = self.net.events() != before;
             if !moved && self.net.in_flight() == 0 {
                 return Ok(false);
@@ -428,7 +486,9 @@ impl Simulation {
         if self.run_ranks(&|_| true)? {
             Ok(())
         } else {
-            Err(SimError::Deadlock { unfinished: self.unfinished() })
+            Err(SimError::Deadlock {
+                unfinished: self.unfinished(),
+            })
         }
     }
 
@@ -440,7 +500,10 @@ impl Simulation {
 
 /// Runs `collectives` (rank `i` runs element `i`) to completion with `seed`
 /// and returns them.
-pub fn run_collectives(collectives: Vec<Collective>, seed: u64) -> Result<Vec<Collective>, SimError> {
+pub fn run_collectives(
+    collectives: Vec<Collective>,
+    seed: u64,
+) -> Result<Vec<Collective>, SimError> {
     let mut sim = Simulation::new(collectives, seed);
     sim.run()?;
     Ok(sim.into_collectives())

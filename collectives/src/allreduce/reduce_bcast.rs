@@ -15,7 +15,12 @@ pub const KEY: &str = "allreduce:reduce_bcast";
 
 /// The allreduce schedule for this rank's contribution `data`; the output
 /// is the reduced vector.
-pub fn build(rank: usize, size: usize, data: Vec<u8>, op: &Arc<dyn ReduceOp>) -> Result<Schedule, CollError> {
+pub fn build(
+    rank: usize,
+    size: usize,
+    data: Vec<u8>,
+    op: &Arc<dyn ReduceOp>,
+) -> Result<Schedule, CollError> {
     let mut b = ScheduleBuilder::new(rank, size)?;
     let input = b.buffer(data);
     let out = build_into(&mut b, op, input, 0)?;

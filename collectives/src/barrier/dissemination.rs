@@ -17,16 +17,17 @@ pub fn build(rank: usize, size: usize) -> Result<Schedule, CollError> {
     let empty = b.zeroed(0);
     let region = Region::new(empty, 0..0);
     // Receives carry no data, so they can all be posted at once; the send
-    // of round k+1 is what must wait for the receive of round k.
-    let mut previous_recv: Option<StepId> = None;
+    // of round k is what must wait, for the receives of every earlier round
+    // (waiting only for round k-1 would let a rank finish before a rank it
+    // has not heard from, even indirectly, entered).
+    let mut earlier_recvs: Vec<StepId> = Vec::new();
     let mut distance = 1usize;
     let mut round = 0u32;
     while distance < size {
         let to = (rank + distance) % size;
         let from = (rank + size - distance) % size;
-        let after: Vec<StepId> = previous_recv.into_iter().collect();
-        b.send(to, round, region.clone(), &after)?;
-        previous_recv = Some(b.recv(from, round, region.clone(), &[])?);
+        b.send(to, round, region.clone(), &earlier_recvs)?;
+        earlier_recvs.push(b.recv(from, round, region.clone(), &[])?);
         distance = distance.saturating_mul(2);
         round += 1;
     }
