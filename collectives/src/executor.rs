@@ -250,3 +250,165 @@ fn split_regions<'a>(
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::schedule::{Region, ScheduleBuilder};
+    use crate::sim::SimNet;
+    use crate::ReduceOp;
+
+    /// `inout = input * 10 + inout` on single bytes: order-revealing.
+    struct Digits;
+    impl ReduceOp for Digits {
+        fn apply(&self, input: &[u8], inout: &mut [u8]) {
+            for (o, i) in inout.iter_mut().zip(input) {
+                *o = i * 10 + *o;
+            }
+        }
+        fn commutative(&self) -> bool {
+            false
+        }
+        fn elem_size(&self) -> usize {
+            1
+        }
+    }
+
+    fn run_local(s: Schedule) -> Schedule {
+        let mut net = SimNet::new(1, 0);
+        let mut e = Executor::new(s);
+        assert!(e.progress(&mut net.endpoint(0)).unwrap());
+        e.into_schedule()
+    }
+
+    #[test]
+    fn local_steps_respect_operand_order_and_copy() {
+        let op: Arc<dyn ReduceOp> = Arc::new(Digits);
+        let mut b = ScheduleBuilder::new(0, 1).unwrap();
+        let a = b.buffer(vec![1, 2]);
+        let c = b.buffer(vec![3, 4]);
+        let d = b.buffer(vec![5, 6, 7, 8]);
+        b.reduce(
+            &op,
+            Region::new(a, 0..1),
+            Region::new(c, 0..1),
+            OperandOrder::SrcFirst,
+            &[],
+        )
+        .unwrap(); // c0 = 13
+        b.reduce(
+            &op,
+            Region::new(a, 1..2),
+            Region::new(c, 1..2),
+            OperandOrder::DstFirst,
+            &[],
+        )
+        .unwrap(); // c1 = 42
+        b.reduce(
+            &op,
+            Region::new(d, 0..1),
+            Region::new(d, 1..2),
+            OperandOrder::SrcFirst,
+            &[],
+        )
+        .unwrap(); // d1 = 56
+        b.reduce(
+            &op,
+            Region::new(d, 2..3),
+            Region::new(d, 3..4),
+            OperandOrder::DstFirst,
+            &[],
+        )
+        .unwrap(); // d3 = 87
+        let e = b.zeroed(2);
+        b.copy(Region::new(c, 0..2), Region::new(e, 0..2), &[])
+            .unwrap();
+        b.copy(Region::new(d, 1..2), Region::new(d, 0..1), &[])
+            .unwrap(); // d0 = 56
+        b.set_output(e);
+        let s = run_local(b.finish());
+        assert_eq!(s.buffer(c), &[13, 42]);
+        assert_eq!(s.buffer(d), &[56, 56, 7, 87]);
+        assert_eq!(s.output_bytes(), &[13, 42]);
+    }
+
+    #[test]
+    fn empty_schedule_completes_at_once() {
+        let s = run_local(ScheduleBuilder::new(0, 1).unwrap().finish());
+        assert!(s.output_bytes().is_empty());
+    }
+
+    /// A P2p whose operations never complete, to check that progress does
+    /// not block and that dependent steps wait.
+    struct Stuck {
+        started: Vec<(bool, usize, u32)>,
+    }
+    impl P2p for Stuck {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn size(&self) -> usize {
+            2
+        }
+        fn isend(&mut self, peer: usize, tag: u32, _: &[u8]) -> Result<ReqToken, CollError> {
+            self.started.push((true, peer, tag));
+            Ok(self.started.len() as u64)
+        }
+        fn irecv(&mut self, peer: usize, tag: u32, _: &mut [u8]) -> Result<ReqToken, CollError> {
+            self.started.push((false, peer, tag));
+            Ok(self.started.len() as u64)
+        }
+        fn test(&mut self, _: ReqToken) -> Result<bool, CollError> {
+            Ok(false)
+        }
+    }
+
+    #[test]
+    fn progress_never_blocks_and_dependents_wait() {
+        let mut b = ScheduleBuilder::new(0, 2).unwrap();
+        let x = b.zeroed(4);
+        b.recv(1, 0, Region::new(x, 0..4), &[]).unwrap();
+        b.send(1, 1, Region::new(x, 0..4), &[]).unwrap();
+        let y = b.zeroed(4);
+        b.send(1, 2, Region::new(y, 0..4), &[]).unwrap();
+        let mut e = Executor::new(b.finish());
+        let mut p = Stuck { started: vec![] };
+        for _ in 0..3 {
+            assert!(!e.progress(&mut p as &mut dyn P2p).unwrap());
+        }
+        assert_eq!(p.started, vec![(false, 1, 0), (true, 1, 2)]);
+        assert_eq!(e.outstanding(), 2);
+    }
+
+    /// A P2p that fails every operation.
+    struct Broken;
+    impl P2p for Broken {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn size(&self) -> usize {
+            2
+        }
+        fn isend(&mut self, _: usize, _: u32, _: &[u8]) -> Result<ReqToken, CollError> {
+            Err(CollError::P2p("link down".into()))
+        }
+        fn irecv(&mut self, _: usize, _: u32, _: &mut [u8]) -> Result<ReqToken, CollError> {
+            Err(CollError::P2p("link down".into()))
+        }
+        fn test(&mut self, _: ReqToken) -> Result<bool, CollError> {
+            Ok(false)
+        }
+    }
+
+    #[test]
+    fn errors_are_reported_and_poison_the_executor() {
+        let mut b = ScheduleBuilder::new(0, 2).unwrap();
+        let x = b.zeroed(1);
+        b.send(1, 0, Region::new(x, 0..1), &[]).unwrap();
+        let mut e = Executor::new(b.finish());
+        assert!(matches!(e.progress(&mut Broken), Err(CollError::P2p(_))));
+        assert!(e.progress(&mut Broken).is_err());
+    }
+}

@@ -514,3 +514,112 @@ pub(crate) fn check_elements(op: &dyn ReduceOp, len: usize) -> Result<(), CollEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct ByteXor;
+    impl ReduceOp for ByteXor {
+        fn apply(&self, input: &[u8], inout: &mut [u8]) {
+            for (o, i) in inout.iter_mut().zip(input) {
+                *o ^= i;
+            }
+        }
+        fn commutative(&self) -> bool {
+            true
+        }
+        fn elem_size(&self) -> usize {
+            1
+        }
+    }
+
+    fn ids(v: &[usize]) -> Vec<StepId> {
+        v.iter().map(|&i| StepId(i)).collect()
+    }
+
+    #[test]
+    fn builder_derives_read_after_write_write_after_read_and_write_after_write() {
+        let mut b = ScheduleBuilder::new(0, 2).unwrap();
+        let x = b.zeroed(8);
+        let y = b.zeroed(8);
+        let recv = b.recv(1, 0, Region::new(x, 0..8), &[]).unwrap();
+        let send = b.send(1, 1, Region::new(x, 0..4), &[]).unwrap(); // reads what recv wrote
+        let copy = b
+            .copy(Region::new(x, 4..8), Region::new(y, 0..4), &[])
+            .unwrap();
+        let overwrite = b.recv(1, 2, Region::new(x, 0..8), &[]).unwrap(); // after both readers
+        let again = b.recv(1, 3, Region::new(y, 0..8), &[]).unwrap(); // after the copy wrote y
+        let s = b.finish();
+        assert_eq!(s.deps(recv), &[]);
+        assert_eq!(s.deps(send), ids(&[0]));
+        assert_eq!(s.deps(copy), ids(&[0]));
+        assert_eq!(s.deps(overwrite), ids(&[0, 1, 2]));
+        assert_eq!(s.deps(again), ids(&[2]));
+        s.check_hazards().unwrap();
+    }
+
+    #[test]
+    fn reads_of_disjoint_or_empty_regions_do_not_wait() {
+        let mut b = ScheduleBuilder::new(0, 2).unwrap();
+        let x = b.zeroed(8);
+        b.recv(1, 0, Region::new(x, 0..4), &[]).unwrap();
+        let other_half = b.recv(1, 1, Region::new(x, 4..8), &[]).unwrap();
+        let empty = b.send(1, 2, Region::new(x, 2..2), &[]).unwrap();
+        let s = b.finish();
+        assert!(s.deps(other_half).is_empty());
+        assert!(s.deps(empty).is_empty());
+    }
+
+    #[test]
+    fn builder_rejects_bad_steps() {
+        let mut b = ScheduleBuilder::new(0, 2).unwrap();
+        let x = b.zeroed(8);
+        let op: Arc<dyn ReduceOp> = Arc::new(ByteXor);
+        assert!(
+            b.send(2, 0, Region::new(x, 0..8), &[]).is_err(),
+            "peer out of range"
+        );
+        assert!(
+            b.send(1, MAX_TAG + 1, Region::new(x, 0..8), &[]).is_err(),
+            "tag too large"
+        );
+        assert!(
+            b.send(1, 0, Region::new(x, 0..9), &[]).is_err(),
+            "region past the end"
+        );
+        assert!(
+            b.send(1, 0, Region::new(BufId(5), 0..0), &[]).is_err(),
+            "no such buffer"
+        );
+        assert!(
+            b.send(1, 0, Region::new(x, 0..1), &[StepId(0)]).is_err(),
+            "dependency on the future"
+        );
+        assert!(b
+            .reduce(
+                &op,
+                Region::new(x, 0..4),
+                Region::new(x, 2..6),
+                OperandOrder::SrcFirst,
+                &[]
+            )
+            .is_err());
+        assert!(b
+            .copy(Region::new(x, 0..4), Region::new(x, 0..3), &[])
+            .is_err());
+        assert!(ScheduleBuilder::new(2, 2).is_err());
+    }
+
+    #[test]
+    fn hazard_check_finds_unordered_conflicts() {
+        let mut b = ScheduleBuilder::new(0, 2).unwrap();
+        let x = b.zeroed(8);
+        b.recv(1, 0, Region::new(x, 0..8), &[]).unwrap();
+        b.send(1, 0, Region::new(x, 0..8), &[]).unwrap();
+        let mut s = b.finish();
+        s.check_hazards().unwrap();
+        s.deps[1].clear();
+        assert!(s.check_hazards().is_err());
+    }
+}

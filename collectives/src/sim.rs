@@ -508,3 +508,76 @@ pub fn run_collectives(
     sim.run()?;
     Ok(sim.into_collectives())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(net: &mut SimNet) {
+        while net.deliver_one() {}
+    }
+
+    #[test]
+    fn messages_on_one_channel_arrive_in_order() {
+        for seed in 0..20 {
+            let mut net = SimNet::new(2, seed);
+            for i in 0..10u8 {
+                net.endpoint(0).isend(1, 3, &[i]).unwrap();
+                net.endpoint(0).isend(1, 4, &[100 + i]).unwrap();
+            }
+            drain(&mut net);
+            for i in 0..10u8 {
+                let mut buf = [0u8];
+                let t = net.endpoint(1).irecv(0, 3, &mut buf).unwrap();
+                assert!(net.endpoint(1).test_recv(t, &mut buf).unwrap());
+                assert_eq!(buf[0], i);
+            }
+        }
+    }
+
+    #[test]
+    fn delivery_order_across_channels_depends_on_seed() {
+        let order = |seed| {
+            let mut net = SimNet::new(4, seed);
+            for src in 1..4 {
+                net.endpoint(src).isend(0, 0, &[src as u8]).unwrap();
+            }
+            let mut arrived = Vec::new();
+            while net.deliver_one() {
+                let delivered = std::mem::take(&mut net.arrived);
+                assert_eq!(delivered.len(), 1, "one message per delivery");
+                arrived.extend(delivered.into_keys());
+            }
+            arrived
+        };
+        assert_eq!(order(3), order(3), "same seed, same order");
+        let distinct: std::collections::BTreeSet<_> = (0..30).map(order).collect();
+        assert!(distinct.len() > 1, "seeds must change the order");
+    }
+
+    #[test]
+    fn receive_completes_only_after_a_matching_message() {
+        let mut net = SimNet::new(2, 1);
+        let mut buf = [0u8; 2];
+        let t = net.endpoint(1).irecv(0, 0, &mut buf).unwrap();
+        assert!(!net.endpoint(1).test_recv(t, &mut buf).unwrap());
+        net.endpoint(0).isend(1, 1, &[9, 9]).unwrap(); // other tag: no match
+        drain(&mut net);
+        assert!(!net.endpoint(1).test_recv(t, &mut buf).unwrap());
+        net.endpoint(0).isend(1, 0, &[1, 2]).unwrap();
+        drain(&mut net);
+        assert!(net.endpoint(1).test_recv(t, &mut buf).unwrap());
+        assert_eq!(buf, [1, 2]);
+        assert!(
+            net.endpoint(1).test_recv(t, &mut buf).is_err(),
+            "token is spent"
+        );
+    }
+
+    #[test]
+    fn plain_test_on_a_receive_is_refused() {
+        let mut net = SimNet::new(2, 1);
+        let t = net.endpoint(1).irecv(0, 0, &mut [0u8; 1]).unwrap();
+        assert!(net.endpoint(1).test(t).is_err());
+    }
+}
