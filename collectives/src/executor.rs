@@ -265,7 +265,7 @@ mod tests {
     impl ReduceOp for Digits {
         fn apply(&self, input: &[u8], inout: &mut [u8]) {
             for (o, i) in inout.iter_mut().zip(input) {
-                *o = i * 10 + *o;
+                *o += i * 10;
             }
         }
         fn commutative(&self) -> bool {

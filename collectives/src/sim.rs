@@ -420,7 +420,7 @@ impl Simulation {
     pub fn new(collectives: Vec<Collective>, seed: u64) -> Simulation {
         let n = collectives.len();
         Simulation {
-            net: SimNet::new(n, seed ^ 0x5eed_0f_5eed),
+            net: SimNet::new(n, seed ^ 0x5eed_5eed_5eed),
             ranks: collectives,
             finished: vec![false; n],
             rng: SimRng::new(seed),

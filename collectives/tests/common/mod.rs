@@ -85,7 +85,10 @@ impl<T: Elem> ReduceOp for Binary<T> {
     }
 }
 
-pub fn op<T: Elem>(f: fn(T, T) -> T, commutative: bool) -> (Arc<dyn ReduceOp>, fn(T, T) -> T) {
+/// An operator and its element function, for the reference.
+pub type OpAndFn<T> = (Arc<dyn ReduceOp>, fn(T, T) -> T);
+
+pub fn op<T: Elem>(f: fn(T, T) -> T, commutative: bool) -> OpAndFn<T> {
     (Arc::new(Binary { f, commutative }), f)
 }
 
