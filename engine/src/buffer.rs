@@ -28,10 +28,7 @@ impl SendBuf {
 
     /// An empty buffer (no memory behind it).
     pub fn empty() -> SendBuf {
-        SendBuf {
-            ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
-            len: 0,
-        }
+        SendBuf { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -49,10 +46,7 @@ impl SendBuf {
 
     /// Bytes `range` of the buffer.
     pub fn slice(&self, start: usize, end: usize) -> &[u8] {
-        assert!(
-            start <= end && end <= self.len,
-            "send buffer range out of bounds"
-        );
+        assert!(start <= end && end <= self.len, "send buffer range out of bounds");
         if start == end {
             return &[];
         }
@@ -81,10 +75,7 @@ impl RecvBuf {
 
     /// An empty buffer (no memory behind it).
     pub fn empty() -> RecvBuf {
-        RecvBuf {
-            ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(),
-            len: 0,
-        }
+        RecvBuf { ptr: std::ptr::NonNull::<u8>::dangling().as_ptr(), len: 0 }
     }
 
     /// Capacity in bytes.

@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 
 use buffer::{RecvBuf, SendBuf};
 use matching::{MatchQueues, SrcSel, TagSel, Unexpected, UnexpectedBody};
-use request::{RecvState, ReqKind, Request, RequestTable, SendState};
+use request::{ReqKind, RecvState, Request, RequestTable, SendState};
 pub use request::{ReqId, SendMode, Status};
 use wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN};
 
@@ -59,11 +59,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig {
-            eager_window: 1 << 20,
-            pid: 0,
-            single_copy_ok: false,
-        }
+        EngineConfig { eager_window: 1 << 20, pid: 0, single_copy_ok: false }
     }
 }
 
@@ -86,12 +82,7 @@ pub enum Action {
     /// Read `len` bytes at `addr` in process `pid` into the receive buffer
     /// of `req` (see [`Engine::recv_buffer`]), then call
     /// [`Engine::single_copy_done`].
-    SingleCopyRead {
-        req: ReqId,
-        pid: u64,
-        addr: u64,
-        len: usize,
-    },
+    SingleCopyRead { req: ReqId, pid: u64, addr: u64, len: usize },
 }
 
 /// A packet ready to go to a peer: the header and a view of the payload.
@@ -128,18 +119,8 @@ enum OnSent {
 
 #[derive(Debug)]
 enum Out {
-    Packet {
-        hdr: Header,
-        payload: Option<(SendBuf, usize, usize)>,
-        on_sent: OnSent,
-    },
-    Data {
-        sreq: ReqId,
-        rreq: u64,
-        buf: SendBuf,
-        offset: usize,
-        end: usize,
-    },
+    Packet { hdr: Header, payload: Option<(SendBuf, usize, usize)>, on_sent: OnSent },
+    Data { sreq: ReqId, rreq: u64, buf: SendBuf, offset: usize, end: usize },
 }
 
 #[derive(Debug)]
@@ -171,12 +152,7 @@ impl Engine {
     /// An engine for rank `me` of `size` world ranks.
     pub fn new(me: u32, size: u32, cfg: EngineConfig) -> Engine {
         let peers = (0..size)
-            .map(|_| Peer {
-                caps: None,
-                credit: cfg.eager_window,
-                owed: 0,
-                outq: VecDeque::new(),
-            })
+            .map(|_| Peer { caps: None, credit: cfg.eager_window, owed: 0, outq: VecDeque::new() })
             .collect();
         Engine {
             me,
@@ -209,9 +185,7 @@ impl Engine {
 
     /// Whether a route to `peer` is known.
     pub fn has_peer_caps(&self, peer: u32) -> bool {
-        self.peers
-            .get(peer as usize)
-            .is_some_and(|p| p.caps.is_some())
+        self.peers.get(peer as usize).is_some_and(|p| p.caps.is_some())
     }
 
     /// Number of completions so far (a cheap "did anything finish" signal).
@@ -240,26 +214,11 @@ impl Engine {
         buf: SendBuf,
         mode: SendMode,
     ) -> Result<ReqId, EngineError> {
-        let caps = self
-            .peers
-            .get(peer as usize)
-            .and_then(|p| p.caps)
-            .ok_or(EngineError::NoRoute(peer))?;
+        let caps = self.peers.get(peer as usize).and_then(|p| p.caps).ok_or(EngineError::NoRoute(peer))?;
         let len = buf.len();
-        let status = Status {
-            source: src,
-            tag,
-            count: len,
-            truncated: false,
-            cancelled: false,
-        };
+        let status = Status { source: src, tag, count: len, truncated: false, cancelled: false };
         let rid = self.reqs.insert(Request {
-            kind: ReqKind::Send {
-                peer,
-                buf,
-                mode,
-                state: SendState::AwaitReply,
-            },
+            kind: ReqKind::Send { peer, buf, mode, state: SendState::AwaitReply },
             done: None,
             pending_status: status,
             detached: false,
@@ -276,16 +235,8 @@ impl Engine {
             p.credit -= cost;
             let sync = mode == SendMode::Synchronous;
             hdr.a = if sync { rid.0 } else { 0 };
-            let on_sent = if sync {
-                OnSent::AwaitSyncAck(rid)
-            } else {
-                OnSent::CompleteSend(rid)
-            };
-            p.outq.push_back(Out::Packet {
-                hdr,
-                payload: Some((buf, 0, len)),
-                on_sent,
-            });
+            let on_sent = if sync { OnSent::AwaitSyncAck(rid) } else { OnSent::CompleteSend(rid) };
+            p.outq.push_back(Out::Packet { hdr, payload: Some((buf, 0, len)), on_sent });
             state = SendState::EagerQueued;
         } else {
             hdr.kind = Kind::Rts;
@@ -295,19 +246,11 @@ impl Engine {
                 hdr.b = self.cfg.pid;
                 hdr.c = buf.addr() as u64;
             }
-            p.outq.push_back(Out::Packet {
-                hdr,
-                payload: None,
-                on_sent: OnSent::Nothing,
-            });
+            p.outq.push_back(Out::Packet { hdr, payload: None, on_sent: OnSent::Nothing });
             state = SendState::AwaitReply;
         }
         self.mark_busy(peer);
-        if let Some(Request {
-            kind: ReqKind::Send { state: s, .. },
-            ..
-        }) = self.reqs.get_mut(rid)
-        {
+        if let Some(Request { kind: ReqKind::Send { state: s, .. }, .. }) = self.reqs.get_mut(rid) {
             *s = state;
         }
         Ok(rid)
@@ -316,11 +259,7 @@ impl Engine {
     /// Post a receive into `buf` on context `ctx`.
     pub fn post_recv(&mut self, ctx: u32, src: SrcSel, tag: TagSel, buf: RecvBuf) -> ReqId {
         let rid = self.reqs.insert(Request {
-            kind: ReqKind::Recv {
-                ctx,
-                buf,
-                state: RecvState::Posted,
-            },
+            kind: ReqKind::Recv { ctx, buf, state: RecvState::Posted },
             done: None,
             pending_status: Status::default(),
             detached: false,
@@ -347,13 +286,8 @@ impl Engine {
     /// can receive it.
     pub fn improbe(&mut self, ctx: u32, src: SrcSel, tag: TagSel) -> Option<(MsgId, Status)> {
         let msg = self.queues.take_unexpected(ctx, src, tag)?;
-        let status = Status {
-            source: msg.src,
-            tag: msg.tag,
-            count: msg.len as usize,
-            truncated: false,
-            cancelled: false,
-        };
+        let status =
+            Status { source: msg.src, tag: msg.tag, count: msg.len as usize, truncated: false, cancelled: false };
         let id = MsgId(self.next_msg);
         self.next_msg += 1;
         self.probed.insert(id.0, (ctx, msg));
@@ -362,16 +296,9 @@ impl Engine {
 
     /// Receive a message taken by a matched probe.
     pub fn post_mrecv(&mut self, msg: MsgId, buf: RecvBuf) -> Result<ReqId, EngineError> {
-        let (ctx, msg) = self
-            .probed
-            .remove(&msg.0)
-            .ok_or(EngineError::UnknownMessage)?;
+        let (ctx, msg) = self.probed.remove(&msg.0).ok_or(EngineError::UnknownMessage)?;
         let rid = self.reqs.insert(Request {
-            kind: ReqKind::Recv {
-                ctx,
-                buf,
-                state: RecvState::Posted,
-            },
+            kind: ReqKind::Recv { ctx, buf, state: RecvState::Posted },
             done: None,
             pending_status: Status::default(),
             detached: false,
@@ -384,35 +311,20 @@ impl Engine {
     /// cancelled (it then completes with `cancelled` set).
     pub fn cancel_recv(&mut self, rid: ReqId) -> bool {
         let ctx = match self.reqs.get(rid) {
-            Some(Request {
-                kind:
-                    ReqKind::Recv {
-                        ctx,
-                        state: RecvState::Posted,
-                        ..
-                    },
-                done: None,
-                ..
-            }) => *ctx,
+            Some(Request { kind: ReqKind::Recv { ctx, state: RecvState::Posted, .. }, done: None, .. }) => *ctx,
             _ => return false,
         };
         if !self.queues.remove_posted(ctx, rid) {
             return false;
         }
-        let st = Status {
-            cancelled: true,
-            ..Status::default()
-        };
+        let st = Status { cancelled: true, ..Status::default() };
         self.complete(rid, st);
         true
     }
 
     /// The status of a complete request, or `None` while it is pending.
     pub fn status(&self, rid: ReqId) -> Result<Option<Status>, EngineError> {
-        self.reqs
-            .get(rid)
-            .map(|r| r.done)
-            .ok_or(EngineError::UnknownRequest)
+        self.reqs.get(rid).map(|r| r.done).ok_or(EngineError::UnknownRequest)
     }
 
     /// Forget a request. A pending one keeps running and is dropped when it
@@ -444,35 +356,19 @@ impl Engine {
     /// engine falls back to asking the sender to stream the data.
     pub fn single_copy_done(&mut self, rid: ReqId, ok: bool) {
         let (peer, sreq, expect) = match self.reqs.get(rid) {
-            Some(Request {
-                kind:
-                    ReqKind::Recv {
-                        state:
-                            RecvState::SingleCopy {
-                                peer, sreq, expect, ..
-                            },
-                        ..
-                    },
-                ..
-            }) => (*peer, *sreq, *expect),
+            Some(Request { kind: ReqKind::Recv { state: RecvState::SingleCopy { peer, sreq, expect, .. }, .. }, .. }) => {
+                (*peer, *sreq, *expect)
+            }
             _ => return,
         };
         if ok {
             let mut h = Header::new(Kind::Fin);
             h.a = sreq;
             self.push_control(peer, h);
-            let st = self
-                .reqs
-                .get(rid)
-                .map(|r| r.pending_status)
-                .unwrap_or_default();
+            let st = self.reqs.get(rid).map(|r| r.pending_status).unwrap_or_default();
             self.complete(rid, st);
         } else {
-            if let Some(Request {
-                kind: ReqKind::Recv { state, .. },
-                ..
-            }) = self.reqs.get_mut(rid)
-            {
+            if let Some(Request { kind: ReqKind::Recv { state, .. }, .. }) = self.reqs.get_mut(rid) {
                 *state = RecvState::Receiving { expect, got: 0 };
             }
             let mut h = Header::new(Kind::Cts);
@@ -498,26 +394,14 @@ impl Engine {
     pub fn next_transmit(&self, peer: u32) -> Option<Transmit> {
         let p = self.peers.get(peer as usize)?;
         match p.outq.front()? {
-            Out::Packet { hdr, payload, .. } => Some(Transmit {
-                header: hdr.encode(),
-                payload: *payload,
-            }),
-            Out::Data {
-                rreq,
-                buf,
-                offset,
-                end,
-                ..
-            } => {
+            Out::Packet { hdr, payload, .. } => Some(Transmit { header: hdr.encode(), payload: *payload }),
+            Out::Data { rreq, buf, offset, end, .. } => {
                 let chunk = self.chunk_len(peer, *end - *offset);
                 let mut h = Header::new(Kind::Data);
                 h.a = *rreq;
                 h.b = *offset as u64;
                 h.len = chunk as u64;
-                Some(Transmit {
-                    header: h.encode(),
-                    payload: Some((*buf, *offset, *offset + chunk)),
-                })
+                Some(Transmit { header: h.encode(), payload: Some((*buf, *offset, *offset + chunk)) })
             }
         }
     }
@@ -536,19 +420,13 @@ impl Engine {
                     OnSent::Nothing => {}
                     OnSent::CompleteSend(rid) => finished_send = Some(rid),
                     OnSent::AwaitSyncAck(rid) => {
-                        if let Some(Request {
-                            kind: ReqKind::Send { state, .. },
-                            ..
-                        }) = self.reqs.get_mut(rid)
-                        {
+                        if let Some(Request { kind: ReqKind::Send { state, .. }, .. }) = self.reqs.get_mut(rid) {
                             *state = SendState::AwaitSyncAck;
                         }
                     }
                 }
             }
-            Some(Out::Data {
-                sreq, offset, end, ..
-            }) => {
+            Some(Out::Data { sreq, offset, end, .. }) => {
                 let chunk = chunk_room.min(*end - *offset);
                 *offset += chunk;
                 if *offset >= *end {
@@ -561,21 +439,14 @@ impl Engine {
             self.busy_peers.retain(|&b| b != peer);
         }
         if let Some(rid) = finished_send {
-            let st = self
-                .reqs
-                .get(rid)
-                .map(|r| r.pending_status)
-                .unwrap_or_default();
+            let st = self.reqs.get(rid).map(|r| r.pending_status).unwrap_or_default();
             self.complete(rid, st);
         }
     }
 
     /// Handle one packet from world rank `from`.
     pub fn on_packet(&mut self, from: u32, pkt: &[u8]) -> Result<(), EngineError> {
-        let proto = |what: &str| EngineError::Protocol {
-            peer: from,
-            what: what.to_string(),
-        };
+        let proto = |what: &str| EngineError::Protocol { peer: from, what: what.to_string() };
         if from as usize >= self.peers.len() {
             return Err(proto("packet from a rank outside the job"));
         }
@@ -600,10 +471,7 @@ impl Engine {
                             tag: h.tag,
                             len: h.len,
                             cost,
-                            body: UnexpectedBody::Eager {
-                                data: payload.to_vec(),
-                                sync_sreq: h.a,
-                            },
+                            body: UnexpectedBody::Eager { data: payload.to_vec(), sync_sreq: h.a },
                         },
                     ),
                 }
@@ -616,10 +484,7 @@ impl Engine {
                     tag: h.tag,
                     len: h.len,
                     cost: ENVELOPE_COST,
-                    body: UnexpectedBody::Rts {
-                        sreq: h.a,
-                        single_copy,
-                    },
+                    body: UnexpectedBody::Rts { sreq: h.a, single_copy },
                 };
                 match self.queues.take_posted(h.ctx, h.src, h.tag) {
                     Some(rid) => self.consume_unexpected(rid, msg),
@@ -628,13 +493,8 @@ impl Engine {
             }
             Kind::Cts => {
                 let sreq = ReqId(h.a);
-                let Some(req) = self.reqs.get_mut(sreq) else {
-                    return Err(proto("Cts for an unknown send"));
-                };
-                let ReqKind::Send {
-                    peer, buf, state, ..
-                } = &mut req.kind
-                else {
+                let Some(req) = self.reqs.get_mut(sreq) else { return Err(proto("Cts for an unknown send")) };
+                let ReqKind::Send { peer, buf, state, .. } = &mut req.kind else {
                     return Err(proto("Cts for a receive"));
                 };
                 if *peer != from {
@@ -647,27 +507,14 @@ impl Engine {
                 } else {
                     *state = SendState::Streaming;
                     let buf = *buf;
-                    self.peers[from as usize].outq.push_back(Out::Data {
-                        sreq,
-                        rreq: h.b,
-                        buf,
-                        offset: 0,
-                        end: accept,
-                    });
+                    self.peers[from as usize].outq.push_back(Out::Data { sreq, rreq: h.b, buf, offset: 0, end: accept });
                     self.mark_busy(from);
                 }
             }
             Kind::Data => {
                 let rid = ReqId(h.a);
-                let Some(req) = self.reqs.get_mut(rid) else {
-                    return Err(proto("Data for an unknown receive"));
-                };
-                let ReqKind::Recv {
-                    buf,
-                    state: RecvState::Receiving { expect, got },
-                    ..
-                } = &mut req.kind
-                else {
+                let Some(req) = self.reqs.get_mut(rid) else { return Err(proto("Data for an unknown receive")) };
+                let ReqKind::Recv { buf, state: RecvState::Receiving { expect, got }, .. } = &mut req.kind else {
                     return Err(proto("Data for a receive not expecting it"));
                 };
                 buf.write_at(h.b as usize, payload);
@@ -679,9 +526,7 @@ impl Engine {
             }
             Kind::Fin | Kind::SyncAck => {
                 let sreq = ReqId(h.a);
-                let Some(req) = self.reqs.get(sreq) else {
-                    return Err(proto("ack for an unknown send"));
-                };
+                let Some(req) = self.reqs.get(sreq) else { return Err(proto("ack for an unknown send")) };
                 if !matches!(req.kind, ReqKind::Send { .. }) {
                     return Err(proto("ack for a receive"));
                 }
@@ -698,10 +543,7 @@ impl Engine {
     // ---- internals ----
 
     fn chunk_len(&self, peer: u32, remaining: usize) -> usize {
-        let max = self.peers[peer as usize]
-            .caps
-            .map(|c| c.max_packet)
-            .unwrap_or(64 << 10);
+        let max = self.peers[peer as usize].caps.map(|c| c.max_packet).unwrap_or(64 << 10);
         remaining.min(max.saturating_sub(HEADER_LEN).max(1))
     }
 
@@ -712,18 +554,12 @@ impl Engine {
     }
 
     fn push_control(&mut self, peer: u32, hdr: Header) {
-        self.peers[peer as usize].outq.push_back(Out::Packet {
-            hdr,
-            payload: None,
-            on_sent: OnSent::Nothing,
-        });
+        self.peers[peer as usize].outq.push_back(Out::Packet { hdr, payload: None, on_sent: OnSent::Nothing });
         self.mark_busy(peer);
     }
 
     fn complete(&mut self, rid: ReqId, status: Status) {
-        let Some(req) = self.reqs.get_mut(rid) else {
-            return;
-        };
+        let Some(req) = self.reqs.get_mut(rid) else { return };
         if req.done.is_some() {
             return;
         }
@@ -757,21 +593,9 @@ impl Engine {
     }
 
     fn deliver_eager(&mut self, rid: ReqId, src: i32, tag: i32, data: &[u8]) {
-        let Some(Request {
-            kind: ReqKind::Recv { buf, .. },
-            ..
-        }) = self.reqs.get(rid)
-        else {
-            return;
-        };
+        let Some(Request { kind: ReqKind::Recv { buf, .. }, .. }) = self.reqs.get(rid) else { return };
         let written = buf.write_at(0, data);
-        let st = Status {
-            source: src,
-            tag,
-            count: written,
-            truncated: data.len() > buf.len(),
-            cancelled: false,
-        };
+        let st = Status { source: src, tag, count: written, truncated: data.len() > buf.len(), cancelled: false };
         self.complete(rid, st);
     }
 
@@ -784,12 +608,8 @@ impl Engine {
                 self.after_eager_match(msg.peer, msg.cost, sync_sreq);
             }
             UnexpectedBody::Rts { sreq, single_copy } => {
-                let Some(req) = self.reqs.get_mut(rid) else {
-                    return;
-                };
-                let ReqKind::Recv { buf, state, .. } = &mut req.kind else {
-                    return;
-                };
+                let Some(req) = self.reqs.get_mut(rid) else { return };
+                let ReqKind::Recv { buf, state, .. } = &mut req.kind else { return };
                 let accept = msg.len.min(buf.len() as u64);
                 req.pending_status = Status {
                     source: msg.src,
@@ -801,25 +621,11 @@ impl Engine {
                 let peer = msg.peer;
                 match single_copy {
                     Some((pid, addr)) if accept > 0 && self.cfg.single_copy_ok => {
-                        *state = RecvState::SingleCopy {
-                            peer,
-                            sreq,
-                            pid,
-                            addr,
-                            expect: accept,
-                        };
-                        self.actions.push_back(Action::SingleCopyRead {
-                            req: rid,
-                            pid,
-                            addr,
-                            len: accept as usize,
-                        });
+                        *state = RecvState::SingleCopy { peer, sreq, pid, addr, expect: accept };
+                        self.actions.push_back(Action::SingleCopyRead { req: rid, pid, addr, len: accept as usize });
                     }
                     _ => {
-                        *state = RecvState::Receiving {
-                            expect: accept,
-                            got: 0,
-                        };
+                        *state = RecvState::Receiving { expect: accept, got: 0 };
                         let st = req.pending_status;
                         let mut h = Header::new(Kind::Cts);
                         h.a = sreq;

@@ -97,27 +97,18 @@ impl MatchQueues {
     /// Remove and return the earliest posted receive accepting (src, tag).
     pub fn take_posted(&mut self, ctx: u32, src: i32, tag: i32) -> Option<ReqId> {
         let q = self.by_ctx.get_mut(&ctx)?;
-        let pos = q
-            .posted
-            .iter()
-            .position(|p| p.src.accepts(src) && p.tag.accepts(tag))?;
+        let pos = q.posted.iter().position(|p| p.src.accepts(src) && p.tag.accepts(tag))?;
         q.posted.remove(pos).map(|p| p.req)
     }
 
     /// Queue a receive that found no unexpected message.
     pub fn push_posted(&mut self, ctx: u32, req: ReqId, src: SrcSel, tag: TagSel) {
-        self.by_ctx
-            .entry(ctx)
-            .or_default()
-            .posted
-            .push_back(Posted { req, src, tag });
+        self.by_ctx.entry(ctx).or_default().posted.push_back(Posted { req, src, tag });
     }
 
     /// Remove a posted receive (cancel). Returns whether it was still posted.
     pub fn remove_posted(&mut self, ctx: u32, req: ReqId) -> bool {
-        let Some(q) = self.by_ctx.get_mut(&ctx) else {
-            return false;
-        };
+        let Some(q) = self.by_ctx.get_mut(&ctx) else { return false };
         match q.posted.iter().position(|p| p.req == req) {
             Some(pos) => {
                 q.posted.remove(pos);
@@ -132,20 +123,13 @@ impl MatchQueues {
         if let UnexpectedBody::Eager { data, .. } = &msg.body {
             self.unexpected_bytes += data.len() as u64;
         }
-        self.by_ctx
-            .entry(ctx)
-            .or_default()
-            .unexpected
-            .push_back(msg);
+        self.by_ctx.entry(ctx).or_default().unexpected.push_back(msg);
     }
 
     /// Remove and return the earliest unexpected message a receive accepts.
     pub fn take_unexpected(&mut self, ctx: u32, src: SrcSel, tag: TagSel) -> Option<Unexpected> {
         let q = self.by_ctx.get_mut(&ctx)?;
-        let pos = q
-            .unexpected
-            .iter()
-            .position(|m| src.accepts(m.src) && tag.accepts(m.tag))?;
+        let pos = q.unexpected.iter().position(|m| src.accepts(m.src) && tag.accepts(m.tag))?;
         let msg = q.unexpected.remove(pos)?;
         if let UnexpectedBody::Eager { data, .. } = &msg.body {
             self.unexpected_bytes -= data.len() as u64;
@@ -155,11 +139,7 @@ impl MatchQueues {
 
     /// Look at the earliest unexpected message a receive would accept.
     pub fn peek_unexpected(&self, ctx: u32, src: SrcSel, tag: TagSel) -> Option<&Unexpected> {
-        self.by_ctx
-            .get(&ctx)?
-            .unexpected
-            .iter()
-            .find(|m| src.accepts(m.src) && tag.accepts(m.tag))
+        self.by_ctx.get(&ctx)?.unexpected.iter().find(|m| src.accepts(m.src) && tag.accepts(m.tag))
     }
 
     /// Payload bytes held for unexpected eager messages (bounded by credits).

@@ -62,29 +62,14 @@ pub enum RecvState {
     /// Matched a large message; data is coming (`got` of `expect` bytes).
     Receiving { expect: u64, got: u64 },
     /// Matched a large message offered for single copy; the driver reads it.
-    SingleCopy {
-        peer: u32,
-        sreq: u64,
-        pid: u64,
-        addr: u64,
-        expect: u64,
-    },
+    SingleCopy { peer: u32, sreq: u64, pid: u64, addr: u64, expect: u64 },
 }
 
 /// What a request does.
 #[derive(Debug)]
 pub enum ReqKind {
-    Send {
-        peer: u32,
-        buf: SendBuf,
-        mode: SendMode,
-        state: SendState,
-    },
-    Recv {
-        ctx: u32,
-        buf: RecvBuf,
-        state: RecvState,
-    },
+    Send { peer: u32, buf: SendBuf, mode: SendMode, state: SendState },
+    Recv { ctx: u32, buf: RecvBuf, state: RecvState },
 }
 
 /// One request.
@@ -120,10 +105,7 @@ impl RequestTable {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    req: None,
-                });
+                self.slots.push(Slot { generation: 0, req: None });
                 self.slots.len() - 1
             }
         };

@@ -72,17 +72,7 @@ pub struct Header {
 impl Header {
     /// A header of `kind` with every other field zero.
     pub fn new(kind: Kind) -> Header {
-        Header {
-            kind,
-            flags: 0,
-            ctx: 0,
-            src: 0,
-            tag: 0,
-            len: 0,
-            a: 0,
-            b: 0,
-            c: 0,
-        }
+        Header { kind, flags: 0, ctx: 0, src: 0, tag: 0, len: 0, a: 0, b: 0, c: 0 }
     }
 
     /// Encode into the fixed layout.
