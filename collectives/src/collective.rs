@@ -141,6 +141,17 @@ impl Collective {
         if let Some(op) = &args.op {
             check_elements(op.as_ref(), args.data.len())?;
         }
+        let sel = Selection {
+            kind: alg.kind,
+            size: args.size,
+            bytes: args.data.len(),
+            commutative: args.op.as_ref().map_or(true, |op| op.commutative()),
+        };
+        if !(alg.supports)(&sel) {
+            return Err(CollError::Invalid(format!(
+                "algorithm {key} cannot run {sel:?}"
+            )));
+        }
         Collective::build(alg, args)
     }
 

@@ -149,6 +149,15 @@ pub static REGISTRY: &[Algorithm] = &[
         },
     },
     Algorithm {
+        key: allreduce::ring::KEY,
+        kind: CollectiveKind::Allreduce,
+        supports: |s| s.commutative,
+        build: |a| {
+            let op = Arc::clone(a.op()?);
+            allreduce::ring::build(a.rank, a.size, a.data, &op)
+        },
+    },
+    Algorithm {
         key: allreduce::reduce_bcast::KEY,
         kind: CollectiveKind::Allreduce,
         supports: always,

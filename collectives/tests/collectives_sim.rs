@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use rmpi_collectives::select::CollArgs;
+use rmpi_collectives::select::{self, CollArgs, CollectiveKind};
 use rmpi_collectives::sim::{run_collectives, SimError, Simulation};
 use rmpi_collectives::{CollError, Collective, ReduceOp};
 
@@ -114,7 +114,11 @@ fn check_reductions<T: Elem>(
             }
         }
     }
-    for key in ["allreduce:recursive_doubling", "allreduce:reduce_bcast"] {
+    for alg in select::algorithms(CollectiveKind::Allreduce) {
+        if alg.key == "allreduce:ring" && !op.commutative() {
+            continue;
+        }
+        let key = alg.key;
         let colls = (0..size)
             .map(|r| {
                 let args = CollArgs {

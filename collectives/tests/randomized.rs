@@ -48,6 +48,26 @@ proptest! {
     }
 
     #[test]
+    fn random_commutative_allreduces_match_on_every_algorithm(
+        size in 1usize..40, count in 0usize..100, seed in any::<u64>(),
+    ) {
+        let (sum, f) = op::<i64>(|a, b| a.wrapping_add(b), true);
+        let data = {
+            let mut g = Gen::new(seed);
+            (0..size).map(|_| (0..count).map(|_| g.next() as i64).collect::<Vec<_>>()).collect::<Vec<_>>()
+        };
+        let expected = reference(&data, f);
+        for key in ["allreduce:recursive_doubling", "allreduce:reduce_bcast", "allreduce:ring"] {
+            let colls = (0..size).map(|r| Collective::with_algorithm(key, CollArgs {
+                rank: r, size, root: 0, data: encode(&data[r]), op: Some(Arc::clone(&sum)),
+            }).unwrap()).collect();
+            for out in outputs(colls, seed ^ 3) {
+                prop_assert_eq!(decode::<i64>(&out), expected.clone());
+            }
+        }
+    }
+
+    #[test]
     fn random_broadcasts_deliver_the_payload(
         size in 1usize..48, len in 0usize..300, root_pick in any::<usize>(), seed in any::<u64>(),
     ) {

@@ -3,3 +3,4 @@
 
 pub mod recursive_doubling;
 pub mod reduce_bcast;
+pub mod ring;
