@@ -15,8 +15,32 @@
 //! [`select`] picks one.
 //!
 //! This crate never depends on the runtime; the arrow points the other way.
+//!
+//! # Contract with the runtime
+//!
+//! - **Tags.** Every schedule uses tags in `0..=`[`MAX_TAG`] (255); tags are
+//!   local to one collective instance, and the [`P2p`] implementation
+//!   separates instances (context id and sequence number). Today's
+//!   algorithms use at most tag 64 (recursive doubling: 0..=64; barrier:
+//!   one per round, below 64; the others 0..=2).
+//! - **Ordering.** Receives from one peer with one tag are posted in the
+//!   order their messages are sent, so the usual MPI non-overtaking rule
+//!   per (source, destination, tag) is all a schedule relies on.
+//! - **Buffers.** The schedule owns its buffers: `Vec<u8>`s allocated when
+//!   it is built and never resized, so their bytes stay at one address for
+//!   the life of the [`Collective`], even if it is moved. The byte slice
+//!   given to `isend` stays unchanged, and the one given to `irecv` is not
+//!   read or written by the schedule, until the token completes. Receives
+//!   are tested with [`P2p::test_recv`], which hands the same slice again:
+//!   an engine that keeps the payload itself (eager data, unexpected
+//!   queue) can copy it in there and needs no pointer into our buffers.
+//! - **Progress.** [`Collective::progress`] never blocks; call it from the
+//!   progress loop until it returns `true`. Selection inputs must be equal
+//!   on all ranks; the `RMPI_COLL_<COLLECTIVE>` override is read once per
+//!   process (see [`select`]).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod allreduce;
 pub mod barrier;
