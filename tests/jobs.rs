@@ -1,0 +1,90 @@
+//! The example programs as real jobs: hello, bcast, psum and ring at several
+//! sizes, over shared memory and over TCP, and a program started with no
+//! launcher (a singleton).
+
+mod common;
+use common::*;
+
+fn host() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes.
+    unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[test]
+fn hello_prints_one_line_per_rank_for_five_ranks() {
+    let out = Job::new(5, "hello").run();
+    out.assert_ok();
+    let h = host();
+    let want: Vec<String> = (0..5).map(|r| format!("Hello, World! I am process {r} of 5 on {h}.")).collect();
+    assert_eq!(out.sorted_lines(), want);
+}
+
+#[test]
+fn hello_without_launcher_is_a_singleton() {
+    let out = Job::direct(example("hello")).run();
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), format!("Hello, World! I am process 0 of 1 on {}.", host()));
+}
+
+fn check_example(name: &str, n: usize, tcp: bool, expect: impl Fn(usize) -> String) {
+    let job = Job::new(n, name);
+    let job = if tcp { job.tcp() } else { job };
+    let out = job.run();
+    out.assert_ok();
+    for r in 0..n {
+        let line = expect(r);
+        if line.is_empty() {
+            continue;
+        }
+        assert!(out.stdout.lines().any(|l| l == line), "{name} -n {n} (tcp={tcp}): missing line {line:?}\n{}", out.stdout);
+    }
+}
+
+fn sizes() -> [usize; 4] {
+    [1, 2, 4, 7]
+}
+
+#[test]
+fn bcast_checks_on_every_rank_over_shared_memory() {
+    for n in sizes() {
+        check_example("bcast", n, false, |r| format!("rank {r}: bcast ok"));
+    }
+}
+
+#[test]
+fn bcast_checks_on_every_rank_over_tcp() {
+    for n in sizes() {
+        check_example("bcast", n, true, |r| format!("rank {r}: bcast ok"));
+    }
+}
+
+#[test]
+fn psum_gives_120_on_every_rank_over_shared_memory() {
+    for n in sizes() {
+        check_example("psum", n, false, |r| format!("rank {r}: sum = 120"));
+    }
+}
+
+#[test]
+fn psum_gives_120_on_every_rank_over_tcp() {
+    for n in sizes() {
+        check_example("psum", n, true, |r| format!("rank {r}: sum = 120"));
+    }
+}
+
+#[test]
+fn ring_passes_the_token_n_times_over_shared_memory() {
+    for n in sizes() {
+        check_example("ring", n, false, |r| if r == 0 { format!("ring ok: token = {}", n * n) } else { String::new() });
+    }
+}
+
+#[test]
+fn ring_passes_the_token_n_times_over_tcp() {
+    for n in sizes() {
+        check_example("ring", n, true, |r| if r == 0 { format!("ring ok: token = {}", n * n) } else { String::new() });
+    }
+}
