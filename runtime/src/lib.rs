@@ -1,1 +1,30 @@
-//! rmpi runtime.
+//! The rmpi runtime: the MPI engine's driver and the operations the Rust
+//! crate and the C ABI call.
+//!
+//! * [`engine`] (re-exported `rmpi-engine`): sans-I/O matching, protocols,
+//!   requests.
+//! * `bootstrap`: PMI or singleton start, locality, transports, cards.
+//! * `router` and `net`: one transport per peer, the progress step.
+//! * `state`: the global state, its lock, spin-then-sleep waiting.
+//! * `comm`, `coll`, `ops`: communicators and groups, collective schedules
+//!   over the engine, reduction operators.
+//! * [`api`]: the MPI operations.
+
+pub use rmpi_engine as engine;
+
+pub mod api;
+mod bootstrap;
+mod coll;
+pub mod comm;
+pub mod error;
+mod net;
+pub mod ops;
+mod persist;
+mod router;
+mod state;
+
+pub use comm::{CommId, Compare, GroupId, COMM_SELF, COMM_WORLD};
+pub use engine::{SendMode, Status};
+pub use error::{ErrorClass, MpiError, MpiResult};
+pub use rmpi_collectives::ReduceOp;
+pub use state::{RequestId, ThreadLevel};

@@ -1,0 +1,159 @@
+//! Start-up and shut-down: PMI (or singleton), locality, transports and
+//! business cards.
+//!
+//! Order: PMI from the launcher (`PMI_FD`), else a singleton (rank 0 of 1).
+//! The launcher's process mapping tells which ranks share this node. Each
+//! rank creates its shared-memory segment (if it has local peers) and its
+//! TCP listener (if some peer is remote, or TCP is forced), publishes their
+//! cards, fences, attaches its local peers' segments, fences again, and
+//! unlinks its own segment, so a crash leaves nothing in /dev/shm. TCP
+//! peers are contacted lazily on first send.
+
+use std::time::Duration;
+
+use rmpi_engine::{Engine, EngineConfig};
+use rmpi_pmi::{parse_process_mapping, PmiClient};
+use rmpi_transports::shm::{ShmConfig, ShmTransport};
+use rmpi_transports::tcp::{TcpConfig, TcpTransport};
+use rmpi_transports::{cma, Transport};
+
+use crate::comm::Tables;
+use crate::error::{ErrorClass, MpiError, MpiResult};
+use crate::net::{shm_card_key, tcp_card_key, Net, World};
+use crate::router::Router;
+use crate::state::{Requests, Runtime, ThreadLevel};
+
+fn pmi_err(what: &str) -> impl Fn(rmpi_pmi::PmiError) -> MpiError + '_ {
+    move |e| MpiError::new(ErrorClass::Other, format!("PMI {what} failed: {e}"))
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
+/// Cores this process may run on.
+fn usable_cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Build the runtime for this process.
+pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
+    let mut pmi = PmiClient::from_env().map_err(pmi_err("connect"))?;
+    if pmi.is_none() {
+        let tasks = env_u64("SLURM_STEP_NUM_TASKS").or_else(|| env_u64("SLURM_NTASKS")).unwrap_or(1);
+        if tasks > 1 && std::env::var_os("SLURM_STEP_ID").is_some() {
+            return Err(MpiError::new(
+                ErrorClass::Other,
+                format!(
+                    "this task was started by srun as one of {tasks} tasks, but Slurm gave it no PMI; \
+                     run it with `srun --mpi=pmi2` (or set MpiDefault=pmi2 in slurm.conf)"
+                ),
+            ));
+        }
+    }
+    let (rank, size, jobid) = match &pmi {
+        Some(p) => (p.rank(), p.size(), p.jobid().to_string()),
+        None => (0, 1, format!("singleton-{}", std::process::id())),
+    };
+    let node_of_rank = match pmi.as_mut() {
+        Some(p) if size > 1 => match p.process_mapping().map_err(pmi_err("process mapping"))? {
+            Some(m) => parse_process_mapping(&m, size).map_err(pmi_err("process mapping parse"))?,
+            None => vec![0; size as usize],
+        },
+        _ => vec![0; size as usize],
+    };
+    let world = World { rank, size, node_of_rank, jobid: jobid.clone() };
+    let local = world.local_ranks();
+    let force_tcp = std::env::var("RMPI_TRANSPORT").map(|v| v.eq_ignore_ascii_case("tcp")).unwrap_or(false);
+    let secret = std::env::var("RMPI_JOB_SECRET")
+        .ok()
+        .and_then(|s| decode_hex(&s))
+        .unwrap_or_else(|| format!("rmpi-job-{jobid}").into_bytes());
+
+    let tr = |e: rmpi_transports::TransportError| MpiError::new(ErrorClass::Other, format!("transport setup: {e}"));
+    let mut shm = if !force_tcp && local.len() > 1 {
+        Some(ShmTransport::create(ShmConfig { job: jobid.clone(), rank, local_ranks: local.clone() }).map_err(tr)?)
+    } else {
+        None
+    };
+    let tcp = if size > 1 && (force_tcp || local.len() < size as usize) {
+        Some(
+            TcpTransport::bind(TcpConfig {
+                rank,
+                job: jobid.clone(),
+                secret,
+                loopback_only: local.len() == size as usize,
+            })
+            .map_err(tr)?,
+        )
+    } else {
+        None
+    };
+
+    let shm_peers: Vec<u32> = if shm.is_some() { local.iter().copied().filter(|&r| r != rank).collect() } else { vec![] };
+    if let Some(p) = pmi.as_mut().filter(|_| size > 1) {
+        if let Some(s) = &shm {
+            p.put(&shm_card_key(rank), &s.card()).map_err(pmi_err("put"))?;
+        }
+        if let Some(t) = &tcp {
+            p.put(&tcp_card_key(rank), &t.card()).map_err(pmi_err("put"))?;
+        }
+        p.fence().map_err(pmi_err("fence"))?;
+        if let Some(s) = shm.as_mut() {
+            for &peer in &shm_peers {
+                let card = p
+                    .get(&shm_card_key(peer))
+                    .map_err(pmi_err("get"))?
+                    .ok_or_else(|| MpiError::new(ErrorClass::Other, format!("rank {peer} published no shm card")))?;
+                s.attach(peer, &card).map_err(tr)?;
+            }
+        }
+        // Every local rank has mapped every segment: unlink ours.
+        p.fence().map_err(pmi_err("fence"))?;
+        if let Some(s) = shm.as_mut() {
+            s.unlink().map_err(tr)?;
+        }
+    }
+
+    let single_copy_ok = cma::probe();
+    let mut engine = Engine::new(
+        rank,
+        size,
+        EngineConfig {
+            eager_window: env_u64("RMPI_EAGER_WINDOW").unwrap_or(1 << 20),
+            pid: std::process::id() as u64,
+            single_copy_ok,
+        },
+    );
+    let mut router = Router::new(rank, size, shm, tcp);
+    for &peer in &shm_peers {
+        router.set_shm(&mut engine, peer);
+    }
+    let oversubscribed = local.len() > usable_cores();
+    let spin_us = env_u64("RMPI_SPIN_US").unwrap_or(if oversubscribed { 0 } else { 50 });
+    Ok(Runtime {
+        net: Net { engine, router, pmi, world },
+        tables: Tables::new(rank, size),
+        reqs: Requests::default(),
+        thread_level: level,
+        spin: Duration::from_micros(spin_us),
+        oversubscribed,
+        sleepers: 0,
+        colls_in_flight: 0,
+    })
+}
+
+/// Tell the launcher this rank finished cleanly.
+pub(crate) fn stop(rt: &mut Runtime) -> MpiResult<()> {
+    if let Some(p) = rt.net.pmi.as_mut() {
+        p.finalize().map_err(pmi_err("finalize"))?;
+    }
+    Ok(())
+}

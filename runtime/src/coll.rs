@@ -1,0 +1,125 @@
+//! Running collective schedules over the engine.
+//!
+//! A [`CollRun`] pairs a schedule (from rmpi-collectives) with the
+//! communicator it runs on. Its point-to-point traffic uses the
+//! communicator's collective context id (`ctx + 1`), and its tags carry the
+//! collective's sequence number on that communicator, so concurrent
+//! nonblocking collectives never match each other's messages.
+
+use std::collections::HashMap;
+
+use rmpi_collectives::{CollError, Collective, P2p, ReqToken};
+use rmpi_engine::buffer::{RecvBuf, SendBuf};
+use rmpi_engine::matching::{SrcSel, TagSel};
+use rmpi_engine::{ReqId, SendMode};
+
+use crate::comm::Group;
+use crate::error::{ErrorClass, MpiError, MpiResult};
+use crate::net::Net;
+
+/// Bits of a collective tag that hold the schedule's own step tag.
+pub const STEP_TAG_BITS: u32 = 12;
+
+/// A collective in flight on one communicator.
+pub struct CollRun {
+    pub coll: Collective,
+    ctx: u32,
+    group: Group,
+    rank: usize,
+    seq: u32,
+    tokens: HashMap<ReqToken, ReqId>,
+    next_token: ReqToken,
+}
+
+impl CollRun {
+    /// Wrap `coll`, the `seq`-th collective on a communicator with p2p context `ctx`.
+    pub fn new(coll: Collective, ctx: u32, group: Group, rank: i32, seq: u32) -> CollRun {
+        CollRun { coll, ctx: ctx + 1, group, rank: rank as usize, seq, tokens: HashMap::new(), next_token: 1 }
+    }
+
+    /// Advance the schedule; true when complete.
+    pub fn progress(&mut self, net: &mut Net) -> MpiResult<bool> {
+        let mut p2p = EngineP2p { run_ctx: self.ctx, group: &self.group, rank: self.rank, seq: self.seq, net, tokens: &mut self.tokens, next_token: &mut self.next_token };
+        self.coll
+            .progress(&mut p2p)
+            .map_err(|e| MpiError::new(ErrorClass::Intern, format!("collective {}: {e}", self.coll.algorithm())))
+    }
+}
+
+struct EngineP2p<'a> {
+    run_ctx: u32,
+    group: &'a Group,
+    rank: usize,
+    seq: u32,
+    net: &'a mut Net,
+    tokens: &'a mut HashMap<ReqToken, ReqId>,
+    next_token: &'a mut ReqToken,
+}
+
+impl EngineP2p<'_> {
+    fn tag(&self, step: u32) -> Result<i32, CollError> {
+        if step >= 1 << STEP_TAG_BITS {
+            return Err(CollError::Invalid(format!("step tag {step} too large")));
+        }
+        let seq = self.seq & ((1 << (31 - STEP_TAG_BITS)) - 1);
+        Ok(((seq << STEP_TAG_BITS) | step) as i32)
+    }
+
+    fn world(&self, peer: usize) -> Result<u32, CollError> {
+        self.group.get(peer).copied().ok_or_else(|| CollError::Invalid(format!("peer {peer} outside the communicator")))
+    }
+
+    fn token(&mut self, rid: ReqId) -> ReqToken {
+        let t = *self.next_token;
+        *self.next_token += 1;
+        self.tokens.insert(t, rid);
+        t
+    }
+}
+
+impl P2p for EngineP2p<'_> {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.group.len()
+    }
+
+    fn isend(&mut self, peer: usize, tag: u32, data: &[u8]) -> Result<ReqToken, CollError> {
+        let tag = self.tag(tag)?;
+        let world = self.world(peer)?;
+        // SAFETY: the executor keeps `data` alive and unchanged until this
+        // token tests complete (the P2p contract).
+        let buf = unsafe { SendBuf::new(data.as_ptr(), data.len()) };
+        let rid = self
+            .net
+            .send(world, self.run_ctx, self.rank as i32, tag, buf, SendMode::Standard)
+            .map_err(|e| CollError::P2p(e.to_string()))?;
+        Ok(self.token(rid))
+    }
+
+    fn irecv(&mut self, peer: usize, tag: u32, buf: &mut [u8]) -> Result<ReqToken, CollError> {
+        let tag = self.tag(tag)?;
+        // SAFETY: the executor keeps `buf` alive and untouched until this
+        // token tests complete (the P2p contract).
+        let rbuf = unsafe { RecvBuf::new(buf.as_mut_ptr(), buf.len()) };
+        let rid = self.net.recv(self.run_ctx, SrcSel::Rank(peer as i32), TagSel::Tag(tag), rbuf);
+        Ok(self.token(rid))
+    }
+
+    fn test(&mut self, req: ReqToken) -> Result<bool, CollError> {
+        let rid = *self.tokens.get(&req).ok_or_else(|| CollError::P2p("unknown token".into()))?;
+        match self.net.engine.status(rid).map_err(|e| CollError::P2p(e.to_string()))? {
+            None => Ok(false),
+            Some(st) => {
+                self.tokens.remove(&req);
+                let _ = self.net.engine.free(rid);
+                if st.truncated {
+                    return Err(CollError::P2p("collective message truncated (mismatched counts?)".into()));
+                }
+                Ok(true)
+            }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The process-wide runtime state, its lock, and the wait loop.
+//!
+//! All MPI state sits behind one mutex (MPI_THREAD_MULTIPLE is correct, not
+//! yet concurrent). A blocking call makes progress while it spins for a
+//! short time, then sleeps in `poll(2)` on the transports' doorbells with
+//! the lock released, so a rank blocked in a receive costs almost no CPU and
+//! oversubscribed ranks give their core away.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rmpi_engine::buffer::RecvBuf;
+use rmpi_engine::{ReqId, Status};
+
+use crate::coll::CollRun;
+use crate::comm::Tables;
+use crate::error::{err, ErrorClass, MpiError, MpiResult};
+use crate::net::Net;
+use crate::persist::Persistent;
+
+/// Thread support levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ThreadLevel {
+    Single = 0,
+    Funneled = 1,
+    Serialized = 2,
+    Multiple = 3,
+}
+
+/// What an API-level request is doing.
+pub(crate) enum ReqBody {
+    /// A point-to-point operation in the engine.
+    P2p(ReqId),
+    /// Finished at once (e.g. MPI_PROC_NULL peers).
+    Done(Status),
+    /// A nonblocking collective; `out` receives the result on completion.
+    Coll { run: Box<CollRun>, out: Option<(RecvBuf, usize)>, done: bool },
+    /// A persistent request and its current activation, if any.
+    Persistent { spec: Persistent, active: Option<ReqId> },
+}
+
+/// Handle of an API-level request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(pub u64);
+
+pub(crate) struct ReqSlot {
+    generation: u32,
+    body: Option<ReqBody>,
+}
+
+/// The API request table.
+#[derive(Default)]
+pub(crate) struct Requests {
+    slots: Vec<ReqSlot>,
+    free: Vec<usize>,
+}
+
+impl Requests {
+    pub fn insert(&mut self, body: ReqBody) -> RequestId {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(ReqSlot { generation: 0, body: None });
+                self.slots.len() - 1
+            }
+        };
+        let s = &mut self.slots[i];
+        s.generation = s.generation.wrapping_add(1);
+        s.body = Some(body);
+        RequestId(((s.generation as u64) << 32) | i as u64)
+    }
+
+    fn slot(&mut self, id: RequestId) -> MpiResult<&mut ReqSlot> {
+        let i = (id.0 & 0xffff_ffff) as usize;
+        match self.slots.get_mut(i) {
+            Some(s) if s.generation == (id.0 >> 32) as u32 && s.body.is_some() => Ok(s),
+            _ => err(ErrorClass::Request, "invalid or freed request handle"),
+        }
+    }
+
+    pub fn get_mut(&mut self, id: RequestId) -> MpiResult<&mut ReqBody> {
+        Ok(self.slot(id)?.body.as_mut().expect("checked"))
+    }
+
+    pub fn remove(&mut self, id: RequestId) -> MpiResult<ReqBody> {
+        let body = self.slot(id)?.body.take().expect("checked");
+        self.free.push((id.0 & 0xffff_ffff) as usize);
+        Ok(body)
+    }
+
+    /// Ids of every live nonblocking collective that is not done.
+    pub fn active_colls(&self) -> Vec<RequestId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.body, Some(ReqBody::Coll { done: false, .. })))
+            .map(|(i, s)| RequestId(((s.generation as u64) << 32) | i as u64))
+            .collect()
+    }
+}
+
+/// Everything MPI knows in this process.
+pub(crate) struct Runtime {
+    pub net: Net,
+    pub tables: Tables,
+    pub reqs: Requests,
+    pub thread_level: ThreadLevel,
+    /// How long a blocking call spins before sleeping.
+    pub spin: Duration,
+    /// More ranks on this node than cores: yield instead of spinning.
+    pub oversubscribed: bool,
+    /// Threads sleeping in a blocking call right now.
+    pub sleepers: usize,
+    /// Nonblocking collectives in flight exist (skip the scan otherwise).
+    pub colls_in_flight: usize,
+}
+
+const NOT_STARTED: u8 = 0;
+const RUNNING: u8 = 1;
+const FINISHED: u8 = 2;
+
+static PHASE: AtomicU8 = AtomicU8::new(NOT_STARTED);
+static RT: Mutex<Option<Runtime>> = Mutex::new(None);
+
+pub(crate) fn phase_running() -> bool {
+    PHASE.load(Ordering::Acquire) == RUNNING
+}
+pub(crate) fn phase_finished() -> bool {
+    PHASE.load(Ordering::Acquire) == FINISHED
+}
+pub(crate) fn set_phase_running() {
+    PHASE.store(RUNNING, Ordering::Release)
+}
+pub(crate) fn set_phase_finished() {
+    PHASE.store(FINISHED, Ordering::Release)
+}
+
+/// Lock the runtime state (a panic elsewhere does not poison MPI).
+pub(crate) fn lock() -> MutexGuard<'static, Option<Runtime>> {
+    RT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Run `f` on the runtime, or fail if MPI is not initialized.
+pub(crate) fn with<T>(f: impl FnOnce(&mut Runtime) -> MpiResult<T>) -> MpiResult<T> {
+    let mut g = lock();
+    match g.as_mut() {
+        Some(rt) => f(rt),
+        None => err(ErrorClass::Other, not_running_message()),
+    }
+}
+
+pub(crate) fn not_running_message() -> &'static str {
+    if phase_finished() {
+        "MPI has been finalized"
+    } else {
+        "MPI is not initialized"
+    }
+}
+
+impl Runtime {
+    /// One progress step over transports and nonblocking collectives.
+    pub fn progress(&mut self) -> MpiResult<bool> {
+        let mut moved = self.net.progress()?;
+        if self.colls_in_flight > 0 {
+            for id in self.reqs.active_colls() {
+                let body = self.reqs.get_mut(id)?;
+                if let ReqBody::Coll { run, out, done } = body {
+                    if run.progress(&mut self.net)? {
+                        *done = true;
+                        moved = true;
+                        self.colls_in_flight -= 1;
+                        if let Some((buf, len)) = out {
+                            let out_bytes = run.coll.output();
+                            buf.write_at(0, &out_bytes[..(*len).min(out_bytes.len())]);
+                        }
+                    }
+                }
+            }
+            moved |= self.net.progress()?;
+        }
+        Ok(moved)
+    }
+}
+
+/// Block until `check` yields a value, making progress meanwhile: spin
+/// briefly, then sleep on the transports' descriptors with the lock released.
+pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Option<T>>) -> MpiResult<T> {
+    let mut g = lock();
+    let mut spin_deadline: Option<Instant> = None;
+    let mut fds = Vec::new();
+    loop {
+        let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
+        let moved = rt.progress()?;
+        if let Some(v) = check(rt)? {
+            return Ok(v);
+        }
+        if moved {
+            spin_deadline = None;
+            continue;
+        }
+        let deadline = *spin_deadline.get_or_insert_with(|| Instant::now() + rt.spin);
+        if rt.net.has_output() || Instant::now() < deadline {
+            // Sending is blocked on a full queue, or still within the spin
+            // budget: try again, giving the core away when oversubscribed.
+            if rt.oversubscribed || rt.net.has_output() {
+                drop(g);
+                std::thread::yield_now();
+                g = lock();
+            } else {
+                std::hint::spin_loop();
+            }
+            continue;
+        }
+        // Sleep until a doorbell rings.
+        let ready = rt.net.router.prepare_sleep();
+        if !ready {
+            rt.net.router.end_sleep();
+            continue;
+        }
+        fds.clear();
+        rt.net.wait_fds(&mut fds);
+        // Another thread asleep in MPI may need this thread's progress to
+        // finish: keep sleeps short then.
+        let timeout_ms = if rt.sleepers > 0 { 1 } else { 100 };
+        rt.sleepers += 1;
+        drop(g);
+        sleep_on(&fds, timeout_ms);
+        g = lock();
+        let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
+        rt.sleepers -= 1;
+        rt.net.router.end_sleep();
+        if rt.net.pmi_hung_up() {
+            eprintln!("rmpi: rank {}: the launcher went away; exiting", rt.net.world.rank);
+            std::process::exit(1);
+        }
+        spin_deadline = None;
+    }
+}
+
+fn sleep_on(fds: &[std::os::fd::RawFd], timeout_ms: i32) {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: pfds is a valid array of pollfd of the given length.
+    unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+}
