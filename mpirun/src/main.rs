@@ -1,1 +1,43 @@
-fn main() {}
+//! `rmpirun`: start an MPI job of rmpi ranks on this host.
+//!
+//! `rmpirun -n 5 ./app args...` starts five ranks, serves them PMI-1/PMI-2
+//! over one socketpair each, forwards their output line by line and stdin to
+//! rank 0, and ends the whole job quickly and loudly when one rank fails.
+//! See `rmpirun --help` for the options and the exit statuses.
+//!
+//! Modules: [`cli`] (command line), [`job`] (policy, main loop), [`node`]
+//! (this host's ranks and PMI server, the future per-node proxy), [`spawn`]
+//! (fork/exec of a rank), [`stdio`] (output and stdin forwarding).
+
+mod cli;
+mod job;
+mod node;
+mod spawn;
+mod stdio;
+
+use anyhow::{Context, Result};
+
+fn main() {
+    let code = match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rmpirun: error: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn real_main() -> Result<i32> {
+    let opts = cli::parse(std::env::args_os().collect())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let (code, output) = rt.block_on(job::run(opts))?;
+    // Dropping the runtime drops any forwarder still waiting on a pipe held
+    // by a stray process, so that the output thread can finish.
+    drop(rt);
+    output.finish();
+    Ok(code)
+}

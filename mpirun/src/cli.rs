@@ -1,0 +1,321 @@
+//! The command line: MPICH / Open MPI style options, parsed with clap.
+//!
+//! clap only knows `-x` and `--long`, while users type `-np 4`, `-genv A B`,
+//! `-wdir d`. [`normalize_args`] first rewrites the launcher's own options
+//! (everything before the program name) into clap's spelling and puts a `--`
+//! before the program, so that the program's arguments are passed through
+//! untouched even when they look like our options.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgAction, Parser};
+
+const EXIT_CODES: &str = "\
+Options may also be written with one dash: -np, -genv, -wdir, -tag-output, -timeout.
+
+Exit status:
+  0        all ranks exited with 0
+  N        the first failing rank exited with N (a rank that called
+           MPI_Init but exited without MPI_Finalize counts as 1)
+  128+S    the first failing rank was killed by signal S
+  C        a rank called MPI_Abort with code C
+  124      the job ran longer than --timeout / MPIEXEC_TIMEOUT
+  126/127  the program could not be started (not executable / not found)
+  130/143  rmpirun was interrupted by SIGINT / SIGTERM (129: SIGHUP)";
+
+/// The raw clap view of the command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rmpirun",
+    version,
+    about = "Start an MPI job of rmpi ranks on this host",
+    override_usage = "rmpirun [OPTIONS] [-n N] PROGRAM [ARGS]...",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    /// Number of ranks to start (default 1; may exceed the number of cores).
+    #[arg(short = 'n', long = "np", value_name = "N")]
+    np: Option<u32>,
+
+    /// Set NAME=VALUE in the environment of every rank (repeatable).
+    #[arg(long = "genv", num_args = 2, value_names = ["NAME", "VALUE"], action = ArgAction::Append)]
+    genv: Vec<String>,
+
+    /// Export NAME (with rmpirun's value) or NAME=VALUE to every rank (repeatable).
+    #[arg(short = 'x', value_name = "NAME[=VALUE]", action = ArgAction::Append)]
+    export: Vec<String>,
+
+    /// Working directory of the ranks.
+    #[arg(long = "wdir", value_name = "DIR")]
+    wdir: Option<PathBuf>,
+
+    /// Prefix every forwarded output line with "[RANK] ".
+    #[arg(short = 'l', long = "tag-output")]
+    tag_output: bool,
+
+    /// End the job (exit status 124) after SECONDS; also env MPIEXEC_TIMEOUT.
+    #[arg(long = "timeout", value_name = "SECONDS")]
+    timeout: Option<u64>,
+
+    /// The program to start, and its arguments.
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+    command: Vec<OsString>,
+}
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Number of ranks.
+    pub np: u32,
+    /// Extra environment for every rank, in order (`-genv` and `-x`).
+    pub env: Vec<(OsString, OsString)>,
+    /// Working directory of the ranks (default: rmpirun's).
+    pub wdir: Option<PathBuf>,
+    /// Prefix output lines with `[rank] `.
+    pub tag_output: bool,
+    /// Job time limit in seconds.
+    pub timeout: Option<u64>,
+    /// Program to start.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+}
+
+/// Single-dash long options we accept, and how many values each takes.
+const SINGLE_DASH_LONG: &[(&str, usize)] = &[
+    ("np", 1),
+    ("genv", 2),
+    ("wdir", 1),
+    ("tag-output", 0),
+    ("timeout", 1),
+    ("help", 0),
+    ("version", 0),
+];
+
+/// Number of values taken by a (normalised) option token.
+fn values_of(token: &str) -> usize {
+    if token.contains('=') {
+        return 0;
+    }
+    match token {
+        "-n" | "--np" | "--wdir" | "--timeout" | "-x" => 1,
+        "--genv" => 2,
+        _ => 0,
+    }
+}
+
+/// Rewrite MPICH / Open MPI spellings into clap's and insert `--` before the
+/// program name. `args[0]` is the launcher's own name.
+pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
+    let mut it = args.into_iter();
+    let mut out: Vec<OsString> = it.next().into_iter().collect();
+    let rest: Vec<OsString> = it.collect();
+    let mut i = 0;
+    while i < rest.len() {
+        let Some(tok) = rest[i].to_str() else {
+            // Not UTF-8: cannot be one of our options, so it is the program.
+            out.push("--".into());
+            out.extend(rest[i..].iter().cloned());
+            return out;
+        };
+        if tok == "--" {
+            out.extend(rest[i..].iter().cloned());
+            return out;
+        }
+        if !tok.starts_with('-') || tok == "-" {
+            out.push("--".into());
+            out.extend(rest[i..].iter().cloned());
+            return out;
+        }
+        let mut norm = tok.to_string();
+        if !tok.starts_with("--") {
+            let body = &tok[1..];
+            let name = body.split('=').next().unwrap_or(body);
+            if SINGLE_DASH_LONG.iter().any(|(n, _)| *n == name) {
+                norm = format!("-{tok}");
+            }
+        }
+        let n = values_of(&norm);
+        out.push(norm.into());
+        for v in rest.iter().skip(i + 1).take(n) {
+            out.push(v.clone());
+        }
+        i += 1 + n;
+    }
+    out
+}
+
+/// Parse the command line (after [`normalize_args`]) and the environment
+/// (`MPIEXEC_TIMEOUT`). Exits with a usage message on bad syntax, like clap.
+pub fn parse(args: Vec<OsString>) -> Result<Options> {
+    let cli = Cli::parse_from(normalize_args(args));
+    from_cli(cli, |name| std::env::var_os(name))
+}
+
+fn from_cli(cli: Cli, getenv: impl Fn(&str) -> Option<OsString>) -> Result<Options> {
+    let np = cli.np.unwrap_or(1);
+    if np == 0 {
+        bail!("-n must be at least 1");
+    }
+    let mut env = Vec::new();
+    for pair in cli.genv.chunks(2) {
+        if let [name, value] = pair {
+            check_env_name(name)?;
+            env.push((name.into(), value.into()));
+        }
+    }
+    for x in &cli.export {
+        match x.split_once('=') {
+            Some((name, value)) => {
+                check_env_name(name)?;
+                env.push((name.into(), value.into()));
+            }
+            None => {
+                check_env_name(x)?;
+                // Without a value: pass rmpirun's own value (nothing if unset).
+                if let Some(v) = getenv(x) {
+                    env.push((x.into(), v));
+                }
+            }
+        }
+    }
+    let timeout = match cli.timeout {
+        Some(t) => Some(t),
+        None => match getenv("MPIEXEC_TIMEOUT") {
+            Some(v) => {
+                let s = v.to_string_lossy();
+                let t: u64 = s
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("MPIEXEC_TIMEOUT={s:?} is not a number of seconds"))?;
+                (t > 0).then_some(t)
+            }
+            None => None,
+        },
+    };
+    let mut command = cli.command.into_iter();
+    let program = command.next().context("no program given")?;
+    Ok(Options {
+        np,
+        env,
+        wdir: cli.wdir,
+        tag_output: cli.tag_output,
+        timeout,
+        program,
+        args: command.collect(),
+    })
+}
+
+fn check_env_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.contains('=') || name.contains('\0') {
+        bail!("invalid environment variable name {name:?}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(line: &[&str], env: &[(&str, &str)]) -> Result<Options> {
+        let args: Vec<OsString> = std::iter::once("rmpirun")
+            .chain(line.iter().copied())
+            .map(OsString::from)
+            .collect();
+        let cli = Cli::try_parse_from(normalize_args(args))?;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        from_cli(cli, move |n| {
+            env.iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| OsString::from(v))
+        })
+    }
+
+    #[test]
+    fn mpich_style() {
+        let o = opts(
+            &[
+                "-np", "4", "-genv", "A", "1", "-genv", "B", "x y", "-wdir", "/tmp", "-l", "./app",
+                "-n", "3", "--np",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(o.np, 4);
+        assert_eq!(
+            o.env,
+            vec![("A".into(), "1".into()), ("B".into(), "x y".into())]
+        );
+        assert_eq!(o.wdir, Some(PathBuf::from("/tmp")));
+        assert!(o.tag_output);
+        assert_eq!(o.program, "./app");
+        assert_eq!(o.args, vec!["-n", "3", "--np"]);
+    }
+
+    #[test]
+    fn open_mpi_style() {
+        let o = opts(
+            &[
+                "-n",
+                "2",
+                "-x",
+                "FOO=bar",
+                "-x",
+                "HOME",
+                "-x",
+                "UNSET_VAR",
+                "--tag-output",
+                "--timeout",
+                "5",
+                "prog",
+            ],
+            &[("HOME", "/home/u")],
+        )
+        .unwrap();
+        assert_eq!(o.np, 2);
+        assert_eq!(
+            o.env,
+            vec![
+                ("FOO".into(), "bar".into()),
+                ("HOME".into(), "/home/u".into())
+            ]
+        );
+        assert!(o.tag_output);
+        assert_eq!(o.timeout, Some(5));
+        assert_eq!(o.program, "prog");
+        assert!(o.args.is_empty());
+    }
+
+    #[test]
+    fn single_dash_variants_and_inline_values() {
+        let o = opts(&["-tag-output", "-timeout", "7", "-n5", "--np=6", "a"], &[]).unwrap();
+        assert!(o.tag_output);
+        assert_eq!(o.timeout, Some(7));
+        assert_eq!(o.np, 6);
+        let o = opts(&["--", "-weird-prog", "-np"], &[]).unwrap();
+        assert_eq!(o.program, "-weird-prog");
+        assert_eq!(o.args, vec!["-np"]);
+    }
+
+    #[test]
+    fn timeout_from_env() {
+        let o = opts(&["a"], &[("MPIEXEC_TIMEOUT", "9")]).unwrap();
+        assert_eq!(o.timeout, Some(9));
+        let o = opts(&["--timeout", "3", "a"], &[("MPIEXEC_TIMEOUT", "9")]).unwrap();
+        assert_eq!(o.timeout, Some(3));
+        assert!(opts(&["a"], &[("MPIEXEC_TIMEOUT", "soon")]).is_err());
+    }
+
+    #[test]
+    fn errors() {
+        assert!(opts(&["-n", "0", "a"], &[]).is_err());
+        assert!(opts(&["-n", "2"], &[]).is_err());
+        assert!(opts(&["--bogus", "a"], &[]).is_err());
+        assert!(opts(&["-x", "=v", "a"], &[]).is_err());
+    }
+}
