@@ -196,6 +196,38 @@ impl Collective {
         self.exec.progress(p2p)
     }
 
+    /// Re-arms a completed collective to run again with `data` as this
+    /// rank's input (same length as at construction; empty for a barrier),
+    /// reusing its schedule and buffers: the persistent form
+    /// (`MPI_Allreduce_init` then `MPI_Start` after each completion).
+    /// All ranks must restart their collectives alike.
+    pub fn restart(&mut self, data: &[u8]) -> Result<(), CollError> {
+        if self.deferred.is_some() {
+            return Err(CollError::Invalid("collective failed to build".into()));
+        }
+        if !self.exec.is_complete() {
+            return Err(CollError::Invalid(
+                "only a completed collective can be restarted".into(),
+            ));
+        }
+        match self.exec.schedule().input() {
+            Some(input) => {
+                let buf = self.exec.buffer_mut(input)?;
+                if buf.len() != data.len() {
+                    return Err(CollError::Invalid(format!(
+                        "restart with {} bytes, built for {}",
+                        data.len(),
+                        buf.len()
+                    )));
+                }
+                buf.copy_from_slice(data);
+            }
+            None if data.is_empty() => {}
+            None => return Err(CollError::Invalid("this collective takes no data".into())),
+        }
+        self.exec.reset()
+    }
+
     /// Whether `progress` has returned `true`.
     pub fn is_complete(&self) -> bool {
         self.deferred.is_none() && self.exec.is_complete()

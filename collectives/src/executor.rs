@@ -97,6 +97,41 @@ impl Executor {
         self.schedule
     }
 
+    /// Re-arms a completed schedule to run again from the start, keeping
+    /// its buffers (for persistent collectives). Fails while operations
+    /// are outstanding or after an error.
+    pub fn reset(&mut self) -> Result<(), CollError> {
+        if self.failed || !self.is_complete() {
+            return Err(CollError::Invalid(
+                "only a completed schedule can be restarted".into(),
+            ));
+        }
+        for (i, deps) in self.schedule.deps.iter().enumerate() {
+            self.unmet[i] = deps.len();
+            self.state[i] = StepState::Waiting;
+            if deps.is_empty() {
+                self.ready.push(Reverse(i));
+            }
+        }
+        self.done = 0;
+        Ok(())
+    }
+
+    /// Mutable access to a buffer, for refilling input between runs.
+    /// Fails while the schedule runs.
+    pub fn buffer_mut(&mut self, buf: crate::BufId) -> Result<&mut [u8], CollError> {
+        if (self.done != 0 && !self.is_complete()) || !self.active.is_empty() {
+            return Err(CollError::Invalid(
+                "buffers are in use by a running schedule".into(),
+            ));
+        }
+        self.schedule
+            .bufs
+            .get_mut(buf.0)
+            .map(Vec::as_mut_slice)
+            .ok_or_else(|| CollError::Invalid(format!("no buffer {}", buf.0)))
+    }
+
     /// Whether every step has completed.
     pub fn is_complete(&self) -> bool {
         self.done == self.schedule.steps.len()

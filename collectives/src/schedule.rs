@@ -164,6 +164,7 @@ pub struct Schedule {
     pub(crate) steps: Vec<Step>,
     pub(crate) deps: Vec<Vec<StepId>>,
     pub(crate) output: Option<BufId>,
+    pub(crate) input: Option<BufId>,
 }
 
 impl Schedule {
@@ -200,6 +201,11 @@ impl Schedule {
     /// The buffer holding the result on this rank, if the rank has one.
     pub fn output(&self) -> Option<BufId> {
         self.output
+    }
+
+    /// The buffer holding the caller's data, if the schedule has one.
+    pub fn input(&self) -> Option<BufId> {
+        self.input
     }
 
     /// The result bytes (empty if this rank has no result).
@@ -299,6 +305,7 @@ impl ScheduleBuilder {
                 steps: Vec::new(),
                 deps: Vec::new(),
                 output: None,
+                input: None,
             },
             accesses: Vec::new(),
         })
@@ -329,6 +336,12 @@ impl ScheduleBuilder {
     /// The whole of buffer `buf` as a region.
     pub fn whole(&self, buf: BufId) -> Region {
         Region::new(buf, 0..self.schedule.bufs[buf.0].len())
+    }
+
+    /// Marks `buf` as the buffer that holds the caller's data, refilled by
+    /// [`Collective::restart`](crate::Collective::restart).
+    pub fn set_input(&mut self, buf: BufId) {
+        self.schedule.input = Some(buf);
     }
 
     /// Marks `buf` as the buffer holding this rank's result.

@@ -246,11 +246,26 @@ fn allreduce_results_are_bitwise_identical_on_all_ranks() {
         let data = inputs(size, 50, size as u64, |g| {
             (g.next() % 1_000_000) as f64 / 7.0
         });
-        let colls = (0..size)
-            .map(|r| Collective::allreduce(r, size, encode(&data[r]), Arc::clone(&sumf)).unwrap())
-            .collect();
-        let outs = run(colls, 11);
-        assert!(outs.windows(2).all(|w| w[0] == w[1]), "size {size}");
+        for alg in select::algorithms(CollectiveKind::Allreduce) {
+            let colls = (0..size)
+                .map(|r| {
+                    let args = CollArgs {
+                        rank: r,
+                        size,
+                        root: 0,
+                        data: encode(&data[r]),
+                        op: Some(Arc::clone(&sumf)),
+                    };
+                    Collective::with_algorithm(alg.key, args).unwrap()
+                })
+                .collect();
+            let outs = run(colls, 11);
+            assert!(
+                outs.windows(2).all(|w| w[0] == w[1]),
+                "{} size {size}",
+                alg.key
+            );
+        }
     }
 }
 
@@ -307,4 +322,117 @@ fn collective_driven_by_wrong_rank_fails() {
     let mut net = rmpi_collectives::sim::SimNet::new(2, 0);
     let mut c = Collective::barrier(0, 2);
     assert!(c.progress(&mut net.endpoint(1)).is_err());
+}
+
+#[test]
+fn persistent_collectives_restart_with_new_data() {
+    let (sum, f) = op::<i64>(|a, b| a.wrapping_add(b), true);
+    let (mat, fmat) = op::<Mat2>(Mat2::mul, false);
+    for size in [1, 2, 3, 6, 9, 16] {
+        // Every algorithm of every collective, three runs each.
+        let mut sets: Vec<(Vec<Collective>, usize)> = Vec::new();
+        for alg in select::REGISTRY {
+            let (o, elem) = if alg.key == "allreduce:ring" {
+                (&sum, 8)
+            } else {
+                (&mat, 32)
+            };
+            let len = if alg.kind == CollectiveKind::Barrier {
+                0
+            } else {
+                3 * elem
+            };
+            let colls = (0..size)
+                .map(|r| {
+                    let args = CollArgs {
+                        rank: r,
+                        size,
+                        root: size / 2,
+                        data: vec![0; len],
+                        op: Some(Arc::clone(o)),
+                    };
+                    Collective::with_algorithm(alg.key, args).unwrap()
+                })
+                .collect();
+            sets.push((colls, len));
+        }
+        for (mut colls, len) in sets {
+            let key = colls[0].algorithm();
+            for round in 0..3u64 {
+                let mut g = Gen::new(round * 100 + size as u64);
+                let inputs: Vec<Vec<u8>> = (0..size)
+                    .map(|_| {
+                        if len % 32 == 0 && key != "allreduce:ring" {
+                            encode(
+                                &(0..len / 32)
+                                    .map(|_| Mat2([g.small(4), g.small(4), g.small(4), g.small(4)]))
+                                    .collect::<Vec<_>>(),
+                            )
+                        } else {
+                            encode(&(0..len / 8).map(|_| g.next() as i64).collect::<Vec<_>>())
+                        }
+                    })
+                    .collect();
+                if round > 0 {
+                    for (c, data) in colls.iter_mut().zip(&inputs) {
+                        c.restart(data).unwrap();
+                    }
+                } else {
+                    // The first run was built with zeros: restart is refused
+                    // before completion, so rebuild the inputs by running once.
+                    for (c, data) in colls.iter_mut().zip(&inputs) {
+                        if size > 1 {
+                            assert!(c.restart(data).is_err(), "{key}: restart before completion");
+                        }
+                    }
+                    colls = run_collectives(colls, 77).unwrap();
+                    for (c, data) in colls.iter_mut().zip(&inputs) {
+                        c.restart(data).unwrap();
+                    }
+                }
+                colls = run_collectives(colls, round).unwrap();
+                let root = size / 2;
+                for (r, c) in colls.iter().enumerate() {
+                    let out = c.output();
+                    if key.starts_with("barrier") {
+                        assert!(out.is_empty());
+                    } else if key.starts_with("bcast") {
+                        assert_eq!(out, &inputs[root][..], "{key} size {size} round {round}");
+                    } else if key.starts_with("reduce") && r != root {
+                        assert!(out.is_empty());
+                    } else if key == "allreduce:ring" {
+                        let v: Vec<Vec<i64>> = inputs.iter().map(|d| decode(d)).collect();
+                        assert_eq!(
+                            decode::<i64>(out),
+                            reference(&v, f),
+                            "{key} size {size} round {round}"
+                        );
+                    } else {
+                        let v: Vec<Vec<Mat2>> = inputs.iter().map(|d| decode(d)).collect();
+                        assert_eq!(
+                            decode::<Mat2>(out),
+                            reference(&v, fmat),
+                            "{key} size {size} round {round}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn restart_rejects_wrong_lengths() {
+    let mut colls = run_collectives(
+        (0..2)
+            .map(|r| Collective::bcast(r, 2, 0, vec![1; 4]).unwrap())
+            .collect(),
+        1,
+    )
+    .unwrap();
+    assert!(colls[0].restart(&[0; 3]).is_err());
+    assert!(colls[1].restart(&[0; 4]).is_ok());
+    let mut b = run_collectives(vec![Collective::barrier(0, 1)], 1).unwrap();
+    assert!(b[0].restart(&[1]).is_err());
+    assert!(b[0].restart(&[]).is_ok());
 }

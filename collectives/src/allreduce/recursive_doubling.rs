@@ -36,6 +36,7 @@ pub fn build(
 ) -> Result<Schedule, CollError> {
     let mut b = ScheduleBuilder::new(rank, size)?;
     let input = b.buffer(data);
+    b.set_input(input);
     let out = build_into(&mut b, op, input, 0)?;
     b.set_output(out);
     Ok(b.finish())

@@ -38,6 +38,7 @@ pub fn build(
 ) -> Result<Schedule, CollError> {
     let mut b = ScheduleBuilder::new(rank, size)?;
     let input = b.buffer(data);
+    b.set_input(input);
     build_into(&mut b, op, input, 0)?;
     b.set_output(input);
     Ok(b.finish())

@@ -18,6 +18,7 @@ pub const KEY: &str = "bcast:binomial";
 pub fn build(rank: usize, size: usize, root: usize, data: Vec<u8>) -> Result<Schedule, CollError> {
     let mut b = ScheduleBuilder::new(rank, size)?;
     let buf = b.buffer(data);
+    b.set_input(buf);
     build_into(&mut b, root, buf, 0)?;
     b.set_output(buf);
     Ok(b.finish())

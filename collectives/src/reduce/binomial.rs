@@ -33,6 +33,7 @@ pub fn build(
 ) -> Result<Schedule, CollError> {
     let mut b = ScheduleBuilder::new(rank, size)?;
     let input = b.buffer(data);
+    b.set_input(input);
     if let Some(out) = build_into(&mut b, root, op, input, 0)? {
         b.set_output(out);
     }
