@@ -483,7 +483,9 @@ impl Engine {
                     src: h.src,
                     tag: h.tag,
                     len: h.len,
-                    cost: ENVELOPE_COST,
+                    // The sender spent no eager credit on an Rts, so
+                    // matching it must return none.
+                    cost: 0,
                     body: UnexpectedBody::Rts { sreq: h.a, single_copy },
                 };
                 match self.queues.take_posted(h.ctx, h.src, h.tag) {

@@ -20,51 +20,16 @@ fn to_prog(n: usize, op: RawOp) -> (usize, ProgOp) {
     let ctx = CONTEXTS[ctx as usize % CONTEXTS.len()];
     let tag = (tag % 3) as i32;
     let len = len as usize;
-    let src = if wsrc {
-        SrcSel::Any
-    } else {
-        SrcSel::Rank(peer as i32)
-    };
+    let src = if wsrc { SrcSel::Any } else { SrcSel::Rank(peer as i32) };
     let tsel = if wtag { TagSel::Any } else { TagSel::Tag(tag) };
     let p = match what % 16 {
-        0..=4 => ProgOp::Send {
-            to: peer,
-            ctx,
-            tag,
-            len,
-            mode: SendMode::Standard,
-        },
-        5 => ProgOp::Send {
-            to: peer,
-            ctx,
-            tag,
-            len,
-            mode: SendMode::Synchronous,
-        },
-        6 => ProgOp::Send {
-            to: peer,
-            ctx,
-            tag,
-            len,
-            mode: SendMode::Ready,
-        },
-        7..=11 => ProgOp::Recv {
-            ctx,
-            src,
-            tag: tsel,
-            cap: len,
-        },
+        0..=4 => ProgOp::Send { to: peer, ctx, tag, len, mode: SendMode::Standard },
+        5 => ProgOp::Send { to: peer, ctx, tag, len, mode: SendMode::Synchronous },
+        6 => ProgOp::Send { to: peer, ctx, tag, len, mode: SendMode::Ready },
+        7..=11 => ProgOp::Recv { ctx, src, tag: tsel, cap: len },
         12 => ProgOp::CancelOldest,
-        13 => ProgOp::Iprobe {
-            ctx,
-            src,
-            tag: tsel,
-        },
-        14 => ProgOp::Improbe {
-            ctx,
-            src,
-            tag: tsel,
-        },
+        13 => ProgOp::Iprobe { ctx, src, tag: tsel },
+        14 => ProgOp::Improbe { ctx, src, tag: tsel },
         _ => ProgOp::Mrecv { cap: len },
     };
     (rank, p)
@@ -121,30 +86,11 @@ fn long_random_programs_match_the_reference_model() {
         let n = 2 + (seed as usize % 3);
         let ops: Vec<RawOp> = (0..400)
             .map(|_| {
-                let len = if rng.gen_bool(0.5) {
-                    rng.gen_range(0..=70)
-                } else {
-                    rng.gen_range(60..=450)
-                };
-                (
-                    rng.gen(),
-                    rng.gen(),
-                    rng.gen(),
-                    rng.gen(),
-                    rng.gen(),
-                    len,
-                    rng.gen_bool(0.3),
-                    rng.gen_bool(0.3),
-                )
+                let len = if rng.gen_bool(0.5) { rng.gen_range(0..=70) } else { rng.gen_range(60..=450) };
+                (rng.gen(), rng.gen(), rng.gen(), rng.gen(), rng.gen(), len, rng.gen_bool(0.3), rng.gen_bool(0.3))
             })
             .collect();
-        let net = run_program(
-            n,
-            &ops,
-            seed,
-            seed % 2 == 0,
-            if seed % 4 == 1 { 25 } else { 0 },
-        );
+        let net = run_program(n, &ops, seed, seed % 2 == 0, if seed % 4 == 1 { 25 } else { 0 });
         let sends = net.ops.iter().filter(|o| o.is_send()).count();
         assert!(sends > 50, "seed {seed}: program too small to mean much");
     }

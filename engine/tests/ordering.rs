@@ -33,78 +33,35 @@ fn check_payloads(net: &mut Net) -> Vec<Vec<(usize, usize)>> {
         if net.ops[op].is_send() {
             continue;
         }
-        let st = net
-            .status(op)
-            .unwrap_or_else(|| panic!("seed {}: receive op {op} never completed", net.seed));
-        let OpKind::Recv { cap, .. } = net.ops[op].kind else {
-            unreachable!()
-        };
-        assert!(
-            st.count >= 8,
-            "seed {}: receive op {op} got {} bytes",
-            net.seed,
-            st.count
-        );
+        let st = net.status(op).unwrap_or_else(|| panic!("seed {}: receive op {op} never completed", net.seed));
+        let OpKind::Recv { cap, .. } = net.ops[op].kind else { unreachable!() };
+        assert!(st.count >= 8, "seed {}: receive op {op} got {} bytes", net.seed, st.count);
         let s = id_of(net.recv_bytes(op, 8));
-        assert!(
-            s < net.ops.len() && net.ops[s].is_send(),
-            "seed {}: receive op {op} names no send",
-            net.seed
-        );
-        let OpKind::Send { to, tag, data, .. } = net.ops[s].kind.clone() else {
-            unreachable!()
-        };
-        assert_eq!(
-            to, net.ops[op].rank,
-            "seed {}: message delivered to the wrong rank",
-            net.seed
-        );
+        assert!(s < net.ops.len() && net.ops[s].is_send(), "seed {}: receive op {op} names no send", net.seed);
+        let OpKind::Send { to, tag, data, .. } = net.ops[s].kind.clone() else { unreachable!() };
+        assert_eq!(to, net.ops[op].rank, "seed {}: message delivered to the wrong rank", net.seed);
         let count = data.len().min(cap);
         assert_eq!(
             st,
-            Status {
-                source: net.ops[s].rank as i32,
-                tag,
-                count,
-                truncated: data.len() > cap,
-                cancelled: false
-            },
+            Status { source: net.ops[s].rank as i32, tag, count, truncated: data.len() > cap, cancelled: false },
             "seed {}: status of receive op {op}",
             net.seed
         );
-        assert_eq!(
-            net.recv_bytes(op, count),
-            &data[..count],
-            "seed {}: payload of receive op {op}",
-            net.seed
-        );
+        assert_eq!(net.recv_bytes(op, count), &data[..count], "seed {}: payload of receive op {op}", net.seed);
         per_rank[net.ops[op].rank].push((op, s));
     }
     for (r, list) in per_rank.iter().enumerate() {
         let mut seen = std::collections::HashSet::new();
         for &(_, s) in list {
-            assert!(
-                seen.insert(s),
-                "seed {}: send op {s} received twice at rank {r}",
-                net.seed
-            );
+            assert!(seen.insert(s), "seed {}: send op {s} received twice at rank {r}", net.seed);
         }
     }
     per_rank
 }
 
 fn accepts(net: &Net, recv: usize, send: usize) -> bool {
-    let OpKind::Recv { ctx, src, tag, .. } = net.ops[recv].kind else {
-        unreachable!()
-    };
-    let OpKind::Send {
-        ctx: sctx,
-        tag: stag,
-        ..
-    } = net.ops[send].kind
-    else {
-        unreachable!()
-    };
+    let OpKind::Recv { ctx, src, tag, .. } = net.ops[recv].kind else { unreachable!() };
+    let OpKind::Send { ctx: sctx, tag: stag, .. } = net.ops[send].kind else { unreachable!() };
     ctx == sctx
         && match src {
             SrcSel::Any => true,
@@ -156,18 +113,8 @@ fn all_to_all_program(net: &mut Net, per_pair: usize) -> Vec<(usize, usize, u32,
             let ctx = net.rng().gen_range(0..2);
             let tag = net.rng().gen_range(0..3);
             let len = size_across_boundary(net.rng());
-            let mode = if net.rng().gen_range(0..5) == 0 {
-                SendMode::Synchronous
-            } else {
-                SendMode::Standard
-            };
-            net.program[from].push_back(ProgOp::Send {
-                to,
-                ctx,
-                tag,
-                len,
-                mode,
-            });
+            let mode = if net.rng().gen_range(0..5) == 0 { SendMode::Synchronous } else { SendMode::Standard };
+            net.program[from].push_back(ProgOp::Send { to, ctx, tag, len, mode });
             sends.push((from, to, ctx, tag));
         }
     }
@@ -204,14 +151,8 @@ fn messages_with_the_same_sender_context_and_tag_are_received_in_send_order() {
                 for &(r2, s2) in &list[i + 1..] {
                     let a = &net.ops[s1];
                     let b = &net.ops[s2];
-                    let (
-                        OpKind::Send {
-                            ctx: c1, tag: t1, ..
-                        },
-                        OpKind::Send {
-                            ctx: c2, tag: t2, ..
-                        },
-                    ) = (&a.kind, &b.kind)
+                    let (OpKind::Send { ctx: c1, tag: t1, .. }, OpKind::Send { ctx: c2, tag: t2, .. }) =
+                        (&a.kind, &b.kind)
                     else {
                         unreachable!()
                     };
@@ -221,20 +162,13 @@ fn messages_with_the_same_sender_context_and_tag_are_received_in_send_order() {
                 }
             }
         }
-        assert_eq!(
-            per_rank.iter().map(Vec::len).sum::<usize>(),
-            sends.len(),
-            "seed {seed}: messages lost"
-        );
+        assert_eq!(per_rank.iter().map(Vec::len).sum::<usize>(), sends.len(), "seed {seed}: messages lost");
         for (i, op) in net.ops.iter().enumerate() {
             assert!(op.done.is_some(), "seed {seed}: op {i} never completed");
         }
         // Both protocols were exercised.
         let kinds: Vec<Kind> = net.trace.iter().map(|t| t.2.kind).collect();
-        assert!(
-            kinds.contains(&Kind::Eager) && kinds.contains(&Kind::Rts),
-            "seed {seed}: a protocol went unused"
-        );
+        assert!(kinds.contains(&Kind::Eager) && kinds.contains(&Kind::Rts), "seed {seed}: a protocol went unused");
     }
 }
 
@@ -249,29 +183,13 @@ fn wildcard_receives_never_let_a_later_message_overtake_an_earlier_one() {
         // existing (sender, tag) pair so the mix stays satisfiable often,
         // and the leftovers are drained with full wildcards.
         for to in 0..3 {
-            let mut mine: Vec<(usize, u32, i32)> = sends
-                .iter()
-                .filter(|s| s.1 == to)
-                .map(|&(f, _, c, t)| (f, c, t))
-                .collect();
+            let mut mine: Vec<(usize, u32, i32)> =
+                sends.iter().filter(|s| s.1 == to).map(|&(f, _, c, t)| (f, c, t)).collect();
             mine.shuffle(net.rng());
             for (from, ctx, tag) in mine {
-                let src = if net.rng().gen_bool(0.5) {
-                    SrcSel::Any
-                } else {
-                    SrcSel::Rank(from as i32)
-                };
-                let tag = if net.rng().gen_bool(0.5) {
-                    TagSel::Any
-                } else {
-                    TagSel::Tag(tag)
-                };
-                net.program[to].push_back(ProgOp::Recv {
-                    ctx,
-                    src,
-                    tag,
-                    cap: 400,
-                });
+                let src = if net.rng().gen_bool(0.5) { SrcSel::Any } else { SrcSel::Rank(from as i32) };
+                let tag = if net.rng().gen_bool(0.5) { TagSel::Any } else { TagSel::Tag(tag) };
+                net.program[to].push_back(ProgOp::Recv { ctx, src, tag, cap: 400 });
             }
         }
         net.run();
@@ -283,11 +201,7 @@ fn wildcard_receives_never_let_a_later_message_overtake_an_earlier_one() {
                 continue;
             }
             let s = id_of(net.recv_bytes(op, 8));
-            assert_eq!(
-                matched.get(&op).map(|m| m.0),
-                Some(s),
-                "seed {seed}: model and payload disagree"
-            );
+            assert_eq!(matched.get(&op).map(|m| m.0), Some(s), "seed {seed}: model and payload disagree");
             per_rank[net.ops[op].rank].push((op, s));
         }
         check_non_overtaking(&net, &per_rank);

@@ -24,9 +24,7 @@ use rand::{Rng, SeedableRng};
 use rmpi_engine::buffer::{RecvBuf, SendBuf};
 pub use rmpi_engine::matching::{SrcSel, TagSel};
 pub use rmpi_engine::wire::{Header, Kind, HEADER_LEN};
-pub use rmpi_engine::{
-    Action, Engine, EngineConfig, EngineError, MsgId, PeerCaps, ReqId, SendMode, Status,
-};
+pub use rmpi_engine::{Action, Engine, EngineConfig, EngineError, MsgId, PeerCaps, ReqId, SendMode, Status};
 
 /// Byte a receive buffer holds before anything is written to it.
 pub const SENTINEL: u8 = 0xA5;
@@ -77,11 +75,7 @@ impl RawBuf {
 impl Drop for RawBuf {
     fn drop(&mut self) {
         // SAFETY: ptr/len came from Box::into_raw of a boxed slice of this length.
-        unsafe {
-            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-                self.ptr, self.len,
-            )))
-        }
+        unsafe { drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr, self.len))) }
     }
 }
 
@@ -129,20 +123,8 @@ impl NetConfig {
 /// What an operation of the test is.
 #[derive(Debug, Clone)]
 pub enum OpKind {
-    Send {
-        to: usize,
-        ctx: u32,
-        tag: i32,
-        mode: SendMode,
-        data: Vec<u8>,
-    },
-    Recv {
-        ctx: u32,
-        src: SrcSel,
-        tag: TagSel,
-        cap: usize,
-        probed: Option<MsgId>,
-    },
+    Send { to: usize, ctx: u32, tag: i32, mode: SendMode, data: Vec<u8> },
+    Recv { ctx: u32, src: SrcSel, tag: TagSel, cap: usize, probed: Option<MsgId> },
 }
 
 /// One posted operation and what became of it.
@@ -170,35 +152,12 @@ impl Op {
 /// What a receiving rank saw, in order (input of the reference model).
 #[derive(Debug, Clone)]
 pub enum Event {
-    Posted {
-        op: usize,
-    },
-    Arrived {
-        to: usize,
-        op: usize,
-    },
-    Cancel {
-        op: usize,
-        cancelled: bool,
-    },
-    Iprobe {
-        at: usize,
-        ctx: u32,
-        src: SrcSel,
-        tag: TagSel,
-        seen: Option<Status>,
-    },
-    Improbe {
-        at: usize,
-        ctx: u32,
-        src: SrcSel,
-        tag: TagSel,
-        got: Option<(MsgId, Status)>,
-    },
-    Mrecv {
-        op: usize,
-        msg: MsgId,
-    },
+    Posted { op: usize },
+    Arrived { to: usize, op: usize },
+    Cancel { op: usize, cancelled: bool },
+    Iprobe { at: usize, ctx: u32, src: SrcSel, tag: TagSel, seen: Option<Status> },
+    Improbe { at: usize, ctx: u32, src: SrcSel, tag: TagSel, got: Option<(MsgId, Status)> },
+    Mrecv { op: usize, msg: MsgId },
 }
 
 /// One operation of a rank's program, posted when the scheduler decides.
@@ -266,6 +225,10 @@ pub struct Net {
     pub step_no: u64,
     /// Stop delivering on these pairs (from * n + to) until released.
     held: Vec<bool>,
+    /// Eager credit the sender of each pair (from * n + to) holds, computed
+    /// from the packets alone: the window, minus every Eager packet sent,
+    /// plus every Credit packet the sender received.
+    credit: Vec<i64>,
 }
 
 impl Net {
@@ -288,11 +251,7 @@ impl Net {
             for p in 0..n {
                 e.set_peer_caps(
                     p as u32,
-                    PeerCaps {
-                        max_packet: cfg.max_packet,
-                        eager_limit: cfg.eager_limit,
-                        single_copy: cfg.single_copy,
-                    },
+                    PeerCaps { max_packet: cfg.max_packet, eager_limit: cfg.eager_limit, single_copy: cfg.single_copy },
                 );
             }
         }
@@ -317,6 +276,7 @@ impl Net {
             probed: vec![VecDeque::new(); n],
             step_no: 0,
             held: vec![false; n * n],
+            credit: vec![cfg.eager_window as i64; n * n],
         }
     }
 
@@ -337,15 +297,7 @@ impl Net {
     // ---- posting ----
 
     /// Post a send of `data` from `from` to `to`.
-    pub fn send(
-        &mut self,
-        from: usize,
-        to: usize,
-        ctx: u32,
-        tag: i32,
-        data: Vec<u8>,
-        mode: SendMode,
-    ) -> usize {
+    pub fn send(&mut self, from: usize, to: usize, ctx: u32, tag: i32, data: Vec<u8>, mode: SendMode) -> usize {
         let buf = RawBuf::from_vec(data.clone());
         let rid = self.eng[from]
             .post_send(to as u32, ctx, from as i32, tag, buf.send_buf(), mode)
@@ -353,13 +305,7 @@ impl Net {
         let op = self.ops.len();
         self.ops.push(Op {
             rank: from,
-            kind: OpKind::Send {
-                to,
-                ctx,
-                tag,
-                mode,
-                data,
-            },
+            kind: OpKind::Send { to, ctx, tag, mode, data },
             rid,
             buf,
             done: None,
@@ -398,13 +344,7 @@ impl Net {
         let op = self.ops.len();
         self.ops.push(Op {
             rank: at,
-            kind: OpKind::Recv {
-                ctx,
-                src,
-                tag,
-                cap,
-                probed,
-            },
+            kind: OpKind::Recv { ctx, src, tag, cap, probed },
             rid,
             buf,
             done: None,
@@ -420,45 +360,20 @@ impl Net {
     pub fn cancel(&mut self, op: usize) -> bool {
         let rank = self.ops[op].rank;
         let cancelled = self.eng[rank].cancel_recv(self.ops[op].rid);
-        self.log
-            .push((self.step_no, Event::Cancel { op, cancelled }));
+        self.log.push((self.step_no, Event::Cancel { op, cancelled }));
         self.poll();
         cancelled
     }
 
     pub fn iprobe(&mut self, at: usize, ctx: u32, src: SrcSel, tag: TagSel) -> Option<Status> {
         let seen = self.eng[at].iprobe(ctx, src, tag);
-        self.log.push((
-            self.step_no,
-            Event::Iprobe {
-                at,
-                ctx,
-                src,
-                tag,
-                seen,
-            },
-        ));
+        self.log.push((self.step_no, Event::Iprobe { at, ctx, src, tag, seen }));
         seen
     }
 
-    pub fn improbe(
-        &mut self,
-        at: usize,
-        ctx: u32,
-        src: SrcSel,
-        tag: TagSel,
-    ) -> Option<(MsgId, Status)> {
+    pub fn improbe(&mut self, at: usize, ctx: u32, src: SrcSel, tag: TagSel) -> Option<(MsgId, Status)> {
         let got = self.eng[at].improbe(ctx, src, tag);
-        self.log.push((
-            self.step_no,
-            Event::Improbe {
-                at,
-                ctx,
-                src,
-                tag,
-                got,
-            },
-        ));
+        self.log.push((self.step_no, Event::Improbe { at, ctx, src, tag, got }));
         got
     }
 
@@ -467,16 +382,7 @@ impl Net {
         let buf = RawBuf::filled(cap + GUARD, SENTINEL);
         let rid = self.eng[at].post_mrecv(msg, buf.recv_buf(cap))?;
         // The context is the probe's; the model takes it from the message.
-        let op = self.push_recv(
-            at,
-            u32::MAX,
-            SrcSel::Any,
-            TagSel::Any,
-            cap,
-            Some(msg),
-            rid,
-            buf,
-        );
+        let op = self.push_recv(at, u32::MAX, SrcSel::Any, TagSel::Any, cap, Some(msg), rid, buf);
         self.log.push((self.step_no, Event::Mrecv { op, msg }));
         self.poll();
         Ok(op)
@@ -486,9 +392,7 @@ impl Net {
     pub fn free(&mut self, op: usize) {
         self.poll();
         let rank = self.ops[op].rank;
-        self.eng[rank]
-            .free(self.ops[op].rid)
-            .unwrap_or_else(|e| panic!("free failed: {e}"));
+        self.eng[rank].free(self.ops[op].rid).unwrap_or_else(|e| panic!("free failed: {e}"));
         self.ops[op].freed = true;
         self.pending_ops[rank].retain(|&o| o != op);
     }
@@ -520,18 +424,11 @@ impl Net {
 
     /// Headers of the packets that went from `from` to `to`, in order.
     pub fn packets(&self, from: usize, to: usize) -> Vec<Header> {
-        self.trace
-            .iter()
-            .filter(|(f, t, _)| *f == from && *t == to)
-            .map(|(_, _, h)| *h)
-            .collect()
+        self.trace.iter().filter(|(f, t, _)| *f == from && *t == to).map(|(_, _, h)| *h).collect()
     }
 
     pub fn count_kind(&self, from: usize, to: usize, kind: Kind) -> usize {
-        self.packets(from, to)
-            .iter()
-            .filter(|h| h.kind == kind)
-            .count()
+        self.packets(from, to).iter().filter(|h| h.kind == kind).count()
     }
 
     /// Record completions of pending operations.
@@ -552,10 +449,7 @@ impl Net {
                         o.done_step = Some(step);
                     }
                     Ok(None) => still.push(op),
-                    Err(e) => panic!(
-                        "seed {}: live request of op {op} unknown to the engine: {e}",
-                        self.seed
-                    ),
+                    Err(e) => panic!("seed {}: live request of op {op} unknown to the engine: {e}", self.seed),
                 }
             }
             self.pending_ops[r] = still;
@@ -592,21 +486,14 @@ impl Net {
         let n = self.cfg.n;
         let pair = from * n + to;
         let Some(t) = self.eng[from].next_transmit(to as u32) else {
-            panic!(
-                "seed {}: rank {from} lists {to} as busy but has no packet for it",
-                self.seed
-            )
+            panic!("seed {}: rank {from} lists {to} as busy but has no packet for it", self.seed)
         };
         let mut bytes = Vec::with_capacity(t.header().len() + t.payload().len());
         bytes.extend_from_slice(t.header());
         bytes.extend_from_slice(t.payload());
         drop(t);
         if let Some(prev) = self.refused[pair].take() {
-            assert_eq!(
-                prev, bytes,
-                "seed {}: a refused packet changed before it was retried",
-                self.seed
-            );
+            assert_eq!(prev, bytes, "seed {}: a refused packet changed before it was retried", self.seed);
         }
         let full = self.wires[pair].len() >= self.cfg.wire_cap;
         if may_refuse && (full || self.rng.gen_range(0..100) < self.cfg.refuse_pct) {
@@ -621,6 +508,10 @@ impl Net {
             self.cfg.max_packet
         );
         let h = Header::decode(&bytes).expect("engine produced a malformed header");
+        if h.kind == Kind::Eager {
+            self.credit[pair] -= (h.len + rmpi_engine::ENVELOPE_COST) as i64;
+            assert!(self.credit[pair] >= 0, "seed {}: rank {from} sent eager beyond its credit toward {to}", self.seed);
+        }
         self.trace.push((from, to, h));
         self.wires[pair].push_back(bytes);
         self.eng[from].transmit_done(to as u32);
@@ -637,15 +528,10 @@ impl Net {
         if matches!(h.kind, Kind::Eager | Kind::Rts) {
             let k = self.arrived[pair];
             self.arrived[pair] += 1;
-            let op = *self.sent[pair].get(k).unwrap_or_else(|| {
-                panic!(
-                    "seed {}: envelope #{k} from {from} to {to} has no send",
-                    self.seed
-                )
-            });
-            let OpKind::Send { ctx, tag, data, .. } = &self.ops[op].kind else {
-                unreachable!()
-            };
+            let op = *self.sent[pair]
+                .get(k)
+                .unwrap_or_else(|| panic!("seed {}: envelope #{k} from {from} to {to} has no send", self.seed));
+            let OpKind::Send { ctx, tag, data, .. } = &self.ops[op].kind else { unreachable!() };
             assert_eq!(
                 (h.ctx, h.src, h.tag, h.len),
                 (*ctx, from as i32, *tag, data.len() as u64),
@@ -663,14 +549,21 @@ impl Net {
             self.ops[op].envelope = Some(h.kind);
             self.log.push((self.step_no, Event::Arrived { to, op }));
         }
+        if h.kind == Kind::Credit {
+            // Credit from `from` belongs to the pair (to -> from).
+            let back = to * n + from;
+            self.credit[back] += h.len as i64;
+            assert!(
+                self.credit[back] <= self.cfg.eager_window as i64,
+                "seed {}: rank {from} returned more eager credit to {to} than it was given ({} > window {})",
+                self.seed,
+                self.credit[back],
+                self.cfg.eager_window
+            );
+        }
         self.eng[to]
             .on_packet(from as u32, &pkt)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "seed {}: rank {to} rejected a packet from {from} ({h:?}): {e}",
-                    self.seed
-                )
-            });
+            .unwrap_or_else(|e| panic!("seed {}: rank {to} rejected a packet from {from} ({h:?}): {e}", self.seed));
         self.poll();
         Some(h)
     }
@@ -693,43 +586,21 @@ impl Net {
     /// Perform one single-copy read that rank `r` asked for.
     fn perform_action(&mut self, r: usize, idx: usize) {
         let a = self.actions[r].swap_remove(idx);
-        let Action::SingleCopyRead {
-            req,
-            pid,
-            addr,
-            len,
-        } = a;
+        let Action::SingleCopyRead { req, pid, addr, len } = a;
         // Find the send whose buffer is being read, to check the pid offered.
         let owner = self
             .ops
             .iter()
             .find(|o| o.is_send() && o.buf.ptr as u64 == addr && o.buf.len >= len)
             .map(|o| o.rank)
-            .unwrap_or_else(|| {
-                panic!(
-                    "seed {}: single-copy read of an address no send offered",
-                    self.seed
-                )
-            });
-        assert_eq!(
-            pid,
-            PID_BASE + owner as u64,
-            "seed {}: single-copy read names the wrong pid",
-            self.seed
-        );
+            .unwrap_or_else(|| panic!("seed {}: single-copy read of an address no send offered", self.seed));
+        assert_eq!(pid, PID_BASE + owner as u64, "seed {}: single-copy read names the wrong pid", self.seed);
         self.reads.push((r, len));
         let ok = self.rng.gen_range(0..100) >= self.cfg.read_fail_pct;
         if ok {
-            let mut rb = self.eng[r]
-                .recv_buffer(req)
-                .expect("single-copy read for a request that is not a receive");
+            let mut rb = self.eng[r].recv_buffer(req).expect("single-copy read for a request that is not a receive");
             let dst = rb.prefix_mut(len);
-            assert_eq!(
-                dst.len(),
-                len,
-                "seed {}: single-copy read longer than the receive buffer",
-                self.seed
-            );
+            assert_eq!(dst.len(), len, "seed {}: single-copy read longer than the receive buffer", self.seed);
             // SAFETY: addr is the live send buffer of a pending send in this
             // process (checked above); dst is a distinct receive buffer.
             unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), len) };
@@ -752,13 +623,7 @@ impl Net {
             return;
         };
         match p {
-            ProgOp::Send {
-                to,
-                ctx,
-                tag,
-                len,
-                mode,
-            } => {
+            ProgOp::Send { to, ctx, tag, len, mode } => {
                 let data = self.payload(len);
                 self.send(r, to, ctx, tag, data, mode);
             }
@@ -769,9 +634,7 @@ impl Net {
                 self.poll();
                 let target = self.ops.iter().position(|o| {
                     o.rank == r && !o.is_send() && o.done.is_none() && !o.freed && {
-                        let OpKind::Recv { probed, .. } = o.kind else {
-                            unreachable!()
-                        };
+                        let OpKind::Recv { probed, .. } = o.kind else { unreachable!() };
                         probed.is_none()
                     }
                 });
@@ -789,8 +652,7 @@ impl Net {
             }
             ProgOp::Mrecv { cap } => {
                 if let Some(m) = self.probed[r].pop_front() {
-                    self.mrecv(r, m, cap)
-                        .unwrap_or_else(|e| panic!("seed {}: post_mrecv failed: {e}", self.seed));
+                    self.mrecv(r, m, cap).unwrap_or_else(|e| panic!("seed {}: post_mrecv failed: {e}", self.seed));
                 }
             }
         }
@@ -800,9 +662,7 @@ impl Net {
     pub fn step(&mut self) -> bool {
         self.fetch_actions();
         let n = self.cfg.n;
-        let deliverable: Vec<usize> = (0..n * n)
-            .filter(|&p| !self.wires[p].is_empty() && !self.held[p])
-            .collect();
+        let deliverable: Vec<usize> = (0..n * n).filter(|&p| !self.wires[p].is_empty() && !self.held[p]).collect();
         let talkers: Vec<usize> = (0..n).filter(|&r| self.eng[r].has_output()).collect();
         let actors: Vec<usize> = (0..n).filter(|&r| !self.actions[r].is_empty()).collect();
         let posters: Vec<usize> = (0..n).filter(|&r| !self.program[r].is_empty()).collect();
@@ -831,11 +691,7 @@ impl Net {
             1 => {
                 let r = talkers[self.rng.gen_range(0..talkers.len())];
                 let peers: Vec<u32> = self.eng[r].busy_peers().collect();
-                assert!(
-                    !peers.is_empty(),
-                    "seed {}: has_output with no busy peer",
-                    self.seed
-                );
+                assert!(!peers.is_empty(), "seed {}: has_output with no busy peer", self.seed);
                 let p = peers[self.rng.gen_range(0..peers.len())] as usize;
                 // A full wire refuses (back-pressure), and so does a random
                 // WouldBlock; but only while a delivery can make room, so
@@ -861,11 +717,7 @@ impl Net {
         let mut budget = 2_000_000u64;
         while self.step() {
             budget -= 1;
-            assert!(
-                budget > 0,
-                "seed {}: no quiescence after 2M steps (livelock?)",
-                self.seed
-            );
+            assert!(budget > 0, "seed {}: no quiescence after 2M steps (livelock?)", self.seed);
         }
     }
 
@@ -882,9 +734,7 @@ impl Net {
             probed: HashMap<MsgId, usize>,
         }
         let accepts = |recv: (u32, SrcSel, TagSel), send: &Op| -> bool {
-            let OpKind::Send { ctx, tag, .. } = &send.kind else {
-                unreachable!()
-            };
+            let OpKind::Send { ctx, tag, .. } = &send.kind else { unreachable!() };
             let (rctx, src, rtag) = recv;
             rctx == *ctx
                 && match src {
@@ -897,22 +747,12 @@ impl Net {
                 }
         };
         let sel = |op: &Op| -> (u32, SrcSel, TagSel) {
-            let OpKind::Recv { ctx, src, tag, .. } = op.kind else {
-                unreachable!()
-            };
+            let OpKind::Recv { ctx, src, tag, .. } = op.kind else { unreachable!() };
             (ctx, src, tag)
         };
         let envelope = |s: usize| -> Status {
-            let OpKind::Send { tag, data, .. } = &self.ops[s].kind else {
-                unreachable!()
-            };
-            Status {
-                source: self.ops[s].rank as i32,
-                tag: *tag,
-                count: data.len(),
-                truncated: false,
-                cancelled: false,
-            }
+            let OpKind::Send { tag, data, .. } = &self.ops[s].kind else { unreachable!() };
+            Status { source: self.ops[s].rank as i32, tag: *tag, count: data.len(), truncated: false, cancelled: false }
         };
         let mut ranks: Vec<Rank> = (0..self.cfg.n).map(|_| Rank::default()).collect();
         let mut matched = HashMap::new();
@@ -931,11 +771,7 @@ impl Net {
                 }
                 Event::Arrived { to, op } => {
                     let r = &mut ranks[*to];
-                    match r
-                        .posted
-                        .iter()
-                        .position(|&p| accepts(sel(&self.ops[p]), &self.ops[*op]))
-                    {
+                    match r.posted.iter().position(|&p| accepts(sel(&self.ops[p]), &self.ops[*op])) {
                         Some(i) => {
                             matched.insert(r.posted.remove(i), (*op, *step));
                         }
@@ -955,39 +791,20 @@ impl Net {
                         if still_posted.is_some() { "was" } else { "was not" }
                     );
                 }
-                Event::Iprobe {
-                    at,
-                    ctx,
-                    src,
-                    tag,
-                    seen,
-                } => {
+                Event::Iprobe { at, ctx, src, tag, seen } => {
                     let r = &ranks[*at];
-                    let want = r
-                        .unexpected
-                        .iter()
-                        .find(|&&m| accepts((*ctx, *src, *tag), &self.ops[m]))
-                        .map(|&m| envelope(m));
-                    assert_eq!(*seen, want, "seed {seed}: iprobe at rank {at} (ctx {ctx}, {src:?}, {tag:?}) disagrees with the model");
-                }
-                Event::Improbe {
-                    at,
-                    ctx,
-                    src,
-                    tag,
-                    got,
-                } => {
-                    let r = &mut ranks[*at];
-                    let i = r
-                        .unexpected
-                        .iter()
-                        .position(|&m| accepts((*ctx, *src, *tag), &self.ops[m]));
-                    let want = i.map(|i| envelope(r.unexpected[i]));
+                    let want =
+                        r.unexpected.iter().find(|&&m| accepts((*ctx, *src, *tag), &self.ops[m])).map(|&m| envelope(m));
                     assert_eq!(
-                        got.map(|g| g.1),
-                        want,
-                        "seed {seed}: improbe at rank {at} disagrees with the model"
+                        *seen, want,
+                        "seed {seed}: iprobe at rank {at} (ctx {ctx}, {src:?}, {tag:?}) disagrees with the model"
                     );
+                }
+                Event::Improbe { at, ctx, src, tag, got } => {
+                    let r = &mut ranks[*at];
+                    let i = r.unexpected.iter().position(|&m| accepts((*ctx, *src, *tag), &self.ops[m]));
+                    let want = i.map(|i| envelope(r.unexpected[i]));
+                    assert_eq!(got.map(|g| g.1), want, "seed {seed}: improbe at rank {at} disagrees with the model");
                     if let (Some(i), Some((msg, _))) = (i, got) {
                         let m = r.unexpected.remove(i);
                         r.probed.insert(*msg, m);
@@ -995,10 +812,7 @@ impl Net {
                 }
                 Event::Mrecv { op, msg } => {
                     let r = &mut ranks[self.ops[*op].rank];
-                    let m = r
-                        .probed
-                        .remove(msg)
-                        .unwrap_or_else(|| panic!("seed {seed}: mrecv of an unknown message"));
+                    let m = r.probed.remove(msg).unwrap_or_else(|| panic!("seed {seed}: mrecv of an unknown message"));
                     matched.insert(*op, (m, *step));
                 }
             }
@@ -1012,10 +826,7 @@ impl Net {
         let seed = self.seed;
         let mut send_matched: HashMap<usize, (usize, u64)> = HashMap::new();
         for (&r, &(s, step)) in matched {
-            assert!(
-                send_matched.insert(s, (r, step)).is_none(),
-                "seed {seed}: model matched send {s} twice"
-            );
+            assert!(send_matched.insert(s, (r, step)).is_none(), "seed {seed}: model matched send {s} twice");
         }
         for (i, op) in self.ops.iter().enumerate() {
             match &op.kind {
@@ -1023,9 +834,7 @@ impl Net {
                     let buf = op.buf.bytes();
                     match matched.get(&i) {
                         Some(&(s, _)) => {
-                            let OpKind::Send { to, tag, data, .. } = &self.ops[s].kind else {
-                                unreachable!()
-                            };
+                            let OpKind::Send { to, tag, data, .. } = &self.ops[s].kind else { unreachable!() };
                             assert_eq!(*to, op.rank, "seed {seed}: model matched across ranks");
                             let count = data.len().min(*cap);
                             let want = Status {
@@ -1036,10 +845,7 @@ impl Net {
                                 cancelled: false,
                             };
                             if let Some(st) = op.done {
-                                assert_eq!(
-                                    st, want,
-                                    "seed {seed}: receive op {i} should have matched send op {s}"
-                                );
+                                assert_eq!(st, want, "seed {seed}: receive op {i} should have matched send op {s}");
                             } else if quiet && !op.freed {
                                 panic!("seed {seed}: receive op {i} matched send op {s} but never completed");
                             }
@@ -1057,7 +863,10 @@ impl Net {
                         }
                         None => {
                             if let Some(st) = op.done {
-                                assert!(st.cancelled, "seed {seed}: receive op {i} completed ({st:?}) but matched nothing in the model");
+                                assert!(
+                                    st.cancelled,
+                                    "seed {seed}: receive op {i} completed ({st:?}) but matched nothing in the model"
+                                );
                             }
                             assert!(
                                 buf.iter().all(|&b| b == SENTINEL),
@@ -1069,10 +878,7 @@ impl Net {
                 OpKind::Send { mode, .. } => match send_matched.get(&i) {
                     Some(&(_, match_step)) => {
                         if quiet && !op.freed {
-                            assert!(
-                                op.done.is_some(),
-                                "seed {seed}: send op {i} matched but never completed"
-                            );
+                            assert!(op.done.is_some(), "seed {seed}: send op {i} matched but never completed");
                         }
                         if *mode == SendMode::Synchronous {
                             if let Some(ds) = op.done_step {
@@ -1092,9 +898,7 @@ impl Net {
                                 op.envelope
                             );
                         } else if quiet && eager && *mode != SendMode::Synchronous && !op.freed {
-                            panic!(
-                                "seed {seed}: eager send op {i} still pending on a quiet network"
-                            );
+                            panic!("seed {seed}: eager send op {i} still pending on a quiet network");
                         }
                     }
                 },
@@ -1105,11 +909,7 @@ impl Net {
     /// Post wildcard receives for every unexpected message left, until the
     /// network is quiet and nothing is unexpected, then cancel receives
     /// still posted. Returns the final model matching, checked.
-    pub fn drain_and_check(
-        &mut self,
-        contexts: &[u32],
-        cap: usize,
-    ) -> HashMap<usize, (usize, u64)> {
+    pub fn drain_and_check(&mut self, contexts: &[u32], cap: usize) -> HashMap<usize, (usize, u64)> {
         loop {
             self.run();
             let mut posted = false;
@@ -1131,19 +931,13 @@ impl Net {
                 break;
             }
         }
-        assert!(
-            self.is_quiet(),
-            "seed {}: network not quiet after draining",
-            self.seed
-        );
+        assert!(self.is_quiet(), "seed {}: network not quiet after draining", self.seed);
         // Every receive still pending must be unmatched and cancellable.
         let pending: Vec<usize> = (0..self.ops.len())
             .filter(|&i| !self.ops[i].is_send() && self.ops[i].done.is_none() && !self.ops[i].freed)
             .collect();
         for op in pending {
-            let OpKind::Recv { probed, .. } = self.ops[op].kind else {
-                unreachable!()
-            };
+            let OpKind::Recv { probed, .. } = self.ops[op].kind else { unreachable!() };
             if probed.is_none() {
                 self.cancel(op);
             }
@@ -1152,11 +946,7 @@ impl Net {
         self.check_against_model(&m, true);
         for (i, op) in self.ops.iter().enumerate() {
             if op.is_send() && !op.freed {
-                assert!(
-                    op.done.is_some(),
-                    "seed {}: send op {i} never completed after draining",
-                    self.seed
-                );
+                assert!(op.done.is_some(), "seed {}: send op {i} never completed after draining", self.seed);
             }
         }
         m
