@@ -536,7 +536,14 @@ impl Engine {
                 self.complete(sreq, st);
             }
             Kind::Credit => {
-                self.peers[from as usize].credit += h.len;
+                // A receiver only returns credit it was given: more than the
+                // window is a garbled or hostile packet (and must not overflow).
+                let window = self.cfg.eager_window;
+                let p = &mut self.peers[from as usize];
+                match p.credit.checked_add(h.len) {
+                    Some(c) if c <= window => p.credit = c,
+                    _ => return Err(proto("credit beyond the eager window")),
+                }
             }
         }
         Ok(())
