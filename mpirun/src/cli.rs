@@ -60,7 +60,7 @@ struct Cli {
     timeout: Option<u64>,
 
     /// The program to start, and its arguments.
-    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "PROGRAM")]
     command: Vec<OsString>,
 }
 
@@ -293,10 +293,12 @@ mod tests {
 
     #[test]
     fn single_dash_variants_and_inline_values() {
-        let o = opts(&["-tag-output", "-timeout", "7", "-n5", "--np=6", "a"], &[]).unwrap();
+        let o = opts(&["-tag-output", "-timeout", "7", "-n5", "a"], &[]).unwrap();
         assert!(o.tag_output);
         assert_eq!(o.timeout, Some(7));
-        assert_eq!(o.np, 6);
+        assert_eq!(o.np, 5);
+        assert_eq!(opts(&["--np=6", "a"], &[]).unwrap().np, 6);
+        assert_eq!(opts(&["-np=6", "a"], &[]).unwrap().np, 6);
         let o = opts(&["--", "-weird-prog", "-np"], &[]).unwrap();
         assert_eq!(o.program, "-weird-prog");
         assert_eq!(o.args, vec!["-np"]);
