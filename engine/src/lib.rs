@@ -356,9 +356,12 @@ impl Engine {
     /// engine falls back to asking the sender to stream the data.
     pub fn single_copy_done(&mut self, rid: ReqId, ok: bool) {
         let (peer, sreq, expect) = match self.reqs.get(rid) {
-            Some(Request { kind: ReqKind::Recv { state: RecvState::SingleCopy { peer, sreq, expect, .. }, .. }, .. }) => {
-                (*peer, *sreq, *expect)
-            }
+            // Only a read still outstanding: once complete, the buffer is the user's again.
+            Some(Request {
+                kind: ReqKind::Recv { state: RecvState::SingleCopy { peer, sreq, expect, .. }, .. },
+                done: None,
+                ..
+            }) => (*peer, *sreq, *expect),
             _ => return,
         };
         if ok {
@@ -502,6 +505,10 @@ impl Engine {
                 if *peer != from {
                     return Err(proto("Cts from the wrong rank"));
                 }
+                // Streaming a complete send would read a buffer the user owns again.
+                if req.done.is_some() || *state != SendState::AwaitReply {
+                    return Err(proto("Cts for a send not awaiting one"));
+                }
                 let accept = (h.len as usize).min(buf.len());
                 if accept == 0 {
                     let st = req.pending_status;
@@ -519,6 +526,10 @@ impl Engine {
                 let ReqKind::Recv { buf, state: RecvState::Receiving { expect, got }, .. } = &mut req.kind else {
                     return Err(proto("Data for a receive not expecting it"));
                 };
+                // A complete receive's buffer is the user's again.
+                if req.done.is_some() {
+                    return Err(proto("Data for a complete receive"));
+                }
                 buf.write_at(h.b as usize, payload);
                 *got += payload.len() as u64;
                 if *got >= *expect {

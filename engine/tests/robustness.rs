@@ -100,3 +100,66 @@ fn packets_from_outside_the_job_or_malformed_are_protocol_errors() {
     assert!(matches!(e.on_packet(1, &pkt), Err(EngineError::Protocol { .. })), "eager length mismatch");
     assert_eq!(e.unexpected_bytes(), 0);
 }
+
+/// Find the receive request id a sender's Data packets name, by running a
+/// rendezvous to completion and reading the trace.
+fn completed_rendezvous(single_copy: bool) -> (Net, usize, usize) {
+    let mut net = Net::new(NetConfig::small(2).with_single_copy(single_copy), 3);
+    let d = net.payload(250);
+    let s = net.send(0, 1, 0, 0, d, SendMode::Standard);
+    let r = net.recv(1, 0, SrcSel::Any, TagSel::Any, 250);
+    net.run();
+    assert!(net.status(s).is_some() && net.status(r).is_some());
+    (net, s, r)
+}
+
+#[test]
+fn data_for_a_completed_receive_is_rejected_and_never_written() {
+    let (mut net, _, r) = completed_rendezvous(false);
+    let before = net.recv_buffer(r).to_vec();
+    let mut h = Header::new(Kind::Data);
+    h.a = net.ops[r].rid.0;
+    h.b = 0;
+    h.len = 10;
+    let mut pkt = h.encode().to_vec();
+    pkt.extend([0u8; 10]);
+    // The user owns the buffer again once the receive completed.
+    let res = net.eng[1].on_packet(0, &pkt);
+    assert!(matches!(res, Err(EngineError::Protocol { peer: 0, .. })), "{res:?}");
+    assert_eq!(net.recv_buffer(r), &before[..], "engine wrote into a completed receive's buffer");
+}
+
+#[test]
+fn cts_for_a_completed_send_is_rejected_and_streams_nothing() {
+    for single_copy in [false, true] {
+        let (mut net, s, _) = completed_rendezvous(single_copy);
+        let mut h = Header::new(Kind::Cts);
+        h.a = net.ops[s].rid.0;
+        h.b = 12345;
+        h.len = 250;
+        let res = net.eng[0].on_packet(1, &h.encode());
+        assert!(matches!(res, Err(EngineError::Protocol { peer: 1, .. })), "single_copy={single_copy}: {res:?}");
+        assert!(!net.eng[0].has_output(), "single_copy={single_copy}: engine would read a completed send's buffer");
+    }
+}
+
+#[test]
+fn single_copy_done_after_completion_changes_nothing() {
+    for late_ok in [false, true] {
+        let mut net = Net::new(NetConfig::small(2).with_single_copy(true), 3);
+        let d = net.payload(250);
+        net.send(0, 1, 0, 0, d, SendMode::Standard);
+        let r = net.recv(1, 0, SrcSel::Any, TagSel::Any, 250);
+        net.run();
+        assert_eq!(net.reads.len(), 1);
+        assert!(net.status(r).is_some());
+        let packets = net.trace.len();
+        // A driver reporting the same read twice must not make the engine
+        // ask for the data again (it would be written into a buffer the
+        // user owns) nor acknowledge twice.
+        net.eng[1].single_copy_done(net.ops[r].rid, late_ok);
+        net.run();
+        assert_eq!(net.trace.len(), packets, "late_ok={late_ok}: a second report sent packets");
+        assert_eq!(net.status(r).map(|s| s.count), Some(250));
+    }
+}
