@@ -8,6 +8,7 @@
 //!   wait in a fence that never completes.
 //! * `no-finalize`: init, then exit 0 without finalize.
 //! * `finalize-exit CODE`: init, finalize, exit CODE.
+//! * `init-exit CODE`: init, exit CODE without finalize.
 //! * `spew LINES LEN`: write LINES lines of LEN bytes to stdout, each made
 //!   of one letter per rank followed by the line number, in small writes.
 
@@ -92,6 +93,10 @@ fn main() {
         }
         "no-finalize" => {
             let _c = client();
+        }
+        "init-exit" => {
+            let _c = client();
+            exit(args[1].parse().expect("code"));
         }
         "finalize-exit" => {
             let mut c = client();

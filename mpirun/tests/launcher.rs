@@ -3,6 +3,9 @@
 //!
 //! Every test waits on conditions with deadlines and checks that no rank
 //! process survives the job.
+//!
+//! `cargo test -p rmpirun` builds the example; with a target filter
+//! (`--test launcher`) build it first: `cargo build -p rmpirun --examples`.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,9 +24,11 @@ fn helper() -> String {
         .and_then(|deps| deps.parent())
         .expect("target dir");
     let p: PathBuf = debug_dir.join("examples").join("rank_helper");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rank_helper.rs");
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     assert!(
-        p.exists(),
-        "{} missing: build it with `cargo build -p rmpirun --examples`",
+        p.exists() && modified(&p) >= modified(std::path::Path::new(src)),
+        "{} missing or older than its source: run `cargo build -p rmpirun --examples`",
         p.display()
     );
     p.to_string_lossy().into_owned()
@@ -240,6 +245,63 @@ fn all_ranks_exit_zero_gives_zero() {
     let f = run(&["-n", "3", "true"]);
     assert_eq!(f.code, Some(0), "{:?}", f.stderr);
     assert!(f.stderr.is_empty(), "{:?}", f.stderr);
+}
+
+#[test]
+fn more_ranks_than_cores_is_fine() {
+    let f = run(&["-n", "24", "true"]);
+    assert_eq!(f.code, Some(0), "{:?}", f.stderr);
+}
+
+#[test]
+fn ranks_die_with_a_killed_launcher() {
+    let mut l = Launched::start(
+        &["-n", "3", "sh", "-c", "echo pid=$$; exec sleep 30"],
+        &[],
+        None,
+    );
+    let pids = pids_in(&l.wait_for_stdout("pid=", 3, Duration::from_secs(10)));
+    l.signal(libc::SIGKILL);
+    let f = l.finish(Duration::from_secs(10));
+    assert_eq!(f.code, None, "killed by a signal");
+    // PR_SET_PDEATHSIG: the kernel kills the ranks (they become zombies of
+    // init, which assert_gone ignores).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    for pid in pids {
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .map(|(_, a)| a.trim_start().chars().next());
+            if stat.is_empty() || state == Some(Some('Z')) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "rank {pid} survived rmpirun");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn second_sigint_kills_at_once() {
+    let mut l = Launched::start(
+        &[
+            "-n",
+            "2",
+            "sh",
+            "-c",
+            "trap '' TERM; echo pid=$$; exec sleep 30",
+        ],
+        &[],
+        None,
+    );
+    let pids = pids_in(&l.wait_for_stdout("pid=", 2, Duration::from_secs(10)));
+    l.signal(libc::SIGINT);
+    l.signal(libc::SIGINT);
+    let f = l.finish(Duration::from_secs(10));
+    assert_eq!(f.code, Some(130));
+    assert!(stderr_text(&f).starts_with("rmpirun: interrupted by SIGINT; ending the job\n"));
+    assert_gone(&pids);
 }
 
 #[test]
@@ -600,6 +662,17 @@ fn exit_code_after_finalize_is_reported() {
 
 #[test]
 fn exit_before_finalize_is_named() {
+    let h = helper();
+    let f = run(&["-n", "1", &h, "init-exit", "3"]);
+    assert_eq!(f.code, Some(3));
+    assert_eq!(
+        stderr_text(&f),
+        "rmpirun: rank 0 exited with code 3 before MPI_Finalize; ending the job\n"
+    );
+}
+
+#[test]
+fn exit_code_of_non_pmi_rank_is_named_without_finalize_hint() {
     let f = run(&["-n", "1", "sh", "-c", "exec 3<>/dev/null; exit 3"]);
     assert_eq!(f.code, Some(3));
     // Without PMI the rank is not an MPI process: no "before MPI_Finalize".
