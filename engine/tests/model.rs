@@ -48,12 +48,10 @@ fn raw_op() -> impl Strategy<Value = RawOp> {
     )
 }
 
-fn run_program(n: usize, ops: &[RawOp], seed: u64, single_copy: bool, read_fail_pct: u32) -> Net {
-    let mut cfg = NetConfig::small(n).with_single_copy(single_copy);
-    cfg.read_fail_pct = read_fail_pct;
+fn run_program(cfg: NetConfig, ops: &[RawOp], seed: u64) -> Net {
     let mut net = Net::new(cfg, seed);
     for &op in ops {
-        let (r, p) = to_prog(n, op);
+        let (r, p) = to_prog(cfg.n, op);
         net.program[r].push_back(p);
     }
     net.run();
@@ -63,18 +61,85 @@ fn run_program(n: usize, ops: &[RawOp], seed: u64, single_copy: bool, read_fail_
     net
 }
 
+/// Network shapes from degenerate (no eager credit at all, 13-byte Data
+/// chunks, a one-packet wire) to roomy.
+fn net_config() -> impl Strategy<Value = (usize, u64, usize, usize, u32, usize, bool, u32)> {
+    (
+        2usize..=4,
+        prop_oneof![Just(0u64), Just(128), Just(300), Just(1024), Just(4096)],
+        prop_oneof![Just(13usize), Just(100), Just(1000)],
+        prop_oneof![Just(0usize), Just(8), Just(64), Just(500)],
+        prop_oneof![Just(0u32), Just(15), Just(60)],
+        prop_oneof![Just(1usize), Just(6), Just(100)],
+        any::<bool>(),
+        prop_oneof![Just(0u32), Just(30)],
+    )
+}
+
+fn make_cfg(c: (usize, u64, usize, usize, u32, usize, bool, u32)) -> NetConfig {
+    let (n, eager_window, chunk, eager_limit, refuse_pct, wire_cap, single_copy, read_fail_pct) = c;
+    NetConfig {
+        n,
+        eager_window,
+        max_packet: HEADER_LEN + chunk,
+        eager_limit,
+        single_copy,
+        refuse_pct,
+        read_fail_pct,
+        wire_cap,
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn engine_matches_what_the_reference_model_says_mpi_requires(
-        n in 2usize..=4,
+        cfg in net_config(),
         ops in prop::collection::vec(raw_op(), 1..80),
         seed in any::<u64>(),
-        single_copy in any::<bool>(),
-        read_fail in prop_oneof![Just(0u32), Just(30u32)],
     ) {
-        run_program(n, &ops, seed, single_copy, read_fail);
+        run_program(make_cfg(cfg), &ops, seed);
+    }
+
+    /// MPI makes a program without ANY_SOURCE receives (and without cancel
+    /// or probes) deterministic: whatever the interleaving and whichever
+    /// protocol carries each message, every receive gets the same send.
+    #[test]
+    fn matching_without_any_source_is_the_same_under_every_interleaving_and_protocol(
+        cfgs in prop::collection::vec(net_config(), 4),
+        ops in prop::collection::vec(raw_op(), 1..80),
+        seeds in prop::collection::vec(any::<u64>(), 4),
+    ) {
+        let ops: Vec<RawOp> = ops
+            .into_iter()
+            .map(|mut o| {
+                o.1 %= 12; // sends and receives only
+                o.6 = false; // no ANY_SOURCE
+                o
+            })
+            .collect();
+        let n = cfgs[0].0;
+        let mut outcomes = Vec::new();
+        for (c, seed) in cfgs.into_iter().zip(seeds) {
+            let mut cfg = make_cfg(c);
+            cfg.n = n;
+            let mut net = Net::new(cfg, seed);
+            for &op in &ops {
+                let (r, p) = to_prog(n, op);
+                net.program[r].push_back(p);
+            }
+            net.run();
+            let m = net.replay_model();
+            net.check_against_model(&m, true);
+            let mut by_label: Vec<((usize, usize), (usize, usize))> =
+                m.iter().map(|(&r, &(s, _))| (net.ops[r].label, net.ops[s].label)).collect();
+            by_label.sort();
+            outcomes.push(by_label);
+        }
+        for o in &outcomes[1..] {
+            prop_assert_eq!(o, &outcomes[0]);
+        }
     }
 }
 
@@ -90,7 +155,9 @@ fn long_random_programs_match_the_reference_model() {
                 (rng.gen(), rng.gen(), rng.gen(), rng.gen(), rng.gen(), len, rng.gen_bool(0.3), rng.gen_bool(0.3))
             })
             .collect();
-        let net = run_program(n, &ops, seed, seed % 2 == 0, if seed % 4 == 1 { 25 } else { 0 });
+        let mut cfg = NetConfig::small(n).with_single_copy(seed % 2 == 0);
+        cfg.read_fail_pct = if seed % 4 == 1 { 25 } else { 0 };
+        let net = run_program(cfg, &ops, seed);
         let sends = net.ops.iter().filter(|o| o.is_send()).count();
         assert!(sends > 50, "seed {seed}: program too small to mean much");
     }

@@ -141,6 +141,9 @@ pub struct Op {
     pub freed: bool,
     /// For sends: the kind of envelope packet (Eager or Rts) that carried it.
     pub envelope: Option<Kind>,
+    /// (rank, n): the n-th operation its rank posted; stable across
+    /// interleavings of the same per-rank programs.
+    pub label: (usize, usize),
 }
 
 impl Op {
@@ -209,6 +212,7 @@ pub struct Net {
     actions: Vec<Vec<Action>>,
     pub ops: Vec<Op>,
     pending_ops: Vec<Vec<usize>>,
+    posted_by: Vec<usize>,
     seen_completions: Vec<u64>,
     pub log: Vec<(u64, Event)>,
     /// Send ops per pair in posting order, and how many envelopes arrived.
@@ -265,6 +269,7 @@ impl Net {
             actions: vec![Vec::new(); n],
             ops: Vec::new(),
             pending_ops: vec![Vec::new(); n],
+            posted_by: vec![0; n],
             seen_completions: vec![0; n],
             log: Vec::new(),
             sent: vec![Vec::new(); n * n],
@@ -312,8 +317,10 @@ impl Net {
             done_step: None,
             freed: false,
             envelope: None,
+            label: (from, self.posted_by[from]),
         });
         self.pending_ops[from].push(op);
+        self.posted_by[from] += 1;
         self.sent[from * self.cfg.n + to].push(op);
         self.poll();
         op
@@ -351,8 +358,10 @@ impl Net {
             done_step: None,
             freed: false,
             envelope: None,
+            label: (at, self.posted_by[at]),
         });
         self.pending_ops[at].push(op);
+        self.posted_by[at] += 1;
         op
     }
 
@@ -491,7 +500,6 @@ impl Net {
         let mut bytes = Vec::with_capacity(t.header().len() + t.payload().len());
         bytes.extend_from_slice(t.header());
         bytes.extend_from_slice(t.payload());
-        drop(t);
         if let Some(prev) = self.refused[pair].take() {
             assert_eq!(prev, bytes, "seed {}: a refused packet changed before it was retried", self.seed);
         }
