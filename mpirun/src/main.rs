@@ -5,6 +5,12 @@
 //! rank 0, and ends the whole job quickly and loudly when one rank fails.
 //! See `rmpirun --help` for the options and the exit statuses.
 //!
+//! The control plane (PMI connections, stdio streams, child exits, signals,
+//! timers) runs on a tokio current-thread runtime on the main thread: one
+//! loop, no locks, and `PR_SET_PDEATHSIG` tied to the thread that forks.
+//! Only stdin forwarding and output writing use plain threads, because their
+//! blocking reads and writes must not stall the loop.
+//!
 //! Modules: [`cli`] (command line), [`job`] (policy, main loop), [`node`]
 //! (this host's ranks and PMI server, the future per-node proxy), [`spawn`]
 //! (fork/exec of a rank), [`stdio`] (output and stdin forwarding).

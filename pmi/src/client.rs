@@ -23,6 +23,8 @@ use crate::PmiVersion;
 pub const MAX_VALUE_LEN: usize = 1024;
 /// Longest key [`PmiClient::put`] accepts (Slurm's `keylen_max`).
 pub const MAX_KEY_LEN: usize = 64;
+/// Longest PMI-1 command line Slurm reads (newline included).
+pub const MAX_V1_LINE: usize = 1024;
 
 /// What the environment says about this rank before we ask the server.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -217,7 +219,7 @@ fn check_value(value: &str, max: usize) -> Result<(), PmiError> {
         })
     };
     if value.len() > max {
-        return bad("longer than the PMI value limit (1024 bytes)");
+        return bad("longer than the PMI value limit (see PmiClient::max_value_len)");
     }
     if value.contains([';', ' ', '\n', '\r']) {
         return bad("contains ';', a space or a newline");
@@ -460,14 +462,29 @@ impl PmiClient {
         }
     }
 
+    /// The longest value [`put`](Self::put) accepts under `key`: 1024 bytes
+    /// with PMI-2; with PMI-1 less, since the whole `cmd=put` line must fit
+    /// in 1024 bytes (Slurm reads one command with one 1024-byte read).
+    pub fn max_value_len(&self, key: &str) -> usize {
+        match self.version {
+            PmiVersion::V2 => self.max_value_len,
+            PmiVersion::V1 => {
+                let overhead =
+                    "cmd=put kvsname= key= value=\n".len() + self.jobid.len() + key.len();
+                self.max_value_len.min(MAX_V1_LINE.saturating_sub(overhead))
+            }
+        }
+    }
+
     /// Stage `key=value`; visible to all ranks after the next [`fence`](Self::fence).
     ///
-    /// The value must not contain `;`, spaces or newlines and be at most 1024
-    /// bytes; keys at most 64 bytes without `;`, `=` or whitespace.
+    /// The value must not contain `;`, spaces or newlines and be at most
+    /// [`max_value_len`](Self::max_value_len) bytes (1024 with PMI-2); keys
+    /// at most 64 bytes without `;`, `=` or whitespace.
     pub fn put(&mut self, key: &str, value: &str) -> Result<(), PmiError> {
         self.check_active()?;
         check_key(key, self.max_key_len)?;
-        check_value(value, self.max_value_len)?;
+        check_value(value, self.max_value_len(key))?;
         let m = match self.version {
             PmiVersion::V2 => self.request(
                 Message::new("kvs-put")

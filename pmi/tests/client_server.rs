@@ -142,6 +142,13 @@ fn exchange(version: PmiVersion) {
             assert!(c.put("k", "a b").is_err());
             assert!(c.put("k", "a;b").is_err());
             assert!(c.put("k", &"x".repeat(1025)).is_err());
+            let max = c.max_value_len("k");
+            match version {
+                PmiVersion::V2 => assert_eq!(max, 1024),
+                // "cmd=put kvsname=job-7 key=k value=" + "\n" = 35 bytes.
+                PmiVersion::V1 => assert_eq!(max, 1024 - 35),
+            }
+            assert!(c.put("k", &"x".repeat(max + 1)).is_err());
             c.finalize().unwrap();
             assert!(c.get("card-0").is_err());
             // The server closed its end after finalize.
