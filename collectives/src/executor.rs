@@ -9,10 +9,11 @@
 //! Buffer discipline (the [`P2p`] contract): the executor owns the
 //! schedule, whose buffers are never resized while it runs, so the bytes
 //! handed to `isend`/`irecv` stay at the same address until the token
-//! completes. The dependency graph guarantees that no step reads or writes
-//! a region while a receive into it is outstanding, nor writes a region
-//! while a send from it is outstanding. Receives are tested with
-//! [`P2p::test_recv`], which gets the receive's buffer again.
+//! completes. The dependency graph guarantees that nothing touches a buffer
+//! while a receive into it is outstanding and nothing writes a buffer while
+//! a send from it is outstanding; the executor slices a buffer only to start
+//! a step on it, and uses literal empty slices for empty regions. A
+//! completed receive is handed to [`P2p::finish_recv`] with its buffer.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -170,14 +171,12 @@ impl Executor {
                 let StepState::Active(token) = self.state[s] else {
                     unreachable!("active step {s} without a token");
                 };
-                let complete = match &self.schedule.steps[s] {
-                    Step::Recv { region, .. } => {
-                        let buf = &mut self.schedule.bufs[region.buf.0][region.range.clone()];
-                        p2p.test_recv(token, buf)?
-                    }
-                    _ => p2p.test(token)?,
-                };
+                let complete = p2p.test(token)?;
                 if complete {
+                    if let Step::Recv { region, .. } = &self.schedule.steps[s] {
+                        let buf = slice_mut(&mut self.schedule.bufs, region);
+                        p2p.finish_recv(token, buf)?;
+                    }
                     self.active.swap_remove(i);
                     self.complete(s);
                 } else {
@@ -195,14 +194,13 @@ impl Executor {
         let Schedule { bufs, steps, .. } = &mut self.schedule;
         let local = match &steps[s] {
             Step::Send { peer, tag, region } => {
-                let token = p2p.isend(*peer, *tag, &bufs[region.buf.0][region.range.clone()])?;
+                let token = p2p.isend(*peer, *tag, slice(bufs, region))?;
                 self.state[s] = StepState::Active(token);
                 self.active.push(s);
                 false
             }
             Step::Recv { peer, tag, region } => {
-                let buf = &mut bufs[region.buf.0][region.range.clone()];
-                let token = p2p.irecv(*peer, *tag, buf)?;
+                let token = p2p.irecv(*peer, *tag, slice_mut(bufs, region))?;
                 self.state[s] = StepState::Active(token);
                 self.active.push(s);
                 false
@@ -261,6 +259,24 @@ impl Executor {
                 self.ready.push(Reverse(d));
             }
         }
+    }
+}
+
+/// The bytes of `region`; an empty region borrows nothing of its buffer.
+fn slice<'a>(bufs: &'a [Vec<u8>], region: &Region) -> &'a [u8] {
+    if region.is_empty() {
+        &[]
+    } else {
+        &bufs[region.buf.0][region.range.clone()]
+    }
+}
+
+/// The bytes of `region`, mutably; an empty region borrows nothing of its buffer.
+fn slice_mut<'a>(bufs: &'a mut [Vec<u8>], region: &Region) -> &'a mut [u8] {
+    if region.is_empty() {
+        &mut []
+    } else {
+        &mut bufs[region.buf.0][region.range.clone()]
     }
 }
 

@@ -29,11 +29,15 @@
 //! - **Buffers.** The schedule owns its buffers: `Vec<u8>`s allocated when
 //!   it is built and never resized, so their bytes stay at one address for
 //!   the life of the [`Collective`], even if it is moved. The byte slice
-//!   given to `isend` stays unchanged, and the one given to `irecv` is not
-//!   read or written by the schedule, until the token completes. Receives
-//!   are tested with [`P2p::test_recv`], which hands the same slice again:
-//!   an engine that keeps the payload itself (eager data, unexpected
-//!   queue) can copy it in there and needs no pointer into our buffers.
+//!   given to `isend` stays unchanged until the token completes, and while a
+//!   receive is outstanding the executor creates no reference at all into
+//!   the buffer (the whole `Vec`) it lands in; while a send is outstanding,
+//!   no mutable one into its buffer (see [`Schedule`] for how the builder
+//!   orders steps to guarantee this). So a pointer taken in `isend`/`irecv`
+//!   stays valid until completion. After a receive tests complete,
+//!   [`P2p::finish_recv`] hands the same slice again: an engine that keeps
+//!   the payload itself (eager data, unexpected queue) can copy it in there
+//!   and needs no pointer into our buffers at all.
 //! - **Progress.** [`Collective::progress`] never blocks; call it from the
 //!   progress loop until it returns `true`. Selection inputs must be equal
 //!   on all ranks; the `RMPI_COLL_<COLLECTIVE>` override is read once per
@@ -95,17 +99,17 @@ pub trait P2p {
     /// Whether the operation is complete (then the token is spent). Makes
     /// progress as a side effect.
     fn test(&mut self, req: ReqToken) -> Result<bool, CollError>;
-    /// Like [`P2p::test`], for a token returned by [`P2p::irecv`]: `buf` is
-    /// the very buffer (same address, same length) that was given to `irecv`.
-    ///
-    /// The executor tests receives only through this method. An
-    /// implementation that wrote into the buffer directly keeps the default
-    /// (which calls `test`); one that cannot keep a pointer to the buffer
-    /// (the simulator, or an engine that holds the payload itself) copies
-    /// the payload in here, before it reports completion.
-    fn test_recv(&mut self, req: ReqToken, buf: &mut [u8]) -> Result<bool, CollError> {
-        let _ = buf;
-        self.test(req)
+    /// Called once for each receive, right after [`P2p::test`] reported
+    /// it complete, with the very buffer (same address, same length) that
+    /// was given to [`P2p::irecv`]. An implementation that wrote the payload
+    /// into that buffer keeps the default, which does nothing; one that
+    /// could not keep a pointer to it (the simulator, or an engine that
+    /// holds eager or unexpected payloads itself) copies the payload in
+    /// here. The executor creates no reference to a receive's buffer
+    /// between `irecv` and this call.
+    fn finish_recv(&mut self, req: ReqToken, buf: &mut [u8]) -> Result<(), CollError> {
+        let _ = (req, buf);
+        Ok(())
     }
 }
 

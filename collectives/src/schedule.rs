@@ -19,6 +19,16 @@
 //! overlaps it with at least one of the two writing (read-after-write,
 //! write-after-read, write-after-write). Algorithms add only control
 //! dependencies that carry no data (the barrier's zero-byte messages).
+//!
+//! Communication is ordered at buffer granularity: nothing else touches a
+//! buffer while a receive into any part of it is outstanding, and nothing
+//! writes a buffer while a send from it is outstanding (concurrent sends
+//! from one buffer are fine). Safe Rust slices a `Vec` through a reference
+//! to all of it, and the point-to-point layer may hold a raw pointer into
+//! the buffer meanwhile; this rule keeps the two from overlapping. An
+//! algorithm that wants to send one part of a vector while receiving
+//! another (a ring) gives each part its own buffer. Empty regions touch
+//! nothing.
 //! Dependencies always point to earlier steps, so a schedule is acyclic by
 //! construction.
 
@@ -137,13 +147,14 @@ impl std::fmt::Debug for Step {
 }
 
 impl Step {
-    /// The regions the step reads and the region it writes (if any).
-    fn accesses(&self) -> (Vec<&Region>, Option<&Region>) {
+    /// The regions the step touches and how.
+    fn accesses(&self) -> Vec<(&Region, AccessKind)> {
         match self {
-            Step::Send { region, .. } => (vec![region], None),
-            Step::Recv { region, .. } => (vec![], Some(region)),
-            Step::Reduce { src, dst, .. } => (vec![src], Some(dst)),
-            Step::Copy { src, dst } => (vec![src], Some(dst)),
+            Step::Send { region, .. } => vec![(region, AccessKind::SendFrom)],
+            Step::Recv { region, .. } => vec![(region, AccessKind::RecvInto)],
+            Step::Reduce { src, dst, .. } | Step::Copy { src, dst } => {
+                vec![(src, AccessKind::Read), (dst, AccessKind::Write)]
+            }
         }
     }
 
@@ -248,20 +259,15 @@ impl Schedule {
         let accesses: Vec<_> = self.steps.iter().map(Step::accesses).collect();
         for j in 0..n {
             for i in 0..j {
-                let ordered = reach[j * words + i / 64] & (1 << (i % 64)) != 0;
-                if ordered {
+                if reach[j * words + i / 64] & (1 << (i % 64)) != 0 {
                     continue;
                 }
-                let (ri, wi) = &accesses[i];
-                let (rj, wj) = &accesses[j];
-                let conflict = |w: &Option<&Region>, others: &[&Region], ow: &Option<&Region>| {
-                    w.is_some_and(|w| {
-                        !w.is_empty()
-                            && (others.iter().any(|o| o.overlaps(w))
-                                || ow.is_some_and(|o| o.overlaps(w)))
+                let clash = accesses[i].iter().any(|(ri, ki)| {
+                    accesses[j].iter().any(|(rj, kj)| {
+                        ri.buf == rj.buf && conflicts(&ri.range, *ki, &rj.range, *kj)
                     })
-                };
-                if conflict(wi, rj, wj) || conflict(wj, ri, wi) {
+                });
+                if clash {
                     return Err(CollError::Invalid(format!(
                         "steps {i} ({:?}) and {j} ({:?}) conflict without ordering",
                         self.steps[i], self.steps[j]
@@ -273,12 +279,48 @@ impl Schedule {
     }
 }
 
+/// How a step touches a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccessKind {
+    /// A local step reads it.
+    Read,
+    /// A local step writes it.
+    Write,
+    /// A send reads it for as long as the send is outstanding.
+    SendFrom,
+    /// A receive writes it for as long as the receive is outstanding.
+    RecvInto,
+}
+
+impl AccessKind {
+    fn writes(self) -> bool {
+        matches!(self, AccessKind::Write | AccessKind::RecvInto)
+    }
+}
+
+/// Whether two accesses to one buffer must be ordered. Besides data
+/// hazards on overlapping bytes, an outstanding receive excludes any other
+/// access to its buffer and an outstanding send excludes writes to its
+/// buffer: safe Rust can only slice a buffer through a reference to all of
+/// it, and the point-to-point layer may hold a pointer into it meanwhile.
+fn conflicts(a: &Range<usize>, ka: AccessKind, b: &Range<usize>, kb: AccessKind) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    let overlap = a.start < b.end && b.start < a.end;
+    (overlap && (ka.writes() || kb.writes()))
+        || ka == AccessKind::RecvInto
+        || kb == AccessKind::RecvInto
+        || (ka == AccessKind::SendFrom && kb.writes())
+        || (kb == AccessKind::SendFrom && ka.writes())
+}
+
 /// One earlier access to a buffer region, remembered for hazard tracking.
 #[derive(Debug)]
 struct Access {
     step: StepId,
     range: Range<usize>,
-    write: bool,
+    kind: AccessKind,
 }
 
 /// Builds a [`Schedule`] in program order, deriving data dependencies
@@ -455,8 +497,8 @@ impl ScheduleBuilder {
             }
             deps.push(*a);
         }
-        let (reads, write) = step.accesses();
-        for region in reads.iter().copied().chain(write) {
+        let accesses = step.accesses();
+        for (region, _) in &accesses {
             let len = self.schedule.bufs.get(region.buf.0).map(Vec::len);
             match len {
                 Some(len) if region.range.start <= region.range.end && region.range.end <= len => {}
@@ -467,43 +509,30 @@ impl ScheduleBuilder {
                 }
             }
         }
-        // Data dependencies on earlier conflicting accesses.
-        for (region, is_write) in reads
-            .iter()
-            .map(|r| (*r, false))
-            .chain(write.map(|w| (w, true)))
-        {
-            if region.is_empty() {
-                continue;
-            }
+        // Dependencies on earlier conflicting accesses.
+        for (region, kind) in &accesses {
             for a in &self.accesses[region.buf.0] {
-                let overlap = a.range.start < region.range.end && region.range.start < a.range.end;
-                if overlap && (is_write || a.write) {
+                if conflicts(&a.range, a.kind, &region.range, *kind) {
                     deps.push(a.step);
                 }
             }
         }
-        // Record this step's accesses. A write that covers earlier accesses
-        // replaces them: anything that conflicts with them later conflicts
-        // with this write, which already waits for them.
-        for (region, is_write) in reads
-            .iter()
-            .map(|r| (*r, false))
-            .chain(write.map(|w| (w, true)))
-        {
+        // Record this step's accesses. A write of a whole buffer replaces
+        // the accesses before it: anything that conflicts with them later
+        // conflicts with this write, which already waits for them.
+        for (region, kind) in &accesses {
             if region.is_empty() {
                 continue;
             }
+            let whole = self.schedule.bufs[region.buf.0].len();
             let list = &mut self.accesses[region.buf.0];
-            if is_write {
-                list.retain(|a| {
-                    !(region.range.start <= a.range.start && a.range.end <= region.range.end)
-                });
+            if kind.writes() && region.range == (0..whole) {
+                list.clear();
             }
             list.push(Access {
                 step: id,
                 range: region.range.clone(),
-                write: is_write,
+                kind: *kind,
             });
         }
         deps.sort_unstable();
@@ -573,15 +602,33 @@ mod tests {
     }
 
     #[test]
-    fn reads_of_disjoint_or_empty_regions_do_not_wait() {
+    fn communication_is_ordered_per_buffer() {
         let mut b = ScheduleBuilder::new(0, 2).unwrap();
         let x = b.zeroed(8);
-        b.recv(1, 0, Region::new(x, 0..4), &[]).unwrap();
-        let other_half = b.recv(1, 1, Region::new(x, 4..8), &[]).unwrap();
-        let empty = b.send(1, 2, Region::new(x, 2..2), &[]).unwrap();
+        let y = b.zeroed(8);
+        let op: Arc<dyn ReduceOp> = Arc::new(ByteXor);
+        let r0 = b.recv(1, 0, Region::new(x, 0..4), &[]).unwrap();
+        let r1 = b.recv(1, 1, Region::new(x, 4..8), &[]).unwrap(); // same buffer: waits
+        let s0 = b.send(1, 2, Region::new(y, 0..4), &[]).unwrap();
+        let s1 = b.send(1, 3, Region::new(y, 4..8), &[]).unwrap(); // concurrent sends: fine
+        let w = b
+            .reduce(
+                &op,
+                Region::new(x, 0..2),
+                Region::new(y, 6..8),
+                OperandOrder::SrcFirst,
+                &[],
+            )
+            .unwrap(); // writes y while sends from it run: waits for both
+        let empty = b.recv(1, 4, Region::new(x, 2..2), &[]).unwrap();
         let s = b.finish();
-        assert!(s.deps(other_half).is_empty());
-        assert!(s.deps(empty).is_empty());
+        assert!(s.deps(r0).is_empty());
+        assert_eq!(s.deps(r1), ids(&[0]));
+        assert!(s.deps(s0).is_empty());
+        assert!(s.deps(s1).is_empty());
+        assert_eq!(s.deps(w), ids(&[0, 1, 2, 3]));
+        assert!(s.deps(empty).is_empty(), "empty regions touch nothing");
+        s.check_hazards().unwrap();
     }
 
     #[test]
@@ -622,6 +669,18 @@ mod tests {
             .copy(Region::new(x, 0..4), Region::new(x, 0..3), &[])
             .is_err());
         assert!(ScheduleBuilder::new(2, 2).is_err());
+    }
+
+    #[test]
+    fn hazard_check_finds_a_receive_concurrent_with_a_send_of_its_buffer() {
+        let mut b = ScheduleBuilder::new(0, 2).unwrap();
+        let x = b.zeroed(8);
+        b.send(1, 0, Region::new(x, 0..4), &[]).unwrap();
+        b.recv(1, 0, Region::new(x, 4..8), &[]).unwrap();
+        let mut s = b.finish();
+        s.check_hazards().unwrap();
+        s.deps[1].clear();
+        assert!(s.check_hazards().is_err(), "disjoint bytes, same buffer");
     }
 
     #[test]

@@ -78,6 +78,8 @@ struct SendOp {
 enum RecvState {
     Posted,
     Matched(Vec<u8>),
+    /// Tested complete; the payload waits for `finish_recv`.
+    Completed(Vec<u8>),
 }
 
 #[derive(Debug)]
@@ -86,6 +88,8 @@ struct RecvOp {
     peer: usize,
     tag: u32,
     len: usize,
+    /// Address of the buffer given to `irecv`, checked in `finish_recv`.
+    addr: usize,
     state: RecvState,
 }
 
@@ -270,8 +274,9 @@ impl SimNet {
         dst: usize,
         src: usize,
         tag: u32,
-        len: usize,
+        buf: &[u8],
     ) -> Result<ReqToken, CollError> {
+        let (len, addr) = (buf.len(), buf.as_ptr() as usize);
         if src >= self.size {
             return Err(CollError::P2p(format!(
                 "receive from rank {src} of {}",
@@ -286,6 +291,7 @@ impl SimNet {
                 peer: src,
                 tag,
                 len,
+                addr,
                 state: RecvState::Posted,
             },
         );
@@ -299,8 +305,28 @@ impl SimNet {
     }
 
     fn test(&mut self, rank: usize, token: ReqToken) -> Result<bool, CollError> {
-        if self.recvs.contains_key(&token) {
-            return Err(CollError::P2p("SimNet needs test_recv for receives".into()));
+        if let Some(r) = self.recvs.get_mut(&token).filter(|r| r.owner == rank) {
+            return match &r.state {
+                RecvState::Posted => Ok(false),
+                RecvState::Matched(data) if data.len() != r.len => Err(CollError::P2p(format!(
+                    "rank {rank}: message of {} bytes from rank {} tag {} for a {}-byte receive",
+                    data.len(),
+                    r.peer,
+                    r.tag,
+                    r.len
+                ))),
+                RecvState::Matched(_) => {
+                    r.state = match std::mem::replace(&mut r.state, RecvState::Posted) {
+                        RecvState::Matched(data) => RecvState::Completed(data),
+                        other => other,
+                    };
+                    self.events += 1;
+                    Ok(true)
+                }
+                RecvState::Completed(_) => Err(CollError::P2p(format!(
+                    "rank {rank} tested completed receive {token} again"
+                ))),
+            };
         }
         match self.sends.get(&token).map(|s| (s.owner, s.done)) {
             Some((owner, done)) if owner == rank => {
@@ -311,45 +337,42 @@ impl SimNet {
                 Ok(done)
             }
             _ => Err(CollError::P2p(format!(
-                "rank {rank} tested unknown send token {token}"
+                "rank {rank} tested unknown token {token}"
             ))),
         }
     }
 
-    fn test_recv(
+    fn finish_recv(
         &mut self,
         rank: usize,
         token: ReqToken,
         buf: &mut [u8],
-    ) -> Result<bool, CollError> {
-        let Some(r) = self.recvs.get(&token).filter(|r| r.owner == rank) else {
-            return Err(CollError::P2p(format!(
-                "rank {rank} tested unknown receive token {token}"
-            )));
-        };
-        let RecvState::Matched(data) = &r.state else {
-            return Ok(false);
-        };
-        if buf.len() != r.len {
-            return Err(CollError::P2p(format!(
-                "receive buffer changed length from {} to {}",
-                r.len,
-                buf.len()
-            )));
+    ) -> Result<(), CollError> {
+        match self.recvs.remove(&token) {
+            Some(RecvOp {
+                owner,
+                addr,
+                state: RecvState::Completed(data),
+                ..
+            }) if owner == rank => {
+                let moved = !buf.is_empty() && buf.as_ptr() as usize != addr;
+                if buf.len() != data.len() || moved {
+                    return Err(CollError::P2p(format!(
+                        "rank {rank}: receive {token} finished with another buffer than it started with"
+                    )));
+                }
+                buf.copy_from_slice(&data);
+                Ok(())
+            }
+            other => {
+                if let Some(op) = other {
+                    self.recvs.insert(token, op);
+                }
+                Err(CollError::P2p(format!(
+                    "rank {rank} finished receive {token} before it tested complete"
+                )))
+            }
         }
-        if data.len() != r.len {
-            return Err(CollError::P2p(format!(
-                "rank {rank}: message of {} bytes from rank {} tag {} for a {}-byte receive",
-                data.len(),
-                r.peer,
-                r.tag,
-                r.len
-            )));
-        }
-        buf.copy_from_slice(data);
-        self.recvs.remove(&token);
-        self.events += 1;
-        Ok(true)
     }
 }
 
@@ -374,15 +397,15 @@ impl P2p for SimEndpoint<'_> {
     }
 
     fn irecv(&mut self, peer: usize, tag: u32, buf: &mut [u8]) -> Result<ReqToken, CollError> {
-        self.net.irecv(self.rank, peer, tag, buf.len())
+        self.net.irecv(self.rank, peer, tag, buf)
     }
 
     fn test(&mut self, req: ReqToken) -> Result<bool, CollError> {
         self.net.test(self.rank, req)
     }
 
-    fn test_recv(&mut self, req: ReqToken, buf: &mut [u8]) -> Result<bool, CollError> {
-        self.net.test_recv(self.rank, req, buf)
+    fn finish_recv(&mut self, req: ReqToken, buf: &mut [u8]) -> Result<(), CollError> {
+        self.net.finish_recv(self.rank, req, buf)
     }
 }
 
@@ -529,7 +552,8 @@ mod tests {
             for i in 0..10u8 {
                 let mut buf = [0u8];
                 let t = net.endpoint(1).irecv(0, 3, &mut buf).unwrap();
-                assert!(net.endpoint(1).test_recv(t, &mut buf).unwrap());
+                assert!(net.endpoint(1).test(t).unwrap());
+                net.endpoint(1).finish_recv(t, &mut buf).unwrap();
                 assert_eq!(buf[0], i);
             }
         }
@@ -560,24 +584,32 @@ mod tests {
         let mut net = SimNet::new(2, 1);
         let mut buf = [0u8; 2];
         let t = net.endpoint(1).irecv(0, 0, &mut buf).unwrap();
-        assert!(!net.endpoint(1).test_recv(t, &mut buf).unwrap());
+        assert!(!net.endpoint(1).test(t).unwrap());
+        assert!(
+            net.endpoint(1).finish_recv(t, &mut buf).is_err(),
+            "not complete yet"
+        );
         net.endpoint(0).isend(1, 1, &[9, 9]).unwrap(); // other tag: no match
         drain(&mut net);
-        assert!(!net.endpoint(1).test_recv(t, &mut buf).unwrap());
+        assert!(!net.endpoint(1).test(t).unwrap());
         net.endpoint(0).isend(1, 0, &[1, 2]).unwrap();
         drain(&mut net);
-        assert!(net.endpoint(1).test_recv(t, &mut buf).unwrap());
+        assert!(net.endpoint(1).test(t).unwrap());
+        assert_eq!(buf, [0, 0], "payload arrives in finish_recv");
+        net.endpoint(1).finish_recv(t, &mut buf).unwrap();
         assert_eq!(buf, [1, 2]);
-        assert!(
-            net.endpoint(1).test_recv(t, &mut buf).is_err(),
-            "token is spent"
-        );
+        assert!(net.endpoint(1).test(t).is_err(), "token is spent");
     }
 
     #[test]
-    fn plain_test_on_a_receive_is_refused() {
+    fn finishing_a_receive_with_another_buffer_is_an_error() {
         let mut net = SimNet::new(2, 1);
-        let t = net.endpoint(1).irecv(0, 0, &mut [0u8; 1]).unwrap();
-        assert!(net.endpoint(1).test(t).is_err());
+        let mut first = [0u8; 2];
+        let mut other = [0u8; 2];
+        let t = net.endpoint(1).irecv(0, 0, &mut first).unwrap();
+        net.endpoint(0).isend(1, 0, &[1, 2]).unwrap();
+        drain(&mut net);
+        assert!(net.endpoint(1).test(t).unwrap());
+        assert!(net.endpoint(1).finish_recv(t, &mut other).is_err());
     }
 }

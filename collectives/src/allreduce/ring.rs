@@ -3,7 +3,8 @@
 //!
 //! The vector is cut into `size` chunks of whole elements (sizes differ by
 //! at most one element; some are empty when there are fewer elements than
-//! ranks). In reduce-scatter step `s` rank `r` sends chunk `r - s` to its
+//! ranks), each copied into its own buffer so that a chunk can be sent
+//! while another is received, and copied back into place at the end. In reduce-scatter step `s` rank `r` sends chunk `r - s` to its
 //! right neighbour and folds the chunk `r - s - 1` it receives from its left
 //! neighbour into its own; after `size - 1` steps it holds the final chunk
 //! `r + 1`. The allgather then passes the final chunks around the ring,
@@ -76,29 +77,34 @@ pub fn build_into(
     let at = |i: usize| chunk(i % size, size, count, elem);
     let right = (rank + 1) % size;
     let left = (rank + size - 1) % size;
+    // Each chunk gets its own buffer, so sending one chunk while receiving
+    // another never touches one buffer from two operations (see `schedule`).
+    let mut chunks = Vec::with_capacity(size);
+    for i in 0..size {
+        let c = b.zeroed(at(i).len());
+        b.copy(Region::new(input, at(i)), b.whole(c), &[])?;
+        chunks.push(c);
+    }
     let spare = b.zeroed(at(0).len());
     let mut last_send: Option<StepId> = None;
     let mut last_recv: Option<StepId> = None;
     let after = |s: Option<StepId>| -> Vec<StepId> { s.into_iter().collect() };
     for s in 0..size - 1 {
-        let out = at(rank + size - s);
-        last_send = Some(b.send(right, tag, Region::new(input, out), &after(last_send))?);
-        let into = at(rank + 2 * size - s - 1);
-        let incoming = Region::new(spare, 0..into.len());
+        let out = chunks[(rank + size - s) % size];
+        last_send = Some(b.send(right, tag, b.whole(out), &after(last_send))?);
+        let into = chunks[(rank + 2 * size - s - 1) % size];
+        let incoming = Region::new(spare, 0..b.whole(into).len());
         last_recv = Some(b.recv(left, tag, incoming.clone(), &after(last_recv))?);
-        b.reduce(
-            op,
-            incoming,
-            Region::new(input, into),
-            OperandOrder::SrcFirst,
-            &[],
-        )?;
+        b.reduce(op, incoming, b.whole(into), OperandOrder::SrcFirst, &[])?;
     }
     for s in 0..size - 1 {
-        let out = at(rank + 1 + size - s);
-        last_send = Some(b.send(right, tag + 1, Region::new(input, out), &after(last_send))?);
-        let into = at(rank + size - s);
-        last_recv = Some(b.recv(left, tag + 1, Region::new(input, into), &after(last_recv))?);
+        let out = chunks[(rank + 1 + size - s) % size];
+        last_send = Some(b.send(right, tag + 1, b.whole(out), &after(last_send))?);
+        let into = chunks[(rank + size - s) % size];
+        last_recv = Some(b.recv(left, tag + 1, b.whole(into), &after(last_recv))?);
+    }
+    for (i, c) in chunks.into_iter().enumerate() {
+        b.copy(b.whole(c), Region::new(input, at(i)), &[])?;
     }
     Ok(())
 }
