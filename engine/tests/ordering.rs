@@ -123,13 +123,14 @@ fn all_to_all_program(net: &mut Net, per_pair: usize) -> Vec<(usize, usize, u32,
 
 #[test]
 fn messages_with_the_same_sender_context_and_tag_are_received_in_send_order() {
-    for seed in 0..24 {
-        let cfg = NetConfig::small(3).with_single_copy(seed % 2 == 1);
+    for seed in 0..80 {
+        let n = 2 + (seed as usize % 3);
+        let cfg = NetConfig::small(n).with_single_copy(seed % 2 == 1);
         let mut net = Net::new(cfg, seed);
         let sends = all_to_all_program(&mut net, 12);
         // Each receiver posts exactly one receive per message, naming its
         // sender, context and tag, in an order shuffled across groups.
-        for to in 0..3 {
+        for to in 0..n {
             let mut recvs: Vec<ProgOp> = sends
                 .iter()
                 .filter(|s| s.1 == to)
@@ -174,15 +175,16 @@ fn messages_with_the_same_sender_context_and_tag_are_received_in_send_order() {
 
 #[test]
 fn wildcard_receives_never_let_a_later_message_overtake_an_earlier_one() {
-    for seed in 0..24 {
-        let cfg = NetConfig::small(3).with_single_copy(seed % 3 == 0);
+    for seed in 0..80 {
+        let n = 2 + (seed as usize % 3);
+        let cfg = NetConfig::small(n).with_single_copy(seed % 3 == 0);
         let mut net = Net::new(cfg, 1000 + seed);
         let sends = all_to_all_program(&mut net, 10);
         // Receives mix ANY_SOURCE / ANY_TAG / specific selectors. Per
         // context, one receive per message; every selector names an
         // existing (sender, tag) pair so the mix stays satisfiable often,
         // and the leftovers are drained with full wildcards.
-        for to in 0..3 {
+        for to in 0..n {
             let mut mine: Vec<(usize, u32, i32)> =
                 sends.iter().filter(|s| s.1 == to).map(|&(f, _, c, t)| (f, c, t)).collect();
             mine.shuffle(net.rng());
@@ -195,7 +197,7 @@ fn wildcard_receives_never_let_a_later_message_overtake_an_earlier_one() {
         net.run();
         let matched = net.drain_and_check(&[0, 1], 400);
         // Keep only receives that completed with data for the rule check.
-        let mut per_rank = vec![Vec::new(); 3];
+        let mut per_rank = vec![Vec::new(); n];
         for op in 0..net.ops.len() {
             if net.ops[op].is_send() || net.ops[op].done.is_some_and(|s| s.cancelled) {
                 continue;

@@ -196,6 +196,8 @@ pub enum ProgOp {
     Mrecv {
         cap: usize,
     },
+    /// Free this rank's newest request not yet freed (MPI_Request_free).
+    FreeNewest,
 }
 
 /// The simulated network.
@@ -658,6 +660,11 @@ impl Net {
                     self.probed[r].push_back(m);
                 }
             }
+            ProgOp::FreeNewest => {
+                if let Some(op) = (0..self.ops.len()).rev().find(|&i| self.ops[i].rank == r && !self.ops[i].freed) {
+                    self.free(op);
+                }
+            }
             ProgOp::Mrecv { cap } => {
                 if let Some(m) = self.probed[r].pop_front() {
                     self.mrecv(r, m, cap).unwrap_or_else(|e| panic!("seed {}: post_mrecv failed: {e}", self.seed));
@@ -956,6 +963,18 @@ impl Net {
             if op.is_send() && !op.freed {
                 assert!(op.done.is_some(), "seed {}: send op {i} never completed after draining", self.seed);
             }
+        }
+        // The engines hold exactly: requests not freed, plus freed receives
+        // that never matched nor were cancelled (still posted). Freed
+        // requests that completed are gone.
+        for r in 0..self.cfg.n {
+            let want = self
+                .ops
+                .iter()
+                .enumerate()
+                .filter(|(i, o)| o.rank == r && (!o.freed || (!o.is_send() && !m.contains_key(i) && o.done.is_none())))
+                .count();
+            assert_eq!(self.eng[r].live_requests(), want, "seed {}: live requests at rank {r}", self.seed);
         }
         m
     }
