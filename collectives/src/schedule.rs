@@ -29,6 +29,7 @@
 //! algorithm that wants to send one part of a vector while receiving
 //! another (a ring) gives each part its own buffer. Empty regions touch
 //! nothing.
+//!
 //! Dependencies always point to earlier steps, so a schedule is acyclic by
 //! construction.
 
@@ -230,9 +231,11 @@ impl Schedule {
             .map_or_else(Vec::new, |b| std::mem::take(&mut self.bufs[b.0]))
     }
 
-    /// Checks that every two steps touching overlapping bytes, at least one
-    /// of them writing, are ordered by the dependency graph (directly or
-    /// transitively). The builder guarantees this; the check exists for
+    /// Checks that every two steps that must not run concurrently are
+    /// ordered by the dependency graph (directly or transitively): steps
+    /// touching overlapping bytes with at least one writing, a receive and
+    /// any other step on its buffer, a send and a write to its buffer (see
+    /// the module doc). The builder guarantees this; the check exists for
     /// tests and for schedules assembled by other means.
     pub fn check_hazards(&self) -> Result<(), CollError> {
         let n = self.steps.len();
