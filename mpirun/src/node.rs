@@ -104,6 +104,13 @@ pub struct NodePlan {
     pub tag_output: bool,
 }
 
+/// `RMPI_PMI_TRACE=1` in rmpirun's environment prints every PMI message
+/// received and sent on stderr.
+fn pmi_trace_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("RMPI_PMI_TRACE").is_some_and(|v| v != "0"))
+}
+
 struct RankSlot {
     pid: u32,
     reaped: bool,
@@ -281,6 +288,12 @@ impl LocalNode {
         let mut events = Vec::new();
         match input {
             NodeInput::PmiData { rank, bytes } => {
+                if pmi_trace_enabled() {
+                    eprintln!(
+                        "rmpirun: pmi rank {rank} -> {:?}",
+                        String::from_utf8_lossy(&bytes)
+                    );
+                }
                 let outs = match self.slots.get_mut(&rank) {
                     Some(slot) => slot.conn.feed(&bytes, &mut self.kvs),
                     None => Vec::new(),
@@ -311,6 +324,12 @@ impl LocalNode {
         for o in outs {
             match o {
                 ServerOutput::Reply(bytes) => {
+                    if pmi_trace_enabled() {
+                        eprintln!(
+                            "rmpirun: pmi rank {rank} <- {:?}",
+                            String::from_utf8_lossy(&bytes)
+                        );
+                    }
                     if let Some(s) = self.slots.get(&rank) {
                         let _ = s.pmi_tx.send(Some(bytes));
                     }

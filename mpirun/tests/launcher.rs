@@ -698,3 +698,26 @@ fn shm_leftovers_of_the_job_are_removed() {
         assert!(!std::path::Path::new(&p).exists(), "{p} left behind");
     }
 }
+
+/// MPICH's own PMI-1 client (the `mpich` 5.0.2 wheel under mpi4py) against
+/// our server. Needs a venv with `mpich` and `mpi4py`; run with
+/// `RMPI_TEST_MPICH_PYTHON=/path/venv/bin/python cargo test -p rmpirun -- --ignored`.
+#[test]
+#[ignore = "needs RMPI_TEST_MPICH_PYTHON (a venv with the mpich and mpi4py wheels)"]
+fn mpich_wheel_runs_under_rmpirun() {
+    let py = std::env::var("RMPI_TEST_MPICH_PYTHON").expect("RMPI_TEST_MPICH_PYTHON");
+    let f = run(&["-n", "3", &py, "-m", "mpi4py.bench", "helloworld"]);
+    assert_eq!(f.code, Some(0), "{:?}", f.stderr);
+    let mut lines = f.stdout.clone();
+    lines.sort();
+    assert_eq!(lines.len(), 3);
+    for (r, l) in lines.iter().enumerate() {
+        assert!(
+            l.starts_with(&format!("Hello, World! I am process {r} of 3")),
+            "{l}"
+        );
+    }
+    let f = run(&["-n", "3", &py, "-c", "from mpi4py import MPI\nimport time\nc = MPI.COMM_WORLD\nif c.rank == 1: c.Abort(5)\ntime.sleep(30)"]);
+    assert_eq!(f.code, Some(5));
+    assert!(stderr_text(&f).contains("rmpirun: rank 1 called MPI_Abort (code 5)"));
+}
