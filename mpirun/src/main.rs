@@ -36,6 +36,7 @@ fn main() {
 
 fn real_main() -> Result<i32> {
     let opts = cli::parse(std::env::args_os().collect())?;
+    spawn::raise_fd_limit();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

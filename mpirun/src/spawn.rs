@@ -47,11 +47,46 @@ pub struct SpawnedRank {
     pub pmi: UnixStream,
 }
 
-/// In the child, after fork and before exec. Only async-signal-safe calls.
-fn child_setup(pmi_fd: RawFd, launcher_pid: libc::pid_t) -> io::Result<()> {
-    // SAFETY: prctl/getppid/fcntl are async-signal-safe system calls on
-    // plain integers; no memory is shared or allocated.
+/// rmpirun's soft limit on open files before [`raise_fd_limit`], restored in
+/// every rank.
+static ORIGINAL_NOFILE: std::sync::OnceLock<libc::rlimit> = std::sync::OnceLock::new();
+
+/// Raises rmpirun's soft limit on open files to the hard limit: each rank
+/// costs about three descriptors (stdout, stderr, PMI), so the default 1024
+/// would cap a job at ~300 ranks. Ranks get the original limit back.
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local rlimit.
     unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let _ = ORIGINAL_NOFILE.set(lim);
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
+        }
+    }
+}
+
+/// In the child, after fork and before exec. Only async-signal-safe calls.
+fn child_setup(
+    pmi_fd: RawFd,
+    launcher_pid: libc::pid_t,
+    nofile: Option<libc::rlimit>,
+) -> io::Result<()> {
+    // SAFETY: prctl/getppid/fcntl/setrlimit are async-signal-safe system
+    // calls on plain integers and a local struct; nothing is allocated.
+    unsafe {
+        if let Some(lim) = nofile {
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
         if libc::prctl(
             libc::PR_SET_PDEATHSIG,
             libc::SIGKILL as libc::c_ulong,
@@ -105,10 +140,11 @@ pub fn spawn_rank(launch: &RankLaunch, pmi_env: &[(String, String)]) -> io::Resu
     cmd.process_group(launch.pgid.unwrap_or(0));
     // Read before the fork: the child may only make async-signal-safe calls.
     let launcher_pid = std::process::id() as libc::pid_t;
+    let nofile = ORIGINAL_NOFILE.get().copied();
     // SAFETY: `child_setup` only makes async-signal-safe system calls and
     // touches no memory shared with the parent.
     unsafe {
-        cmd.pre_exec(move || child_setup(child_fd, launcher_pid));
+        cmd.pre_exec(move || child_setup(child_fd, launcher_pid, nofile));
     }
     let child = cmd.spawn()?;
     drop::<OwnedFd>(theirs.into());

@@ -721,3 +721,22 @@ fn mpich_wheel_runs_under_rmpirun() {
     assert_eq!(f.code, Some(5));
     assert!(stderr_text(&f).contains("rmpirun: rank 1 called MPI_Abort (code 5)"));
 }
+
+#[test]
+fn many_ranks_under_a_low_fd_limit_and_ranks_keep_that_limit() {
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("ulimit -Sn 128 && exec {RMPIRUN} -n 100 sh -c 'ulimit -n'"),
+    ]);
+    let out = cmd.output().expect("sh");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 100);
+    assert!(text.lines().all(|l| l == "128"), "{text}");
+}
