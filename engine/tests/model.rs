@@ -92,7 +92,8 @@ fn make_cfg(c: (usize, u64, usize, usize, u32, usize, bool, u32)) -> NetConfig {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases by default; PROPTEST_CASES=n runs more.
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn engine_matches_what_the_reference_model_says_mpi_requires(
