@@ -51,8 +51,12 @@ struct Cli {
     #[arg(long = "wdir", value_name = "DIR")]
     wdir: Option<PathBuf>,
 
-    /// Prefix every forwarded output line with "[RANK] ".
-    #[arg(short = 'l', long = "tag-output")]
+    /// Prefix every forwarded output line with the rank in brackets.
+    #[arg(
+        short = 'l',
+        long = "tag-output",
+        help = "Prefix every forwarded output line with \"[RANK] \""
+    )]
     tag_output: bool,
 
     /// End the job (exit status 124) after SECONDS; also env MPIEXEC_TIMEOUT.
