@@ -17,6 +17,9 @@ use std::os::fd::RawFd;
 pub mod cma;
 pub mod shm;
 pub mod tcp;
+mod wait;
+
+pub use wait::wait_readable;
 
 /// A rank in `MPI_COMM_WORLD` (transports address world ranks only).
 pub type Rank = u32;

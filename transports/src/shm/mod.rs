@@ -1,0 +1,430 @@
+//! Shared-memory transport between ranks on one node.
+//!
+//! Every rank owns one segment (`/dev/shm/rmpi-<job>-<rank>`, mode 0600)
+//! holding its *inbound* queues: one [`ring`] per local sender, plus a
+//! `sleeping` flag. A sender maps the receiver's segment and produces into
+//! the ring reserved for it, so every ring has exactly one producer and one
+//! consumer and needs no locks. Sending and receiving make no system call;
+//! the only one is the doorbell, rung when the receiver announced that it
+//! sleeps (see [`crate::Transport::prepare_sleep`]).
+//!
+//! Life cycle, driven by the runtime:
+//! 1. [`ShmTransport::create`] makes and maps the segment and binds the
+//!    doorbell; the runtime publishes [`ShmTransport::card`] in the KVS.
+//! 2. [`ShmTransport::attach`] for every other local rank, with its card.
+//! 3. A PMI fence among the local ranks (so every rank has mapped every
+//!    segment), then [`ShmTransport::unlink`]: a crash from then on leaves
+//!    nothing in `/dev/shm`. Drop also unlinks if still linked.
+//!
+//! Card format: `shm1,<segment name>,<pid>` (the doorbell's abstract socket
+//! name is `<segment name>.<pid>`).
+
+mod doorbell;
+mod ring;
+mod segment;
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+
+use crate::{Caps, Counters, Rank, Transport, TransportError};
+use doorbell::{doorbell_name, Doorbell, DoorbellAddr};
+use ring::{RingConsumer, RingProducer};
+use segment::{Mapping, OwnSegment};
+
+/// Default data bytes of each inbound ring (`RMPI_SHM_RING_BYTES`).
+pub const DEFAULT_RING_BYTES: usize = 256 * 1024;
+/// Smallest accepted ring size.
+pub const MIN_RING_BYTES: usize = 4096;
+/// Suggested eager limit for shared memory.
+pub const EAGER_LIMIT: usize = 16 * 1024;
+
+/// Packets delivered from one peer before moving to the next one.
+const BATCH_PER_PEER: usize = 32;
+/// Packets delivered by one `poll` at most (bounds its latency).
+const POLL_BUDGET: usize = 4096;
+
+/// Values of the `sleeping` flag.
+const AWAKE: u32 = 0;
+const SLEEPING: u32 = 1;
+/// A sender already rang for this sleep; others need not.
+const RUNG: u32 = 2;
+
+/// How to build a [`ShmTransport`].
+#[derive(Debug, Clone)]
+pub struct ShmConfig {
+    /// Job id (from PMI); sanitized to `[A-Za-z0-9._-]` for file names.
+    pub job: String,
+    /// This rank (world rank).
+    pub rank: Rank,
+    /// Sorted world ranks on this node, including this one. Must be the same
+    /// list on every local rank: ring `i` of a segment belongs to
+    /// `local_ranks[i]`.
+    pub local_ranks: Vec<Rank>,
+}
+
+/// Make `job` safe for a file name: `[A-Za-z0-9._-]` only, not empty, at
+/// most 64 bytes (longer ids keep a prefix and a hash of the whole).
+pub fn sanitize_job(job: &str) -> String {
+    let mut s: String = job
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        s.insert(0, 'j');
+    }
+    if s.len() > 64 {
+        // FNV-1a of the original id keeps distinct long ids distinct.
+        let h = job.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        s = format!("{}-{h:016x}", &s[..47]);
+    }
+    s
+}
+
+/// What this rank keeps to send to one local peer.
+struct PeerOut {
+    /// Keeps the peer's segment mapped while `ring` points into it.
+    map: Mapping,
+    ring: RingProducer,
+    doorbell: DoorbellAddr,
+}
+
+impl PeerOut {
+    fn sleeping(&self) -> &AtomicU32 {
+        self.map.sleeping()
+    }
+}
+
+/// Shared-memory transport to the ranks of this node. See the module docs.
+pub struct ShmTransport {
+    caps: Caps,
+    rank: Rank,
+    local_ranks: Vec<Rank>,
+    seg_name: String,
+    /// Declared before `seg` so the rings are dropped before the mapping.
+    inbound: Vec<Option<RingConsumer>>,
+    outbound: Vec<Option<PeerOut>>,
+    seg: OwnSegment,
+    doorbell: Doorbell,
+    rr_next: usize,
+    counters: Counters,
+}
+
+impl ShmTransport {
+    /// Create this rank's segment and doorbell. The ring size comes from
+    /// `RMPI_SHM_RING_BYTES` (default [`DEFAULT_RING_BYTES`]).
+    pub fn create(cfg: ShmConfig) -> Result<Self, TransportError> {
+        Self::create_with_ring_bytes(cfg, None)
+    }
+
+    /// [`ShmTransport::create`] with an explicit ring size (data bytes per
+    /// inbound ring, rounded up to a multiple of 8, at least
+    /// [`MIN_RING_BYTES`]); `None` means the environment or the default.
+    /// The receiver's segment decides the size of its rings, so ranks may
+    /// differ without harm.
+    pub fn create_with_ring_bytes(
+        cfg: ShmConfig,
+        ring_bytes: Option<usize>,
+    ) -> Result<Self, TransportError> {
+        let invalid = |m: String| {
+            TransportError::io(
+                "shm config",
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, m),
+            )
+        };
+        if !cfg.local_ranks.windows(2).all(|w| w[0] < w[1]) {
+            return Err(invalid("local_ranks must be sorted and distinct".into()));
+        }
+        let my_index = cfg
+            .local_ranks
+            .binary_search(&cfg.rank)
+            .map_err(|_| invalid(format!("rank {} is not in local_ranks", cfg.rank)))?;
+        let ring_bytes = match ring_bytes {
+            Some(b) => b,
+            None => match std::env::var("RMPI_SHM_RING_BYTES") {
+                Ok(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("RMPI_SHM_RING_BYTES={v} is not a number")))?,
+                Err(_) => DEFAULT_RING_BYTES,
+            },
+        }
+        .max(MIN_RING_BYTES)
+        .next_multiple_of(8);
+        let n = cfg.local_ranks.len();
+        let seg_name = format!("rmpi-{}-{}", sanitize_job(&cfg.job), cfg.rank);
+        let seg = OwnSegment::create(&seg_name, n, ring_bytes, cfg.rank)?;
+        let doorbell = Doorbell::bind(&doorbell_name(&seg_name, std::process::id()))?;
+        let mut inbound = Vec::with_capacity(n);
+        for i in 0..n {
+            if i == my_index {
+                inbound.push(None);
+                continue;
+            }
+            let base = seg.map.ring_base(i).expect("ring inside own segment");
+            // SAFETY: `base` is ring i of our own mapping, which lives in
+            // `seg` and is dropped after `inbound` (field order); we are
+            // the only consumer of our own rings.
+            inbound.push(Some(unsafe { RingConsumer::new(base, ring_bytes) }));
+        }
+        seg.map.sleeping().store(AWAKE, Ordering::Relaxed);
+        Ok(ShmTransport {
+            caps: Caps {
+                name: "shm",
+                max_packet: ring::max_packet(ring_bytes),
+                eager_limit: EAGER_LIMIT,
+                single_copy: crate::cma::probe(),
+            },
+            rank: cfg.rank,
+            local_ranks: cfg.local_ranks,
+            seg_name,
+            inbound,
+            outbound: (0..n).map(|_| None).collect(),
+            seg,
+            doorbell,
+            rr_next: 0,
+            counters: Counters::default(),
+        })
+    }
+
+    /// What a local peer needs to attach: `shm1,<segment name>,<pid>`.
+    pub fn card(&self) -> String {
+        format!("shm1,{},{}", self.seg_name, std::process::id())
+    }
+
+    /// Map `peer`'s segment (from its card) so we can send to it. Receiving
+    /// from a peer needs no attach. Attaching twice is a no-op.
+    pub fn attach(&mut self, peer: Rank, card: &str) -> Result<(), TransportError> {
+        let idx = self
+            .local_ranks
+            .binary_search(&peer)
+            .map_err(|_| TransportError::UnknownPeer(peer))?;
+        if peer == self.rank {
+            return Err(TransportError::UnknownPeer(peer));
+        }
+        if self.outbound[idx].is_some() {
+            return Ok(());
+        }
+        let (name, pid) = parse_card(card)?;
+        let my_index = self
+            .local_ranks
+            .binary_search(&self.rank)
+            .expect("own rank is local");
+        let map = segment::attach(&name, peer, pid, self.local_ranks.len())?;
+        let h = map.header();
+        let base = map
+            .ring_base(my_index)
+            .ok_or_else(|| TransportError::BadCard("ring out of range".into()))?;
+        // SAFETY: `base` is our ring inside the peer's mapping, which is
+        // kept alive by `PeerOut::map` alongside the producer; the ring
+        // reserved for our local index has no other producer.
+        let ring = unsafe { RingProducer::new(base, h.ring_bytes as usize) };
+        let doorbell = DoorbellAddr::new(&doorbell_name(&name, pid))?;
+        self.outbound[idx] = Some(PeerOut {
+            map,
+            ring,
+            doorbell,
+        });
+        Ok(())
+    }
+
+    /// Remove our segment's name from `/dev/shm`. Call it once every local
+    /// rank has attached (after a fence); the mappings stay valid.
+    pub fn unlink(&mut self) -> Result<(), TransportError> {
+        self.seg.unlink()
+    }
+
+    /// Whether our segment's file still exists under `/dev/shm`.
+    pub fn is_linked(&self) -> bool {
+        self.seg.is_linked()
+    }
+
+    /// Path of our segment (for diagnostics and tests).
+    pub fn segment_path(&self) -> std::path::PathBuf {
+        std::path::Path::new("/dev/shm").join(&self.seg_name)
+    }
+
+    /// This rank.
+    pub fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    /// Whether `peer` has been attached (so `try_send` to it can work).
+    pub fn is_attached(&self, peer: Rank) -> bool {
+        self.local_ranks
+            .binary_search(&peer)
+            .is_ok_and(|i| self.outbound[i].is_some())
+    }
+
+    fn any_inbound(&mut self) -> bool {
+        self.inbound.iter_mut().flatten().any(|r| r.has_data())
+    }
+}
+
+/// Parse `shm1,<name>,<pid>`.
+fn parse_card(card: &str) -> Result<(String, u32), TransportError> {
+    let bad = || TransportError::BadCard(format!("not an shm card: {card:?}"));
+    let mut it = card.split(',');
+    if it.next() != Some("shm1") {
+        return Err(bad());
+    }
+    let name = it.next().ok_or_else(bad)?;
+    let pid: u32 = it.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
+    if it.next().is_some()
+        || !name.starts_with("rmpi-")
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(bad());
+    }
+    Ok((name.to_string(), pid))
+}
+
+impl Transport for ShmTransport {
+    fn caps(&self) -> &Caps {
+        &self.caps
+    }
+
+    fn try_send(&mut self, peer: Rank, parts: &[&[u8]]) -> Result<(), TransportError> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len > self.caps.max_packet {
+            return Err(TransportError::TooLarge(len));
+        }
+        let out = self
+            .local_ranks
+            .binary_search(&peer)
+            .ok()
+            .and_then(|i| self.outbound[i].as_mut())
+            .ok_or(TransportError::UnknownPeer(peer))?;
+        if !out.ring.push(parts, len) {
+            return Err(TransportError::WouldBlock);
+        }
+        self.counters.packets_sent += 1;
+        self.counters.bytes_sent += len as u64;
+        // Pairs with the fence in prepare_sleep: either the receiver sees
+        // our head, or we see its flag.
+        fence(Ordering::SeqCst);
+        let flag = out.sleeping();
+        if flag.load(Ordering::Relaxed) == SLEEPING
+            && flag
+                .compare_exchange(SLEEPING, RUNG, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.doorbell.ring(&out.doorbell)?;
+            self.counters.doorbells_rung += 1;
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self, deliver: &mut dyn FnMut(Rank, &[u8])) -> Result<usize, TransportError> {
+        let n = self.inbound.len();
+        let mut total = 0usize;
+        let mut bytes = 0u64;
+        let start = self.rr_next;
+        self.rr_next = if n == 0 { 0 } else { (start + 1) % n };
+        let mut result = Ok(());
+        'rounds: loop {
+            let mut round = 0;
+            for k in 0..n {
+                let i = (start + k) % n;
+                let Some(ring) = self.inbound[i].as_mut() else {
+                    continue;
+                };
+                let src = self.local_ranks[i];
+                for _ in 0..BATCH_PER_PEER {
+                    match ring.pop_with(|p| {
+                        bytes += p.len() as u64;
+                        deliver(src, p)
+                    }) {
+                        Ok(true) => round += 1,
+                        Ok(false) => break,
+                        Err(ring::CorruptRing) => {
+                            // Stop reading this ring for good.
+                            self.inbound[i] = None;
+                            result = Err(TransportError::PeerGone {
+                                peer: src,
+                                reason: "corrupt shared-memory ring".into(),
+                            });
+                            break;
+                        }
+                    }
+                }
+            }
+            total += round;
+            if round == 0 || total >= POLL_BUDGET || result.is_err() {
+                break 'rounds;
+            }
+        }
+        self.counters.packets_received += total as u64;
+        self.counters.bytes_received += bytes;
+        result.map(|()| total)
+    }
+
+    fn prepare_sleep(&mut self) -> bool {
+        self.seg.map.sleeping().store(SLEEPING, Ordering::SeqCst);
+        // Pairs with the fence after a sender's push.
+        fence(Ordering::SeqCst);
+        !self.any_inbound()
+    }
+
+    fn wait_fds(&self, out: &mut Vec<RawFd>) {
+        out.push(self.doorbell.fd());
+    }
+
+    fn end_sleep(&mut self) {
+        self.seg.map.sleeping().store(AWAKE, Ordering::SeqCst);
+        self.doorbell.drain();
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_keeps_safe_chars_and_bounds_length() {
+        assert_eq!(sanitize_job("job.1_a-B"), "job.1_a-B");
+        assert_eq!(sanitize_job("a b/c;d"), "a_b_c_d");
+        assert_eq!(sanitize_job(""), "j");
+        assert_eq!(sanitize_job(".."), "j..");
+        let long = "x".repeat(200);
+        let s = sanitize_job(&long);
+        assert!(s.len() <= 64, "{s}");
+        assert_ne!(s, sanitize_job(&"x".repeat(201)));
+    }
+
+    #[test]
+    fn card_round_trips_and_rejects_garbage() {
+        assert_eq!(
+            parse_card("shm1,rmpi-j-3,42").unwrap(),
+            ("rmpi-j-3".to_string(), 42)
+        );
+        for bad in [
+            "",
+            "shm1",
+            "shm2,rmpi-j-3,42",
+            "shm1,rmpi-j-3",
+            "shm1,../etc,1",
+            "shm1,rmpi-a/b,1",
+            "shm1,rmpi-j-3,x",
+            "shm1,rmpi-j,1,2",
+        ] {
+            assert!(
+                matches!(parse_card(bad), Err(TransportError::BadCard(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! `ShmRing`: a single-producer single-consumer ring of variable-length
+//! packets in shared memory.
+//!
+//! The ring header holds two monotonically increasing byte counters, `head`
+//! (written only by the producer) and `tail` (written only by the consumer),
+//! each on its own pair of cache lines so the two sides never false-share.
+//! Records are 8-byte aligned: an 8-byte record header (`len: u32`,
+//! `kind: u32`) followed by the payload padded to 8 bytes. A record never
+//! straddles the end of the data area: when it would, the producer writes a
+//! wrap marker and starts the record at offset 0, so the consumer always
+//! hands out one contiguous borrowed slice.
+//!
+//! Ordering: the producer writes a record, then publishes it with a Release
+//! store of `head`; the consumer Acquire-loads `head` before reading records
+//! and frees space with a Release store of `tail` only after it is done with
+//! the record (after the deliver callback returned); the producer
+//! Acquire-loads `tail` before reusing space.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes of ring header before the data area (head and tail lines).
+pub(crate) const RING_HEADER_BYTES: usize = 256;
+const HEAD_OFFSET: usize = 0;
+const TAIL_OFFSET: usize = 128;
+const RECORD_HEADER: u64 = 8;
+const KIND_PACKET: u32 = 0;
+const KIND_WRAP: u32 = 1;
+
+/// Largest packet a ring of `ring_bytes` accepts: a quarter of the ring, so
+/// a packet plus a wrap marker always fits into an empty ring.
+pub(crate) fn max_packet(ring_bytes: usize) -> usize {
+    ring_bytes / 4
+}
+
+fn record_bytes(len: usize) -> u64 {
+    RECORD_HEADER + (len as u64).next_multiple_of(8)
+}
+
+/// Pointers shared by both ends.
+#[derive(Clone, Copy)]
+struct RingPtrs {
+    head: *const AtomicU64,
+    tail: *const AtomicU64,
+    data: *mut u8,
+    cap: u64,
+}
+
+impl RingPtrs {
+    /// # Safety
+    /// `base` must point to a ring header followed by `cap` data bytes, in a
+    /// mapping that outlives every use of the returned pointers, with `base`
+    /// 128-byte aligned and `cap` a non-zero multiple of 8.
+    unsafe fn new(base: *mut u8, cap: usize) -> Self {
+        RingPtrs {
+            // SAFETY (for the three adds): offsets lie inside the header and
+            // data area the caller vouched for.
+            head: base.add(HEAD_OFFSET) as *const AtomicU64,
+            tail: base.add(TAIL_OFFSET) as *const AtomicU64,
+            data: base.add(RING_HEADER_BYTES),
+            cap: cap as u64,
+        }
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        // SAFETY: aligned, in-bounds, lives as long as the mapping (see new).
+        unsafe { &*self.head }
+    }
+
+    fn tail(&self) -> &AtomicU64 {
+        // SAFETY: aligned, in-bounds, lives as long as the mapping (see new).
+        unsafe { &*self.tail }
+    }
+
+    /// Write `bytes` at data offset `pos` (caller guarantees the range is
+    /// within the data area and owned by the producer).
+    fn write(&self, pos: u64, bytes: &[u8]) {
+        debug_assert!(pos + bytes.len() as u64 <= self.cap);
+        // SAFETY: the range is inside the data area (caller) and not read by
+        // the consumer until published by the Release store of head.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.data.add(pos as usize), bytes.len())
+        };
+    }
+
+    fn read_header(&self, pos: u64) -> (u32, u32) {
+        debug_assert!(pos + RECORD_HEADER <= self.cap && pos & 7 == 0);
+        // SAFETY: pos is 8-aligned and at least 8 bytes before the end of
+        // the data area; the record was published before (Acquire on head).
+        let word = unsafe { std::ptr::read_volatile(self.data.add(pos as usize) as *const u64) };
+        ((word & 0xffff_ffff) as u32, (word >> 32) as u32)
+    }
+}
+
+/// The producing end of a ring (lives in the sender, points into the
+/// receiver's segment).
+pub(crate) struct RingProducer {
+    p: RingPtrs,
+    head: u64,
+    cached_tail: u64,
+}
+
+// SAFETY: the raw pointers address shared memory that the owning transport
+// keeps mapped; access is through atomics and the SPSC protocol, which does
+// not depend on the thread.
+unsafe impl Send for RingProducer {}
+
+impl RingProducer {
+    /// # Safety
+    /// As for the ring layout: `base` points to a ring header plus `cap`
+    /// data bytes in a mapping that outlives this producer, and no other
+    /// producer exists for this ring.
+    pub unsafe fn new(base: *mut u8, cap: usize) -> Self {
+        // SAFETY: forwarded caller contract.
+        let p = unsafe { RingPtrs::new(base, cap) };
+        let head = p.head().load(Ordering::Relaxed);
+        let cached_tail = p.tail().load(Ordering::Acquire);
+        RingProducer {
+            p,
+            head,
+            cached_tail,
+        }
+    }
+
+    /// Append one packet made of `parts` (total `len` bytes, at most
+    /// [`max_packet`]). Returns `false` if the ring has no room now.
+    pub fn push(&mut self, parts: &[&[u8]], len: usize) -> bool {
+        let cap = self.p.cap;
+        let rec = record_bytes(len);
+        let pos = self.head % cap;
+        let to_end = cap - pos;
+        let need = if rec <= to_end { rec } else { to_end + rec };
+        if self.head + need - self.cached_tail > cap {
+            self.cached_tail = self.p.tail().load(Ordering::Acquire);
+            if self.head + need - self.cached_tail > cap {
+                return false;
+            }
+        }
+        let mut pos = pos;
+        if rec > to_end {
+            self.p.write(pos, &header_bytes(0, KIND_WRAP));
+            self.head += to_end;
+            pos = 0;
+        }
+        self.p.write(pos, &header_bytes(len as u32, KIND_PACKET));
+        let mut at = pos + RECORD_HEADER;
+        for part in parts {
+            self.p.write(at, part);
+            at += part.len() as u64;
+        }
+        self.head += rec;
+        self.p.head().store(self.head, Ordering::Release);
+        true
+    }
+}
+
+fn header_bytes(len: u32, kind: u32) -> [u8; 8] {
+    (len as u64 | (kind as u64) << 32).to_ne_bytes()
+}
+
+/// A record the consumer found that breaks the format (only a buggy or
+/// hostile same-user process can cause it).
+#[derive(Debug)]
+pub(crate) struct CorruptRing;
+
+/// The consuming end of a ring (lives in the receiver, in its own segment).
+pub(crate) struct RingConsumer {
+    p: RingPtrs,
+    tail: u64,
+    cached_head: u64,
+}
+
+// SAFETY: as for RingProducer.
+unsafe impl Send for RingConsumer {}
+
+impl RingConsumer {
+    /// # Safety
+    /// As for [`RingProducer::new`], with "consumer" for "producer".
+    pub unsafe fn new(base: *mut u8, cap: usize) -> Self {
+        // SAFETY: forwarded caller contract.
+        let p = unsafe { RingPtrs::new(base, cap) };
+        let tail = p.tail().load(Ordering::Relaxed);
+        RingConsumer {
+            p,
+            tail,
+            cached_head: tail,
+        }
+    }
+
+    /// Whether a record may be waiting (Acquire-loads the shared head).
+    pub fn has_data(&mut self) -> bool {
+        if self.tail == self.cached_head {
+            self.cached_head = self.p.head().load(Ordering::Acquire);
+        }
+        self.tail != self.cached_head
+    }
+
+    /// Hand the oldest packet to `f` as a borrowed slice and free it after
+    /// `f` returns. Returns `Ok(false)` if the ring is empty.
+    pub fn pop_with(&mut self, f: impl FnOnce(&[u8])) -> Result<bool, CorruptRing> {
+        let cap = self.p.cap;
+        loop {
+            if !self.has_data() {
+                return Ok(false);
+            }
+            let pos = self.tail % cap;
+            let (len, kind) = self.p.read_header(pos);
+            match kind {
+                KIND_WRAP => {
+                    self.tail += cap - pos;
+                    if self.tail > self.cached_head {
+                        return Err(CorruptRing);
+                    }
+                    continue;
+                }
+                KIND_PACKET => {
+                    let rec = record_bytes(len as usize);
+                    if len as usize > max_packet(cap as usize)
+                        || pos + rec > cap
+                        || self.tail + rec > self.cached_head
+                    {
+                        return Err(CorruptRing);
+                    }
+                    // SAFETY: the payload range lies inside the data area
+                    // (checked above) and was published by the producer's
+                    // Release store of head, which we Acquire-loaded; the
+                    // producer does not touch it until we advance tail below,
+                    // after the borrow handed to `f` has ended.
+                    let payload = unsafe {
+                        std::slice::from_raw_parts(
+                            self.p.data.add((pos + RECORD_HEADER) as usize),
+                            len as usize,
+                        )
+                    };
+                    f(payload);
+                    self.tail += rec;
+                    self.p.tail().store(self.tail, Ordering::Release);
+                    return Ok(true);
+                }
+                _ => return Err(CorruptRing),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A heap-backed ring area, 128-byte aligned.
+    struct Area {
+        buf: Vec<u128>,
+    }
+
+    impl Area {
+        fn new(cap: usize) -> Self {
+            Area {
+                buf: vec![0u128; (RING_HEADER_BYTES + cap) / 16 + 8],
+            }
+        }
+        fn base(&mut self) -> *mut u8 {
+            let p = self.buf.as_mut_ptr() as *mut u8;
+            let off = p.align_offset(128);
+            // SAFETY: the buffer has 128 spare bytes for the alignment.
+            unsafe { p.add(off) }
+        }
+    }
+
+    #[test]
+    fn wraps_without_splitting_packets() {
+        let cap = 4096;
+        let mut area = Area::new(cap);
+        let base = area.base();
+        // SAFETY: `area` outlives both ends; one producer, one consumer.
+        let (mut tx, mut rx) =
+            unsafe { (RingProducer::new(base, cap), RingConsumer::new(base, cap)) };
+        let mut next_out = 0u32;
+        let mut next_in = 0u32;
+        for round in 0..2000 {
+            let len = (round * 37) % (max_packet(cap) + 1);
+            while tx.push(
+                &[
+                    &next_out.to_le_bytes(),
+                    &vec![next_out as u8; len.saturating_sub(4)],
+                ],
+                len.max(4),
+            ) {
+                next_out += 1;
+            }
+            while rx
+                .pop_with(|p| {
+                    assert_eq!(u32::from_le_bytes(p[..4].try_into().unwrap()), next_in);
+                    assert!(p[4..].iter().all(|&b| b == next_in as u8));
+                })
+                .unwrap()
+            {
+                next_in += 1;
+            }
+            assert_eq!(next_in, next_out);
+        }
+        assert!(next_out > 2000);
+    }
+
+    #[test]
+    fn full_ring_refuses_then_accepts() {
+        let cap = 4096;
+        let mut area = Area::new(cap);
+        let base = area.base();
+        // SAFETY: `area` outlives both ends; one producer, one consumer.
+        let (mut tx, mut rx) =
+            unsafe { (RingProducer::new(base, cap), RingConsumer::new(base, cap)) };
+        let pkt = [7u8; 1000];
+        let mut n = 0;
+        while tx.push(&[&pkt], pkt.len()) {
+            n += 1;
+        }
+        assert_eq!(n, 4); // 4 * 1008 bytes fit in 4096, a fifth does not
+        assert!(rx.pop_with(|p| assert_eq!(p, &pkt[..])).unwrap());
+        assert!(tx.push(&[&pkt], pkt.len()));
+        assert!(!tx.push(&[&pkt], pkt.len()));
+    }
+}

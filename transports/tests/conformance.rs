@@ -1,0 +1,287 @@
+//! One conformance suite, run over every transport: per-pair order with
+//! random sizes, back-pressure and recovery, empty packets, many senders into
+//! one receiver, and the sleep protocol.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rmpi_transports::{wait_readable, Rank, TransportError};
+
+/// Number of packets so that a stream of `random_size` packets stays around
+/// 48 MiB (keeps debug-build tests quick for large `max_packet`).
+fn stream_len(max: usize) -> u64 {
+    (48 * 1024 * 1024 / (max / 6 + 1024)).clamp(64, 3000) as u64
+}
+
+/// Ranks `1..` each stream `count` packets to rank 0 from their own thread;
+/// rank 0 receives in its thread and checks order and bytes.
+fn stream_to_root(mut group: Group, count: u64, size: fn(Rank, u64, usize) -> usize) {
+    let n = group.len();
+    let max = group[0].caps().max_packet;
+    let done = Arc::new(AtomicBool::new(false));
+    let mut root = group.remove(0);
+    let mut handles = Vec::new();
+    for (i, mut t) in group.into_iter().enumerate() {
+        let src = (i + 1) as Rank;
+        let done = done.clone();
+        handles.push(thread::spawn(move || {
+            let start = Instant::now();
+            let mut blocked = 0u64;
+            for seq in 0..count {
+                let p = packet(src, seq, size(src, seq, max));
+                loop {
+                    match send_parts(&mut *t, 0, &p) {
+                        Ok(()) => break,
+                        Err(TransportError::WouldBlock) => {
+                            blocked += 1;
+                            t.poll(&mut |_, _| panic!("sender got a packet")).unwrap();
+                            assert!(
+                                start.elapsed() < DEADLINE,
+                                "sender {src} stuck at packet {seq}"
+                            );
+                            thread::yield_now();
+                        }
+                        Err(e) => panic!("send failed: {e}"),
+                    }
+                }
+            }
+            // Keep flushing (tcp) until the receiver has everything.
+            while !done.load(Ordering::Acquire) {
+                t.poll(&mut |_, _| panic!("sender got a packet")).unwrap();
+                assert!(start.elapsed() < DEADLINE, "sender {src} never saw the end");
+                thread::yield_now();
+            }
+            assert_eq!(t.counters().packets_sent, count);
+            (t, blocked)
+        }));
+    }
+    let mut checker = Checker::new(n, size, max);
+    let mut received = 0u64;
+    until("all packets at the root", || {
+        received += root.poll(&mut |src, p| checker.check(src, p)).unwrap() as u64;
+        received == count * (n as u64 - 1)
+    });
+    done.store(true, Ordering::Release);
+    for h in handles {
+        h.join().unwrap();
+    }
+    for src in 1..n {
+        assert_eq!(checker.next[src], count);
+    }
+    let c = root.counters();
+    assert_eq!(c.packets_received, count * (n as u64 - 1));
+}
+
+/// Per-pair FIFO order and intact bytes for random sizes in `0..=max_packet`.
+pub fn ordered_random_sizes(group: Group) {
+    let count = stream_len(group[0].caps().max_packet);
+    stream_to_root(group, count, random_size);
+}
+
+/// Empty packets are delivered, as empty slices, in order.
+pub fn empty_packets(group: Group) {
+    stream_to_root(group, 1000, |_, _, _| 0);
+}
+
+/// Three senders into one receiver, each stream in order.
+pub fn many_senders_one_receiver(group: Group) {
+    assert_eq!(group.len(), 4);
+    let count = stream_len(group[0].caps().max_packet) / 2;
+    stream_to_root(group, count, random_size);
+}
+
+/// Packets over `max_packet` are refused without sending anything.
+pub fn too_large_is_refused(mut group: Group) {
+    let max = group[0].caps().max_packet;
+    let big = vec![0u8; max + 1];
+    assert!(
+        matches!(group[0].try_send(1, &[&big]), Err(TransportError::TooLarge(n)) if n == max + 1)
+    );
+    assert!(matches!(
+        group[0].try_send(1, &[&big[..max / 2], &big[max / 2..]]),
+        Err(TransportError::TooLarge(_))
+    ));
+    assert!(matches!(
+        group[0].try_send(77, &[b"x"]),
+        Err(TransportError::UnknownPeer(77))
+    ));
+    assert_eq!(group[0].counters().packets_sent, 0);
+}
+
+/// Pump both ends of a pair in this thread until `cond`.
+fn pump_pair(group: &mut Group, checker: &mut Checker, mut cond: impl FnMut(&Checker) -> bool) {
+    until("pair to settle", || {
+        group[0]
+            .poll(&mut |_, _| panic!("sender got a packet"))
+            .unwrap();
+        group[1].poll(&mut |src, p| checker.check(src, p)).unwrap();
+        cond(checker)
+    });
+}
+
+/// A receiver that does not poll makes the sender see `WouldBlock` (with
+/// bounded memory); once it polls again, every packet arrives in order.
+pub fn would_block_then_recovers(mut group: Group) {
+    let max = group[0].caps().max_packet;
+    let size = |_: Rank, _: u64, max: usize| max.min(16 * 1024);
+    let mut checker = Checker::new(2, size, max);
+    // Connect (lazy transports) with one packet.
+    send_parts(&mut *group[0], 1, &packet(0, 0, size(0, 0, max))).unwrap();
+    pump_pair(&mut group, &mut checker, |c| c.next[0] == 1);
+
+    let mut seq = 1u64;
+    let mut sent_bytes = 0usize;
+    let mut blocked_in_a_row = 0;
+    // Fill until WouldBlock persists although the sender keeps polling.
+    while blocked_in_a_row < 50 {
+        let p = packet(0, seq, size(0, seq, max));
+        match send_parts(&mut *group[0], 1, &p) {
+            Ok(()) => {
+                seq += 1;
+                sent_bytes += p.len();
+                blocked_in_a_row = 0;
+                assert!(sent_bytes < 1 << 30, "no back-pressure after 1 GiB");
+            }
+            Err(TransportError::WouldBlock) => {
+                blocked_in_a_row += 1;
+                group[0]
+                    .poll(&mut |_, _| panic!("sender got a packet"))
+                    .unwrap();
+                thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(seq > 2, "back-pressure before anything was queued");
+    // Recover: the receiver drains, the sender sends 100 more.
+    let target = seq + 100;
+    let start = Instant::now();
+    while seq < target {
+        let p = packet(0, seq, size(0, seq, max));
+        match send_parts(&mut *group[0], 1, &p) {
+            Ok(()) => seq += 1,
+            Err(TransportError::WouldBlock) => {}
+            Err(e) => panic!("{e}"),
+        }
+        group[0]
+            .poll(&mut |_, _| panic!("sender got a packet"))
+            .unwrap();
+        group[1].poll(&mut |src, p| checker.check(src, p)).unwrap();
+        assert!(start.elapsed() < DEADLINE, "no recovery");
+    }
+    pump_pair(&mut group, &mut checker, |c| c.next[0] == target);
+}
+
+/// A receiver blocked in `poll(2)` on its wait fds (after `prepare_sleep`
+/// said yes) is woken by a send from another thread, well within the
+/// deadline (the poll(2) timeout is longer than the deadline, so only a
+/// real wake-up passes).
+pub fn sleeper_is_woken(mut group: Group) {
+    let mut sender = group.remove(1);
+    let mut sleeper = group.remove(0);
+    let sleeping = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let (s2, d2, w2) = (sleeping.clone(), done.clone(), wakes.clone());
+    let h = thread::spawn(move || {
+        let start = Instant::now();
+        let mut got = Vec::new();
+        let mut fds = Vec::new();
+        while got.is_empty() {
+            if sleeper.prepare_sleep() {
+                fds.clear();
+                sleeper.wait_fds(&mut fds);
+                s2.store(true, Ordering::Release);
+                let n = wait_readable(&fds, Some(DEADLINE * 2)).unwrap();
+                assert!(n > 0, "poll(2) timed out: no wake-up");
+                w2.fetch_add(1, Ordering::Relaxed);
+            }
+            sleeper.end_sleep();
+            sleeper
+                .poll(&mut |src, p| got.push((src, p.to_vec())))
+                .unwrap();
+            assert!(start.elapsed() < DEADLINE, "sleeper not woken in time");
+        }
+        d2.store(true, Ordering::Release);
+        (sleeper, got, start.elapsed())
+    });
+    until("the receiver to sleep", || sleeping.load(Ordering::Acquire));
+    // Give it a moment to actually enter poll(2); correctness does not
+    // depend on it (the protocol also covers a send before the sleep).
+    thread::sleep(Duration::from_millis(50));
+    sender.try_send(0, &[b"wake", b" up"]).unwrap();
+    until("the receiver to get the packet", || {
+        sender
+            .poll(&mut |_, _| panic!("sender got a packet"))
+            .unwrap();
+        done.load(Ordering::Acquire)
+    });
+    let (_sleeper, got, took) = h.join().unwrap();
+    assert_eq!(got, vec![(1, b"wake up".to_vec())]);
+    assert!(wakes.load(Ordering::Relaxed) >= 1);
+    assert!(took < DEADLINE);
+}
+
+/// `prepare_sleep` refuses when a packet is already waiting, and the packet
+/// is then delivered.
+pub fn no_sleep_with_pending_input(mut group: Group) {
+    group[1].try_send(0, &[b"early"]).unwrap();
+    let mut got = Vec::new();
+    until("the packet to be pending at the receiver", || {
+        group[1].poll(&mut |_, _| {}).unwrap();
+        let ok = !group[0].prepare_sleep();
+        group[0].end_sleep();
+        ok
+    });
+    until("delivery", || {
+        group[0]
+            .poll(&mut |src, p| got.push((src, p.to_vec())))
+            .unwrap();
+        !got.is_empty()
+    });
+    assert_eq!(got, vec![(1, b"early".to_vec())]);
+}
+
+macro_rules! conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn ordered_random_sizes() {
+                super::ordered_random_sizes($make(2));
+            }
+            #[test]
+            fn empty_packets() {
+                super::empty_packets($make(2));
+            }
+            #[test]
+            fn many_senders_one_receiver() {
+                super::many_senders_one_receiver($make(4));
+            }
+            #[test]
+            fn too_large_is_refused() {
+                super::too_large_is_refused($make(2));
+            }
+            #[test]
+            fn would_block_then_recovers() {
+                super::would_block_then_recovers($make(2));
+            }
+            #[test]
+            fn sleeper_is_woken() {
+                super::sleeper_is_woken($make(2));
+            }
+            #[test]
+            fn no_sleep_with_pending_input() {
+                super::no_sleep_with_pending_input($make(2));
+            }
+        }
+    };
+}
+
+conformance!(shm, shm_group);
