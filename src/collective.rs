@@ -20,7 +20,7 @@ use rmpi_runtime::ops::{Prim, PredefOp, UserOp};
 use rmpi_runtime::ReduceOp;
 
 use crate::datatype::{self, Buffer, BufferMut, Equivalence};
-use crate::point_to_point::{AsCommunicatorHandle, Destination, Process, RecvInto, Status};
+use crate::point_to_point::{AsCommunicatorHandle, Destination, Process, RecvInto};
 use crate::request::{Request, Scope};
 use crate::topology::Communicator;
 use crate::{fatal, ErrorClass, MpiError, Rank};

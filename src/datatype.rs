@@ -17,6 +17,39 @@
 //!
 //! [`Buffer`] and [`BufferMut`] are what the send and receive functions take:
 //! a single value, a slice, an array or a `Vec` of `Equivalence` elements.
+//!
+//! ```
+//! use rmpi::Equivalence;
+//!
+//! #[derive(Clone, Copy, Equivalence)]
+//! #[repr(C)]
+//! struct Particle {
+//!     position: [f64; 3],
+//!     id: u32,
+//!     alive: bool,
+//!     _pad: [u8; 3], // explicit, so the struct has no hidden padding
+//! }
+//! ```
+//!
+//! A struct with padding is rejected at compile time:
+//!
+//! ```compile_fail
+//! #[derive(Clone, Copy, rmpi::Equivalence)]
+//! #[repr(C)]
+//! struct Padded {
+//!     a: u8,
+//!     b: u64, // 7 bytes of padding before this field
+//! }
+//! ```
+//!
+//! So is a struct without a fixed layout:
+//!
+//! ```compile_fail
+//! #[derive(Clone, Copy, rmpi::Equivalence)]
+//! struct NoRepr {
+//!     a: u32,
+//! }
+//! ```
 
 use std::mem::size_of;
 
