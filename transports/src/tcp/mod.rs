@@ -1,1 +1,494 @@
-//! tcp transport (in progress).
+//! TCP transport: between nodes, or between all ranks when the runtime
+//! forces TCP.
+//!
+//! One connection per direction: rank A sends to B only on the connection
+//! A opened (lazily, on the first `try_send`), and receives from B only on
+//! connections B opened, so there is no connect race and per-pair order is
+//! the order of one TCP stream. Every accepted connection must first prove
+//! the per-job secret (see [`handshake`]); until it does nothing from it is
+//! delivered, and a failed or slow handshake drops it (counted in
+//! [`TcpTransport::rejected_connections`]) while the job goes on.
+//!
+//! Frames are a 4-byte little-endian length plus the packet. Sockets are
+//! nonblocking with `TCP_NODELAY`; `try_send` writes directly when nothing
+//! is pending and otherwise queues into a bounded per-peer buffer
+//! ([`DEFAULT_OUT_BYTES`]) that `poll` flushes; a full buffer answers
+//! `WouldBlock`.
+//!
+//! Sleeping: [`Transport::prepare_sleep`] returns `false` while any
+//! established connection has unwritten bytes, because finishing them needs
+//! `POLLOUT`, which a plain fd list cannot express. Connections that are
+//! still connecting or waiting for the acceptor's nonce are in
+//! [`Transport::wait_fds`] (the nonce or an error makes them readable).
+//!
+//! A clean end of stream on an incoming connection (the peer dropped its
+//! transport) closes it quietly; an error, or an end inside a frame, is
+//! reported as `PeerGone` from `poll`. A failed outgoing connection makes
+//! `try_send`/`poll` answer `PeerGone` for that peer from then on.
+//!
+//! Card format: `tcp1,<port>,<ipv4>[,<ipv4>...]`, loopback first.
+
+mod card;
+mod conn;
+mod handshake;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::{Caps, Counters, Rank, Transport, TransportError};
+use conn::{InEvent, Incoming, OutProgress, OutState, Outgoing, FRAME_HEADER};
+
+/// Default largest packet (`RMPI_TCP_MAX_PACKET`).
+pub const DEFAULT_MAX_PACKET: usize = 1 << 20;
+/// Suggested eager limit for TCP.
+pub const EAGER_LIMIT: usize = 64 * 1024;
+/// Bound of the per-peer outgoing buffer (a single packet is always
+/// accepted into an empty buffer).
+pub const DEFAULT_OUT_BYTES: usize = 4 << 20;
+/// Default time an accepted connection has to complete its handshake (and
+/// half the time an outgoing one has to connect and get the nonce).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Socket buffer sizes requested (the kernel may clamp them).
+const SOCKET_BUFFER: usize = 4 << 20;
+/// Accepted connections allowed to be mid-handshake at once; beyond that
+/// the oldest is dropped.
+const MAX_PENDING_HANDSHAKES: usize = 64;
+
+/// How to build a [`TcpTransport`].
+#[derive(Debug, Clone)]
+pub struct TcpConfig {
+    /// This rank (world rank).
+    pub rank: Rank,
+    /// Job id; both ends of a connection must agree on it.
+    pub job: String,
+    /// Per-job secret from the launcher; every connection proves it.
+    pub secret: Vec<u8>,
+    /// Listen on 127.0.0.1 only and advertise only it.
+    pub loopback_only: bool,
+}
+
+/// A peer we may send to.
+struct Peer {
+    addrs: Vec<SocketAddrV4>,
+    /// Next entry of `addrs` to try.
+    next_addr: usize,
+    conn: Option<Outgoing>,
+    /// Why the peer became unreachable, once it did (never cleared).
+    gone: Option<String>,
+}
+
+/// TCP transport. See the module docs.
+pub struct TcpTransport {
+    caps: Caps,
+    rank: Rank,
+    job: String,
+    secret: Vec<u8>,
+    listener: TcpListener,
+    card: String,
+    peers: HashMap<Rank, Peer>,
+    incoming: Vec<Incoming>,
+    /// Ranks with an authenticated incoming connection.
+    inbound_srcs: HashSet<Rank>,
+    handshake_timeout: Duration,
+    out_bytes: usize,
+    max_frame: usize,
+    counters: Counters,
+    rejected: u64,
+}
+
+fn io_err(op: &'static str) -> impl FnOnce(std::io::Error) -> TransportError {
+    move |e| TransportError::io(op, e)
+}
+
+fn tune(sock: &Socket) {
+    let _ = sock.set_nodelay(true);
+    let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
+    let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+}
+
+impl TcpTransport {
+    /// Bind the nonblocking listener on an ephemeral port (0.0.0.0, or
+    /// 127.0.0.1 when `loopback_only`). `max_packet` comes from
+    /// `RMPI_TCP_MAX_PACKET` (default [`DEFAULT_MAX_PACKET`]).
+    pub fn bind(cfg: TcpConfig) -> Result<Self, TransportError> {
+        let max_packet = match std::env::var("RMPI_TCP_MAX_PACKET") {
+            Ok(v) => v.trim().parse::<usize>().map_err(|_| {
+                TransportError::io(
+                    "tcp config",
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("RMPI_TCP_MAX_PACKET={v} is not a number"),
+                    ),
+                )
+            })?,
+            Err(_) => DEFAULT_MAX_PACKET,
+        }
+        .clamp(1024, u32::MAX as usize / 2);
+        let ip = if cfg.loopback_only {
+            Ipv4Addr::LOCALHOST
+        } else {
+            Ipv4Addr::UNSPECIFIED
+        };
+        let sock = Socket::new(
+            Domain::IPV4,
+            Type::STREAM.nonblocking().cloexec(),
+            Some(Protocol::TCP),
+        )
+        .map_err(io_err("tcp socket"))?;
+        tune(&sock);
+        sock.bind(&SocketAddr::from((ip, 0)).into())
+            .map_err(io_err("tcp bind"))?;
+        sock.listen(1024).map_err(io_err("tcp listen"))?;
+        let listener: TcpListener = sock.into();
+        let port = listener
+            .local_addr()
+            .map_err(io_err("tcp local_addr"))?
+            .port();
+        let card = card::format_card(port, &card::advertised_addrs(cfg.loopback_only)?);
+        Ok(TcpTransport {
+            caps: Caps {
+                name: "tcp",
+                max_packet,
+                eager_limit: EAGER_LIMIT.min(max_packet),
+                single_copy: false,
+            },
+            rank: cfg.rank,
+            job: cfg.job,
+            secret: cfg.secret,
+            listener,
+            card,
+            peers: HashMap::new(),
+            incoming: Vec::new(),
+            inbound_srcs: HashSet::new(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            out_bytes: DEFAULT_OUT_BYTES.max(2 * (max_packet + FRAME_HEADER)),
+            max_frame: max_packet.max(DEFAULT_MAX_PACKET),
+            counters: Counters::default(),
+            rejected: 0,
+        })
+    }
+
+    /// Listening addresses for peers: `tcp1,<port>,<ipv4>[,<ipv4>...]`.
+    pub fn card(&self) -> String {
+        self.card.clone()
+    }
+
+    /// The listening port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Remember how to reach `peer`; nothing is connected until the first
+    /// `try_send`. With `same_node`, 127.0.0.1 is preferred. Adding a peer
+    /// again replaces its card unless a connection already exists.
+    pub fn add_peer(
+        &mut self,
+        peer: Rank,
+        card: &str,
+        same_node: bool,
+    ) -> Result<(), TransportError> {
+        let (port, ips) = card::parse_card(card)?;
+        let mut order: Vec<Ipv4Addr> = Vec::new();
+        if same_node {
+            order.extend(ips.iter().filter(|a| a.is_loopback()));
+        }
+        order.extend(ips.iter().filter(|a| !a.is_loopback()));
+        if order.is_empty() {
+            // A loopback-only peer: it must be on this node.
+            order.extend(ips.iter().copied());
+        }
+        let addrs = order
+            .into_iter()
+            .map(|ip| SocketAddrV4::new(ip, port))
+            .collect();
+        if let Some(p) = self.peers.get(&peer) {
+            if p.conn.is_some() || p.gone.is_some() {
+                return Ok(());
+            }
+        }
+        self.peers.insert(
+            peer,
+            Peer {
+                addrs,
+                next_addr: 0,
+                conn: None,
+                gone: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Incoming connections dropped because they failed (or did not finish)
+    /// the handshake, or duplicated an authenticated one.
+    pub fn rejected_connections(&self) -> u64 {
+        self.rejected
+    }
+
+    /// How long an accepted connection may take to prove the secret.
+    pub fn set_handshake_timeout(&mut self, t: Duration) {
+        self.handshake_timeout = t;
+    }
+
+    /// Whether bytes wait to be written (then the rank must not sleep).
+    pub fn has_pending_writes(&self) -> bool {
+        self.peers
+            .values()
+            .any(|p| p.conn.as_ref().is_some_and(|c| c.needs_write()))
+    }
+
+    /// Start connecting to the next address of `peer`, keeping `queued`
+    /// bytes. Marks the peer gone when no address is left.
+    fn connect_next(
+        &mut self,
+        peer: Rank,
+        queued: conn::OutBuf,
+        why: Option<String>,
+    ) -> Result<(), TransportError> {
+        let timeout = self.handshake_timeout * 2;
+        let p = self
+            .peers
+            .get_mut(&peer)
+            .ok_or(TransportError::UnknownPeer(peer))?;
+        let mut last = why;
+        while p.next_addr < p.addrs.len() {
+            let addr = SocketAddr::V4(p.addrs[p.next_addr]);
+            p.next_addr += 1;
+            let sock = match Socket::new(
+                Domain::IPV4,
+                Type::STREAM.nonblocking().cloexec(),
+                Some(Protocol::TCP),
+            ) {
+                Ok(s) => s,
+                Err(e) => return Err(TransportError::io("tcp socket", e)),
+            };
+            tune(&sock);
+            match sock.connect(&addr.into()) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                Err(e) => {
+                    last = Some(format!("connect to {addr}: {e}"));
+                    continue;
+                }
+            }
+            p.conn = Some(Outgoing {
+                sock,
+                state: OutState::Connecting,
+                out: queued,
+                deadline: Instant::now() + timeout,
+                addr,
+            });
+            return Ok(());
+        }
+        let reason = last.unwrap_or_else(|| "no address to connect to".into());
+        p.conn = None;
+        p.gone = Some(reason.clone());
+        Err(TransportError::PeerGone { peer, reason })
+    }
+
+    /// Advance the outgoing connection to `peer`.
+    fn progress_out(&mut self, peer: Rank) -> Result<(), TransportError> {
+        let (me, job, secret) = (self.rank, &self.job, &self.secret);
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return Ok(());
+        };
+        let Some(c) = p.conn.as_mut() else {
+            return Ok(());
+        };
+        match c.progress(me, peer, job, secret) {
+            OutProgress::Ok => Ok(()),
+            OutProgress::ConnectFailed(why) => {
+                let queued = std::mem::take(&mut p.conn.take().expect("connection").out);
+                self.connect_next(peer, queued, Some(why))
+            }
+            OutProgress::Broken(reason) => {
+                p.conn = None;
+                p.gone = Some(reason.clone());
+                Err(TransportError::PeerGone { peer, reason })
+            }
+        }
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    let sock = Socket::from(stream);
+                    if sock.set_nonblocking(true).is_err() {
+                        self.rejected += 1;
+                        continue;
+                    }
+                    tune(&sock);
+                    let pending = self.incoming.iter().filter(|c| c.src().is_none()).count();
+                    if pending >= MAX_PENDING_HANDSHAKES {
+                        if let Some(i) = self.incoming.iter().position(|c| c.src().is_none()) {
+                            self.incoming.remove(i);
+                            self.rejected += 1;
+                        }
+                    }
+                    self.incoming
+                        .push(Incoming::new(sock, Instant::now() + self.handshake_timeout));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // ECONNABORTED, EMFILE...: try again at the next poll.
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl Transport for TcpTransport {
+    fn caps(&self) -> &Caps {
+        &self.caps
+    }
+
+    fn try_send(&mut self, peer: Rank, parts: &[&[u8]]) -> Result<(), TransportError> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len > self.caps.max_packet {
+            return Err(TransportError::TooLarge(len));
+        }
+        let p = self
+            .peers
+            .get_mut(&peer)
+            .ok_or(TransportError::UnknownPeer(peer))?;
+        if let Some(reason) = &p.gone {
+            return Err(TransportError::PeerGone {
+                peer,
+                reason: reason.clone(),
+            });
+        }
+        if p.conn.is_none() {
+            self.connect_next(peer, conn::OutBuf::default(), None)?;
+        }
+        let out_bytes = self.out_bytes;
+        let p = self.peers.get_mut(&peer).expect("peer");
+        let c = p.conn.as_mut().expect("connection");
+        if !c.out.is_empty() && c.out.len() + FRAME_HEADER + len > out_bytes {
+            // Try to make room first.
+            self.progress_out(peer)?;
+            let c = self
+                .peers
+                .get_mut(&peer)
+                .and_then(|p| p.conn.as_mut())
+                .expect("connection");
+            if !c.out.is_empty() && c.out.len() + FRAME_HEADER + len > out_bytes {
+                return Err(TransportError::WouldBlock);
+            }
+        }
+        let c = self
+            .peers
+            .get_mut(&peer)
+            .and_then(|p| p.conn.as_mut())
+            .expect("connection");
+        if matches!(c.state, OutState::Established) && c.out.is_empty() {
+            if let Err(e) = c.send_frame_direct(parts, len) {
+                let p = self.peers.get_mut(&peer).expect("peer");
+                p.conn = None;
+                p.gone = Some(e.to_string());
+                return Err(TransportError::PeerGone {
+                    peer,
+                    reason: e.to_string(),
+                });
+            }
+        } else {
+            c.queue_frame(parts, len);
+        }
+        self.counters.packets_sent += 1;
+        self.counters.bytes_sent += len as u64;
+        Ok(())
+    }
+
+    fn poll(&mut self, deliver: &mut dyn FnMut(Rank, &[u8])) -> Result<usize, TransportError> {
+        let mut first_err: Option<TransportError> = None;
+        self.accept_all();
+
+        // Outgoing: connects, handshakes, pending writes.
+        let active: Vec<Rank> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.conn.is_some())
+            .map(|(&r, _)| r)
+            .collect();
+        for peer in active {
+            if let Err(e) = self.progress_out(peer) {
+                first_err.get_or_insert(e);
+            }
+        }
+
+        // Incoming: handshakes and frames.
+        let mut stats = (0u64, 0u64);
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.incoming.len() {
+            let srcs = &mut self.inbound_srcs;
+            let mut accept_src = |src: Rank| srcs.insert(src);
+            let c = &mut self.incoming[i];
+            let ev = c.progress(
+                self.rank,
+                &self.job,
+                &self.secret,
+                self.max_frame,
+                &mut accept_src,
+                deliver,
+                &mut stats,
+            );
+            let ev = match (ev, &c.state) {
+                (InEvent::Open, conn::InState::AwaitHello { deadline, .. }) if now > *deadline => {
+                    InEvent::Rejected("handshake timed out")
+                }
+                (ev, _) => ev,
+            };
+            match ev {
+                InEvent::Open => i += 1,
+                InEvent::Rejected(_why) => {
+                    self.incoming.swap_remove(i);
+                    self.rejected += 1;
+                }
+                InEvent::Closed => {
+                    let c = self.incoming.swap_remove(i);
+                    if let Some(src) = c.src() {
+                        self.inbound_srcs.remove(&src);
+                    }
+                }
+                InEvent::Broken(reason) => {
+                    let c = self.incoming.swap_remove(i);
+                    if let Some(src) = c.src() {
+                        self.inbound_srcs.remove(&src);
+                        first_err.get_or_insert(TransportError::PeerGone { peer: src, reason });
+                    }
+                }
+            }
+        }
+        self.counters.packets_received += stats.0;
+        self.counters.bytes_received += stats.1;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(stats.0 as usize),
+        }
+    }
+
+    fn prepare_sleep(&mut self) -> bool {
+        !self.has_pending_writes() && self.incoming.iter().all(|c| c.out.is_empty())
+    }
+
+    fn wait_fds(&self, out: &mut Vec<RawFd>) {
+        out.push(self.listener.as_raw_fd());
+        out.extend(self.incoming.iter().map(|c| c.sock.as_raw_fd()));
+        out.extend(
+            self.peers
+                .values()
+                .filter_map(|p| p.conn.as_ref())
+                .filter(|c| !matches!(c.state, OutState::Established))
+                .map(|c| c.sock.as_raw_fd()),
+        );
+    }
+
+    fn end_sleep(&mut self) {}
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+}

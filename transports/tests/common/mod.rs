@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rmpi_transports::shm::{ShmConfig, ShmTransport};
+use rmpi_transports::tcp::{TcpConfig, TcpTransport};
 use rmpi_transports::{Rank, Transport, TransportError};
 
 /// A transport per rank, index = rank.
@@ -148,4 +149,40 @@ pub fn until(what: &str, mut f: impl FnMut() -> bool) {
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
         std::thread::yield_now();
     }
+}
+
+/// The secret the TCP test groups share.
+pub const SECRET: &[u8] = b"test secret";
+
+/// `n` TCP transports on loopback that know each other's cards.
+pub fn tcp_group_raw(n: usize) -> Vec<TcpTransport> {
+    let job = unique_job("tcp");
+    let mut ts: Vec<TcpTransport> = (0..n as Rank)
+        .map(|r| {
+            TcpTransport::bind(TcpConfig {
+                rank: r,
+                job: job.clone(),
+                secret: SECRET.to_vec(),
+                loopback_only: true,
+            })
+            .unwrap()
+        })
+        .collect();
+    let cards: Vec<String> = ts.iter().map(|t| t.card()).collect();
+    for (i, t) in ts.iter_mut().enumerate() {
+        for (j, c) in cards.iter().enumerate() {
+            if i != j {
+                t.add_peer(j as Rank, c, true).unwrap();
+            }
+        }
+    }
+    ts
+}
+
+/// A boxed TCP group.
+pub fn tcp_group(n: usize) -> Group {
+    tcp_group_raw(n)
+        .into_iter()
+        .map(|t| Box::new(t) as Box<dyn Transport>)
+        .collect()
 }

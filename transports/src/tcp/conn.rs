@@ -1,0 +1,459 @@
+//! One TCP connection in each direction: [`Outgoing`] (we send on it) and
+//! [`Incoming`] (we receive on it), each a small state machine driven by
+//! nonblocking reads and writes. Frames are a 4-byte little-endian length
+//! followed by the packet.
+
+use std::io::{self, IoSlice, Read};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use socket2::Socket;
+
+use super::handshake::{self, Hello, NONCE_LEN};
+use crate::Rank;
+
+/// Bytes of the frame length prefix.
+pub(crate) const FRAME_HEADER: usize = 4;
+/// Bytes read from one connection in one `poll` before moving on.
+const READ_BUDGET: usize = 4 << 20;
+/// Read granularity.
+const READ_CHUNK: usize = 64 << 10;
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted
+}
+
+/// Send without SIGPIPE (a C program that did not ignore it would die).
+fn send_vectored(sock: &Socket, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    sock.send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+}
+
+/// Bytes waiting to be written, in order.
+#[derive(Default)]
+pub(crate) struct OutBuf {
+    buf: Vec<u8>,
+    off: usize,
+}
+
+impl OutBuf {
+    /// Pending bytes.
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.off
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Append bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.off == self.buf.len() {
+            self.buf.clear();
+            self.off = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Insert bytes before everything pending (the hello).
+    pub fn push_front(&mut self, bytes: &[u8]) {
+        let rest = self.buf.split_off(self.off);
+        self.buf.clear();
+        self.off = 0;
+        self.buf.extend_from_slice(bytes);
+        self.buf.extend_from_slice(&rest);
+    }
+
+    /// Write as much as the socket takes. `Ok(true)` when empty.
+    pub fn flush(&mut self, sock: &Socket) -> io::Result<bool> {
+        while self.off < self.buf.len() {
+            match send_vectored(sock, &[IoSlice::new(&self.buf[self.off..])]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.off += n,
+                Err(e) if would_block(&e) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        self.buf.clear();
+        self.off = 0;
+        // Do not keep a huge buffer around after a burst.
+        if self.buf.capacity() > 8 << 20 {
+            self.buf.shrink_to(1 << 20);
+        }
+        Ok(true)
+    }
+}
+
+/// Where an outgoing connection stands.
+pub(crate) enum OutState {
+    /// Nonblocking connect in progress.
+    Connecting,
+    /// Connected; waiting for the acceptor's nonce (`got` bytes so far).
+    AwaitNonce { got: Vec<u8> },
+    /// Hello queued; frames flow.
+    Established,
+}
+
+/// A connection we opened to send to one peer.
+pub(crate) struct Outgoing {
+    pub sock: Socket,
+    pub state: OutState,
+    pub out: OutBuf,
+    pub deadline: Instant,
+    pub addr: SocketAddr,
+}
+
+/// Progress of an outgoing connection.
+pub(crate) enum OutProgress {
+    Ok,
+    /// The connection attempt failed before any byte went out: another
+    /// address may be tried.
+    ConnectFailed(String),
+    /// Broken after the handshake: data may be lost.
+    Broken(String),
+}
+
+impl Outgoing {
+    /// Advance: complete the connect, read the nonce and queue the hello,
+    /// flush pending bytes.
+    pub fn progress(&mut self, me: Rank, peer: Rank, job: &str, secret: &[u8]) -> OutProgress {
+        loop {
+            match &mut self.state {
+                OutState::Connecting => {
+                    match self.sock.take_error() {
+                        Ok(Some(e)) | Err(e) => {
+                            return OutProgress::ConnectFailed(format!(
+                                "connect to {}: {e}",
+                                self.addr
+                            ))
+                        }
+                        Ok(None) => {}
+                    }
+                    match self.sock.peer_addr() {
+                        Ok(_) => {
+                            self.state = OutState::AwaitNonce {
+                                got: Vec::with_capacity(NONCE_LEN),
+                            }
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+                            if Instant::now() > self.deadline {
+                                return OutProgress::ConnectFailed(format!(
+                                    "connect to {} timed out",
+                                    self.addr
+                                ));
+                            }
+                            return OutProgress::Ok;
+                        }
+                        Err(e) => {
+                            return OutProgress::ConnectFailed(format!(
+                                "connect to {}: {e}",
+                                self.addr
+                            ))
+                        }
+                    }
+                }
+                OutState::AwaitNonce { got } => {
+                    let mut buf = [0u8; NONCE_LEN];
+                    let want = NONCE_LEN - got.len();
+                    match self.sock.read(&mut buf[..want]) {
+                        Ok(0) => {
+                            return OutProgress::ConnectFailed(format!(
+                                "{} closed the connection during the handshake",
+                                self.addr
+                            ))
+                        }
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                        Err(e) if would_block(&e) => {
+                            if Instant::now() > self.deadline {
+                                return OutProgress::ConnectFailed(format!(
+                                    "handshake with {} timed out",
+                                    self.addr
+                                ));
+                            }
+                            return OutProgress::Ok;
+                        }
+                        Err(e) => {
+                            return OutProgress::ConnectFailed(format!(
+                                "handshake with {}: {e}",
+                                self.addr
+                            ))
+                        }
+                    }
+                    if got.len() == NONCE_LEN {
+                        let hello = handshake::encode_hello(me, peer, job, secret, got);
+                        self.out.push_front(&hello);
+                        self.state = OutState::Established;
+                    }
+                }
+                OutState::Established => {
+                    return match self.out.flush(&self.sock) {
+                        Ok(_) => OutProgress::Ok,
+                        Err(e) => OutProgress::Broken(e.to_string()),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Send one frame now if possible, queueing what the socket does not
+    /// take. Only for an established connection with nothing pending.
+    pub fn send_frame_direct(&mut self, parts: &[&[u8]], len: usize) -> io::Result<()> {
+        debug_assert!(matches!(self.state, OutState::Established) && self.out.is_empty());
+        let header = (len as u32).to_le_bytes();
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
+        slices.push(IoSlice::new(&header));
+        slices.extend(
+            parts
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| IoSlice::new(p)),
+        );
+        let total = FRAME_HEADER + len;
+        let mut written = 0;
+        while written < total {
+            // Skip what was written already.
+            let mut skip = written;
+            let mut rest: Vec<IoSlice<'_>> = Vec::with_capacity(slices.len());
+            for s in &slices {
+                if skip >= s.len() {
+                    skip -= s.len();
+                } else {
+                    rest.push(IoSlice::new(&s[skip..]));
+                    skip = 0;
+                }
+            }
+            match send_vectored(&self.sock, &rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if would_block(&e) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        // Queue the unwritten remainder of the frame.
+        let mut skip = written;
+        for s in &slices {
+            if skip >= s.len() {
+                skip -= s.len();
+            } else {
+                self.out.push(&s[skip..]);
+                skip = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queue one frame.
+    pub fn queue_frame(&mut self, parts: &[&[u8]], len: usize) {
+        self.out.push(&(len as u32).to_le_bytes());
+        for p in parts {
+            self.out.push(p);
+        }
+    }
+
+    /// Whether this connection needs POLLOUT to progress (so the rank must
+    /// not sleep): pending bytes on an established connection.
+    pub fn needs_write(&self) -> bool {
+        matches!(self.state, OutState::Established) && !self.out.is_empty()
+    }
+}
+
+/// Where an incoming connection stands.
+pub(crate) enum InState {
+    /// Nonce sent (or pending in `out`); waiting for the hello.
+    AwaitHello {
+        nonce: [u8; NONCE_LEN],
+        deadline: Instant,
+    },
+    /// Authenticated: frames from `src`.
+    Established { src: Rank },
+}
+
+/// A connection a peer opened to send to us.
+pub(crate) struct Incoming {
+    pub sock: Socket,
+    pub state: InState,
+    /// Outgoing bytes (only the nonce).
+    pub out: OutBuf,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// What happened while reading an incoming connection.
+pub(crate) enum InEvent {
+    /// Still open.
+    Open,
+    /// The hello was invalid (reason), or the handshake timed out.
+    Rejected(&'static str),
+    /// Clean end of stream at a frame boundary.
+    Closed,
+    /// Broken: error, or end of stream inside a frame.
+    Broken(String),
+}
+
+impl Incoming {
+    /// A freshly accepted connection; queues and tries to send the nonce.
+    pub fn new(sock: Socket, deadline: Instant) -> Self {
+        let nonce = handshake::new_nonce();
+        let mut out = OutBuf::default();
+        out.push(&nonce);
+        let _ = out.flush(&sock);
+        Incoming {
+            sock,
+            state: InState::AwaitHello { nonce, deadline },
+            out,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The authenticated sender, if any.
+    pub fn src(&self) -> Option<Rank> {
+        match self.state {
+            InState::Established { src } => Some(src),
+            InState::AwaitHello { .. } => None,
+        }
+    }
+
+    /// Make room for at least `want` more bytes after `end`.
+    fn reserve(&mut self, want: usize) {
+        if self.start > 0 && self.buf.len() - self.end < want {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < want {
+            self.buf.resize(self.end + want, 0);
+        }
+    }
+
+    /// Read what is available (up to a budget), check the hello, and hand
+    /// every complete frame to `deliver`. `accept_src` decides whether an
+    /// authenticated sender is welcome (no duplicate connection).
+    #[allow(clippy::too_many_arguments)]
+    pub fn progress(
+        &mut self,
+        me: Rank,
+        job: &str,
+        secret: &[u8],
+        max_frame: usize,
+        accept_src: &mut dyn FnMut(Rank) -> bool,
+        deliver: &mut dyn FnMut(Rank, &[u8]),
+        stats: &mut (u64, u64),
+    ) -> InEvent {
+        if !self.out.is_empty() {
+            if let Err(e) = self.out.flush(&self.sock) {
+                return InEvent::Broken(e.to_string());
+            }
+        }
+        let mut read = 0;
+        loop {
+            let ev = self.parse(me, job, secret, max_frame, accept_src, deliver, stats);
+            if !matches!(ev, InEvent::Open) {
+                return ev;
+            }
+            if read >= READ_BUDGET {
+                return InEvent::Open;
+            }
+            let want = match self.state {
+                InState::Established { .. } if self.end - self.start >= FRAME_HEADER => {
+                    let flen = u32::from_le_bytes(
+                        self.buf[self.start..self.start + 4].try_into().unwrap(),
+                    ) as usize;
+                    (FRAME_HEADER + flen - (self.end - self.start))
+                        .clamp(1, 4 << 20)
+                        .max(READ_CHUNK)
+                }
+                _ => READ_CHUNK,
+            };
+            self.reserve(want);
+            let end = self.end;
+            match self.sock.read(&mut self.buf[end..]) {
+                Ok(0) => {
+                    return match self.state {
+                        InState::AwaitHello { .. } => {
+                            InEvent::Rejected("closed before the handshake completed")
+                        }
+                        InState::Established { .. } if self.start == self.end => InEvent::Closed,
+                        InState::Established { .. } => {
+                            InEvent::Broken("connection closed inside a frame".into())
+                        }
+                    };
+                }
+                Ok(n) => {
+                    self.end += n;
+                    read += n;
+                }
+                Err(e) if would_block(&e) => {
+                    if let InState::AwaitHello { deadline, .. } = self.state {
+                        if Instant::now() > deadline {
+                            return InEvent::Rejected("handshake timed out");
+                        }
+                    }
+                    return InEvent::Open;
+                }
+                Err(e) => {
+                    return match self.state {
+                        InState::AwaitHello { .. } => {
+                            InEvent::Rejected("error before the handshake completed")
+                        }
+                        InState::Established { .. } => InEvent::Broken(e.to_string()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Consume the hello and complete frames from the buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn parse(
+        &mut self,
+        me: Rank,
+        job: &str,
+        secret: &[u8],
+        max_frame: usize,
+        accept_src: &mut dyn FnMut(Rank) -> bool,
+        deliver: &mut dyn FnMut(Rank, &[u8]),
+        stats: &mut (u64, u64),
+    ) -> InEvent {
+        if let InState::AwaitHello { nonce, .. } = &self.state {
+            match handshake::check_hello(&self.buf[self.start..self.end], me, job, secret, nonce) {
+                Hello::Incomplete => return InEvent::Open,
+                Hello::Rejected(why) => return InEvent::Rejected(why),
+                Hello::Valid { src, len } => {
+                    if !accept_src(src) {
+                        return InEvent::Rejected("second connection from the same rank");
+                    }
+                    self.start += len;
+                    self.state = InState::Established { src };
+                }
+            }
+        }
+        let InState::Established { src } = self.state else {
+            return InEvent::Open;
+        };
+        while self.end - self.start >= FRAME_HEADER {
+            let flen = u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().unwrap())
+                as usize;
+            if flen > max_frame {
+                return InEvent::Broken(format!("frame of {flen} bytes exceeds {max_frame}"));
+            }
+            if self.end - self.start < FRAME_HEADER + flen {
+                break;
+            }
+            let p = &self.buf[self.start + FRAME_HEADER..self.start + FRAME_HEADER + flen];
+            deliver(src, p);
+            stats.0 += 1;
+            stats.1 += flen as u64;
+            self.start += FRAME_HEADER + flen;
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > 8 << 20 {
+                self.buf = Vec::new();
+            }
+        }
+        InEvent::Open
+    }
+}
