@@ -200,8 +200,8 @@ pub fn vec_from_bytes<T: Equivalence>(bytes: &[u8]) -> Option<Vec<T>> {
 
 /// A message to send: a contiguous run of `Equivalence` elements.
 ///
-/// Implemented for a single value, slices, arrays (as one value of array
-/// type, which is the same bytes) and `Vec`.
+/// Implemented for a single value of a primitive or derived type, for
+/// arrays `[T; N]` (a run of `N` elements of `T`), slices and `Vec`s.
 pub trait Buffer {
     /// The element type.
     type Item: Equivalence;
@@ -222,10 +222,40 @@ pub trait BufferMut {
     fn elements_mut(&mut self) -> &mut [Self::Item];
 }
 
-impl<T: Equivalence> Buffer for T {
+/// Implement [`Buffer`] and [`BufferMut`] for a single value of `Equivalence`
+/// types (`#[derive(Equivalence)]` does this for structs).
+#[macro_export]
+macro_rules! impl_single_value_buffer {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::datatype::Buffer for $t {
+            type Item = $t;
+            fn elements(&self) -> &[$t] {
+                ::core::slice::from_ref(self)
+            }
+        }
+        impl $crate::datatype::BufferMut for $t {
+            type Item = $t;
+            fn elements_mut(&mut self) -> &mut [$t] {
+                ::core::slice::from_mut(self)
+            }
+        }
+    )*};
+}
+
+impl_single_value_buffer!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64, bool);
+
+/// An array is a run of its elements: `[i32; 4]` is a buffer of four `i32`.
+impl<T: Equivalence, const N: usize> Buffer for [T; N] {
     type Item = T;
     fn elements(&self) -> &[T] {
-        std::slice::from_ref(self)
+        self
+    }
+}
+
+impl<T: Equivalence, const N: usize> BufferMut for [T; N] {
+    type Item = T;
+    fn elements_mut(&mut self) -> &mut [T] {
+        self
     }
 }
 
@@ -240,13 +270,6 @@ impl<T: Equivalence> Buffer for Vec<T> {
     type Item = T;
     fn elements(&self) -> &[T] {
         self
-    }
-}
-
-impl<T: Equivalence> BufferMut for T {
-    type Item = T;
-    fn elements_mut(&mut self) -> &mut [T] {
-        std::slice::from_mut(self)
     }
 }
 
@@ -294,6 +317,8 @@ mod tests {
         assert_eq!(as_bytes(&[1u32, 2]), [1u32.to_ne_bytes(), 2u32.to_ne_bytes()].concat().as_slice());
         assert_eq!(as_bytes(&[-1i16]), &(-1i16).to_ne_bytes());
         assert_eq!(7u64.bytes(), &7u64.to_ne_bytes());
+        assert_eq!([3u8, 4].elements(), &[3, 4], "an array is a run of its elements");
+        assert_eq!(vec![[1u8, 2], [3, 4]].elements().len(), 2, "a Vec of arrays is a run of arrays");
         assert_eq!(vec![1.5f64].bytes(), &1.5f64.to_ne_bytes());
         assert_eq!(as_bytes::<u8>(&[]), &[] as &[u8]);
     }

@@ -71,6 +71,9 @@ pub mod point_to_point;
 pub mod request;
 pub mod topology;
 
+#[cfg(test)]
+mod singleton_tests;
+
 pub use collective::{CommunicatorCollectives, Operation, Root, SystemOperation, UserOperation};
 pub use datatype::{Buffer, BufferMut, Equivalence};
 pub use environment::{initialize, initialize_with_threading, processor_name, time, time_resolution, Threading, Universe};

@@ -12,7 +12,9 @@
 //! * have no generic parameters.
 //!
 //! The generated implementation checks received bytes field by field when a
-//! field type does not accept every bit pattern (for example `bool`).
+//! field type does not accept every bit pattern (for example `bool`). The
+//! derive also makes a single value of the struct a message buffer
+//! (`rmpi::datatype::Buffer` and `BufferMut`).
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -122,5 +124,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 bytes.len() == ::core::mem::size_of::<#name>() #(#checks)*
             }
         }
+
+        #krate::impl_single_value_buffer!(#name);
     })
 }
