@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use rmpi_runtime::api;
-use rmpi_runtime::ops::{Prim, PredefOp, UserOp};
+use rmpi_runtime::ops::{PredefOp, Prim, UserOp};
 use rmpi_runtime::ReduceOp;
 
 use crate::datatype::{self, Buffer, BufferMut, Equivalence};
@@ -93,7 +93,13 @@ impl SystemOperation {
     pub fn on_prim(&self, prim: Prim) -> Result<Arc<dyn ReduceOp>, MpiError> {
         let logical = matches!(self.0, PredefOp::Land | PredefOp::Lor | PredefOp::Lxor);
         if prim == Prim::Bool && !logical {
-            return Err(MpiError::new(ErrorClass::Op, format!("{:?} is not defined for bool (use a logical operator)", self.0)));
+            return Err(MpiError::new(
+                ErrorClass::Op,
+                format!(
+                    "{:?} is not defined for bool (use a logical operator)",
+                    self.0
+                ),
+            ));
         }
         api::predefined_op(self.0, prim)
     }
@@ -130,20 +136,29 @@ pub struct UserOperation<T: Equivalence> {
 
 impl<T: Equivalence> Clone for UserOperation<T> {
     fn clone(&self) -> Self {
-        UserOperation { f: self.f.clone(), commutative: self.commutative }
+        UserOperation {
+            f: self.f.clone(),
+            commutative: self.commutative,
+        }
     }
 }
 
 impl<T: Equivalence> UserOperation<T> {
     /// A commutative operator (MPI may combine operands in any order).
     pub fn commutative(f: impl Fn(&[T], &mut [T]) + Send + Sync + 'static) -> Self {
-        UserOperation { f: Arc::new(f), commutative: true }
+        UserOperation {
+            f: Arc::new(f),
+            commutative: true,
+        }
     }
 
     /// An associative, non-commutative operator (operands combine in rank
     /// order).
     pub fn non_commutative(f: impl Fn(&[T], &mut [T]) + Send + Sync + 'static) -> Self {
-        UserOperation { f: Arc::new(f), commutative: false }
+        UserOperation {
+            f: Arc::new(f),
+            commutative: false,
+        }
     }
 
     /// Whether the operator is commutative.
@@ -157,13 +172,23 @@ impl<T: Equivalence> UserOperation<T> {
         let apply = move |input: &[u8], inout: &mut [u8]| {
             // Byte buffers from the runtime need not be aligned for T, and
             // may come from another process: copy them into checked values.
-            let x: Vec<T> = datatype::vec_from_bytes(input).expect("rmpi: user reduction got invalid input bytes");
-            let mut acc: Vec<T> = datatype::vec_from_bytes(inout).expect("rmpi: user reduction got invalid bytes");
-            assert_eq!(x.len(), acc.len(), "rmpi: user reduction operands differ in length");
+            let x: Vec<T> = datatype::vec_from_bytes(input)
+                .expect("rmpi: user reduction got invalid input bytes");
+            let mut acc: Vec<T> =
+                datatype::vec_from_bytes(inout).expect("rmpi: user reduction got invalid bytes");
+            assert_eq!(
+                x.len(),
+                acc.len(),
+                "rmpi: user reduction operands differ in length"
+            );
             f(&x, &mut acc);
             inout.copy_from_slice(datatype::as_bytes(&acc));
         };
-        Arc::new(UserOp { f: Box::new(apply), commute: self.commutative, elem_size: std::mem::size_of::<T>().max(1) })
+        Arc::new(UserOp {
+            f: Box::new(apply),
+            commute: self.commutative,
+            elem_size: std::mem::size_of::<T>().max(1),
+        })
     }
 }
 
@@ -195,7 +220,11 @@ fn same_length(send: &[u8], recv: &[u8], what: &str) -> Result<(), MpiError> {
     if send.len() != recv.len() {
         return Err(MpiError::new(
             ErrorClass::Count,
-            format!("{what}: send buffer has {} bytes but receive buffer {}", send.len(), recv.len()),
+            format!(
+                "{what}: send buffer has {} bytes but receive buffer {}",
+                send.len(),
+                recv.len()
+            ),
         ));
     }
     Ok(())
@@ -227,7 +256,8 @@ pub trait CommunicatorCollectives: Communicator {
         R: BufferMut<Item = S::Item> + ?Sized,
         O: Operation<S::Item>,
     {
-        self.try_all_reduce_into(send, recv, op).unwrap_or_else(|e| fatal("MPI_Allreduce", e))
+        self.try_all_reduce_into(send, recv, op)
+            .unwrap_or_else(|e| fatal("MPI_Allreduce", e))
     }
 
     /// Start a barrier (`MPI_Ibarrier`); it completes once every process has
@@ -251,13 +281,21 @@ pub trait CommunicatorCollectives: Communicator {
         R: BufferMut<Item = S::Item> + ?Sized,
         O: Operation<S::Item>,
     {
-        let op = op.reduce_op().unwrap_or_else(|e| fatal("MPI_Iallreduce", e));
+        let op = op
+            .reduce_op()
+            .unwrap_or_else(|e| fatal("MPI_Iallreduce", e));
         let sb = send.bytes();
         let (ptr, len, finish) = RecvInto::new(recv.elements_mut()).into_raw(true);
         if sb.len() != len {
             fatal(
                 "MPI_Iallreduce",
-                MpiError::new(ErrorClass::Count, format!("send buffer has {} bytes but receive buffer {len}", sb.len())),
+                MpiError::new(
+                    ErrorClass::Count,
+                    format!(
+                        "send buffer has {} bytes but receive buffer {len}",
+                        sb.len()
+                    ),
+                ),
             );
         }
         // SAFETY: `ptr..ptr+len` is `recv` (borrowed mutably for 'a, which
@@ -279,16 +317,23 @@ pub trait Root: AsCommunicatorHandle {
     /// Broadcast the root's `buf` into `buf` on every process (`MPI_Bcast`);
     /// the error if it fails.
     fn try_broadcast_into<B: BufferMut + ?Sized>(&self, buf: &mut B) -> Result<(), MpiError> {
-        with_bytes_mut(buf.elements_mut(), |b| api::bcast(b, self.root_rank(), self.comm_handle()))
+        with_bytes_mut(buf.elements_mut(), |b| {
+            api::bcast(b, self.root_rank(), self.comm_handle())
+        })
     }
 
     /// Broadcast the root's `buf` into `buf` on every process; panics on error.
     fn broadcast_into<B: BufferMut + ?Sized>(&self, buf: &mut B) {
-        self.try_broadcast_into(buf).unwrap_or_else(|e| fatal("MPI_Bcast", e))
+        self.try_broadcast_into(buf)
+            .unwrap_or_else(|e| fatal("MPI_Bcast", e))
     }
 
     /// Start a broadcast (`MPI_Ibcast`); `buf` is borrowed for the scope.
-    fn immediate_broadcast_into<'a, 's, B: BufferMut + ?Sized>(&self, scope: &'s Scope<'a>, buf: &'a mut B) -> Request<'s> {
+    fn immediate_broadcast_into<'a, 's, B: BufferMut + ?Sized>(
+        &self,
+        scope: &'s Scope<'a>,
+        buf: &'a mut B,
+    ) -> Request<'s> {
         let (ptr, len, finish) = RecvInto::new(buf.elements_mut()).into_raw(true);
         // SAFETY: as for `immediate_all_reduce_into`: the target lives until
         // the scope has waited for the request.
@@ -304,7 +349,9 @@ pub trait Root: AsCommunicatorHandle {
         S: Buffer + ?Sized,
         O: Operation<S::Item>,
     {
-        let r = op.reduce_op().and_then(|op| api::reduce(send.bytes(), None, op, self.root_rank(), self.comm_handle()));
+        let r = op.reduce_op().and_then(|op| {
+            api::reduce(send.bytes(), None, op, self.root_rank(), self.comm_handle())
+        });
         r.unwrap_or_else(|e| fatal("MPI_Reduce", e))
     }
 
@@ -331,7 +378,8 @@ pub trait Root: AsCommunicatorHandle {
         R: BufferMut<Item = S::Item> + ?Sized,
         O: Operation<S::Item>,
     {
-        self.try_reduce_into_root(send, recv, op).unwrap_or_else(|e| fatal("MPI_Reduce", e))
+        self.try_reduce_into_root(send, recv, op)
+            .unwrap_or_else(|e| fatal("MPI_Reduce", e))
     }
 }
 
@@ -350,37 +398,64 @@ mod tests {
         let input = datatype::as_bytes(x).to_vec();
         let mut io = datatype::as_bytes(acc).to_vec();
         op.apply(&input, &mut io);
-        assert!(datatype::copy_from_bytes(acc, &io), "result bytes are valid values");
+        assert!(
+            datatype::copy_from_bytes(acc, &io),
+            "result bytes are valid values"
+        );
     }
 
     #[test]
     fn system_operations_map_to_the_element_primitive() {
         let mut acc = [1i32, 10, -4];
-        apply(<SystemOperation as Operation<i32>>::reduce_op(&SystemOperation::sum()).unwrap(), &[2, 3, 4], &mut acc);
+        apply(
+            <SystemOperation as Operation<i32>>::reduce_op(&SystemOperation::sum()).unwrap(),
+            &[2, 3, 4],
+            &mut acc,
+        );
         assert_eq!(acc, [3, 13, 0]);
 
         let mut acc = [1.5f64, -2.0];
-        apply(Operation::<f64>::reduce_op(&SystemOperation::max()).unwrap(), &[0.5, 7.0], &mut acc);
+        apply(
+            Operation::<f64>::reduce_op(&SystemOperation::max()).unwrap(),
+            &[0.5, 7.0],
+            &mut acc,
+        );
         assert_eq!(acc, [1.5, 7.0]);
 
         let mut acc = [[0b1100u8, 1], [0b1010, 0]];
-        apply(Operation::<[u8; 2]>::reduce_op(&SystemOperation::bitwise_xor()).unwrap(), &[[0b0110, 1], [0, 1]], &mut acc);
+        apply(
+            Operation::<[u8; 2]>::reduce_op(&SystemOperation::bitwise_xor()).unwrap(),
+            &[[0b0110, 1], [0, 1]],
+            &mut acc,
+        );
         assert_eq!(acc, [[0b1010, 0], [0b1010, 1]]);
 
         let mut acc = [true, true, false];
-        apply(Operation::<bool>::reduce_op(&SystemOperation::logical_and()).unwrap(), &[true, false, false], &mut acc);
+        apply(
+            Operation::<bool>::reduce_op(&SystemOperation::logical_and()).unwrap(),
+            &[true, false, false],
+            &mut acc,
+        );
         assert_eq!(acc, [true, false, false]);
 
         let mut acc = [u32::MAX];
-        apply(Operation::<u32>::reduce_op(&SystemOperation::sum()).unwrap(), &[2], &mut acc);
+        apply(
+            Operation::<u32>::reduce_op(&SystemOperation::sum()).unwrap(),
+            &[2],
+            &mut acc,
+        );
         assert_eq!(acc, [1], "integer sums wrap");
     }
 
     #[test]
     fn undefined_system_operations_are_op_errors() {
-        let e = Operation::<f32>::reduce_op(&SystemOperation::bitwise_and()).err().unwrap();
+        let e = Operation::<f32>::reduce_op(&SystemOperation::bitwise_and())
+            .err()
+            .unwrap();
         assert_eq!(e.class, ErrorClass::Op);
-        let e = Operation::<bool>::reduce_op(&SystemOperation::sum()).err().unwrap();
+        let e = Operation::<bool>::reduce_op(&SystemOperation::sum())
+            .err()
+            .unwrap();
         assert_eq!(e.class, ErrorClass::Op);
 
         #[derive(Clone, Copy, Equivalence)]
@@ -389,7 +464,9 @@ mod tests {
             a: i32,
             b: i32,
         }
-        let e = Operation::<Pair>::reduce_op(&SystemOperation::sum()).err().unwrap();
+        let e = Operation::<Pair>::reduce_op(&SystemOperation::sum())
+            .err()
+            .unwrap();
         assert_eq!(e.class, ErrorClass::Op);
         assert!(e.message.contains("Pair"), "{}", e.message);
     }
@@ -413,9 +490,43 @@ mod tests {
         let r = Operation::<MinLoc>::reduce_op(&&op).unwrap();
         assert!(r.commutative());
         assert_eq!(r.elem_size(), 16);
-        let mut acc = [MinLoc { value: 2.0, rank: 1 }, MinLoc { value: -1.0, rank: 3 }];
-        apply(r, &[MinLoc { value: 1.0, rank: 0 }, MinLoc { value: 5.0, rank: 0 }], &mut acc);
-        assert_eq!(acc, [MinLoc { value: 1.0, rank: 0 }, MinLoc { value: -1.0, rank: 3 }]);
+        let mut acc = [
+            MinLoc {
+                value: 2.0,
+                rank: 1,
+            },
+            MinLoc {
+                value: -1.0,
+                rank: 3,
+            },
+        ];
+        apply(
+            r,
+            &[
+                MinLoc {
+                    value: 1.0,
+                    rank: 0,
+                },
+                MinLoc {
+                    value: 5.0,
+                    rank: 0,
+                },
+            ],
+            &mut acc,
+        );
+        assert_eq!(
+            acc,
+            [
+                MinLoc {
+                    value: 1.0,
+                    rank: 0
+                },
+                MinLoc {
+                    value: -1.0,
+                    rank: 3
+                }
+            ]
+        );
     }
 
     #[test]
@@ -435,7 +546,10 @@ mod tests {
 
     #[test]
     fn same_length_is_a_count_error() {
-        assert_eq!(same_length(&[0; 4], &[0; 8], "x").unwrap_err().class, ErrorClass::Count);
+        assert_eq!(
+            same_length(&[0; 4], &[0; 8], "x").unwrap_err().class,
+            ErrorClass::Count
+        );
         assert!(same_length(&[0; 4], &[0; 4], "x").is_ok());
     }
 }

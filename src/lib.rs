@@ -5,20 +5,20 @@
 //! when dropped. Its [`world`](Universe::world) communicator names every
 //! process of the job.
 //!
-//! * [`topology`]: communicators ([`Communicator`], [`SimpleCommunicator`])
-//!   and groups.
-//! * [`point_to_point`]: sending to a [`Process`] ([`Destination`]) and
-//!   receiving from a process or [`AnyProcess`] ([`Source`]), probes,
+//! * [`topology`] has communicators ([`Communicator`],
+//!   [`SimpleCommunicator`]) and groups.
+//! * [`point_to_point`] sends to a [`Process`] ([`Destination`]) and
+//!   receives from a process or [`AnyProcess`] ([`Source`]), with probes and
 //!   [`Status`].
-//! * [`request`]: nonblocking operations, safely scoped ([`request::scope`])
-//!   or owning their buffers.
-//! * [`collective`]: barrier, broadcast, reduce and all-reduce, blocking and
-//!   nonblocking, with predefined ([`SystemOperation`]) or user
+//! * [`request`] has nonblocking operations, safely scoped
+//!   ([`request::scope`]) or owning their buffers.
+//! * [`collective`] has barrier, broadcast, reduce and all-reduce, blocking
+//!   and nonblocking, with predefined ([`SystemOperation`]) or user
 //!   ([`UserOperation`]) operators.
-//! * [`datatype`]: what can be sent: [`Equivalence`] types (numbers, `bool`,
-//!   arrays, and `#[derive(Equivalence)]` structs) in single values, slices,
-//!   arrays and `Vec`s.
-//! * [`environment`]: the universe, thread levels, clock, host name,
+//! * [`datatype`] says what can be sent: [`Equivalence`] types (numbers,
+//!   `bool`, arrays, and `#[derive(Equivalence)]` structs) in single values,
+//!   slices, arrays and `Vec`s.
+//! * [`environment`] has the universe, thread levels, clock, host name and
 //!   transport counters.
 //!
 //! Errors: the infallible forms panic with the name of the MPI function and
@@ -61,6 +61,9 @@
 //! }
 //! ```
 
+// `usize::is_multiple_of` is newer than the workspace's MSRV (1.80).
+#![allow(clippy::manual_is_multiple_of)]
+
 // Lets `#[derive(Equivalence)]` (which names `::rmpi`) work inside this crate.
 extern crate self as rmpi;
 
@@ -76,7 +79,10 @@ mod singleton_tests;
 
 pub use collective::{CommunicatorCollectives, Operation, Root, SystemOperation, UserOperation};
 pub use datatype::{Buffer, BufferMut, Equivalence};
-pub use environment::{initialize, initialize_with_threading, processor_name, time, time_resolution, Threading, Universe};
+pub use environment::{
+    initialize, initialize_with_threading, processor_name, time, time_resolution, Threading,
+    Universe,
+};
 pub use point_to_point::{AnyProcess, Destination, Message, Process, Source, Status};
 pub use request::{scope, OwnedRequest, Request, RequestCollection, Scope};
 pub use topology::{Color, Communicator, CommunicatorRelation, Group, SimpleCommunicator};
