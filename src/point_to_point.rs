@@ -173,23 +173,33 @@ impl<'b, T: Equivalence> RecvInto<'b, T> {
     /// Split into the raw target (pointer, length) and the completion work.
     ///
     /// The pointer stays valid for `'b`: it points into `dest` (borrowed for
-    /// `'b`) or into the staging `Vec`, whose heap block moves into the
-    /// returned closure and is freed only when the closure runs or is
-    /// dropped, i.e. after completion; if the closure is leaked, so is the
-    /// block.
-    /// With `whole`, the completion copies the whole buffer (collectives,
-    /// whose status has no count) instead of the received prefix.
-    pub(crate) fn into_raw(mut self, whole: bool) -> (*mut u8, usize, Finish<'b>) {
-        let bytes = self.bytes();
-        let (ptr, len) = (bytes.as_mut_ptr(), bytes.len());
-        if whole {
-            (
-                ptr,
-                len,
-                Box::new(move |st| self.finish_whole().map(|()| st)),
-            )
-        } else {
-            (ptr, len, Box::new(move |st| self.finish(st)))
+    /// `'b` by the caller; the closure keeps no reference to it, so nothing
+    /// aliases the runtime's writes) or into the staging `Vec`, whose heap
+    /// block moves into the returned closure and is freed only when the
+    /// closure runs or is dropped, i.e. after completion; if the closure is
+    /// leaked, so is the block. With `whole`, the completion copies the
+    /// whole buffer (collectives, whose status has no count) instead of the
+    /// received prefix.
+    pub(crate) fn into_raw(self, whole: bool) -> (*mut u8, usize, Finish<'b>) {
+        match self {
+            RecvInto::Direct(b) => {
+                let (ptr, len) = (b.as_mut_ptr(), b.len());
+                let finish: Finish<'b> = if whole {
+                    Box::new(Ok)
+                } else {
+                    Box::new(move |st| check_truncation(st, len))
+                };
+                (ptr, len, finish)
+            }
+            RecvInto::Staged(dest, mut staging) => {
+                let (ptr, len) = (staging.as_mut_ptr(), staging.len());
+                let finish: Finish<'b> = if whole {
+                    Box::new(move |st| RecvInto::Staged(dest, staging).finish_whole().map(|()| st))
+                } else {
+                    Box::new(move |st| finish_staged(dest, &staging, st))
+                };
+                (ptr, len, finish)
+            }
         }
     }
 }
