@@ -53,8 +53,7 @@ fn probe_child() -> Result<bool, TransportError> {
     };
     sys::close(rd);
     let mut got = [0u8; 16];
-    let ok =
-        read_remote(pid, PROBE_PATTERN.as_ptr() as usize, &mut got).is_ok() && got == PROBE_PATTERN;
+    let ok = read_remote(pid, PROBE_PATTERN.as_ptr() as usize, &mut got).is_ok() && got == PROBE_PATTERN;
     // Closing the write end gives the child EOF and it exits.
     sys::close(wr);
     sys::reap(pid);
@@ -107,14 +106,8 @@ mod sys {
 
     /// One `process_vm_readv` call; returns the bytes copied.
     pub fn vm_read(pid: i32, remote: usize, local: &mut [u8]) -> io::Result<usize> {
-        let liov = libc::iovec {
-            iov_base: local.as_mut_ptr().cast(),
-            iov_len: local.len(),
-        };
-        let riov = libc::iovec {
-            iov_base: remote as *mut libc::c_void,
-            iov_len: local.len(),
-        };
+        let liov = libc::iovec { iov_base: local.as_mut_ptr().cast(), iov_len: local.len() };
+        let riov = libc::iovec { iov_base: remote as *mut libc::c_void, iov_len: local.len() };
         // SAFETY: `liov` describes `local`, a live exclusive buffer of exactly
         // `iov_len` bytes; the remote iovec is only interpreted by the kernel
         // in the target's address space (an invalid range gives EFAULT, never
@@ -129,14 +122,8 @@ mod sys {
 
     /// One `process_vm_writev` call; returns the bytes copied.
     pub fn vm_write(pid: i32, remote: usize, local: &[u8]) -> io::Result<usize> {
-        let liov = libc::iovec {
-            iov_base: local.as_ptr() as *mut libc::c_void,
-            iov_len: local.len(),
-        };
-        let riov = libc::iovec {
-            iov_base: remote as *mut libc::c_void,
-            iov_len: local.len(),
-        };
+        let liov = libc::iovec { iov_base: local.as_ptr() as *mut libc::c_void, iov_len: local.len() };
+        let riov = libc::iovec { iov_base: remote as *mut libc::c_void, iov_len: local.len() };
         // SAFETY: `liov` describes `local`, a live buffer of `iov_len` bytes
         // that the kernel only reads; the remote iovec is interpreted in the
         // target's address space only. Both arrays have length 1.
@@ -227,25 +214,15 @@ mod tests {
     fn unmapped_address_is_an_error() {
         let mut dst = [0u8; 8];
         let err = read_remote(std::process::id() as i32, 8, &mut dst).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                TransportError::Io {
-                    op: "process_vm_readv",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, TransportError::Io { op: "process_vm_readv", .. }), "{err}");
     }
 
     #[test]
     fn probe_reads_a_forked_child() {
         // In this container Yama is absent and we run as one uid, so the
         // probe must succeed; when Yama restricts ptrace it must say no.
-        let yama = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
-            .map(|s| s.trim() == "0")
-            .unwrap_or(true);
+        let yama =
+            std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").map(|s| s.trim() == "0").unwrap_or(true);
         if std::env::var("RMPI_CMA_DISABLE").is_err() {
             assert_eq!(probe(), yama);
         }

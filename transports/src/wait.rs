@@ -11,20 +11,11 @@ use crate::TransportError;
 /// `timeout` passes (`None` waits forever). Returns how many fds are ready
 /// (0 on timeout). An interrupted wait (`EINTR`) returns `Ok(0)`.
 pub fn wait_readable(fds: &[RawFd], timeout: Option<Duration>) -> Result<usize, TransportError> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     let ms = match timeout {
         None => -1,
-        Some(t) => {
-            (t.as_millis().min(i32::MAX as u128 - 1) as i32)
-                + i32::from(t.subsec_nanos() % 1_000_000 != 0)
-        }
+        Some(t) => (t.as_millis().min(i32::MAX as u128 - 1) as i32) + i32::from(t.subsec_nanos() % 1_000_000 != 0),
     };
     // SAFETY: `pfds` is a live, exclusively borrowed array of `len` pollfds.
     let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };

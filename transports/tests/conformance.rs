@@ -40,10 +40,7 @@ fn stream_to_root(mut group: Group, count: u64, size: fn(Rank, u64, usize) -> us
                         Err(TransportError::WouldBlock) => {
                             blocked += 1;
                             t.poll(&mut |_, _| panic!("sender got a packet")).unwrap();
-                            assert!(
-                                start.elapsed() < DEADLINE,
-                                "sender {src} stuck at packet {seq}"
-                            );
+                            assert!(start.elapsed() < DEADLINE, "sender {src} stuck at packet {seq}");
                             thread::yield_now();
                         }
                         Err(e) => panic!("send failed: {e}"),
@@ -99,26 +96,16 @@ pub fn many_senders_one_receiver(group: Group) {
 pub fn too_large_is_refused(mut group: Group) {
     let max = group[0].caps().max_packet;
     let big = vec![0u8; max + 1];
-    assert!(
-        matches!(group[0].try_send(1, &[&big]), Err(TransportError::TooLarge(n)) if n == max + 1)
-    );
-    assert!(matches!(
-        group[0].try_send(1, &[&big[..max / 2], &big[max / 2..]]),
-        Err(TransportError::TooLarge(_))
-    ));
-    assert!(matches!(
-        group[0].try_send(77, &[b"x"]),
-        Err(TransportError::UnknownPeer(77))
-    ));
+    assert!(matches!(group[0].try_send(1, &[&big]), Err(TransportError::TooLarge(n)) if n == max + 1));
+    assert!(matches!(group[0].try_send(1, &[&big[..max / 2], &big[max / 2..]]), Err(TransportError::TooLarge(_))));
+    assert!(matches!(group[0].try_send(77, &[b"x"]), Err(TransportError::UnknownPeer(77))));
     assert_eq!(group[0].counters().packets_sent, 0);
 }
 
 /// Pump both ends of a pair in this thread until `cond`.
 fn pump_pair(group: &mut Group, checker: &mut Checker, mut cond: impl FnMut(&Checker) -> bool) {
     until("pair to settle", || {
-        group[0]
-            .poll(&mut |_, _| panic!("sender got a packet"))
-            .unwrap();
+        group[0].poll(&mut |_, _| panic!("sender got a packet")).unwrap();
         group[1].poll(&mut |src, p| checker.check(src, p)).unwrap();
         cond(checker)
     });
@@ -149,9 +136,7 @@ pub fn would_block_then_recovers(mut group: Group) {
             }
             Err(TransportError::WouldBlock) => {
                 blocked_in_a_row += 1;
-                group[0]
-                    .poll(&mut |_, _| panic!("sender got a packet"))
-                    .unwrap();
+                group[0].poll(&mut |_, _| panic!("sender got a packet")).unwrap();
                 thread::sleep(Duration::from_millis(1));
             }
             Err(e) => panic!("{e}"),
@@ -168,9 +153,7 @@ pub fn would_block_then_recovers(mut group: Group) {
             Err(TransportError::WouldBlock) => {}
             Err(e) => panic!("{e}"),
         }
-        group[0]
-            .poll(&mut |_, _| panic!("sender got a packet"))
-            .unwrap();
+        group[0].poll(&mut |_, _| panic!("sender got a packet")).unwrap();
         group[1].poll(&mut |src, p| checker.check(src, p)).unwrap();
         assert!(start.elapsed() < DEADLINE, "no recovery");
     }
@@ -202,9 +185,7 @@ pub fn sleeper_is_woken(mut group: Group) {
                 w2.fetch_add(1, Ordering::Relaxed);
             }
             sleeper.end_sleep();
-            sleeper
-                .poll(&mut |src, p| got.push((src, p.to_vec())))
-                .unwrap();
+            sleeper.poll(&mut |src, p| got.push((src, p.to_vec()))).unwrap();
             assert!(start.elapsed() < DEADLINE, "sleeper not woken in time");
         }
         d2.store(true, Ordering::Release);
@@ -216,9 +197,7 @@ pub fn sleeper_is_woken(mut group: Group) {
     thread::sleep(Duration::from_millis(50));
     sender.try_send(0, &[b"wake", b" up"]).unwrap();
     until("the receiver to get the packet", || {
-        sender
-            .poll(&mut |_, _| panic!("sender got a packet"))
-            .unwrap();
+        sender.poll(&mut |_, _| panic!("sender got a packet")).unwrap();
         done.load(Ordering::Acquire)
     });
     let (_sleeper, got, took) = h.join().unwrap();
@@ -237,9 +216,7 @@ pub fn pending_input_prevents_sleep(mut group: Group) {
     group[1].try_send(0, &[b"first"]).unwrap();
     until("the first packet", || {
         group[1].poll(&mut |_, _| {}).unwrap();
-        group[0]
-            .poll(&mut |src, p| got.push((src, p.to_vec())))
-            .unwrap();
+        group[0].poll(&mut |src, p| got.push((src, p.to_vec()))).unwrap();
         !got.is_empty()
     });
     got.clear();
@@ -258,9 +235,7 @@ pub fn pending_input_prevents_sleep(mut group: Group) {
         stopped
     });
     until("delivery", || {
-        group[0]
-            .poll(&mut |src, p| got.push((src, p.to_vec())))
-            .unwrap();
+        group[0].poll(&mut |src, p| got.push((src, p.to_vec()))).unwrap();
         !got.is_empty()
     });
     assert_eq!(got, vec![(1, b"early".to_vec())]);

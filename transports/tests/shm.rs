@@ -13,12 +13,7 @@ use rmpi_transports::shm::{ShmConfig, ShmTransport};
 use rmpi_transports::{cma, wait_readable, Rank, Transport, TransportError};
 
 fn create(job: &str, rank: Rank, n: u32) -> ShmTransport {
-    ShmTransport::create(ShmConfig {
-        job: job.into(),
-        rank,
-        local_ranks: (0..n).collect(),
-    })
-    .unwrap()
+    ShmTransport::create(ShmConfig { job: job.into(), rank, local_ranks: (0..n).collect() }).unwrap()
 }
 
 #[test]
@@ -26,10 +21,7 @@ fn segment_is_private_and_unlink_removes_it() {
     let job = unique_job("perm");
     let mut t = create(&job, 0, 2);
     let path = t.segment_path();
-    assert_eq!(
-        path,
-        std::path::PathBuf::from(format!("/dev/shm/rmpi-{job}-0"))
-    );
+    assert_eq!(path, std::path::PathBuf::from(format!("/dev/shm/rmpi-{job}-0")));
     let meta = std::fs::metadata(&path).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     assert!(t.is_linked());
@@ -53,49 +45,25 @@ fn drop_unlinks_a_linked_segment() {
 fn second_segment_with_same_name_is_refused() {
     let job = unique_job("excl");
     let _a = create(&job, 0, 2);
-    let err = ShmTransport::create(ShmConfig {
-        job: job.clone(),
-        rank: 0,
-        local_ranks: vec![0, 1],
-    })
-    .err()
-    .unwrap();
+    let err = ShmTransport::create(ShmConfig { job: job.clone(), rank: 0, local_ranks: vec![0, 1] }).err().unwrap();
     assert!(matches!(err, TransportError::Io { .. }), "{err}");
 }
 
 #[test]
 fn card_is_short_and_plain_even_for_a_hostile_job_id() {
     let job = format!("{} a;b=c\nd/..", "x".repeat(300));
-    let t = ShmTransport::create(ShmConfig {
-        job: job.clone(),
-        rank: 12345,
-        local_ranks: vec![12345],
-    })
-    .unwrap();
+    let t = ShmTransport::create(ShmConfig { job: job.clone(), rank: 12345, local_ranks: vec![12345] }).unwrap();
     let card = t.card();
     assert!(card.len() <= 200, "{card}");
-    assert!(
-        card.is_ascii() && !card.contains([';', ' ', '\n', '=', '/']),
-        "{card}"
-    );
+    assert!(card.is_ascii() && !card.contains([';', ' ', '\n', '=', '/']), "{card}");
     assert!(card.starts_with("shm1,rmpi-"));
 }
 
 #[test]
 fn bad_local_ranks_are_refused() {
     let job = unique_job("cfg");
-    assert!(ShmTransport::create(ShmConfig {
-        job: job.clone(),
-        rank: 5,
-        local_ranks: vec![0, 1]
-    })
-    .is_err());
-    assert!(ShmTransport::create(ShmConfig {
-        job: job.clone(),
-        rank: 1,
-        local_ranks: vec![1, 0]
-    })
-    .is_err());
+    assert!(ShmTransport::create(ShmConfig { job: job.clone(), rank: 5, local_ranks: vec![0, 1] }).is_err());
+    assert!(ShmTransport::create(ShmConfig { job: job.clone(), rank: 1, local_ranks: vec![1, 0] }).is_err());
 }
 
 #[test]
@@ -104,37 +72,19 @@ fn attach_checks_the_card_against_the_segment() {
     let mut a = create(&job, 0, 3);
     let b = create(&job, 1, 3);
     let c = create(&job, 2, 3);
-    assert!(matches!(
-        a.attach(1, "garbage"),
-        Err(TransportError::BadCard(_))
-    ));
+    assert!(matches!(a.attach(1, "garbage"), Err(TransportError::BadCard(_))));
     // Rank 2's card presented as rank 1's.
-    assert!(matches!(
-        a.attach(1, &c.card()),
-        Err(TransportError::BadCard(_))
-    ));
-    assert!(matches!(
-        a.attach(9, &b.card()),
-        Err(TransportError::UnknownPeer(9))
-    ));
-    assert!(matches!(
-        a.attach(0, &a.card()),
-        Err(TransportError::UnknownPeer(0))
-    ));
-    assert!(matches!(
-        a.try_send(1, &[b"x"]),
-        Err(TransportError::UnknownPeer(1))
-    ));
+    assert!(matches!(a.attach(1, &c.card()), Err(TransportError::BadCard(_))));
+    assert!(matches!(a.attach(9, &b.card()), Err(TransportError::UnknownPeer(9))));
+    assert!(matches!(a.attach(0, &a.card()), Err(TransportError::UnknownPeer(0))));
+    assert!(matches!(a.try_send(1, &[b"x"]), Err(TransportError::UnknownPeer(1))));
     a.attach(1, &b.card()).unwrap();
     a.attach(1, &b.card()).unwrap(); // no-op
     assert!(a.is_attached(1) && !a.is_attached(2));
     // A segment made for a different set of local ranks is refused.
     let other = create(&unique_job("attach2"), 1, 2);
     let mut fresh = create(&unique_job("attach3"), 0, 3);
-    assert!(matches!(
-        fresh.attach(1, &other.card()),
-        Err(TransportError::BadCard(_))
-    ));
+    assert!(matches!(fresh.attach(1, &other.card()), Err(TransportError::BadCard(_))));
 }
 
 #[test]
@@ -157,11 +107,7 @@ fn doorbell_rings_only_for_a_sleeping_receiver_and_once_per_sleep() {
     for _ in 0..100 {
         tx.try_send(0, &[b"awake"]).unwrap();
     }
-    assert_eq!(
-        tx.counters().doorbells_rung,
-        0,
-        "no system call while the receiver is awake"
-    );
+    assert_eq!(tx.counters().doorbells_rung, 0, "no system call while the receiver is awake");
     assert_eq!(rx.poll(&mut |_, _| {}).unwrap(), 100);
 
     assert!(rx.prepare_sleep());
@@ -180,10 +126,7 @@ fn doorbell_rings_only_for_a_sleeping_receiver_and_once_per_sleep() {
     assert_eq!(got, vec![b"wake".to_vec(), b"again".to_vec()]);
     tx.try_send(0, &[b"awake again"]).unwrap();
     assert_eq!(tx.counters().doorbells_rung, 1);
-    assert_eq!(
-        tx.caps().max_packet,
-        rmpi_transports::shm::DEFAULT_RING_BYTES / 4
-    );
+    assert_eq!(tx.caps().max_packet, rmpi_transports::shm::DEFAULT_RING_BYTES / 4);
     assert_eq!(tx.caps().single_copy, cma::probe());
 }
 
@@ -198,10 +141,7 @@ fn fair_round_robin_over_senders() {
     let mut first = Vec::new();
     g[0].poll(&mut |src, _| first.push(src)).unwrap();
     let from1 = first[..64].iter().filter(|&&s| s == 1).count();
-    assert!(
-        (16..=48).contains(&from1),
-        "unfair: {from1} of the first 64 from rank 1"
-    );
+    assert!((16..=48).contains(&from1), "unfair: {from1} of the first 64 from rank 1");
     assert_eq!(first.len(), 400);
 }
 
@@ -225,8 +165,7 @@ fn shm_child_process_role() {
     let mut seq = 0u64;
     let start = Instant::now();
     let mut pending: Vec<Vec<u8>> = vec![addr.to_vec()];
-    pending
-        .extend((0..CHILD_PACKETS).map(|s| packet(1, s, random_size(1, s, t.caps().max_packet))));
+    pending.extend((0..CHILD_PACKETS).map(|s| packet(1, s, random_size(1, s, t.caps().max_packet))));
     let mut bye = false;
     let mut fds = Vec::new();
     while !bye {
@@ -259,12 +198,7 @@ fn two_processes_exchange_packets_and_memory() {
     let job = unique_job("proc");
     let mut t = create(&job, 0, 2);
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "shm_child_process_role",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "shm_child_process_role", "--nocapture", "--test-threads=1"])
         .env(CHILD_JOB, &job)
         .env(PARENT_CARD, t.card())
         .stdout(Stdio::piped())
@@ -273,10 +207,7 @@ fn two_processes_exchange_packets_and_memory() {
     let child_pid = child.id() as i32;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let card = loop {
-        let line = lines
-            .next()
-            .expect("child output ended before its card")
-            .unwrap();
+        let line = lines.next().expect("child output ended before its card").unwrap();
         // The test harness may print on the same line first.
         if let Some(i) = line.find("CARD ") {
             break line[i + 5..].trim().to_string();

@@ -43,10 +43,8 @@ impl Doorbell {
     /// Bind the doorbell `name` (abstract namespace), nonblocking.
     pub fn bind(name: &str) -> Result<Self, TransportError> {
         let addr = DoorbellAddr::new(name)?;
-        let sock =
-            UnixDatagram::bind_addr(&addr.0).map_err(|e| TransportError::io("bind doorbell", e))?;
-        sock.set_nonblocking(true)
-            .map_err(|e| TransportError::io("doorbell nonblocking", e))?;
+        let sock = UnixDatagram::bind_addr(&addr.0).map_err(|e| TransportError::io("bind doorbell", e))?;
+        sock.set_nonblocking(true).map_err(|e| TransportError::io("doorbell nonblocking", e))?;
         Ok(Doorbell { sock })
     }
 

@@ -65,24 +65,14 @@ pub struct ShmConfig {
 /// Make `job` safe for a file name: `[A-Za-z0-9._-]` only, not empty, at
 /// most 64 bytes (longer ids keep a prefix and a hash of the whole).
 pub fn sanitize_job(job: &str) -> String {
-    let mut s: String = job
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut s: String =
+        job.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
     if s.is_empty() || s.starts_with('.') {
         s.insert(0, 'j');
     }
     if s.len() > 64 {
         // FNV-1a of the original id keeps distinct long ids distinct.
-        let h = job.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-        });
+        let h = job.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
         s = format!("{}-{h:016x}", &s[..47]);
     }
     s
@@ -129,16 +119,9 @@ impl ShmTransport {
     /// [`MIN_RING_BYTES`]); `None` means the environment or the default.
     /// The receiver's segment decides the size of its rings, so ranks may
     /// differ without harm.
-    pub fn create_with_ring_bytes(
-        cfg: ShmConfig,
-        ring_bytes: Option<usize>,
-    ) -> Result<Self, TransportError> {
-        let invalid = |m: String| {
-            TransportError::io(
-                "shm config",
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, m),
-            )
-        };
+    pub fn create_with_ring_bytes(cfg: ShmConfig, ring_bytes: Option<usize>) -> Result<Self, TransportError> {
+        let invalid =
+            |m: String| TransportError::io("shm config", std::io::Error::new(std::io::ErrorKind::InvalidInput, m));
         if !cfg.local_ranks.windows(2).all(|w| w[0] < w[1]) {
             return Err(invalid("local_ranks must be sorted and distinct".into()));
         }
@@ -149,10 +132,7 @@ impl ShmTransport {
         let ring_bytes = match ring_bytes {
             Some(b) => b,
             None => match std::env::var("RMPI_SHM_RING_BYTES") {
-                Ok(v) => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| invalid(format!("RMPI_SHM_RING_BYTES={v} is not a number")))?,
+                Ok(v) => v.trim().parse().map_err(|_| invalid(format!("RMPI_SHM_RING_BYTES={v} is not a number")))?,
                 Err(_) => DEFAULT_RING_BYTES,
             },
         }
@@ -202,10 +182,7 @@ impl ShmTransport {
     /// Map `peer`'s segment (from its card) so we can send to it. Receiving
     /// from a peer needs no attach. Attaching twice is a no-op.
     pub fn attach(&mut self, peer: Rank, card: &str) -> Result<(), TransportError> {
-        let idx = self
-            .local_ranks
-            .binary_search(&peer)
-            .map_err(|_| TransportError::UnknownPeer(peer))?;
+        let idx = self.local_ranks.binary_search(&peer).map_err(|_| TransportError::UnknownPeer(peer))?;
         if peer == self.rank {
             return Err(TransportError::UnknownPeer(peer));
         }
@@ -213,25 +190,16 @@ impl ShmTransport {
             return Ok(());
         }
         let (name, pid) = parse_card(card)?;
-        let my_index = self
-            .local_ranks
-            .binary_search(&self.rank)
-            .expect("own rank is local");
+        let my_index = self.local_ranks.binary_search(&self.rank).expect("own rank is local");
         let map = segment::attach(&name, peer, pid, self.local_ranks.len())?;
         let h = map.header();
-        let base = map
-            .ring_base(my_index)
-            .ok_or_else(|| TransportError::BadCard("ring out of range".into()))?;
+        let base = map.ring_base(my_index).ok_or_else(|| TransportError::BadCard("ring out of range".into()))?;
         // SAFETY: `base` is our ring inside the peer's mapping, which is
         // kept alive by `PeerOut::map` alongside the producer; the ring
         // reserved for our local index has no other producer.
         let ring = unsafe { RingProducer::new(base, h.ring_bytes as usize) };
         let doorbell = DoorbellAddr::new(&doorbell_name(&name, pid))?;
-        self.outbound[idx] = Some(PeerOut {
-            map,
-            ring,
-            doorbell,
-        });
+        self.outbound[idx] = Some(PeerOut { map, ring, doorbell });
         Ok(())
     }
 
@@ -258,9 +226,7 @@ impl ShmTransport {
 
     /// Whether `peer` has been attached (so `try_send` to it can work).
     pub fn is_attached(&self, peer: Rank) -> bool {
-        self.local_ranks
-            .binary_search(&peer)
-            .is_ok_and(|i| self.outbound[i].is_some())
+        self.local_ranks.binary_search(&peer).is_ok_and(|i| self.outbound[i].is_some())
     }
 
     fn any_inbound(&mut self) -> bool {
@@ -279,9 +245,7 @@ fn parse_card(card: &str) -> Result<(String, u32), TransportError> {
     let pid: u32 = it.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
     if it.next().is_some()
         || !name.starts_with("rmpi-")
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
         return Err(bad());
     }
@@ -314,9 +278,7 @@ impl Transport for ShmTransport {
         fence(Ordering::SeqCst);
         let flag = out.sleeping();
         if flag.load(Ordering::Relaxed) == SLEEPING
-            && flag
-                .compare_exchange(SLEEPING, RUNG, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+            && flag.compare_exchange(SLEEPING, RUNG, Ordering::AcqRel, Ordering::Relaxed).is_ok()
         {
             self.doorbell.ring(&out.doorbell)?;
             self.counters.doorbells_rung += 1;
@@ -407,10 +369,7 @@ mod tests {
 
     #[test]
     fn card_round_trips_and_rejects_garbage() {
-        assert_eq!(
-            parse_card("shm1,rmpi-j-3,42").unwrap(),
-            ("rmpi-j-3".to_string(), 42)
-        );
+        assert_eq!(parse_card("shm1,rmpi-j-3,42").unwrap(), ("rmpi-j-3".to_string(), 42));
         for bad in [
             "",
             "shm1",
@@ -421,10 +380,7 @@ mod tests {
             "shm1,rmpi-j-3,x",
             "shm1,rmpi-j,1,2",
         ] {
-            assert!(
-                matches!(parse_card(bad), Err(TransportError::BadCard(_))),
-                "{bad}"
-            );
+            assert!(matches!(parse_card(bad), Err(TransportError::BadCard(_))), "{bad}");
         }
     }
 }

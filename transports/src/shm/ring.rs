@@ -77,9 +77,7 @@ impl RingPtrs {
         debug_assert!(pos + bytes.len() as u64 <= self.cap);
         // SAFETY: the range is inside the data area (caller) and not read by
         // the consumer until published by the Release store of head.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.data.add(pos as usize), bytes.len())
-        };
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.data.add(pos as usize), bytes.len()) };
     }
 
     fn read_header(&self, pos: u64) -> (u32, u32) {
@@ -114,11 +112,7 @@ impl RingProducer {
         let p = unsafe { RingPtrs::new(base, cap) };
         let head = p.head().load(Ordering::Relaxed);
         let cached_tail = p.tail().load(Ordering::Acquire);
-        RingProducer {
-            p,
-            head,
-            cached_tail,
-        }
+        RingProducer { p, head, cached_tail }
     }
 
     /// Append one packet made of `parts` (total `len` bytes, at most
@@ -179,11 +173,7 @@ impl RingConsumer {
         // SAFETY: forwarded caller contract.
         let p = unsafe { RingPtrs::new(base, cap) };
         let tail = p.tail().load(Ordering::Relaxed);
-        RingConsumer {
-            p,
-            tail,
-            cached_head: tail,
-        }
+        RingConsumer { p, tail, cached_head: tail }
     }
 
     /// Whether a record may be waiting (Acquire-loads the shared head).
@@ -214,9 +204,7 @@ impl RingConsumer {
                 }
                 KIND_PACKET => {
                     let rec = record_bytes(len as usize);
-                    if len as usize > max_packet(cap as usize)
-                        || pos + rec > cap
-                        || self.tail + rec > self.cached_head
+                    if len as usize > max_packet(cap as usize) || pos + rec > cap || self.tail + rec > self.cached_head
                     {
                         return Err(CorruptRing);
                     }
@@ -226,10 +214,7 @@ impl RingConsumer {
                     // producer does not touch it until we advance tail below,
                     // after the borrow handed to `f` has ended.
                     let payload = unsafe {
-                        std::slice::from_raw_parts(
-                            self.p.data.add((pos + RECORD_HEADER) as usize),
-                            len as usize,
-                        )
+                        std::slice::from_raw_parts(self.p.data.add((pos + RECORD_HEADER) as usize), len as usize)
                     };
                     f(payload);
                     self.tail += rec;
@@ -253,9 +238,7 @@ mod tests {
 
     impl Area {
         fn new(cap: usize) -> Self {
-            Area {
-                buf: vec![0u128; (RING_HEADER_BYTES + cap) / 16 + 8],
-            }
+            Area { buf: vec![0u128; (RING_HEADER_BYTES + cap) / 16 + 8] }
         }
         fn base(&mut self) -> *mut u8 {
             let p = self.buf.as_mut_ptr() as *mut u8;
@@ -271,19 +254,12 @@ mod tests {
         let mut area = Area::new(cap);
         let base = area.base();
         // SAFETY: `area` outlives both ends; one producer, one consumer.
-        let (mut tx, mut rx) =
-            unsafe { (RingProducer::new(base, cap), RingConsumer::new(base, cap)) };
+        let (mut tx, mut rx) = unsafe { (RingProducer::new(base, cap), RingConsumer::new(base, cap)) };
         let mut next_out = 0u32;
         let mut next_in = 0u32;
         for round in 0..2000 {
             let len = (round * 37) % (max_packet(cap) + 1);
-            while tx.push(
-                &[
-                    &next_out.to_le_bytes(),
-                    &vec![next_out as u8; len.saturating_sub(4)],
-                ],
-                len.max(4),
-            ) {
+            while tx.push(&[&next_out.to_le_bytes(), &vec![next_out as u8; len.saturating_sub(4)]], len.max(4)) {
                 next_out += 1;
             }
             while rx
@@ -306,8 +282,7 @@ mod tests {
         let mut area = Area::new(cap);
         let base = area.base();
         // SAFETY: `area` outlives both ends; one producer, one consumer.
-        let (mut tx, mut rx) =
-            unsafe { (RingProducer::new(base, cap), RingConsumer::new(base, cap)) };
+        let (mut tx, mut rx) = unsafe { (RingProducer::new(base, cap), RingConsumer::new(base, cap)) };
         let pkt = [7u8; 1000];
         let mut n = 0;
         while tx.push(&[&pkt], pkt.len()) {

@@ -80,10 +80,7 @@ impl Mapping {
         if ptr == libc::MAP_FAILED {
             return Err(TransportError::io("mmap", io::Error::last_os_error()));
         }
-        Ok(Mapping {
-            ptr: ptr.cast(),
-            len,
-        })
+        Ok(Mapping { ptr: ptr.cast(), len })
     }
 
     /// Base address of the mapping.
@@ -140,12 +137,7 @@ pub(crate) struct OwnSegment {
 impl OwnSegment {
     /// Create `/dev/shm/<name>` exclusively with mode 0600, size it for `n`
     /// rings, map it and write the header.
-    pub fn create(
-        name: &str,
-        n: usize,
-        ring_bytes: usize,
-        rank: u32,
-    ) -> Result<Self, TransportError> {
+    pub fn create(name: &str, n: usize, ring_bytes: usize, rank: u32) -> Result<Self, TransportError> {
         let path = Path::new("/dev/shm").join(name);
         let file = OpenOptions::new()
             .read(true)
@@ -162,13 +154,9 @@ impl OwnSegment {
         };
         let stride = ring_stride(ring_bytes);
         let len = RINGS_OFFSET + n * stride;
-        file.set_len(len as u64)
-            .map_err(|e| cleanup(TransportError::io("size shm segment", e)))?;
+        file.set_len(len as u64).map_err(|e| cleanup(TransportError::io("size shm segment", e)))?;
         let map = Mapping::map(&file, len).map_err(cleanup)?;
-        let seg = OwnSegment {
-            map,
-            path: Some(path),
-        };
+        let seg = OwnSegment { map, path: Some(path) };
         let header = SegmentHeader {
             magic: MAGIC,
             version: VERSION,
@@ -215,14 +203,9 @@ pub(crate) fn attach(name: &str, peer: u32, pid: u32, n: usize) -> Result<Mappin
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(&path)
         .map_err(|e| TransportError::io("open peer shm segment", e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| TransportError::io("stat peer shm segment", e))?
-        .len() as usize;
+    let len = file.metadata().map_err(|e| TransportError::io("stat peer shm segment", e))?.len() as usize;
     if len < RINGS_OFFSET {
-        return Err(TransportError::BadCard(format!(
-            "segment {name} is too small ({len} bytes)"
-        )));
+        return Err(TransportError::BadCard(format!("segment {name} is too small ({len} bytes)")));
     }
     let map = Mapping::map(&file, len)?;
     let h = map.header();
@@ -236,10 +219,7 @@ pub(crate) fn attach(name: &str, peer: u32, pid: u32, n: usize) -> Result<Mappin
     if h.n_local as usize != n {
         return bad("number of local ranks differs");
     }
-    if h.ring_bytes % 8 != 0
-        || h.ring_bytes < 4096
-        || h.ring_stride as usize != ring_stride(h.ring_bytes as usize)
-    {
+    if h.ring_bytes % 8 != 0 || h.ring_bytes < 4096 || h.ring_stride as usize != ring_stride(h.ring_bytes as usize) {
         return bad("bad ring geometry");
     }
     if RINGS_OFFSET + n * h.ring_stride as usize > len {

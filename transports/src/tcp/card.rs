@@ -23,9 +23,7 @@ pub(crate) fn parse_card(card: &str) -> Result<(u16, Vec<Ipv4Addr>), TransportEr
         return Err(bad());
     }
     let port: u16 = it.next().ok_or_else(bad)?.parse().map_err(|_| bad())?;
-    let addrs = it
-        .map(|a| a.parse::<Ipv4Addr>().map_err(|_| bad()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let addrs = it.map(|a| a.parse::<Ipv4Addr>().map_err(|_| bad())).collect::<Result<Vec<_>, _>>()?;
     if port == 0 || addrs.is_empty() {
         return Err(bad());
     }
@@ -41,13 +39,8 @@ pub(crate) fn advertised_addrs(loopback_only: bool) -> Result<Vec<Ipv4Addr>, Tra
     if loopback_only {
         return Ok(out);
     }
-    let filter = std::env::var("RMPI_TCP_IF")
-        .ok()
-        .filter(|s| !s.trim().is_empty());
-    if let Some(ip) = filter
-        .as_deref()
-        .and_then(|f| f.trim().parse::<Ipv4Addr>().ok())
-    {
+    let filter = std::env::var("RMPI_TCP_IF").ok().filter(|s| !s.trim().is_empty());
+    if let Some(ip) = filter.as_deref().and_then(|f| f.trim().parse::<Ipv4Addr>().ok()) {
         if !ip.is_loopback() {
             out.push(ip);
         }
@@ -70,10 +63,7 @@ fn host_ipv4() -> Result<Vec<(String, Ipv4Addr)>, TransportError> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we free below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(TransportError::io(
-            "getifaddrs",
-            std::io::Error::last_os_error(),
-        ));
+        return Err(TransportError::io("getifaddrs", std::io::Error::last_os_error()));
     }
     let mut out = Vec::new();
     let mut cur = head;
@@ -98,9 +88,7 @@ fn host_ipv4() -> Result<Vec<(String, Ipv4Addr)>, TransportError> {
         let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
         let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
         // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
-            .to_string_lossy()
-            .into_owned();
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }.to_string_lossy().into_owned();
         out.push((name, ip));
     }
     // SAFETY: frees the list from getifaddrs exactly once; no reference
@@ -119,15 +107,7 @@ mod tests {
         let c = format_card(4242, &addrs);
         assert_eq!(c, "tcp1,4242,127.0.0.1,10.1.2.3");
         assert_eq!(parse_card(&c).unwrap(), (4242, addrs));
-        for bad in [
-            "",
-            "tcp1",
-            "tcp1,80",
-            "tcp2,80,1.2.3.4",
-            "tcp1,0,1.2.3.4",
-            "tcp1,x,1.2.3.4",
-            "tcp1,80,1.2.3",
-        ] {
+        for bad in ["", "tcp1", "tcp1,80", "tcp2,80,1.2.3.4", "tcp1,0,1.2.3.4", "tcp1,x,1.2.3.4", "tcp1,80,1.2.3"] {
             assert!(parse_card(bad).is_err(), "{bad}");
         }
     }

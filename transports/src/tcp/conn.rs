@@ -54,15 +54,6 @@ impl OutBuf {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Insert bytes before everything pending (the hello).
-    pub fn push_front(&mut self, bytes: &[u8]) {
-        let rest = self.buf.split_off(self.off);
-        self.buf.clear();
-        self.off = 0;
-        self.buf.extend_from_slice(bytes);
-        self.buf.extend_from_slice(&rest);
-    }
-
     /// Write as much as the socket takes. `Ok(true)` when empty.
     pub fn flush(&mut self, sock: &Socket) -> io::Result<bool> {
         while self.off < self.buf.len() {
@@ -89,7 +80,9 @@ pub(crate) enum OutState {
     Connecting,
     /// Connected; waiting for the acceptor's nonce (`got` bytes so far).
     AwaitNonce { got: Vec<u8> },
-    /// Hello queued; frames flow.
+    /// Hello sent (or in `hello`); waiting for the acceptor's proof.
+    AwaitAck { nonce: [u8; NONCE_LEN], got: Vec<u8> },
+    /// Authenticated both ways; frames flow.
     Established,
 }
 
@@ -97,92 +90,78 @@ pub(crate) enum OutState {
 pub(crate) struct Outgoing {
     pub sock: Socket,
     pub state: OutState,
+    /// The hello, while not fully written.
+    hello: OutBuf,
+    /// Queued frames (written only once established).
     pub out: OutBuf,
-    pub deadline: Instant,
     pub addr: SocketAddr,
 }
 
 /// Progress of an outgoing connection.
 pub(crate) enum OutProgress {
     Ok,
-    /// The connection attempt failed before any byte went out: another
-    /// address may be tried.
-    ConnectFailed(String),
+    /// The attempt ended before any frame was sent (connect error, the
+    /// acceptor closed during the handshake, e.g. because it timed us out):
+    /// retrying is safe.
+    Retry(String),
+    /// The acceptor could not prove the secret: try another address.
+    WrongPeer(String),
     /// Broken after the handshake: data may be lost.
     Broken(String),
 }
 
 impl Outgoing {
-    /// Advance: complete the connect, read the nonce and queue the hello,
-    /// flush pending bytes.
+    /// A connection attempt under way (connect already issued).
+    pub fn new(sock: Socket, addr: SocketAddr, queued: OutBuf) -> Self {
+        Outgoing { sock, state: OutState::Connecting, hello: OutBuf::default(), out: queued, addr }
+    }
+
+    /// Give back the queued frames (to retry on a new connection).
+    pub fn into_queued(self) -> OutBuf {
+        self.out
+    }
+
+    /// Advance: complete the connect, answer the nonce, check the ack,
+    /// flush queued frames.
     pub fn progress(&mut self, me: Rank, peer: Rank, job: &str, secret: &[u8]) -> OutProgress {
+        let addr = self.addr;
+        let retry = |what: &str| OutProgress::Retry(format!("{what} {addr}"));
         loop {
             match &mut self.state {
                 OutState::Connecting => {
                     match self.sock.take_error() {
-                        Ok(Some(e)) | Err(e) => {
-                            return OutProgress::ConnectFailed(format!(
-                                "connect to {}: {e}",
-                                self.addr
-                            ))
-                        }
+                        Ok(Some(e)) | Err(e) => return retry(&format!("connect ({e}) to")),
                         Ok(None) => {}
                     }
                     match self.sock.peer_addr() {
-                        Ok(_) => {
-                            self.state = OutState::AwaitNonce {
-                                got: Vec::with_capacity(NONCE_LEN),
-                            }
-                        }
-                        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
-                            if Instant::now() > self.deadline {
-                                return OutProgress::ConnectFailed(format!(
-                                    "connect to {} timed out",
-                                    self.addr
-                                ));
-                            }
-                            return OutProgress::Ok;
-                        }
-                        Err(e) => {
-                            return OutProgress::ConnectFailed(format!(
-                                "connect to {}: {e}",
-                                self.addr
-                            ))
-                        }
+                        Ok(_) => self.state = OutState::AwaitNonce { got: Vec::with_capacity(NONCE_LEN) },
+                        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => return OutProgress::Ok,
+                        Err(e) => return retry(&format!("connect ({e}) to")),
                     }
                 }
                 OutState::AwaitNonce { got } => {
-                    let mut buf = [0u8; NONCE_LEN];
-                    let want = NONCE_LEN - got.len();
-                    match self.sock.read(&mut buf[..want]) {
-                        Ok(0) => {
-                            return OutProgress::ConnectFailed(format!(
-                                "{} closed the connection during the handshake",
-                                self.addr
-                            ))
-                        }
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                        Err(e) if would_block(&e) => {
-                            if Instant::now() > self.deadline {
-                                return OutProgress::ConnectFailed(format!(
-                                    "handshake with {} timed out",
-                                    self.addr
-                                ));
-                            }
-                            return OutProgress::Ok;
-                        }
-                        Err(e) => {
-                            return OutProgress::ConnectFailed(format!(
-                                "handshake with {}: {e}",
-                                self.addr
-                            ))
-                        }
+                    match read_some(&self.sock, got, NONCE_LEN) {
+                        Ok(true) => {}
+                        Ok(false) => return OutProgress::Ok,
+                        Err(e) => return retry(&format!("handshake ({e}) with")),
                     }
-                    if got.len() == NONCE_LEN {
-                        let hello = handshake::encode_hello(me, peer, job, secret, got);
-                        self.out.push_front(&hello);
-                        self.state = OutState::Established;
+                    let nonce: [u8; NONCE_LEN] = got[..].try_into().expect("nonce length");
+                    self.hello.push(&handshake::encode_hello(me, peer, job, secret, &nonce));
+                    self.state = OutState::AwaitAck { nonce, got: Vec::with_capacity(NONCE_LEN) };
+                }
+                OutState::AwaitAck { nonce, got } => {
+                    if let Err(e) = self.hello.flush(&self.sock) {
+                        return retry(&format!("handshake ({e}) with"));
                     }
+                    match read_some(&self.sock, got, handshake::ACK_LEN) {
+                        Ok(true) => {}
+                        Ok(false) => return OutProgress::Ok,
+                        Err(e) => return retry(&format!("handshake ({e}) with")),
+                    }
+                    if !handshake::check_ack(got, secret, nonce, me, peer) {
+                        return OutProgress::WrongPeer(format!("{addr} did not prove the job secret"));
+                    }
+                    self.state = OutState::Established;
                 }
                 OutState::Established => {
                     return match self.out.flush(&self.sock) {
@@ -201,12 +180,7 @@ impl Outgoing {
         let header = (len as u32).to_le_bytes();
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
         slices.push(IoSlice::new(&header));
-        slices.extend(
-            parts
-                .iter()
-                .filter(|p| !p.is_empty())
-                .map(|p| IoSlice::new(p)),
-        );
+        slices.extend(parts.iter().filter(|p| !p.is_empty()).map(|p| IoSlice::new(p)));
         let total = FRAME_HEADER + len;
         let mut written = 0;
         while written < total {
@@ -250,19 +224,34 @@ impl Outgoing {
     }
 
     /// Whether this connection needs POLLOUT to progress (so the rank must
-    /// not sleep): pending bytes on an established connection.
+    /// not sleep): an unwritten hello, or pending frames on an established
+    /// connection.
     pub fn needs_write(&self) -> bool {
-        matches!(self.state, OutState::Established) && !self.out.is_empty()
+        !self.hello.is_empty() || (matches!(self.state, OutState::Established) && !self.out.is_empty())
     }
+}
+
+/// Read into `got` until it holds `want` bytes. `Ok(true)` when complete,
+/// `Ok(false)` when the socket has nothing more now; end of stream is an
+/// error.
+fn read_some(sock: &Socket, got: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+    let mut buf = [0u8; 64];
+    while got.len() < want {
+        let n = want - got.len();
+        match (&*sock).read(&mut buf[..n.min(64)]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+            Err(e) if would_block(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
 /// Where an incoming connection stands.
 pub(crate) enum InState {
     /// Nonce sent (or pending in `out`); waiting for the hello.
-    AwaitHello {
-        nonce: [u8; NONCE_LEN],
-        deadline: Instant,
-    },
+    AwaitHello { nonce: [u8; NONCE_LEN], deadline: Instant },
     /// Authenticated: frames from `src`.
     Established { src: Rank },
 }
@@ -297,14 +286,7 @@ impl Incoming {
         let mut out = OutBuf::default();
         out.push(&nonce);
         let _ = out.flush(&sock);
-        Incoming {
-            sock,
-            state: InState::AwaitHello { nonce, deadline },
-            out,
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
-        }
+        Incoming { sock, state: InState::AwaitHello { nonce, deadline }, out, buf: Vec::new(), start: 0, end: 0 }
     }
 
     /// The authenticated sender, if any.
@@ -357,12 +339,8 @@ impl Incoming {
             }
             let want = match self.state {
                 InState::Established { .. } if self.end - self.start >= FRAME_HEADER => {
-                    let flen = u32::from_le_bytes(
-                        self.buf[self.start..self.start + 4].try_into().unwrap(),
-                    ) as usize;
-                    (FRAME_HEADER + flen - (self.end - self.start))
-                        .clamp(1, 4 << 20)
-                        .max(READ_CHUNK)
+                    let flen = u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().unwrap()) as usize;
+                    (FRAME_HEADER + flen - (self.end - self.start)).clamp(1, 4 << 20).max(READ_CHUNK)
                 }
                 _ => READ_CHUNK,
             };
@@ -371,13 +349,9 @@ impl Incoming {
             match self.sock.read(&mut self.buf[end..]) {
                 Ok(0) => {
                     return match self.state {
-                        InState::AwaitHello { .. } => {
-                            InEvent::Rejected("closed before the handshake completed")
-                        }
+                        InState::AwaitHello { .. } => InEvent::Rejected("closed before the handshake completed"),
                         InState::Established { .. } if self.start == self.end => InEvent::Closed,
-                        InState::Established { .. } => {
-                            InEvent::Broken("connection closed inside a frame".into())
-                        }
+                        InState::Established { .. } => InEvent::Broken("connection closed inside a frame".into()),
                     };
                 }
                 Ok(n) => {
@@ -394,9 +368,7 @@ impl Incoming {
                 }
                 Err(e) => {
                     return match self.state {
-                        InState::AwaitHello { .. } => {
-                            InEvent::Rejected("error before the handshake completed")
-                        }
+                        InState::AwaitHello { .. } => InEvent::Rejected("error before the handshake completed"),
                         InState::Established { .. } => InEvent::Broken(e.to_string()),
                     }
                 }
@@ -424,6 +396,10 @@ impl Incoming {
                     if !accept_src(src) {
                         return InEvent::Rejected("second connection from the same rank");
                     }
+                    self.out.push(&handshake::encode_ack(secret, nonce, src, me));
+                    if let Err(e) = self.out.flush(&self.sock) {
+                        return InEvent::Broken(e.to_string());
+                    }
                     self.start += len;
                     self.state = InState::Established { src };
                 }
@@ -433,8 +409,7 @@ impl Incoming {
             return InEvent::Open;
         };
         while self.end - self.start >= FRAME_HEADER {
-            let flen = u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().unwrap())
-                as usize;
+            let flen = u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().unwrap()) as usize;
             if flen > max_frame {
                 return InEvent::Broken(format!("frame of {flen} bytes exceeds {max_frame}"));
             }

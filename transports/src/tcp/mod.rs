@@ -5,9 +5,14 @@
 //! A opened (lazily, on the first `try_send`), and receives from B only on
 //! connections B opened, so there is no connect race and per-pair order is
 //! the order of one TCP stream. Every accepted connection must first prove
-//! the per-job secret (see [`handshake`]); until it does nothing from it is
-//! delivered, and a failed or slow handshake drops it (counted in
-//! [`TcpTransport::rejected_connections`]) while the job goes on.
+//! the per-job secret, and the acceptor proves it back (see [`handshake`]).
+//! Until the connector's proof checks out nothing from it is delivered; a
+//! failed or slow (over [`DEFAULT_HANDSHAKE_TIMEOUT`]) handshake drops the
+//! connection (counted in [`TcpTransport::rejected_connections`]) while the
+//! job goes on. The connector sends frames only after the acceptor's proof,
+//! so an attempt dropped before that (say the sender was computing and did
+//! not poll in time) is retried transparently, up to
+//! [`MAX_ATTEMPTS_PER_ADDRESS`] times per advertised address.
 //!
 //! Frames are a 4-byte little-endian length plus the packet. Sockets are
 //! nonblocking with `TCP_NODELAY`; `try_send` writes directly when nothing
@@ -57,6 +62,10 @@ const SOCKET_BUFFER: usize = 4 << 20;
 /// Accepted connections allowed to be mid-handshake at once; beyond that
 /// the oldest is dropped.
 const MAX_PENDING_HANDSHAKES: usize = 64;
+/// Connection attempts to one address that may end before the handshake
+/// completes (refused, or closed by the acceptor) before the next address
+/// is tried.
+pub const MAX_ATTEMPTS_PER_ADDRESS: u32 = 5;
 
 /// How to build a [`TcpTransport`].
 #[derive(Debug, Clone)]
@@ -76,6 +85,8 @@ struct Peer {
     addrs: Vec<SocketAddrV4>,
     /// Next entry of `addrs` to try.
     next_addr: usize,
+    /// Failed attempts on the current address.
+    attempts: u32,
     conn: Option<Outgoing>,
     /// Why the peer became unreachable, once it did (never cleared).
     gone: Option<String>,
@@ -128,34 +139,17 @@ impl TcpTransport {
             Err(_) => DEFAULT_MAX_PACKET,
         }
         .clamp(1024, u32::MAX as usize / 2);
-        let ip = if cfg.loopback_only {
-            Ipv4Addr::LOCALHOST
-        } else {
-            Ipv4Addr::UNSPECIFIED
-        };
-        let sock = Socket::new(
-            Domain::IPV4,
-            Type::STREAM.nonblocking().cloexec(),
-            Some(Protocol::TCP),
-        )
-        .map_err(io_err("tcp socket"))?;
+        let ip = if cfg.loopback_only { Ipv4Addr::LOCALHOST } else { Ipv4Addr::UNSPECIFIED };
+        let sock = Socket::new(Domain::IPV4, Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))
+            .map_err(io_err("tcp socket"))?;
         tune(&sock);
-        sock.bind(&SocketAddr::from((ip, 0)).into())
-            .map_err(io_err("tcp bind"))?;
+        sock.bind(&SocketAddr::from((ip, 0)).into()).map_err(io_err("tcp bind"))?;
         sock.listen(1024).map_err(io_err("tcp listen"))?;
         let listener: TcpListener = sock.into();
-        let port = listener
-            .local_addr()
-            .map_err(io_err("tcp local_addr"))?
-            .port();
+        let port = listener.local_addr().map_err(io_err("tcp local_addr"))?.port();
         let card = card::format_card(port, &card::advertised_addrs(cfg.loopback_only)?);
         Ok(TcpTransport {
-            caps: Caps {
-                name: "tcp",
-                max_packet,
-                eager_limit: EAGER_LIMIT.min(max_packet),
-                single_copy: false,
-            },
+            caps: Caps { name: "tcp", max_packet, eager_limit: EAGER_LIMIT.min(max_packet), single_copy: false },
             rank: cfg.rank,
             job: cfg.job,
             secret: cfg.secret,
@@ -185,12 +179,7 @@ impl TcpTransport {
     /// Remember how to reach `peer`; nothing is connected until the first
     /// `try_send`. With `same_node`, 127.0.0.1 is preferred. Adding a peer
     /// again replaces its card unless a connection already exists.
-    pub fn add_peer(
-        &mut self,
-        peer: Rank,
-        card: &str,
-        same_node: bool,
-    ) -> Result<(), TransportError> {
+    pub fn add_peer(&mut self, peer: Rank, card: &str, same_node: bool) -> Result<(), TransportError> {
         let (port, ips) = card::parse_card(card)?;
         let mut order: Vec<Ipv4Addr> = Vec::new();
         if same_node {
@@ -201,24 +190,13 @@ impl TcpTransport {
             // A loopback-only peer: it must be on this node.
             order.extend(ips.iter().copied());
         }
-        let addrs = order
-            .into_iter()
-            .map(|ip| SocketAddrV4::new(ip, port))
-            .collect();
+        let addrs = order.into_iter().map(|ip| SocketAddrV4::new(ip, port)).collect();
         if let Some(p) = self.peers.get(&peer) {
             if p.conn.is_some() || p.gone.is_some() {
                 return Ok(());
             }
         }
-        self.peers.insert(
-            peer,
-            Peer {
-                addrs,
-                next_addr: 0,
-                conn: None,
-                gone: None,
-            },
-        );
+        self.peers.insert(peer, Peer { addrs, next_addr: 0, attempts: 0, conn: None, gone: None });
         Ok(())
     }
 
@@ -233,38 +211,46 @@ impl TcpTransport {
         self.handshake_timeout = t;
     }
 
-    /// Whether bytes wait to be written (then the rank must not sleep).
+    /// Whether any sent packet is still (partly) in our buffers, whatever
+    /// the connection state. Poll until this is `false` before dropping the
+    /// transport, or queued packets are lost.
     pub fn has_pending_writes(&self) -> bool {
-        self.peers
-            .values()
-            .any(|p| p.conn.as_ref().is_some_and(|c| c.needs_write()))
+        self.peers.values().any(|p| p.conn.as_ref().is_some_and(|c| !c.out.is_empty()))
     }
 
-    /// Start connecting to the next address of `peer`, keeping `queued`
-    /// bytes. Marks the peer gone when no address is left.
+    /// Whether finishing some write needs `POLLOUT` (then the rank must not
+    /// sleep on `wait_fds`).
+    fn needs_pollout(&self) -> bool {
+        self.peers.values().any(|p| p.conn.as_ref().is_some_and(|c| c.needs_write()))
+    }
+
+    /// Start a connection attempt to `peer`, keeping the `queued` frames:
+    /// to the same address again when `retry_same` (and it has not failed
+    /// [`MAX_ATTEMPTS_PER_ADDRESS`] times yet), else to the next address.
+    /// Marks the peer gone when no address is left.
     fn connect_next(
         &mut self,
         peer: Rank,
         queued: conn::OutBuf,
         why: Option<String>,
+        retry_same: bool,
     ) -> Result<(), TransportError> {
-        let timeout = self.handshake_timeout * 2;
-        let p = self
-            .peers
-            .get_mut(&peer)
-            .ok_or(TransportError::UnknownPeer(peer))?;
+        let p = self.peers.get_mut(&peer).ok_or(TransportError::UnknownPeer(peer))?;
         let mut last = why;
+        if retry_same && p.next_addr > 0 {
+            p.attempts += 1;
+            if p.attempts < MAX_ATTEMPTS_PER_ADDRESS {
+                p.next_addr -= 1;
+            }
+        }
         while p.next_addr < p.addrs.len() {
             let addr = SocketAddr::V4(p.addrs[p.next_addr]);
             p.next_addr += 1;
-            let sock = match Socket::new(
-                Domain::IPV4,
-                Type::STREAM.nonblocking().cloexec(),
-                Some(Protocol::TCP),
-            ) {
-                Ok(s) => s,
-                Err(e) => return Err(TransportError::io("tcp socket", e)),
-            };
+            if !retry_same {
+                p.attempts = 0;
+            }
+            let sock = Socket::new(Domain::IPV4, Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))
+                .map_err(io_err("tcp socket"))?;
             tune(&sock);
             match sock.connect(&addr.into()) {
                 Ok(()) => {}
@@ -274,13 +260,7 @@ impl TcpTransport {
                     continue;
                 }
             }
-            p.conn = Some(Outgoing {
-                sock,
-                state: OutState::Connecting,
-                out: queued,
-                deadline: Instant::now() + timeout,
-                addr,
-            });
+            p.conn = Some(Outgoing::new(sock, addr, queued));
             return Ok(());
         }
         let reason = last.unwrap_or_else(|| "no address to connect to".into());
@@ -292,17 +272,22 @@ impl TcpTransport {
     /// Advance the outgoing connection to `peer`.
     fn progress_out(&mut self, peer: Rank) -> Result<(), TransportError> {
         let (me, job, secret) = (self.rank, &self.job, &self.secret);
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return Ok(());
-        };
-        let Some(c) = p.conn.as_mut() else {
-            return Ok(());
-        };
+        let Some(p) = self.peers.get_mut(&peer) else { return Ok(()) };
+        let Some(c) = p.conn.as_mut() else { return Ok(()) };
         match c.progress(me, peer, job, secret) {
-            OutProgress::Ok => Ok(()),
-            OutProgress::ConnectFailed(why) => {
-                let queued = std::mem::take(&mut p.conn.take().expect("connection").out);
-                self.connect_next(peer, queued, Some(why))
+            OutProgress::Ok => {
+                if matches!(c.state, OutState::Established) {
+                    p.attempts = 0;
+                }
+                Ok(())
+            }
+            OutProgress::Retry(why) => {
+                let queued = p.conn.take().expect("connection").into_queued();
+                self.connect_next(peer, queued, Some(why), true)
+            }
+            OutProgress::WrongPeer(why) => {
+                let queued = p.conn.take().expect("connection").into_queued();
+                self.connect_next(peer, queued, Some(why), false)
             }
             OutProgress::Broken(reason) => {
                 p.conn = None;
@@ -329,8 +314,7 @@ impl TcpTransport {
                             self.rejected += 1;
                         }
                     }
-                    self.incoming
-                        .push(Incoming::new(sock, Instant::now() + self.handshake_timeout));
+                    self.incoming.push(Incoming::new(sock, Instant::now() + self.handshake_timeout));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 // ECONNABORTED, EMFILE...: try again at the next poll.
@@ -350,18 +334,12 @@ impl Transport for TcpTransport {
         if len > self.caps.max_packet {
             return Err(TransportError::TooLarge(len));
         }
-        let p = self
-            .peers
-            .get_mut(&peer)
-            .ok_or(TransportError::UnknownPeer(peer))?;
+        let p = self.peers.get_mut(&peer).ok_or(TransportError::UnknownPeer(peer))?;
         if let Some(reason) = &p.gone {
-            return Err(TransportError::PeerGone {
-                peer,
-                reason: reason.clone(),
-            });
+            return Err(TransportError::PeerGone { peer, reason: reason.clone() });
         }
         if p.conn.is_none() {
-            self.connect_next(peer, conn::OutBuf::default(), None)?;
+            self.connect_next(peer, conn::OutBuf::default(), None, false)?;
         }
         let out_bytes = self.out_bytes;
         let p = self.peers.get_mut(&peer).expect("peer");
@@ -369,29 +347,18 @@ impl Transport for TcpTransport {
         if !c.out.is_empty() && c.out.len() + FRAME_HEADER + len > out_bytes {
             // Try to make room first.
             self.progress_out(peer)?;
-            let c = self
-                .peers
-                .get_mut(&peer)
-                .and_then(|p| p.conn.as_mut())
-                .expect("connection");
+            let c = self.peers.get_mut(&peer).and_then(|p| p.conn.as_mut()).expect("connection");
             if !c.out.is_empty() && c.out.len() + FRAME_HEADER + len > out_bytes {
                 return Err(TransportError::WouldBlock);
             }
         }
-        let c = self
-            .peers
-            .get_mut(&peer)
-            .and_then(|p| p.conn.as_mut())
-            .expect("connection");
+        let c = self.peers.get_mut(&peer).and_then(|p| p.conn.as_mut()).expect("connection");
         if matches!(c.state, OutState::Established) && c.out.is_empty() {
             if let Err(e) = c.send_frame_direct(parts, len) {
                 let p = self.peers.get_mut(&peer).expect("peer");
                 p.conn = None;
                 p.gone = Some(e.to_string());
-                return Err(TransportError::PeerGone {
-                    peer,
-                    reason: e.to_string(),
-                });
+                return Err(TransportError::PeerGone { peer, reason: e.to_string() });
             }
         } else {
             c.queue_frame(parts, len);
@@ -406,12 +373,7 @@ impl Transport for TcpTransport {
         self.accept_all();
 
         // Outgoing: connects, handshakes, pending writes.
-        let active: Vec<Rank> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.conn.is_some())
-            .map(|(&r, _)| r)
-            .collect();
+        let active: Vec<Rank> = self.peers.iter().filter(|(_, p)| p.conn.is_some()).map(|(&r, _)| r).collect();
         for peer in active {
             if let Err(e) = self.progress_out(peer) {
                 first_err.get_or_insert(e);
@@ -426,15 +388,8 @@ impl Transport for TcpTransport {
             let srcs = &mut self.inbound_srcs;
             let mut accept_src = |src: Rank| srcs.insert(src);
             let c = &mut self.incoming[i];
-            let ev = c.progress(
-                self.rank,
-                &self.job,
-                &self.secret,
-                self.max_frame,
-                &mut accept_src,
-                deliver,
-                &mut stats,
-            );
+            let ev =
+                c.progress(self.rank, &self.job, &self.secret, self.max_frame, &mut accept_src, deliver, &mut stats);
             let ev = match (ev, &c.state) {
                 (InEvent::Open, conn::InState::AwaitHello { deadline, .. }) if now > *deadline => {
                     InEvent::Rejected("handshake timed out")
@@ -471,7 +426,7 @@ impl Transport for TcpTransport {
     }
 
     fn prepare_sleep(&mut self) -> bool {
-        !self.has_pending_writes() && self.incoming.iter().all(|c| c.out.is_empty())
+        !self.needs_pollout() && self.incoming.iter().all(|c| c.out.is_empty())
     }
 
     fn wait_fds(&self, out: &mut Vec<RawFd>) {

@@ -20,11 +20,7 @@ static NEXT_JOB: AtomicU32 = AtomicU32::new(0);
 
 /// A job id unique to this test process and call.
 pub fn unique_job(tag: &str) -> String {
-    format!(
-        "test-{tag}-{}-{}",
-        std::process::id(),
-        NEXT_JOB.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("test-{tag}-{}-{}", std::process::id(), NEXT_JOB.fetch_add(1, Ordering::Relaxed))
 }
 
 /// `n` shm transports on one "node", all attached to each other and
@@ -36,11 +32,7 @@ pub fn shm_group_with(n: usize, ring_bytes: Option<usize>) -> Vec<ShmTransport> 
         .iter()
         .map(|&r| {
             ShmTransport::create_with_ring_bytes(
-                ShmConfig {
-                    job: job.clone(),
-                    rank: r,
-                    local_ranks: local.clone(),
-                },
+                ShmConfig { job: job.clone(), rank: r, local_ranks: local.clone() },
                 ring_bytes,
             )
             .unwrap()
@@ -62,10 +54,7 @@ pub fn shm_group_with(n: usize, ring_bytes: Option<usize>) -> Vec<ShmTransport> 
 
 /// A boxed shm group with small rings (back-pressure comes quickly).
 pub fn shm_group(n: usize) -> Group {
-    shm_group_with(n, Some(64 * 1024))
-        .into_iter()
-        .map(|t| Box::new(t) as Box<dyn Transport>)
-        .collect()
+    shm_group_with(n, Some(64 * 1024)).into_iter().map(|t| Box::new(t) as Box<dyn Transport>).collect()
 }
 
 /// 64-bit mix (splitmix64) for deterministic pseudo-random test data.
@@ -98,9 +87,7 @@ pub fn random_size(src: Rank, seq: u64, max: usize) -> usize {
 /// The bytes of packet `seq` from `src` with length `len`.
 pub fn packet(src: Rank, seq: u64, len: usize) -> Vec<u8> {
     let seed = mix((src as u64) << 40 ^ seq ^ 0x5555);
-    let mut v: Vec<u8> = (0..len)
-        .map(|i| (seed.wrapping_add(i as u64 * 0x9e37) >> 5) as u8)
-        .collect();
+    let mut v: Vec<u8> = (0..len).map(|i| (seed.wrapping_add(i as u64 * 0x9e37) >> 5) as u8).collect();
     // The first bytes carry src and seq when there is room, so a misordered
     // packet is reported clearly.
     if len >= 12 {
@@ -126,11 +113,7 @@ pub struct Checker {
 
 impl Checker {
     pub fn new(nsrc: usize, size: fn(Rank, u64, usize) -> usize, max: usize) -> Self {
-        Checker {
-            next: vec![0; nsrc],
-            size,
-            max,
-        }
+        Checker { next: vec![0; nsrc], size, max }
     }
 
     pub fn check(&mut self, src: Rank, got: &[u8]) {
@@ -159,13 +142,8 @@ pub fn tcp_group_raw(n: usize) -> Vec<TcpTransport> {
     let job = unique_job("tcp");
     let mut ts: Vec<TcpTransport> = (0..n as Rank)
         .map(|r| {
-            TcpTransport::bind(TcpConfig {
-                rank: r,
-                job: job.clone(),
-                secret: SECRET.to_vec(),
-                loopback_only: true,
-            })
-            .unwrap()
+            TcpTransport::bind(TcpConfig { rank: r, job: job.clone(), secret: SECRET.to_vec(), loopback_only: true })
+                .unwrap()
         })
         .collect();
     let cards: Vec<String> = ts.iter().map(|t| t.card()).collect();
@@ -181,8 +159,5 @@ pub fn tcp_group_raw(n: usize) -> Vec<TcpTransport> {
 
 /// A boxed TCP group.
 pub fn tcp_group(n: usize) -> Group {
-    tcp_group_raw(n)
-        .into_iter()
-        .map(|t| Box::new(t) as Box<dyn Transport>)
-        .collect()
+    tcp_group_raw(n).into_iter().map(|t| Box::new(t) as Box<dyn Transport>).collect()
 }

@@ -1,0 +1,259 @@
+//! TCP specifics: the secret handshake rejects impostors and junk while the
+//! job goes on, slow handshakes time out, broken and closed connections.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rmpi_transports::tcp::{TcpConfig, TcpTransport};
+use rmpi_transports::{Rank, Transport, TransportError};
+
+fn poll_collect(t: &mut TcpTransport, got: &mut Vec<(Rank, Vec<u8>)>) {
+    t.poll(&mut |src, p| got.push((src, p.to_vec()))).unwrap();
+}
+
+#[test]
+fn card_lists_loopback_port_and_plain_characters() {
+    let g = tcp_group_raw(1);
+    let card = g[0].card();
+    assert_eq!(card, format!("tcp1,{},127.0.0.1", g[0].port()));
+    let t = TcpTransport::bind(TcpConfig { rank: 0, job: "j".into(), secret: vec![], loopback_only: false }).unwrap();
+    let card = t.card();
+    assert!(card.starts_with(&format!("tcp1,{},127.0.0.1", t.port())), "{card}");
+    assert!(card.len() <= 200 && card.is_ascii() && !card.contains([';', ' ', '\n', '=']), "{card}");
+    assert_eq!(t.caps().max_packet, rmpi_transports::tcp::DEFAULT_MAX_PACKET);
+    assert!(!t.caps().single_copy);
+}
+
+#[test]
+fn bad_cards_are_refused() {
+    let mut g = tcp_group_raw(1);
+    for bad in ["", "shm1,rmpi-x-1,2", "tcp1,65536,127.0.0.1", "tcp1,80"] {
+        assert!(matches!(g[0].add_peer(1, bad, true), Err(TransportError::BadCard(_))), "{bad}");
+    }
+}
+
+#[test]
+fn wrong_secret_is_rejected_and_good_peers_keep_working() {
+    let mut g = tcp_group_raw(3);
+    // An impostor claiming rank 1 with another job and a guessed secret.
+    let mut impostor =
+        TcpTransport::bind(TcpConfig { rank: 1, job: "wrong".into(), secret: b"guess".to_vec(), loopback_only: true })
+            .unwrap();
+    impostor.add_peer(0, &g[0].card(), true).unwrap();
+    impostor.try_send(0, &[b"evil"]).unwrap();
+    let mut got = Vec::new();
+    until("the impostor to be rejected", || {
+        let _ = impostor.poll(&mut |_, _| {});
+        poll_collect(&mut g[0], &mut got);
+        g[0].rejected_connections() >= 1
+    });
+    assert!(got.is_empty(), "delivered from an unauthenticated connection: {got:?}");
+
+    // The real ranks 1 and 2 still get through.
+    g[1].try_send(0, &[b"from 1"]).unwrap();
+    g[2].try_send(0, &[b"from 2"]).unwrap();
+    until("good peers' packets", || {
+        for t in &mut g[1..] {
+            t.poll(&mut |_, _| {}).unwrap();
+        }
+        poll_collect(&mut g[0], &mut got);
+        got.len() == 2
+    });
+    got.sort();
+    assert_eq!(got, vec![(1, b"from 1".to_vec()), (2, b"from 2".to_vec())]);
+    assert!(g[0].rejected_connections() >= 1);
+}
+
+#[test]
+fn same_job_wrong_secret_is_rejected() {
+    // Build a pair by hand so the impostor shares the job id.
+    let job = unique_job("secret");
+    let mut rx =
+        TcpTransport::bind(TcpConfig { rank: 0, job: job.clone(), secret: b"right".to_vec(), loopback_only: true })
+            .unwrap();
+    let mut bad =
+        TcpTransport::bind(TcpConfig { rank: 1, job: job.clone(), secret: b"wrong".to_vec(), loopback_only: true })
+            .unwrap();
+    let mut good =
+        TcpTransport::bind(TcpConfig { rank: 1, job: job.clone(), secret: b"right".to_vec(), loopback_only: true })
+            .unwrap();
+    bad.add_peer(0, &rx.card(), true).unwrap();
+    good.add_peer(0, &rx.card(), true).unwrap();
+    bad.try_send(0, &[b"evil"]).unwrap();
+    let mut got = Vec::new();
+    until("the wrong secret to be rejected", || {
+        let _ = bad.poll(&mut |_, _| {});
+        poll_collect(&mut rx, &mut got);
+        rx.rejected_connections() >= 1
+    });
+    good.try_send(0, &[b"good"]).unwrap();
+    until("the good packet", || {
+        good.poll(&mut |_, _| {}).unwrap();
+        poll_collect(&mut rx, &mut got);
+        !got.is_empty()
+    });
+    assert_eq!(got, vec![(1, b"good".to_vec())]);
+    // The impostor's connection is closed and its retries fail too: it
+    // ends with PeerGone, and nothing of it was ever delivered.
+    let start = Instant::now();
+    loop {
+        poll_collect(&mut rx, &mut got);
+        match bad.try_send(0, &[&[0u8; 4096]]).and_then(|()| bad.poll(&mut |_, _| {})) {
+            Err(TransportError::PeerGone { peer: 0, .. }) => break,
+            Ok(_) | Err(TransportError::WouldBlock) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(start.elapsed() < DEADLINE, "impostor never saw its connection fail");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(got, vec![(1, b"good".to_vec())]);
+    assert!(rx.rejected_connections() >= 2);
+}
+
+#[test]
+fn junk_and_silent_connections_are_dropped() {
+    let mut g = tcp_group_raw(2);
+    g[0].set_handshake_timeout(Duration::from_millis(200));
+    let port = g[0].port();
+    let mut junk = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    junk.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let _silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut got = Vec::new();
+    until("junk and silent connections to be dropped", || {
+        poll_collect(&mut g[0], &mut got);
+        g[0].rejected_connections() == 2
+    });
+    assert!(got.is_empty());
+    g[1].try_send(0, &[b"still fine"]).unwrap();
+    until("a good packet", || {
+        g[1].poll(&mut |_, _| {}).unwrap();
+        poll_collect(&mut g[0], &mut got);
+        !got.is_empty()
+    });
+    assert_eq!(got, vec![(1, b"still fine".to_vec())]);
+}
+
+#[test]
+fn sender_sees_peer_gone_when_the_receiver_disappears() {
+    let mut g = tcp_group_raw(2);
+    let mut got = Vec::new();
+    g[1].try_send(0, &[b"hi"]).unwrap();
+    until("first packet", || {
+        g[1].poll(&mut |_, _| {}).unwrap();
+        poll_collect(&mut g[0], &mut got);
+        !got.is_empty()
+    });
+    let mut sender = g.pop().unwrap();
+    drop(g); // rank 0 goes away
+    let start = Instant::now();
+    loop {
+        match sender.try_send(0, &[&[1u8; 1024]]).and_then(|()| sender.poll(&mut |_, _| {}).map(|_| ())) {
+            Err(TransportError::PeerGone { peer: 0, .. }) => break,
+            Ok(()) | Err(TransportError::WouldBlock) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(start.elapsed() < DEADLINE, "no PeerGone");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // And it stays gone.
+    assert!(matches!(sender.try_send(0, &[b"x"]), Err(TransportError::PeerGone { peer: 0, .. })));
+}
+
+#[test]
+fn connecting_to_a_dead_port_is_peer_gone() {
+    let mut g = tcp_group_raw(1);
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    g[0].add_peer(5, &format!("tcp1,{dead},127.0.0.1"), true).unwrap();
+    let start = Instant::now();
+    let mut res = g[0].try_send(5, &[b"x"]).map(|()| 0);
+    while res.is_ok() {
+        res = g[0].poll(&mut |_, _| {});
+        assert!(start.elapsed() < DEADLINE);
+    }
+    assert!(matches!(res, Err(TransportError::PeerGone { peer: 5, .. })), "{res:?}");
+}
+
+#[test]
+fn clean_close_delivers_everything_and_is_quiet() {
+    let mut g = tcp_group_raw(2);
+    for i in 0..100u32 {
+        g[1].try_send(0, &[&i.to_le_bytes()]).unwrap();
+    }
+    let mut got = Vec::new();
+    until("sender to flush", || {
+        g[1].poll(&mut |_, _| {}).unwrap();
+        g[0].poll(&mut |_, p| got.push(u32::from_le_bytes(p.try_into().unwrap()))).unwrap();
+        !g[1].has_pending_writes()
+    });
+    let mut rx = g.remove(0);
+    drop(g); // the sender is gone after flushing
+    until("all 100 packets", || {
+        rx.poll(&mut |_, p| got.push(u32::from_le_bytes(p.try_into().unwrap()))).unwrap();
+        got.len() == 100
+    });
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    // Polling after the close reports nothing and no error.
+    let deadline = Instant::now() + Duration::from_millis(100);
+    while Instant::now() < deadline {
+        assert_eq!(rx.poll(&mut |_, _| panic!("unexpected packet")).unwrap(), 0);
+    }
+}
+
+#[test]
+fn pending_writes_prevent_sleep() {
+    let mut g = tcp_group_raw(2);
+    let big = vec![7u8; g[1].caps().max_packet];
+    let mut got = 0usize;
+    // Connect first.
+    g[1].try_send(0, &[b"x"]).unwrap();
+    until("connected", || {
+        g[1].poll(&mut |_, _| {}).unwrap();
+        got += g[0].poll(&mut |_, _| {}).unwrap();
+        got == 1
+    });
+    // Without the receiver reading, big packets end up pending.
+    let start = Instant::now();
+    while !g[1].has_pending_writes() || g[1].prepare_sleep() {
+        g[1].end_sleep();
+        match g[1].try_send(0, &[&big]) {
+            Ok(()) | Err(TransportError::WouldBlock) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(start.elapsed() < DEADLINE);
+    }
+    assert!(!g[1].prepare_sleep());
+    g[1].end_sleep();
+}
+
+#[test]
+fn a_connector_too_slow_for_the_handshake_retries_transparently() {
+    let mut g = tcp_group_raw(2);
+    g[0].set_handshake_timeout(Duration::from_millis(100));
+    // Rank 1 starts connecting, then "computes" without polling.
+    g[1].try_send(0, &[b"patient"]).unwrap();
+    let mut got = Vec::new();
+    until("the acceptor to time the connector out", || {
+        poll_collect(&mut g[0], &mut got);
+        g[0].rejected_connections() >= 1
+    });
+    assert!(got.is_empty());
+    // Now rank 1 polls again: it must reconnect and deliver, once.
+    until("the packet after the retry", || {
+        g[1].poll(&mut |_, _| {}).unwrap();
+        poll_collect(&mut g[0], &mut got);
+        !got.is_empty()
+    });
+    let deadline = Instant::now() + Duration::from_millis(50);
+    while Instant::now() < deadline {
+        g[1].poll(&mut |_, _| {}).unwrap();
+        poll_collect(&mut g[0], &mut got);
+    }
+    assert_eq!(got, vec![(1, b"patient".to_vec())]);
+}
