@@ -241,6 +241,42 @@ pub fn pending_input_prevents_sleep(mut group: Group) {
     assert_eq!(got, vec![(1, b"early".to_vec())]);
 }
 
+/// Once traffic is over, a rank that prepares to sleep really sleeps: its
+/// wait fds stay quiet (no level-triggered readiness left behind by
+/// connections, doorbells or handshakes).
+pub fn idle_transport_stays_quiet(mut group: Group) {
+    let mut got = Vec::new();
+    group[0].try_send(1, &[b"ping"]).unwrap();
+    group[1].try_send(0, &[b"pong"]).unwrap();
+    until("ping and pong", || {
+        for (me, t) in group.iter_mut().enumerate() {
+            t.poll(&mut |src, p| got.push((me, src, p.to_vec()))).unwrap();
+        }
+        got.len() == 2
+    });
+    got.sort();
+    assert_eq!(got, vec![(0, 1, b"pong".to_vec()), (1, 0, b"ping".to_vec())]);
+    // Let in-flight handshake bytes settle, then expect silence.
+    until("both ready to sleep", || {
+        let mut ok = true;
+        for t in group.iter_mut() {
+            t.poll(&mut |_, _| panic!("unexpected packet")).unwrap();
+            ok &= t.prepare_sleep();
+            t.end_sleep();
+        }
+        ok
+    });
+    for t in group.iter_mut() {
+        t.poll(&mut |_, _| panic!("unexpected packet")).unwrap();
+        assert!(t.prepare_sleep());
+        let mut fds = Vec::new();
+        t.wait_fds(&mut fds);
+        assert!(!fds.is_empty());
+        assert_eq!(wait_readable(&fds, Some(Duration::from_millis(100))).unwrap(), 0, "woken with nothing to do");
+        t.end_sleep();
+    }
+}
+
 macro_rules! conformance {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -265,6 +301,10 @@ macro_rules! conformance {
             #[test]
             fn would_block_then_recovers() {
                 super::would_block_then_recovers($make(2));
+            }
+            #[test]
+            fn idle_transport_stays_quiet() {
+                super::idle_transport_stays_quiet($make(2));
             }
             #[test]
             fn sleeper_is_woken() {

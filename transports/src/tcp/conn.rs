@@ -95,6 +95,8 @@ pub(crate) struct Outgoing {
     /// Queued frames (written only once established).
     pub out: OutBuf,
     pub addr: SocketAddr,
+    /// Registered for readability (until established).
+    pub watched: bool,
 }
 
 /// Progress of an outgoing connection.
@@ -113,7 +115,7 @@ pub(crate) enum OutProgress {
 impl Outgoing {
     /// A connection attempt under way (connect already issued).
     pub fn new(sock: Socket, addr: SocketAddr, queued: OutBuf) -> Self {
-        Outgoing { sock, state: OutState::Connecting, hello: OutBuf::default(), out: queued, addr }
+        Outgoing { sock, state: OutState::Connecting, hello: OutBuf::default(), out: queued, addr, watched: true }
     }
 
     /// Give back the queued frames (to retry on a new connection).
@@ -287,6 +289,14 @@ impl Incoming {
         out.push(&nonce);
         let _ = out.flush(&sock);
         Incoming { sock, state: InState::AwaitHello { nonce, deadline }, out, buf: Vec::new(), start: 0, end: 0 }
+    }
+
+    /// When the handshake must be complete (meaningless once it is).
+    pub fn handshake_deadline(&self) -> Instant {
+        match self.state {
+            InState::AwaitHello { deadline, .. } => deadline,
+            InState::Established { .. } => Instant::now() + std::time::Duration::from_secs(3600),
+        }
     }
 
     /// The authenticated sender, if any.

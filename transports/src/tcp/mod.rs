@@ -35,6 +35,7 @@
 
 mod card;
 mod conn;
+mod epoll;
 mod handshake;
 
 use std::collections::{HashMap, HashSet};
@@ -46,6 +47,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::{Caps, Counters, Rank, Transport, TransportError};
 use conn::{InEvent, Incoming, OutProgress, OutState, Outgoing, FRAME_HEADER};
+use epoll::Readiness;
+
+/// Readiness token of the listener.
+const LISTENER_TOKEN: u64 = u64::MAX;
+/// Readiness tokens of outgoing connections: this tag | peer rank. Incoming
+/// connections use their slot index (below the tag).
+const OUT_TAG: u64 = 1 << 40;
 
 /// Default largest packet (`RMPI_TCP_MAX_PACKET`).
 pub const DEFAULT_MAX_PACKET: usize = 1 << 20;
@@ -101,7 +109,11 @@ pub struct TcpTransport {
     listener: TcpListener,
     card: String,
     peers: HashMap<Rank, Peer>,
-    incoming: Vec<Incoming>,
+    /// Incoming connections by slot (the slot is their readiness token).
+    incoming: Vec<Option<Incoming>>,
+    free_slots: Vec<usize>,
+    readiness: Readiness,
+    ready: Vec<u64>,
     /// Ranks with an authenticated incoming connection.
     inbound_srcs: HashSet<Rank>,
     handshake_timeout: Duration,
@@ -147,6 +159,8 @@ impl TcpTransport {
         sock.listen(1024).map_err(io_err("tcp listen"))?;
         let listener: TcpListener = sock.into();
         let port = listener.local_addr().map_err(io_err("tcp local_addr"))?.port();
+        let readiness = Readiness::new().map_err(io_err("epoll_create"))?;
+        readiness.add(listener.as_raw_fd(), LISTENER_TOKEN).map_err(io_err("epoll_ctl"))?;
         let card = card::format_card(port, &card::advertised_addrs(cfg.loopback_only)?);
         Ok(TcpTransport {
             caps: Caps { name: "tcp", max_packet, eager_limit: EAGER_LIMIT.min(max_packet), single_copy: false },
@@ -157,6 +171,9 @@ impl TcpTransport {
             card,
             peers: HashMap::new(),
             incoming: Vec::new(),
+            free_slots: Vec::new(),
+            readiness,
+            ready: Vec::new(),
             inbound_srcs: HashSet::new(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             out_bytes: DEFAULT_OUT_BYTES.max(2 * (max_packet + FRAME_HEADER)),
@@ -260,6 +277,10 @@ impl TcpTransport {
                     continue;
                 }
             }
+            if let Err(e) = self.readiness.add(sock.as_raw_fd(), OUT_TAG | peer as u64) {
+                last = Some(format!("epoll_ctl: {e}"));
+                continue;
+            }
             p.conn = Some(Outgoing::new(sock, addr, queued));
             return Ok(());
         }
@@ -276,7 +297,10 @@ impl TcpTransport {
         let Some(c) = p.conn.as_mut() else { return Ok(()) };
         match c.progress(me, peer, job, secret) {
             OutProgress::Ok => {
-                if matches!(c.state, OutState::Established) {
+                if matches!(c.state, OutState::Established) && c.watched {
+                    // Nothing to read on an established outgoing connection.
+                    self.readiness.remove(c.sock.as_raw_fd());
+                    c.watched = false;
                     p.attempts = 0;
                 }
                 Ok(())
@@ -307,18 +331,77 @@ impl TcpTransport {
                         continue;
                     }
                     tune(&sock);
-                    let pending = self.incoming.iter().filter(|c| c.src().is_none()).count();
+                    let pending = self.incoming.iter().flatten().filter(|c| c.src().is_none()).count();
                     if pending >= MAX_PENDING_HANDSHAKES {
-                        if let Some(i) = self.incoming.iter().position(|c| c.src().is_none()) {
-                            self.incoming.remove(i);
+                        // Drop the oldest connection still in its handshake.
+                        let oldest = (0..self.incoming.len())
+                            .filter(|&i| self.incoming[i].as_ref().is_some_and(|c| c.src().is_none()))
+                            .min_by_key(|&i| self.incoming[i].as_ref().map(|c| c.handshake_deadline()));
+                        if let Some(i) = oldest {
+                            self.drop_incoming(i);
                             self.rejected += 1;
                         }
                     }
-                    self.incoming.push(Incoming::new(sock, Instant::now() + self.handshake_timeout));
+                    let slot = self.free_slots.pop().unwrap_or_else(|| {
+                        self.incoming.push(None);
+                        self.incoming.len() - 1
+                    });
+                    if self.readiness.add(sock.as_raw_fd(), slot as u64).is_err() {
+                        self.free_slots.push(slot);
+                        self.rejected += 1;
+                        continue;
+                    }
+                    self.incoming[slot] = Some(Incoming::new(sock, Instant::now() + self.handshake_timeout));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 // ECONNABORTED, EMFILE...: try again at the next poll.
                 Err(_) => break,
+            }
+        }
+    }
+
+    /// Close incoming slot `i` (closing also leaves the epoll set).
+    fn drop_incoming(&mut self, i: usize) -> Option<Incoming> {
+        let c = self.incoming[i].take()?;
+        self.free_slots.push(i);
+        if let Some(src) = c.src() {
+            self.inbound_srcs.remove(&src);
+        }
+        Some(c)
+    }
+
+    /// Advance incoming slot `i`; returns the error to report, if any.
+    fn progress_in(
+        &mut self,
+        i: usize,
+        now: Instant,
+        deliver: &mut dyn FnMut(Rank, &[u8]),
+        stats: &mut (u64, u64),
+    ) -> Option<TransportError> {
+        let srcs = &mut self.inbound_srcs;
+        let mut accept_src = |src: Rank| srcs.insert(src);
+        let c = self.incoming[i].as_mut()?;
+        let ev = c.progress(self.rank, &self.job, &self.secret, self.max_frame, &mut accept_src, deliver, stats);
+        let ev = match ev {
+            InEvent::Open if c.src().is_none() && now > c.handshake_deadline() => {
+                InEvent::Rejected("handshake timed out")
+            }
+            ev => ev,
+        };
+        match ev {
+            InEvent::Open => None,
+            InEvent::Rejected(_why) => {
+                self.drop_incoming(i);
+                self.rejected += 1;
+                None
+            }
+            InEvent::Closed => {
+                self.drop_incoming(i);
+                None
+            }
+            InEvent::Broken(reason) => {
+                let c = self.drop_incoming(i)?;
+                c.src().map(|peer| TransportError::PeerGone { peer, reason })
             }
         }
     }
@@ -370,53 +453,52 @@ impl Transport for TcpTransport {
 
     fn poll(&mut self, deliver: &mut dyn FnMut(Rank, &[u8])) -> Result<usize, TransportError> {
         let mut first_err: Option<TransportError> = None;
-        self.accept_all();
+        let mut ready = std::mem::take(&mut self.ready);
+        self.readiness.ready(&mut ready).map_err(io_err("epoll_wait"))?;
 
-        // Outgoing: connects, handshakes, pending writes.
-        let active: Vec<Rank> = self.peers.iter().filter(|(_, p)| p.conn.is_some()).map(|(&r, _)| r).collect();
-        for peer in active {
+        if ready.contains(&LISTENER_TOKEN) {
+            self.accept_all();
+        }
+
+        // Outgoing: handshakes that got input (or errors), pending writes.
+        let mut out_work: Vec<Rank> = ready
+            .iter()
+            .filter(|&&t| t != LISTENER_TOKEN && t & OUT_TAG != 0)
+            .map(|&t| (t & !OUT_TAG) as Rank)
+            .collect();
+        out_work.extend(
+            self.peers.iter().filter(|(_, p)| p.conn.as_ref().is_some_and(|c| c.needs_write())).map(|(&r, _)| r),
+        );
+        out_work.sort_unstable();
+        out_work.dedup();
+        for peer in out_work {
             if let Err(e) = self.progress_out(peer) {
                 first_err.get_or_insert(e);
             }
         }
 
-        // Incoming: handshakes and frames.
+        // Incoming: the ready ones, plus any with bytes to write or a
+        // handshake to time out (no system call for those that are idle).
         let mut stats = (0u64, 0u64);
         let now = Instant::now();
-        let mut i = 0;
-        while i < self.incoming.len() {
-            let srcs = &mut self.inbound_srcs;
-            let mut accept_src = |src: Rank| srcs.insert(src);
-            let c = &mut self.incoming[i];
-            let ev =
-                c.progress(self.rank, &self.job, &self.secret, self.max_frame, &mut accept_src, deliver, &mut stats);
-            let ev = match (ev, &c.state) {
-                (InEvent::Open, conn::InState::AwaitHello { deadline, .. }) if now > *deadline => {
-                    InEvent::Rejected("handshake timed out")
-                }
-                (ev, _) => ev,
-            };
-            match ev {
-                InEvent::Open => i += 1,
-                InEvent::Rejected(_why) => {
-                    self.incoming.swap_remove(i);
-                    self.rejected += 1;
-                }
-                InEvent::Closed => {
-                    let c = self.incoming.swap_remove(i);
-                    if let Some(src) = c.src() {
-                        self.inbound_srcs.remove(&src);
-                    }
-                }
-                InEvent::Broken(reason) => {
-                    let c = self.incoming.swap_remove(i);
-                    if let Some(src) = c.src() {
-                        self.inbound_srcs.remove(&src);
-                        first_err.get_or_insert(TransportError::PeerGone { peer: src, reason });
-                    }
+        for &t in &ready {
+            if t != LISTENER_TOKEN && t & OUT_TAG == 0 {
+                if let Some(e) = self.progress_in(t as usize, now, deliver, &mut stats) {
+                    first_err.get_or_insert(e);
                 }
             }
         }
+        for i in 0..self.incoming.len() {
+            let idle_check = self.incoming[i]
+                .as_ref()
+                .is_some_and(|c| !c.out.is_empty() || (c.src().is_none() && now > c.handshake_deadline()));
+            if idle_check {
+                if let Some(e) = self.progress_in(i, now, deliver, &mut stats) {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        self.ready = ready;
         self.counters.packets_received += stats.0;
         self.counters.bytes_received += stats.1;
         match first_err {
@@ -426,19 +508,11 @@ impl Transport for TcpTransport {
     }
 
     fn prepare_sleep(&mut self) -> bool {
-        !self.needs_pollout() && self.incoming.iter().all(|c| c.out.is_empty())
+        !self.needs_pollout() && self.incoming.iter().flatten().all(|c| c.out.is_empty())
     }
 
     fn wait_fds(&self, out: &mut Vec<RawFd>) {
-        out.push(self.listener.as_raw_fd());
-        out.extend(self.incoming.iter().map(|c| c.sock.as_raw_fd()));
-        out.extend(
-            self.peers
-                .values()
-                .filter_map(|p| p.conn.as_ref())
-                .filter(|c| !matches!(c.state, OutState::Established))
-                .map(|c| c.sock.as_raw_fd()),
-        );
+        out.push(self.readiness.fd());
     }
 
     fn end_sleep(&mut self) {}
