@@ -63,6 +63,7 @@
 
 // `usize::is_multiple_of` is newer than the workspace's MSRV (1.80).
 #![allow(clippy::manual_is_multiple_of)]
+#![warn(missing_docs)]
 
 // Lets `#[derive(Equivalence)]` (which names `::rmpi`) work inside this crate.
 extern crate self as rmpi;

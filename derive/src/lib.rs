@@ -16,6 +16,8 @@
 //! derive also makes a single value of the struct a message buffer
 //! (`rmpi::datatype::Buffer` and `BufferMut`).
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{quote, ToTokens};
