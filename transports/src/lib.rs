@@ -8,9 +8,16 @@
 //! otherwise), so per-pair order holds whatever the mix.
 //!
 //! Sleeping: a rank with nothing to do calls [`Transport::prepare_sleep`] on
-//! every transport, then `poll(2)`s the union of [`Transport::wait_fds`], then
-//! [`Transport::end_sleep`]. A sender rings a peer's doorbell only when that
-//! peer announced it sleeps, so the fast path has no system call.
+//! every transport, then `poll(2)`s the union of [`Transport::wait_fds`]
+//! (for instance with [`wait_readable`]), then [`Transport::end_sleep`]. A
+//! sender rings a peer's doorbell only when that peer announced it sleeps, so
+//! the fast path has no system call. `prepare_sleep` answers `false` while
+//! the transport has work that readability cannot signal (TCP bytes waiting
+//! for `POLLOUT`), so the caller must keep polling instead of sleeping.
+//!
+//! Modules: [`shm`] (same node, lock-free rings in `/dev/shm`), [`tcp`]
+//! (between nodes, authenticated by the job secret), [`cma`] (single-copy
+//! reads of a local peer's memory).
 
 use std::os::fd::RawFd;
 

@@ -1,7 +1,7 @@
 //! Shared-memory transport between ranks on one node.
 //!
 //! Every rank owns one segment (`/dev/shm/rmpi-<job>-<rank>`, mode 0600)
-//! holding its *inbound* queues: one [`ring`] per local sender, plus a
+//! holding its *inbound* queues: one ring (`ShmRing`, in `shm/ring.rs`) per local sender, plus a
 //! `sleeping` flag. A sender maps the receiver's segment and produces into
 //! the ring reserved for it, so every ring has exactly one producer and one
 //! consumer and needs no locks. Sending and receiving make no system call;

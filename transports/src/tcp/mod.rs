@@ -5,7 +5,7 @@
 //! A opened (lazily, on the first `try_send`), and receives from B only on
 //! connections B opened, so there is no connect race and per-pair order is
 //! the order of one TCP stream. Every accepted connection must first prove
-//! the per-job secret, and the acceptor proves it back (see [`handshake`]).
+//! the per-job secret, and the acceptor proves it back (see `tcp/handshake.rs`).
 //! Until the connector's proof checks out nothing from it is delivered; a
 //! failed or slow (over [`DEFAULT_HANDSHAKE_TIMEOUT`]) handshake drops the
 //! connection (counted in [`TcpTransport::rejected_connections`]) while the
@@ -20,11 +20,17 @@
 //! ([`DEFAULT_OUT_BYTES`]) that `poll` flushes; a full buffer answers
 //! `WouldBlock`.
 //!
-//! Sleeping: [`Transport::prepare_sleep`] returns `false` while any
-//! established connection has unwritten bytes, because finishing them needs
-//! `POLLOUT`, which a plain fd list cannot express. Connections that are
-//! still connecting or waiting for the acceptor's nonce are in
-//! [`Transport::wait_fds`] (the nonce or an error makes them readable).
+//! Readiness: the listener, every incoming connection and every outgoing
+//! connection still in its handshake sit in one level-triggered epoll set;
+//! `poll` asks it which are ready (one system call) and reads only those.
+//! [`Transport::wait_fds`] is that single epoll fd. Sleeping:
+//! [`Transport::prepare_sleep`] returns `false` while some connection has
+//! unwritten bytes that need `POLLOUT` (frames on an established
+//! connection, a partly written hello), which a readability wait cannot
+//! express; a connection waiting for the peer's handshake bytes needs only
+//! readability and does not prevent sleep. Before dropping the transport,
+//! poll until [`TcpTransport::has_pending_writes`] is `false`, or queued
+//! packets are lost.
 //!
 //! A clean end of stream on an incoming connection (the peer dropped its
 //! transport) closes it quietly; an error, or an end inside a frame, is
