@@ -9,17 +9,10 @@ fn main() {
     let world = universe.world();
     let rank = world.rank();
     let expected: Vec<i32> = (0..100).collect();
-    let mut data = if rank == 0 {
-        expected.clone()
-    } else {
-        vec![-1; 100]
-    };
+    let mut data = if rank == 0 { expected.clone() } else { vec![-1; 100] };
     world.process_at_rank(0).broadcast_into(&mut data);
     if data != expected {
-        common::fail(
-            &world,
-            &format!("broadcast data differs: {:?}...", &data[..8]),
-        );
+        common::fail(&world, &format!("broadcast data differs: {:?}...", &data[..8]));
     }
     println!("rank {rank}: bcast ok");
 }

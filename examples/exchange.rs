@@ -28,10 +28,7 @@ fn main() {
         common::fail(&world, "exchange needs exactly 2 ranks");
     }
     if mode != "sendrecv" && mode != "isend" {
-        common::fail(
-            &world,
-            &format!("unknown --mode {mode} (sendrecv or isend)"),
-        );
+        common::fail(&world, &format!("unknown --mode {mode} (sendrecv or isend)"));
     }
     let me = world.rank();
     let peer = world.process_at_rank(1 - me);
@@ -53,24 +50,11 @@ fn main() {
             })
         };
         if st.count_bytes() != bytes || st.source_rank() != 1 - me {
-            common::fail(
-                &world,
-                &format!(
-                    "rep {rep}: received {} bytes from {}",
-                    st.count_bytes(),
-                    st.source_rank()
-                ),
-            );
+            common::fail(&world, &format!("rep {rep}: received {} bytes from {}", st.count_bytes(), st.source_rank()));
         }
         fill(&mut want, 1 - me, rep);
         if let Some(i) = inp.iter().zip(&want).position(|(a, b)| a != b) {
-            common::fail(
-                &world,
-                &format!(
-                    "rep {rep}: byte {i} is {} but should be {}",
-                    inp[i], want[i]
-                ),
-            );
+            common::fail(&world, &format!("rep {rep}: byte {i} is {} but should be {}", inp[i], want[i]));
         }
     }
     println!("exchange ok");

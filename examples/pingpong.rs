@@ -50,14 +50,7 @@ fn main() {
     }
     if me == 0 {
         let latency = elapsed / (2.0 * iters as f64);
-        let bandwidth = if latency > 0.0 {
-            size as f64 / latency / 1e6
-        } else {
-            0.0
-        };
-        println!(
-            "size={size} latency_us={:.3} bandwidth_MBps={bandwidth:.2}",
-            latency * 1e6
-        );
+        let bandwidth = if latency > 0.0 { size as f64 / latency / 1e6 } else { 0.0 };
+        println!("size={size} latency_us={:.3} bandwidth_MBps={bandwidth:.2}", latency * 1e6);
     }
 }

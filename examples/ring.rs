@@ -29,10 +29,7 @@ fn main() {
     }
     if rank == 0 {
         if token != size * size {
-            common::fail(
-                &world,
-                &format!("token is {token}, expected {}", size * size),
-            );
+            common::fail(&world, &format!("token is {token}, expected {}", size * size));
         }
         println!("ring ok: token = {token}");
     }

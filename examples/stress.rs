@@ -73,34 +73,20 @@ fn schedule(n: usize, me: usize, messages: usize, max_size: usize, seed: u64) ->
             }
         };
         let u: f64 = rng.gen();
-        let mut size = ((u * ln_span).exp().floor() as usize)
-            .saturating_sub(1)
-            .min(max_size);
+        let mut size = ((u * ln_span).exp().floor() as usize).saturating_sub(1).min(max_size);
         let wild = rng.gen_bool(0.5);
         if wild {
             size = size.max(HEADER);
         }
         let tag = rng.gen_range(0..=32767);
         let s = &mut seq[src * n + dst];
-        let m = Msg {
-            peer: 0,
-            size,
-            tag,
-            wild,
-            seq: *s,
-        };
+        let m = Msg { peer: 0, size, tag, wild, seq: *s };
         *s += 1;
         if src == me {
-            sends.push(Msg {
-                peer: dst as i32,
-                ..m
-            });
+            sends.push(Msg { peer: dst as i32, ..m });
         }
         if dst == me {
-            recvs.push(Msg {
-                peer: src as i32,
-                ..m
-            });
+            recvs.push(Msg { peer: src as i32, ..m });
         }
     }
     Schedule { sends, recvs }
@@ -165,10 +151,7 @@ impl Payload {
         let table = &self.table[off..off + body.len()];
         let bad = body.iter().zip(table).any(|(b, t)| *b != t ^ key);
         if bad {
-            body.iter()
-                .zip(table)
-                .position(|(b, t)| *b != t ^ key)
-                .map(|i| i + hl)
+            body.iter().zip(table).position(|(b, t)| *b != t ^ key).map(|i| i + hl)
         } else {
             None
         }
@@ -196,19 +179,9 @@ fn main() {
     let wildcard = world.duplicate();
     let sched = schedule(n, me as usize, messages, max_size, seed);
     let payload = Payload::new(max_size.max(HEADER), seed);
-    let wild_cap = sched
-        .recvs
-        .iter()
-        .filter(|m| m.wild)
-        .map(|m| m.size)
-        .max()
-        .unwrap_or(0);
-    let mut wild_expected: HashMap<(i32, u32), (usize, i32)> = sched
-        .recvs
-        .iter()
-        .filter(|m| m.wild)
-        .map(|m| ((m.peer, m.seq), (m.size, m.tag)))
-        .collect();
+    let wild_cap = sched.recvs.iter().filter(|m| m.wild).map(|m| m.size).max().unwrap_or(0);
+    let mut wild_expected: HashMap<(i32, u32), (usize, i32)> =
+        sched.recvs.iter().filter(|m| m.wild).map(|m| ((m.peer, m.seq), (m.size, m.tag))).collect();
     // (post index, source, seq) of every wildcard receive, for the order check.
     let mut wild_got: Vec<(usize, i32, u32)> = Vec::new();
     let mut wild_pool: Vec<Vec<u8>> = Vec::new();
@@ -230,9 +203,7 @@ fn main() {
                 }
             }
             let comm = if m.wild { &wildcard } else { &specific };
-            let r = comm
-                .process_at_rank(m.peer)
-                .immediate_send_owned(buf, m.tag);
+            let r = comm.process_at_rank(m.peer).immediate_send_owned(buf, m.tag);
             slots.insert(reqs.push(r), Slot::Send);
             next_send += 1;
             sends_out += 1;
@@ -245,9 +216,7 @@ fn main() {
                 wild_posted += 1;
                 (r, Slot::Wild(wild_posted - 1))
             } else {
-                let r = specific
-                    .process_at_rank(m.peer)
-                    .immediate_receive_owned(vec![0u8; m.size], m.tag);
+                let r = specific.process_at_rank(m.peer).immediate_receive_owned(vec![0u8; m.size], m.tag);
                 (r, Slot::Specific(next_recv))
             };
             slots.insert(reqs.push(r), slot);
@@ -264,8 +233,7 @@ fn main() {
                     recvs_out -= 1;
                     received += 1;
                     let m = sched.recvs[k];
-                    if st.source_rank() != m.peer || st.tag() != m.tag || st.count_bytes() != m.size
-                    {
+                    if st.source_rank() != m.peer || st.tag() != m.tag || st.count_bytes() != m.size {
                         common::fail(
                             &world,
                             &format!(
@@ -294,19 +262,10 @@ fn main() {
                     received += 1;
                     let len = st.count_bytes();
                     if len < HEADER {
-                        common::fail(
-                            &world,
-                            &format!("wildcard message of {len} bytes has no header"),
-                        );
+                        common::fail(&world, &format!("wildcard message of {len} bytes has no header"));
                     }
-                    let field =
-                        |i: usize| u32::from_le_bytes(buf[i..i + 4].try_into().expect("4 bytes"));
-                    let (seq, hlen, src, dst) = (
-                        field(0),
-                        field(4) as usize,
-                        field(8) as i32,
-                        field(12) as i32,
-                    );
+                    let field = |i: usize| u32::from_le_bytes(buf[i..i + 4].try_into().expect("4 bytes"));
+                    let (seq, hlen, src, dst) = (field(0), field(4) as usize, field(8) as i32, field(12) as i32);
                     if src != st.source_rank() || dst != me || hlen != len {
                         common::fail(
                             &world,
@@ -328,7 +287,10 @@ fn main() {
                         None => common::fail(&world, &format!("unexpected or repeated wildcard message seq {seq} from {src}")),
                     }
                     if let Some(at) = payload.check(&buf[..len], src as u32, me as u32, seq) {
-                        common::fail(&world, &format!("message seq {seq} from rank {src} ({len} bytes) wrong at byte {at}"));
+                        common::fail(
+                            &world,
+                            &format!("message seq {seq} from rank {src} ({len} bytes) wrong at byte {at}"),
+                        );
                     }
                     wild_got.push((post, src, seq));
                     wild_pool.push(buf);
@@ -338,10 +300,7 @@ fn main() {
     }
 
     if !wild_expected.is_empty() {
-        common::fail(
-            &world,
-            &format!("{} wildcard messages never arrived", wild_expected.len()),
-        );
+        common::fail(&world, &format!("{} wildcard messages never arrived", wild_expected.len()));
     }
     wild_got.sort_unstable();
     let mut last: HashMap<i32, u32> = HashMap::new();
@@ -350,7 +309,9 @@ fn main() {
             if seq <= prev {
                 common::fail(
                     &world,
-                    &format!("wildcard receive #{post} got seq {seq} from {src} after an earlier receive got seq {prev}"),
+                    &format!(
+                        "wildcard receive #{post} got seq {seq} from {src} after an earlier receive got seq {prev}"
+                    ),
                 );
             }
         }

@@ -1,10 +1,11 @@
 //! Collective operations and reduction operators.
 //!
 //! * [`CommunicatorCollectives`] (every communicator): `all_reduce_into`,
-//!   `immediate_barrier`, `immediate_all_reduce_into`.
+//!   `all_gather_into`, `immediate_barrier`, `immediate_all_reduce_into`.
 //! * [`Root`] (a [`Process`] acting as the root): `broadcast_into`,
-//!   `reduce_into_root` (called on the root), `reduce_into` (called on the
-//!   others), `immediate_broadcast_into`.
+//!   `reduce_into_root` and `gather_into_root` (called on the root),
+//!   `reduce_into` and `gather_into` (called on the others),
+//!   `immediate_broadcast_into`.
 //! * Operators: [`SystemOperation`] (MPI's predefined operators, applied to
 //!   the element type's primitive: `i32`, `f64`, `[u8; 4]`, …) and
 //!   [`UserOperation`] (a closure over elements, for any `Equivalence`
@@ -95,10 +96,7 @@ impl SystemOperation {
         if prim == Prim::Bool && !logical {
             return Err(MpiError::new(
                 ErrorClass::Op,
-                format!(
-                    "{:?} is not defined for bool (use a logical operator)",
-                    self.0
-                ),
+                format!("{:?} is not defined for bool (use a logical operator)", self.0),
             ));
         }
         api::predefined_op(self.0, prim)
@@ -136,29 +134,20 @@ pub struct UserOperation<T: Equivalence> {
 
 impl<T: Equivalence> Clone for UserOperation<T> {
     fn clone(&self) -> Self {
-        UserOperation {
-            f: self.f.clone(),
-            commutative: self.commutative,
-        }
+        UserOperation { f: self.f.clone(), commutative: self.commutative }
     }
 }
 
 impl<T: Equivalence> UserOperation<T> {
     /// A commutative operator (MPI may combine operands in any order).
     pub fn commutative(f: impl Fn(&[T], &mut [T]) + Send + Sync + 'static) -> Self {
-        UserOperation {
-            f: Arc::new(f),
-            commutative: true,
-        }
+        UserOperation { f: Arc::new(f), commutative: true }
     }
 
     /// An associative, non-commutative operator (operands combine in rank
     /// order).
     pub fn non_commutative(f: impl Fn(&[T], &mut [T]) + Send + Sync + 'static) -> Self {
-        UserOperation {
-            f: Arc::new(f),
-            commutative: false,
-        }
+        UserOperation { f: Arc::new(f), commutative: false }
     }
 
     /// Whether the operator is commutative.
@@ -172,23 +161,13 @@ impl<T: Equivalence> UserOperation<T> {
         let apply = move |input: &[u8], inout: &mut [u8]| {
             // Byte buffers from the runtime need not be aligned for T, and
             // may come from another process: copy them into checked values.
-            let x: Vec<T> = datatype::vec_from_bytes(input)
-                .expect("rmpi: user reduction got invalid input bytes");
-            let mut acc: Vec<T> =
-                datatype::vec_from_bytes(inout).expect("rmpi: user reduction got invalid bytes");
-            assert_eq!(
-                x.len(),
-                acc.len(),
-                "rmpi: user reduction operands differ in length"
-            );
+            let x: Vec<T> = datatype::vec_from_bytes(input).expect("rmpi: user reduction got invalid input bytes");
+            let mut acc: Vec<T> = datatype::vec_from_bytes(inout).expect("rmpi: user reduction got invalid bytes");
+            assert_eq!(x.len(), acc.len(), "rmpi: user reduction operands differ in length");
             f(&x, &mut acc);
             inout.copy_from_slice(datatype::as_bytes(&acc));
         };
-        Arc::new(UserOp {
-            f: Box::new(apply),
-            commute: self.commutative,
-            elem_size: std::mem::size_of::<T>().max(1),
-        })
+        Arc::new(UserOp { f: Box::new(apply), commute: self.commutative, elem_size: std::mem::size_of::<T>().max(1) })
     }
 }
 
@@ -220,14 +199,24 @@ fn same_length(send: &[u8], recv: &[u8], what: &str) -> Result<(), MpiError> {
     if send.len() != recv.len() {
         return Err(MpiError::new(
             ErrorClass::Count,
-            format!(
-                "{what}: send buffer has {} bytes but receive buffer {}",
-                send.len(),
-                recv.len()
-            ),
+            format!("{what}: send buffer has {} bytes but receive buffer {}", send.len(), recv.len()),
         ));
     }
     Ok(())
+}
+
+/// This rank's zero-filled gather block: `send` at its rank's place in a
+/// buffer of `size` blocks, checked against the receive length.
+fn gather_block(send: &[u8], rank: usize, size: usize, recv_len: usize) -> Result<Vec<u8>, MpiError> {
+    if recv_len != send.len() * size {
+        return Err(MpiError::new(
+            ErrorClass::Count,
+            format!("gather: receive buffer has {recv_len} bytes, expected {size} blocks of {} bytes", send.len()),
+        ));
+    }
+    let mut block = vec![0u8; recv_len];
+    block[rank * send.len()..(rank + 1) * send.len()].copy_from_slice(send);
+    Ok(block)
 }
 
 /// Collective operations over every process of a communicator.
@@ -256,8 +245,35 @@ pub trait CommunicatorCollectives: Communicator {
         R: BufferMut<Item = S::Item> + ?Sized,
         O: Operation<S::Item>,
     {
-        self.try_all_reduce_into(send, recv, op)
-            .unwrap_or_else(|e| fatal("MPI_Allreduce", e))
+        self.try_all_reduce_into(send, recv, op).unwrap_or_else(|e| fatal("MPI_Allreduce", e))
+    }
+
+    /// Gather `send` from every process, in rank order, into `recv` on
+    /// every process (`MPI_Allgather`); `recv` holds `size` times as many
+    /// elements as `send`. The error if it fails.
+    ///
+    /// The runtime has no gather yet, so this runs as a bitwise-or
+    /// all-reduce of zero-filled blocks (each process fills its own): it
+    /// moves `size` times the data of a native all-gather.
+    fn try_all_gather_into<S, R>(&self, send: &S, recv: &mut R) -> Result<(), MpiError>
+    where
+        S: Buffer + ?Sized,
+        R: BufferMut<Item = S::Item> + ?Sized,
+    {
+        let sb = send.bytes();
+        let (rank, size) = (self.rank() as usize, self.size() as usize);
+        let block = gather_block(sb, rank, size, recv.elements_mut().len() * std::mem::size_of::<S::Item>())?;
+        let op = api::predefined_op(PredefOp::Bor, Prim::U8)?;
+        with_bytes_mut(recv.elements_mut(), |rb| api::allreduce(&block, rb, op, self.comm_handle()))
+    }
+
+    /// [`try_all_gather_into`](Self::try_all_gather_into); panics on error.
+    fn all_gather_into<S, R>(&self, send: &S, recv: &mut R)
+    where
+        S: Buffer + ?Sized,
+        R: BufferMut<Item = S::Item> + ?Sized,
+    {
+        self.try_all_gather_into(send, recv).unwrap_or_else(|e| fatal("MPI_Allgather", e))
     }
 
     /// Start a barrier (`MPI_Ibarrier`); it completes once every process has
@@ -281,9 +297,7 @@ pub trait CommunicatorCollectives: Communicator {
         R: BufferMut<Item = S::Item> + ?Sized,
         O: Operation<S::Item>,
     {
-        let op = op
-            .reduce_op()
-            .unwrap_or_else(|e| fatal("MPI_Iallreduce", e));
+        let op = op.reduce_op().unwrap_or_else(|e| fatal("MPI_Iallreduce", e));
         let sb = send.bytes();
         let (ptr, len, finish) = RecvInto::new(recv.elements_mut()).into_raw(true);
         if sb.len() != len {
@@ -291,18 +305,15 @@ pub trait CommunicatorCollectives: Communicator {
                 "MPI_Iallreduce",
                 MpiError::new(
                     ErrorClass::Count,
-                    format!(
-                        "send buffer has {} bytes but receive buffer {len}",
-                        sb.len()
-                    ),
+                    format!("send buffer has {} bytes but receive buffer {len}", sb.len()),
                 ),
             );
         }
         // SAFETY: `ptr..ptr+len` is `recv` (borrowed mutably for 'a, which
         // outlives the scope that waits for this request) or a staging block
         // owned by `finish` (see `RecvInto::into_raw`).
-        let id = unsafe { api::iallreduce(sb, ptr, op, self.comm_handle()) }
-            .unwrap_or_else(|e| fatal("MPI_Iallreduce", e));
+        let id =
+            unsafe { api::iallreduce(sb, ptr, op, self.comm_handle()) }.unwrap_or_else(|e| fatal("MPI_Iallreduce", e));
         Request::scoped(id, scope, Some(finish))
     }
 }
@@ -317,15 +328,12 @@ pub trait Root: AsCommunicatorHandle {
     /// Broadcast the root's `buf` into `buf` on every process (`MPI_Bcast`);
     /// the error if it fails.
     fn try_broadcast_into<B: BufferMut + ?Sized>(&self, buf: &mut B) -> Result<(), MpiError> {
-        with_bytes_mut(buf.elements_mut(), |b| {
-            api::bcast(b, self.root_rank(), self.comm_handle())
-        })
+        with_bytes_mut(buf.elements_mut(), |b| api::bcast(b, self.root_rank(), self.comm_handle()))
     }
 
     /// Broadcast the root's `buf` into `buf` on every process; panics on error.
     fn broadcast_into<B: BufferMut + ?Sized>(&self, buf: &mut B) {
-        self.try_broadcast_into(buf)
-            .unwrap_or_else(|e| fatal("MPI_Bcast", e))
+        self.try_broadcast_into(buf).unwrap_or_else(|e| fatal("MPI_Bcast", e))
     }
 
     /// Start a broadcast (`MPI_Ibcast`); `buf` is borrowed for the scope.
@@ -342,6 +350,48 @@ pub trait Root: AsCommunicatorHandle {
         Request::scoped(id, scope, Some(finish))
     }
 
+    /// Contribute `send` to a gather at the root (`MPI_Gather`, on
+    /// processes other than the root). Runs over a reduction like
+    /// [`CommunicatorCollectives::all_gather_into`].
+    fn gather_into<S: Buffer + ?Sized>(&self, send: &S) {
+        let r = (|| {
+            let sb = send.bytes();
+            let rank = api::comm_rank(self.comm_handle())? as usize;
+            let size = api::comm_size(self.comm_handle())? as usize;
+            let block = gather_block(sb, rank, size, sb.len() * size)?;
+            let op = api::predefined_op(PredefOp::Bor, Prim::U8)?;
+            api::reduce(&block, None, op, self.root_rank(), self.comm_handle())
+        })();
+        r.unwrap_or_else(|e| fatal("MPI_Gather", e))
+    }
+
+    /// The root's part of a gather: contribute `send` and receive every
+    /// process's `send`, in rank order, into `recv` (`MPI_Gather`, on the
+    /// root); the error if it fails.
+    fn try_gather_into_root<S, R>(&self, send: &S, recv: &mut R) -> Result<(), MpiError>
+    where
+        S: Buffer + ?Sized,
+        R: BufferMut<Item = S::Item> + ?Sized,
+    {
+        let sb = send.bytes();
+        let rank = api::comm_rank(self.comm_handle())? as usize;
+        let size = api::comm_size(self.comm_handle())? as usize;
+        let block = gather_block(sb, rank, size, recv.elements_mut().len() * std::mem::size_of::<S::Item>())?;
+        let op = api::predefined_op(PredefOp::Bor, Prim::U8)?;
+        with_bytes_mut(recv.elements_mut(), |rb| {
+            api::reduce(&block, Some(rb), op, self.root_rank(), self.comm_handle())
+        })
+    }
+
+    /// [`try_gather_into_root`](Self::try_gather_into_root); panics on error.
+    fn gather_into_root<S, R>(&self, send: &S, recv: &mut R)
+    where
+        S: Buffer + ?Sized,
+        R: BufferMut<Item = S::Item> + ?Sized,
+    {
+        self.try_gather_into_root(send, recv).unwrap_or_else(|e| fatal("MPI_Gather", e))
+    }
+
     /// Contribute `send` to a reduction whose result goes to the root
     /// (`MPI_Reduce`, on processes other than the root).
     fn reduce_into<S, O>(&self, send: &S, op: O)
@@ -349,9 +399,7 @@ pub trait Root: AsCommunicatorHandle {
         S: Buffer + ?Sized,
         O: Operation<S::Item>,
     {
-        let r = op.reduce_op().and_then(|op| {
-            api::reduce(send.bytes(), None, op, self.root_rank(), self.comm_handle())
-        });
+        let r = op.reduce_op().and_then(|op| api::reduce(send.bytes(), None, op, self.root_rank(), self.comm_handle()));
         r.unwrap_or_else(|e| fatal("MPI_Reduce", e))
     }
 
@@ -378,8 +426,7 @@ pub trait Root: AsCommunicatorHandle {
         R: BufferMut<Item = S::Item> + ?Sized,
         O: Operation<S::Item>,
     {
-        self.try_reduce_into_root(send, recv, op)
-            .unwrap_or_else(|e| fatal("MPI_Reduce", e))
+        self.try_reduce_into_root(send, recv, op).unwrap_or_else(|e| fatal("MPI_Reduce", e))
     }
 }
 
@@ -398,28 +445,17 @@ mod tests {
         let input = datatype::as_bytes(x).to_vec();
         let mut io = datatype::as_bytes(acc).to_vec();
         op.apply(&input, &mut io);
-        assert!(
-            datatype::copy_from_bytes(acc, &io),
-            "result bytes are valid values"
-        );
+        assert!(datatype::copy_from_bytes(acc, &io), "result bytes are valid values");
     }
 
     #[test]
     fn system_operations_map_to_the_element_primitive() {
         let mut acc = [1i32, 10, -4];
-        apply(
-            <SystemOperation as Operation<i32>>::reduce_op(&SystemOperation::sum()).unwrap(),
-            &[2, 3, 4],
-            &mut acc,
-        );
+        apply(<SystemOperation as Operation<i32>>::reduce_op(&SystemOperation::sum()).unwrap(), &[2, 3, 4], &mut acc);
         assert_eq!(acc, [3, 13, 0]);
 
         let mut acc = [1.5f64, -2.0];
-        apply(
-            Operation::<f64>::reduce_op(&SystemOperation::max()).unwrap(),
-            &[0.5, 7.0],
-            &mut acc,
-        );
+        apply(Operation::<f64>::reduce_op(&SystemOperation::max()).unwrap(), &[0.5, 7.0], &mut acc);
         assert_eq!(acc, [1.5, 7.0]);
 
         let mut acc = [[0b1100u8, 1], [0b1010, 0]];
@@ -431,31 +467,19 @@ mod tests {
         assert_eq!(acc, [[0b1010, 0], [0b1010, 1]]);
 
         let mut acc = [true, true, false];
-        apply(
-            Operation::<bool>::reduce_op(&SystemOperation::logical_and()).unwrap(),
-            &[true, false, false],
-            &mut acc,
-        );
+        apply(Operation::<bool>::reduce_op(&SystemOperation::logical_and()).unwrap(), &[true, false, false], &mut acc);
         assert_eq!(acc, [true, false, false]);
 
         let mut acc = [u32::MAX];
-        apply(
-            Operation::<u32>::reduce_op(&SystemOperation::sum()).unwrap(),
-            &[2],
-            &mut acc,
-        );
+        apply(Operation::<u32>::reduce_op(&SystemOperation::sum()).unwrap(), &[2], &mut acc);
         assert_eq!(acc, [1], "integer sums wrap");
     }
 
     #[test]
     fn undefined_system_operations_are_op_errors() {
-        let e = Operation::<f32>::reduce_op(&SystemOperation::bitwise_and())
-            .err()
-            .unwrap();
+        let e = Operation::<f32>::reduce_op(&SystemOperation::bitwise_and()).err().unwrap();
         assert_eq!(e.class, ErrorClass::Op);
-        let e = Operation::<bool>::reduce_op(&SystemOperation::sum())
-            .err()
-            .unwrap();
+        let e = Operation::<bool>::reduce_op(&SystemOperation::sum()).err().unwrap();
         assert_eq!(e.class, ErrorClass::Op);
 
         #[derive(Clone, Copy, Equivalence)]
@@ -464,9 +488,7 @@ mod tests {
             a: i32,
             b: i32,
         }
-        let e = Operation::<Pair>::reduce_op(&SystemOperation::sum())
-            .err()
-            .unwrap();
+        let e = Operation::<Pair>::reduce_op(&SystemOperation::sum()).err().unwrap();
         assert_eq!(e.class, ErrorClass::Op);
         assert!(e.message.contains("Pair"), "{}", e.message);
     }
@@ -490,43 +512,9 @@ mod tests {
         let r = Operation::<MinLoc>::reduce_op(&&op).unwrap();
         assert!(r.commutative());
         assert_eq!(r.elem_size(), 16);
-        let mut acc = [
-            MinLoc {
-                value: 2.0,
-                rank: 1,
-            },
-            MinLoc {
-                value: -1.0,
-                rank: 3,
-            },
-        ];
-        apply(
-            r,
-            &[
-                MinLoc {
-                    value: 1.0,
-                    rank: 0,
-                },
-                MinLoc {
-                    value: 5.0,
-                    rank: 0,
-                },
-            ],
-            &mut acc,
-        );
-        assert_eq!(
-            acc,
-            [
-                MinLoc {
-                    value: 1.0,
-                    rank: 0
-                },
-                MinLoc {
-                    value: -1.0,
-                    rank: 3
-                }
-            ]
-        );
+        let mut acc = [MinLoc { value: 2.0, rank: 1 }, MinLoc { value: -1.0, rank: 3 }];
+        apply(r, &[MinLoc { value: 1.0, rank: 0 }, MinLoc { value: 5.0, rank: 0 }], &mut acc);
+        assert_eq!(acc, [MinLoc { value: 1.0, rank: 0 }, MinLoc { value: -1.0, rank: 3 }]);
     }
 
     #[test]
@@ -545,11 +533,15 @@ mod tests {
     }
 
     #[test]
+    fn gather_block_places_data_at_the_rank() {
+        assert_eq!(gather_block(&[7, 8], 1, 3, 6).unwrap(), vec![0, 0, 7, 8, 0, 0]);
+        assert_eq!(gather_block(&[7, 8], 1, 3, 5).unwrap_err().class, ErrorClass::Count);
+        assert!(gather_block(&[], 0, 4, 0).unwrap().is_empty());
+    }
+
+    #[test]
     fn same_length_is_a_count_error() {
-        assert_eq!(
-            same_length(&[0; 4], &[0; 8], "x").unwrap_err().class,
-            ErrorClass::Count
-        );
+        assert_eq!(same_length(&[0; 4], &[0; 8], "x").unwrap_err().class, ErrorClass::Count);
         assert!(same_length(&[0; 4], &[0; 4], "x").is_ok());
     }
 }

@@ -151,9 +151,7 @@ pub fn as_bytes<T: Equivalence>(values: &[T]) -> &[u8] {
     // SAFETY: `Equivalence` types have no padding, so all
     // `size_of_val(values)` bytes are initialized; u8 has alignment 1, and
     // the lifetime and shared borrow carry over from `values`.
-    unsafe {
-        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
-    }
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) }
 }
 
 /// The bytes of a mutable slice, for types where any bytes written are a
@@ -164,12 +162,7 @@ pub fn as_bytes_mut<T: Equivalence>(values: &mut [T]) -> Option<&mut [u8]> {
     }
     // SAFETY: as in `as_bytes`; and since every bit pattern is a valid `T`,
     // any bytes written through the view leave valid values behind.
-    Some(unsafe {
-        std::slice::from_raw_parts_mut(
-            values.as_mut_ptr().cast::<u8>(),
-            std::mem::size_of_val(values),
-        )
-    })
+    Some(unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(values)) })
 }
 
 /// Copy checked bytes into `values`: `bytes` must be exactly as long as
@@ -182,13 +175,7 @@ pub fn copy_from_bytes<T: Equivalence>(values: &mut [T], bytes: &[u8]) -> bool {
     // SAFETY: the lengths are equal, the source bytes are valid values of
     // `T` (checked above), and the destination is a live `&mut [T]` that
     // cannot overlap the shared `bytes`.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            bytes.as_ptr(),
-            values.as_mut_ptr().cast::<u8>(),
-            bytes.len(),
-        )
-    };
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), values.as_mut_ptr().cast::<u8>(), bytes.len()) };
     true
 }
 
@@ -206,11 +193,7 @@ pub fn value_from_bytes<T: Equivalence>(bytes: &[u8]) -> Option<T> {
 pub fn vec_from_bytes<T: Equivalence>(bytes: &[u8]) -> Option<Vec<T>> {
     let n = size_of::<T>();
     if n == 0 || !all_valid::<T>(bytes) {
-        return if bytes.is_empty() {
-            Some(Vec::new())
-        } else {
-            None
-        };
+        return if bytes.is_empty() { Some(Vec::new()) } else { None };
     }
     bytes.chunks_exact(n).map(value_from_bytes::<T>).collect()
 }
@@ -333,22 +316,11 @@ mod tests {
 
     #[test]
     fn scalar_and_slice_byte_views_are_native_bytes() {
-        assert_eq!(
-            as_bytes(&[1u32, 2]),
-            [1u32.to_ne_bytes(), 2u32.to_ne_bytes()].concat().as_slice()
-        );
+        assert_eq!(as_bytes(&[1u32, 2]), [1u32.to_ne_bytes(), 2u32.to_ne_bytes()].concat().as_slice());
         assert_eq!(as_bytes(&[-1i16]), &(-1i16).to_ne_bytes());
         assert_eq!(7u64.bytes(), &7u64.to_ne_bytes());
-        assert_eq!(
-            [3u8, 4].elements(),
-            &[3, 4],
-            "an array is a run of its elements"
-        );
-        assert_eq!(
-            vec![[1u8, 2], [3, 4]].elements().len(),
-            2,
-            "a Vec of arrays is a run of arrays"
-        );
+        assert_eq!([3u8, 4].elements(), &[3, 4], "an array is a run of its elements");
+        assert_eq!(vec![[1u8, 2], [3, 4]].elements().len(), 2, "a Vec of arrays is a run of arrays");
         assert_eq!(vec![1.5f64].bytes(), &1.5f64.to_ne_bytes());
         assert_eq!(as_bytes::<u8>(&[]), &[] as &[u8]);
     }
@@ -359,12 +331,7 @@ mod tests {
         as_bytes_mut(&mut v).unwrap()[..4].copy_from_slice(&42i32.to_ne_bytes());
         assert_eq!(v, [42, 0]);
         assert!(as_bytes_mut(&mut [false]).is_none(), "bool needs checking");
-        assert!(as_bytes_mut(&mut [Flagged {
-            value: 1,
-            on: true,
-            off: false
-        }])
-        .is_none());
+        assert!(as_bytes_mut(&mut [Flagged { value: 1, on: true, off: false }]).is_none());
     }
 
     #[test]
@@ -377,10 +344,7 @@ mod tests {
         assert_eq!(b, [false, false], "nothing written on failure");
         assert!(copy_from_bytes(&mut b, &[1, 0]));
         assert_eq!(b, [true, false]);
-        assert_eq!(
-            vec_from_bytes::<[bool; 2]>(&[0, 1, 1, 1]),
-            Some(vec![[false, true], [true, true]])
-        );
+        assert_eq!(vec_from_bytes::<[bool; 2]>(&[0, 1, 1, 1]), Some(vec![[false, true], [true, true]]));
         assert_eq!(vec_from_bytes::<[bool; 2]>(&[0, 1, 1, 3]), None);
     }
 
@@ -388,21 +352,14 @@ mod tests {
     fn wrong_lengths_are_rejected() {
         assert_eq!(value_from_bytes::<u32>(&[1, 2, 3]), None);
         assert_eq!(vec_from_bytes::<u32>(&[0; 6]), None);
-        assert_eq!(
-            vec_from_bytes::<u16>(&[1, 0, 2, 0]).map(|v| v.len()),
-            Some(2)
-        );
+        assert_eq!(vec_from_bytes::<u16>(&[1, 0, 2, 0]).map(|v| v.len()), Some(2));
         let mut x = [0u8; 3];
         assert!(!copy_from_bytes(&mut x, &[1, 2]));
     }
 
     #[test]
     fn derived_struct_round_trips_through_bytes() {
-        let p = Particle {
-            pos: [1.0, -2.5, 3.25],
-            id: 9,
-            charge: -3,
-        };
+        let p = Particle { pos: [1.0, -2.5, 3.25], id: 9, charge: -3 };
         assert_eq!(p.bytes().len(), std::mem::size_of::<Particle>());
         assert_eq!(value_from_bytes::<Particle>(p.bytes()), Some(p));
         assert_eq!(Particle::PRIM, None);
@@ -414,11 +371,7 @@ mod tests {
     #[test]
     fn derived_struct_with_bool_fields_checks_each_field() {
         assert!(!Flagged::ALL_BIT_PATTERNS_VALID);
-        let f = Flagged {
-            value: 0x0302,
-            on: true,
-            off: false,
-        };
+        let f = Flagged { value: 0x0302, on: true, off: false };
         let mut bytes = f.bytes().to_vec();
         assert_eq!(value_from_bytes::<Flagged>(&bytes), Some(f));
         // Corrupt the `off` byte (offset 3) into a non-bool.
@@ -435,9 +388,6 @@ mod tests {
         assert_eq!(<[i32; 4]>::PRIM, Some(Prim::I32));
         assert_eq!(<[[f64; 2]; 3]>::PRIM, Some(Prim::F64));
         assert_eq!(<[bool; 3]>::PRIM, Some(Prim::Bool));
-        assert_eq!(
-            isize::PRIM.map(|p| p.size()),
-            Some(std::mem::size_of::<isize>())
-        );
+        assert_eq!(isize::PRIM.map(|p| p.size()), Some(std::mem::size_of::<isize>()));
     }
 }

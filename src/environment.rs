@@ -79,16 +79,9 @@ impl Drop for Universe {
 
 /// Initialize MPI with `threading`; the error if it fails, including when MPI
 /// was initialized before.
-pub fn try_initialize_with_threading(
-    threading: Threading,
-) -> Result<(Universe, Threading), MpiError> {
+pub fn try_initialize_with_threading(threading: Threading) -> Result<(Universe, Threading), MpiError> {
     let provided: Threading = api::init(threading.into())?.into();
-    Ok((
-        Universe {
-            threading: provided,
-        },
-        provided,
-    ))
+    Ok((Universe { threading: provided }, provided))
 }
 
 /// Initialize MPI (`MPI_Init_thread` with `threading`): the universe and the

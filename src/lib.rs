@@ -81,8 +81,7 @@ mod singleton_tests;
 pub use collective::{CommunicatorCollectives, Operation, Root, SystemOperation, UserOperation};
 pub use datatype::{Buffer, BufferMut, Equivalence};
 pub use environment::{
-    initialize, initialize_with_threading, processor_name, time, time_resolution, Threading,
-    Universe,
+    initialize, initialize_with_threading, processor_name, time, time_resolution, Threading, Universe,
 };
 pub use point_to_point::{AnyProcess, Destination, Message, Process, Source, Status};
 pub use request::{scope, OwnedRequest, Request, RequestCollection, Scope};

@@ -92,11 +92,7 @@ fn check_truncation(st: Status, capacity: usize) -> Result<Status, MpiError> {
 }
 
 /// Check staged bytes and copy the received elements into `dest`.
-fn finish_staged<T: Equivalence>(
-    dest: &mut [T],
-    staging: &[u8],
-    st: Status,
-) -> Result<Status, MpiError> {
+fn finish_staged<T: Equivalence>(dest: &mut [T], staging: &[u8], st: Status) -> Result<Status, MpiError> {
     let st = check_truncation(st, staging.len())?;
     let got = st.count_bytes().min(staging.len());
     let n = size_of::<T>();
@@ -108,10 +104,7 @@ fn finish_staged<T: Equivalence>(
     }
     let elems = got.checked_div(n).unwrap_or(0);
     if !datatype::copy_from_bytes(&mut dest[..elems], &staging[..got]) {
-        return Err(MpiError::new(
-            ErrorClass::Type,
-            "received bytes are not valid values of the receive type",
-        ));
+        return Err(MpiError::new(ErrorClass::Type, "received bytes are not valid values of the receive type"));
     }
     Ok(st)
 }
@@ -161,10 +154,7 @@ impl<'b, T: Equivalence> RecvInto<'b, T> {
                 if datatype::copy_from_bytes(dest, &staging) {
                     Ok(())
                 } else {
-                    Err(MpiError::new(
-                        ErrorClass::Type,
-                        "received bytes are not valid values of the receive type",
-                    ))
+                    Err(MpiError::new(ErrorClass::Type, "received bytes are not valid values of the receive type"))
                 }
             }
         }
@@ -184,11 +174,8 @@ impl<'b, T: Equivalence> RecvInto<'b, T> {
         match self {
             RecvInto::Direct(b) => {
                 let (ptr, len) = (b.as_mut_ptr(), b.len());
-                let finish: Finish<'b> = if whole {
-                    Box::new(Ok)
-                } else {
-                    Box::new(move |st| check_truncation(st, len))
-                };
+                let finish: Finish<'b> =
+                    if whole { Box::new(Ok) } else { Box::new(move |st| check_truncation(st, len)) };
                 (ptr, len, finish)
             }
             RecvInto::Staged(dest, mut staging) => {
@@ -220,11 +207,7 @@ pub struct Process<'c> {
 
 impl<'c> Process<'c> {
     pub(crate) fn new(comm: CommId, rank: Rank) -> Self {
-        Process {
-            comm,
-            rank,
-            _comm: PhantomData,
-        }
+        Process { comm, rank, _comm: PhantomData }
     }
 
     /// This process's rank in the communicator.
@@ -253,10 +236,7 @@ pub struct AnyProcess<'c> {
 
 impl<'c> AnyProcess<'c> {
     pub(crate) fn new(comm: CommId) -> Self {
-        AnyProcess {
-            comm,
-            _comm: PhantomData,
-        }
+        AnyProcess { comm, _comm: PhantomData }
     }
 }
 
@@ -272,19 +252,8 @@ pub trait Destination: AsCommunicatorHandle {
     fn destination_rank(&self) -> Rank;
 
     /// Send `msg` with `tag` in `mode`; the error if it fails.
-    fn try_send_with_mode<B: Buffer + ?Sized>(
-        &self,
-        msg: &B,
-        tag: Tag,
-        mode: SendMode,
-    ) -> Result<(), MpiError> {
-        api::send(
-            msg.bytes(),
-            self.destination_rank(),
-            tag,
-            self.comm_handle(),
-            mode,
-        )
+    fn try_send_with_mode<B: Buffer + ?Sized>(&self, msg: &B, tag: Tag, mode: SendMode) -> Result<(), MpiError> {
+        api::send(msg.bytes(), self.destination_rank(), tag, self.comm_handle(), mode)
     }
 
     /// Send `msg` with tag 0 (`MPI_Send`).
@@ -294,8 +263,7 @@ pub trait Destination: AsCommunicatorHandle {
 
     /// Send `msg` with `tag` (`MPI_Send`).
     fn send_with_tag<B: Buffer + ?Sized>(&self, msg: &B, tag: Tag) {
-        self.try_send_with_mode(msg, tag, SendMode::Standard)
-            .unwrap_or_else(|e| fatal("MPI_Send", e))
+        self.try_send_with_mode(msg, tag, SendMode::Standard).unwrap_or_else(|e| fatal("MPI_Send", e))
     }
 
     /// Send `msg` with `tag`; the error if it fails.
@@ -310,8 +278,7 @@ pub trait Destination: AsCommunicatorHandle {
 
     /// [`synchronous_send`](Destination::synchronous_send) with a tag.
     fn synchronous_send_with_tag<B: Buffer + ?Sized>(&self, msg: &B, tag: Tag) {
-        self.try_send_with_mode(msg, tag, SendMode::Synchronous)
-            .unwrap_or_else(|e| fatal("MPI_Ssend", e))
+        self.try_send_with_mode(msg, tag, SendMode::Synchronous).unwrap_or_else(|e| fatal("MPI_Ssend", e))
     }
 
     /// Send whose receive is known to be posted already (`MPI_Rsend`).
@@ -321,16 +288,11 @@ pub trait Destination: AsCommunicatorHandle {
 
     /// [`ready_send`](Destination::ready_send) with a tag.
     fn ready_send_with_tag<B: Buffer + ?Sized>(&self, msg: &B, tag: Tag) {
-        self.try_send_with_mode(msg, tag, SendMode::Ready)
-            .unwrap_or_else(|e| fatal("MPI_Rsend", e))
+        self.try_send_with_mode(msg, tag, SendMode::Ready).unwrap_or_else(|e| fatal("MPI_Rsend", e))
     }
 
     /// Start sending `msg` (borrowed for the scope) with tag 0 (`MPI_Isend`).
-    fn immediate_send<'a, 's, B: Buffer + ?Sized>(
-        &self,
-        scope: &'s Scope<'a>,
-        msg: &'a B,
-    ) -> Request<'s> {
+    fn immediate_send<'a, 's, B: Buffer + ?Sized>(&self, scope: &'s Scope<'a>, msg: &'a B) -> Request<'s> {
         self.immediate_send_with_mode(scope, msg, DEFAULT_TAG, SendMode::Standard)
     }
 
@@ -365,17 +327,8 @@ pub trait Destination: AsCommunicatorHandle {
         let b = msg.bytes();
         // SAFETY: `msg` is borrowed (shared) for 'a, which outlives the
         // scope, and the scope waits for the request before it ends.
-        let id = unsafe {
-            api::isend(
-                b.as_ptr(),
-                b.len(),
-                self.destination_rank(),
-                tag,
-                self.comm_handle(),
-                mode,
-            )
-        }
-        .unwrap_or_else(|e| fatal("MPI_Isend", e));
+        let id = unsafe { api::isend(b.as_ptr(), b.len(), self.destination_rank(), tag, self.comm_handle(), mode) }
+            .unwrap_or_else(|e| fatal("MPI_Isend", e));
         Request::scoped(id, scope, None)
     }
 
@@ -386,14 +339,7 @@ pub trait Destination: AsCommunicatorHandle {
         // is freed only after the request completes (its drop waits first),
         // or never if the request is leaked.
         let id = unsafe {
-            api::isend(
-                b.as_ptr(),
-                b.len(),
-                self.destination_rank(),
-                tag,
-                self.comm_handle(),
-                SendMode::Standard,
-            )
+            api::isend(b.as_ptr(), b.len(), self.destination_rank(), tag, self.comm_handle(), SendMode::Standard)
         }
         .unwrap_or_else(|e| fatal("MPI_Isend", e));
         OwnedRequest::new(Request::unscoped(id, None), msg)
@@ -422,10 +368,7 @@ impl Message {
     }
 
     /// Receive into `buf`; the error if it fails (e.g. too small).
-    pub fn try_matched_receive_into<B: BufferMut + ?Sized>(
-        self,
-        buf: &mut B,
-    ) -> Result<Status, MpiError> {
+    pub fn try_matched_receive_into<B: BufferMut + ?Sized>(self, buf: &mut B) -> Result<Status, MpiError> {
         let mut target = RecvInto::new(buf.elements_mut());
         let st = api::mrecv(target.bytes(), self.raw)?;
         target.finish(Status::from_raw(st))
@@ -433,8 +376,7 @@ impl Message {
 
     /// Receive into `buf` (`MPI_Mrecv`); panics on error.
     pub fn matched_receive_into<B: BufferMut + ?Sized>(self, buf: &mut B) -> Status {
-        self.try_matched_receive_into(buf)
-            .unwrap_or_else(|e| fatal("MPI_Mrecv", e))
+        self.try_matched_receive_into(buf).unwrap_or_else(|e| fatal("MPI_Mrecv", e))
     }
 
     /// Receive the message as a `Vec` of its elements.
@@ -451,13 +393,9 @@ impl Message {
             let mut staging = vec![0u8; bytes];
             let st = Status::from_raw(api::mrecv(&mut staging, self.raw)?);
             let st = check_truncation(st, bytes)?;
-            let v =
-                datatype::vec_from_bytes::<T>(&staging[..st.count_bytes()]).ok_or_else(|| {
-                    MpiError::new(
-                        ErrorClass::Type,
-                        "received bytes are not valid values of the receive type",
-                    )
-                })?;
+            let v = datatype::vec_from_bytes::<T>(&staging[..st.count_bytes()]).ok_or_else(|| {
+                MpiError::new(ErrorClass::Type, "received bytes are not valid values of the receive type")
+            })?;
             return Ok((v, st));
         }
         let count = bytes / n;
@@ -470,10 +408,7 @@ impl Message {
         if st.count_bytes() != bytes {
             return Err(MpiError::new(
                 ErrorClass::Intern,
-                format!(
-                    "probe said {bytes} bytes but {} were received",
-                    st.count_bytes()
-                ),
+                format!("probe said {bytes} bytes but {} were received", st.count_bytes()),
             ));
         }
         // SAFETY: all `count` elements were written (the whole message of
@@ -485,8 +420,7 @@ impl Message {
 
     /// Receive the message as a `Vec`; panics on error.
     pub fn matched_receive_vec<T: Equivalence>(self) -> (Vec<T>, Status) {
-        self.try_matched_receive_vec()
-            .unwrap_or_else(|e| fatal("MPI_Mrecv", e))
+        self.try_matched_receive_vec().unwrap_or_else(|e| fatal("MPI_Mrecv", e))
     }
 
     /// Receive a message that holds exactly one `T`.
@@ -495,11 +429,7 @@ impl Message {
         let x = datatype::value_from_bytes::<T>(&v).ok_or_else(|| {
             MpiError::new(
                 ErrorClass::Type,
-                format!(
-                    "expected one value of {} bytes, the message has {} bytes",
-                    size_of::<T>(),
-                    v.len()
-                ),
+                format!("expected one value of {} bytes, the message has {} bytes", size_of::<T>(), v.len()),
             )
         })?;
         Ok((x, st))
@@ -507,8 +437,7 @@ impl Message {
 
     /// Receive a message that holds exactly one `T`; panics on error.
     pub fn matched_receive<T: Equivalence>(self) -> (T, Status) {
-        self.try_matched_receive()
-            .unwrap_or_else(|e| fatal("MPI_Mrecv", e))
+        self.try_matched_receive().unwrap_or_else(|e| fatal("MPI_Mrecv", e))
     }
 }
 
@@ -519,11 +448,7 @@ pub trait Source: AsCommunicatorHandle {
 
     /// Receive into `buf` a message with `tag` (or [`ANY_TAG`]); the error
     /// if it fails, e.g. [`ErrorClass::Truncate`] when `buf` is too small.
-    fn try_receive_into_with_tag<B: BufferMut + ?Sized>(
-        &self,
-        buf: &mut B,
-        tag: Tag,
-    ) -> Result<Status, MpiError> {
+    fn try_receive_into_with_tag<B: BufferMut + ?Sized>(&self, buf: &mut B, tag: Tag) -> Result<Status, MpiError> {
         let mut target = RecvInto::new(buf.elements_mut());
         let st = api::recv(target.bytes(), self.source_rank(), tag, self.comm_handle())?;
         target.finish(Status::from_raw(st))
@@ -542,8 +467,7 @@ pub trait Source: AsCommunicatorHandle {
 
     /// [`receive_into`](Source::receive_into) for messages with `tag`.
     fn receive_into_with_tag<B: BufferMut + ?Sized>(&self, buf: &mut B, tag: Tag) -> Status {
-        self.try_receive_into_with_tag(buf, tag)
-            .unwrap_or_else(|e| fatal("MPI_Recv", e))
+        self.try_receive_into_with_tag(buf, tag).unwrap_or_else(|e| fatal("MPI_Recv", e))
     }
 
     /// Receive a message of exactly one `T`; panics on error.
@@ -575,8 +499,7 @@ pub trait Source: AsCommunicatorHandle {
     /// [`probe`](Source::probe) for messages with `tag`.
     fn probe_with_tag(&self, tag: Tag) -> Status {
         Status::from_raw(
-            api::probe(self.source_rank(), tag, self.comm_handle())
-                .unwrap_or_else(|e| fatal("MPI_Probe", e)),
+            api::probe(self.source_rank(), tag, self.comm_handle()).unwrap_or_else(|e| fatal("MPI_Probe", e)),
         )
     }
 
@@ -600,8 +523,8 @@ pub trait Source: AsCommunicatorHandle {
 
     /// [`matched_probe`](Source::matched_probe) for messages with `tag`.
     fn matched_probe_with_tag(&self, tag: Tag) -> (Message, Status) {
-        let (raw, st) = api::mprobe(self.source_rank(), tag, self.comm_handle())
-            .unwrap_or_else(|e| fatal("MPI_Mprobe", e));
+        let (raw, st) =
+            api::mprobe(self.source_rank(), tag, self.comm_handle()).unwrap_or_else(|e| fatal("MPI_Mprobe", e));
         let status = Status::from_raw(st);
         (Message { raw, status }, status)
     }
@@ -613,12 +536,12 @@ pub trait Source: AsCommunicatorHandle {
 
     /// [`immediate_matched_probe`](Source::immediate_matched_probe) for `tag`.
     fn immediate_matched_probe_with_tag(&self, tag: Tag) -> Option<(Message, Status)> {
-        api::improbe(self.source_rank(), tag, self.comm_handle())
-            .unwrap_or_else(|e| fatal("MPI_Improbe", e))
-            .map(|(raw, st)| {
+        api::improbe(self.source_rank(), tag, self.comm_handle()).unwrap_or_else(|e| fatal("MPI_Improbe", e)).map(
+            |(raw, st)| {
                 let status = Status::from_raw(st);
                 (Message { raw, status }, status)
-            })
+            },
+        )
     }
 
     /// Start receiving into `buf` (borrowed for the scope), any tag
@@ -650,20 +573,14 @@ pub trait Source: AsCommunicatorHandle {
 
     /// Start receiving into a `Vec` the request owns (its length is the
     /// capacity of the receive); it comes back on completion.
-    fn immediate_receive_owned<T: Equivalence>(
-        &self,
-        mut buf: Vec<T>,
-        tag: Tag,
-    ) -> OwnedRequest<Vec<T>> {
+    fn immediate_receive_owned<T: Equivalence>(&self, mut buf: Vec<T>, tag: Tag) -> OwnedRequest<Vec<T>> {
         let staged = !T::ALL_BIT_PATTERNS_VALID;
         let len = std::mem::size_of_val(buf.as_slice());
         let mut staging = if staged { vec![0u8; len] } else { Vec::new() };
         let ptr = if staged {
             staging.as_mut_ptr()
         } else {
-            as_bytes_mut(&mut buf)
-                .expect("all bit patterns valid")
-                .as_mut_ptr()
+            as_bytes_mut(&mut buf).expect("all bit patterns valid").as_mut_ptr()
         };
         // SAFETY: `ptr` points into the Vec that moves into the request (or
         // into `staging`, which moves into its completion closure); both heap
@@ -681,11 +598,7 @@ pub trait Source: AsCommunicatorHandle {
                 let dest = unsafe {
                     std::slice::from_raw_parts_mut(
                         buf_ptr as *mut T,
-                        if size_of::<T>() == 0 {
-                            0
-                        } else {
-                            len / size_of::<T>()
-                        },
+                        if size_of::<T>() == 0 { 0 } else { len / size_of::<T>() },
                     )
                 };
                 finish_staged(dest, &staging, st)
@@ -741,12 +654,7 @@ where
 
 /// Send `msg` to `destination` (tag 0) and receive into `buf` from `source`
 /// (any tag) at once (`MPI_Sendrecv`); panics on error.
-pub fn send_receive_into<S, R, D, Src>(
-    msg: &S,
-    destination: &D,
-    buf: &mut R,
-    source: &Src,
-) -> Status
+pub fn send_receive_into<S, R, D, Src>(msg: &S, destination: &D, buf: &mut R, source: &Src) -> Status
 where
     S: Buffer + ?Sized,
     R: BufferMut + ?Sized,
@@ -762,13 +670,7 @@ mod tests {
     use super::*;
 
     fn st(count: usize, truncated: bool) -> Status {
-        Status::from_raw(rmpi_runtime::Status {
-            source: 3,
-            tag: 7,
-            count,
-            truncated,
-            cancelled: false,
-        })
+        Status::from_raw(rmpi_runtime::Status { source: 3, tag: 7, count, truncated, cancelled: false })
     }
 
     #[test]
@@ -785,11 +687,7 @@ mod tests {
     fn truncated_status_is_a_truncate_error() {
         let e = check_truncation(st(8, true), 4).unwrap_err();
         assert_eq!(e.class, ErrorClass::Truncate);
-        assert!(
-            e.message.contains("rank 3") && e.message.contains("tag 7"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("rank 3") && e.message.contains("tag 7"), "{}", e.message);
         assert!(check_truncation(st(8, false), 8).is_ok());
     }
 
@@ -798,11 +696,7 @@ mod tests {
         let mut dest = [false, false, true];
         let ok = finish_staged(&mut dest, &[1, 0, 0], st(2, false)).unwrap();
         assert_eq!(ok.count::<bool>(), 2);
-        assert_eq!(
-            dest,
-            [true, false, true],
-            "the third element was not received and keeps its value"
-        );
+        assert_eq!(dest, [true, false, true], "the third element was not received and keeps its value");
         let e = finish_staged(&mut dest, &[9, 0, 0], st(1, false)).unwrap_err();
         assert_eq!(e.class, ErrorClass::Type);
         assert_eq!(dest, [true, false, true]);

@@ -87,10 +87,7 @@ impl Drop for Scope<'_> {
 /// started in the scope has completed when `scope` returns (also when `f`
 /// panics).
 pub fn scope<'a, R>(f: impl for<'s> FnOnce(&'s Scope<'a>) -> R) -> R {
-    let s = Scope {
-        pending: RefCell::new(Vec::new()),
-        _invariant: PhantomData,
-    };
+    let s = Scope { pending: RefCell::new(Vec::new()), _invariant: PhantomData };
     f(&s)
 }
 
@@ -118,26 +115,14 @@ impl ScopeHandle for Scope<'_> {
 
 impl<'s> Request<'s> {
     /// Wrap a runtime request started in `scope`.
-    pub(crate) fn scoped<'a>(
-        id: RequestId,
-        scope: &'s Scope<'a>,
-        finish: Option<Finish<'s>>,
-    ) -> Request<'s> {
+    pub(crate) fn scoped<'a>(id: RequestId, scope: &'s Scope<'a>, finish: Option<Finish<'s>>) -> Request<'s> {
         scope.register(id);
-        Request {
-            id: Some(id),
-            scope: Some(scope),
-            finish,
-        }
+        Request { id: Some(id), scope: Some(scope), finish }
     }
 
     /// Wrap a runtime request whose buffers are owned elsewhere or absent.
     pub(crate) fn unscoped(id: RequestId, finish: Option<Finish<'s>>) -> Request<'s> {
-        Request {
-            id: Some(id),
-            scope: None,
-            finish,
-        }
+        Request { id: Some(id), scope: None, finish }
     }
 
     pub(crate) fn raw_id(&self) -> Option<RequestId> {
@@ -183,9 +168,7 @@ impl<'s> Request<'s> {
     pub fn test(mut self) -> Result<Status, Self> {
         let id = self.id.expect("a live request has an id");
         match api::test(id) {
-            Ok(Some(st)) => Ok(self
-                .settle(Status::from_raw(st))
-                .unwrap_or_else(|e| fatal("MPI_Test", e))),
+            Ok(Some(st)) => Ok(self.settle(Status::from_raw(st)).unwrap_or_else(|e| fatal("MPI_Test", e))),
             Ok(None) => Err(self),
             Err(e) => fatal("MPI_Test", e),
         }
@@ -229,23 +212,13 @@ pub struct OwnedRequest<B> {
 
 impl<B> OwnedRequest<B> {
     pub(crate) fn new(req: Request<'static>, buf: B) -> Self {
-        OwnedRequest {
-            req,
-            buf: Some(buf),
-        }
+        OwnedRequest { req, buf: Some(buf) }
     }
 
     /// Wait for completion; the buffer and status, or the error (the buffer
     /// is then dropped).
     pub fn try_wait(mut self) -> Result<(B, Status), MpiError> {
-        let req = std::mem::replace(
-            &mut self.req,
-            Request {
-                id: None,
-                scope: None,
-                finish: None,
-            },
-        );
+        let req = std::mem::replace(&mut self.req, Request { id: None, scope: None, finish: None });
         let st = req.try_wait()?;
         Ok((self.buf.take().expect("buffer present"), st))
     }
@@ -257,14 +230,7 @@ impl<B> OwnedRequest<B> {
 
     /// The buffer and status if complete, else the request back.
     pub fn test(mut self) -> Result<(B, Status), Self> {
-        let req = std::mem::replace(
-            &mut self.req,
-            Request {
-                id: None,
-                scope: None,
-                finish: None,
-            },
-        );
+        let req = std::mem::replace(&mut self.req, Request { id: None, scope: None, finish: None });
         match req.test() {
             Ok(st) => Ok((self.buf.take().expect("buffer present"), st)),
             Err(req) => {
@@ -280,14 +246,7 @@ impl<B> OwnedRequest<B> {
     }
 
     fn completed(mut self, status: Status) -> Result<(B, Status), MpiError> {
-        let req = std::mem::replace(
-            &mut self.req,
-            Request {
-                id: None,
-                scope: None,
-                finish: None,
-            },
-        );
+        let req = std::mem::replace(&mut self.req, Request { id: None, scope: None, finish: None });
         let st = req.completed(status)?;
         Ok((self.buf.take().expect("buffer present"), st))
     }
@@ -341,11 +300,7 @@ impl<R: Completable> Default for RequestCollection<R> {
 impl<R: Completable> RequestCollection<R> {
     /// An empty collection.
     pub fn new() -> Self {
-        RequestCollection {
-            slots: Vec::new(),
-            free: Vec::new(),
-            live: 0,
-        }
+        RequestCollection { slots: Vec::new(), free: Vec::new(), live: 0 }
     }
 
     /// Add a request; returns its slot index (reused after completion).
@@ -374,16 +329,11 @@ impl<R: Completable> RequestCollection<R> {
     }
 
     fn ids(&self) -> Vec<Option<RequestId>> {
-        self.slots
-            .iter()
-            .map(|s| s.as_ref().and_then(|r| r.raw()))
-            .collect()
+        self.slots.iter().map(|s| s.as_ref().and_then(|r| r.raw())).collect()
     }
 
     fn take(&mut self, i: usize, st: rmpi_runtime::Status) -> Result<R::Output, MpiError> {
-        let r = self.slots[i]
-            .take()
-            .expect("completed slot holds a request");
+        let r = self.slots[i].take().expect("completed slot holds a request");
         self.free.push(i);
         self.live -= 1;
         r.complete(Status::from_raw(st))
@@ -403,8 +353,7 @@ impl<R: Completable> RequestCollection<R> {
 
     /// Like [`try_wait_any`](Self::try_wait_any); panics on an MPI error.
     pub fn wait_any(&mut self) -> Option<(usize, R::Output)> {
-        self.try_wait_any()
-            .unwrap_or_else(|e| fatal("MPI_Waitany", e))
+        self.try_wait_any().unwrap_or_else(|e| fatal("MPI_Waitany", e))
     }
 
     /// Wait until at least one request completes; all that did, with their
@@ -414,15 +363,7 @@ impl<R: Completable> RequestCollection<R> {
             return Vec::new();
         }
         let done = api::wait_some(&self.ids()).unwrap_or_else(|e| fatal("MPI_Waitsome", e));
-        done.into_iter()
-            .map(|(i, st)| {
-                (
-                    i,
-                    self.take(i, st)
-                        .unwrap_or_else(|e| fatal("MPI_Waitsome", e)),
-                )
-            })
-            .collect()
+        done.into_iter().map(|(i, st)| (i, self.take(i, st).unwrap_or_else(|e| fatal("MPI_Waitsome", e)))).collect()
     }
 
     /// The requests that have completed, without blocking.
@@ -431,15 +372,7 @@ impl<R: Completable> RequestCollection<R> {
             return Vec::new();
         }
         let done = api::test_some(&self.ids()).unwrap_or_else(|e| fatal("MPI_Testsome", e));
-        done.into_iter()
-            .map(|(i, st)| {
-                (
-                    i,
-                    self.take(i, st)
-                        .unwrap_or_else(|e| fatal("MPI_Testsome", e)),
-                )
-            })
-            .collect()
+        done.into_iter().map(|(i, st)| (i, self.take(i, st).unwrap_or_else(|e| fatal("MPI_Testsome", e)))).collect()
     }
 
     /// Wait for every request; outputs in slot order.
@@ -449,10 +382,7 @@ impl<R: Completable> RequestCollection<R> {
         let mut out = Vec::with_capacity(self.live);
         for (i, st) in sts.into_iter().enumerate() {
             if ids[i].is_some() {
-                out.push((
-                    i,
-                    self.take(i, st).unwrap_or_else(|e| fatal("MPI_Waitall", e)),
-                ));
+                out.push((i, self.take(i, st).unwrap_or_else(|e| fatal("MPI_Waitall", e))));
             }
         }
         out
@@ -478,9 +408,5 @@ pub fn wait_any<'s>(requests: &mut Vec<Request<'s>>) -> Option<(usize, Status)> 
     let ids: Vec<Option<RequestId>> = requests.iter().map(|r| r.raw_id()).collect();
     let (i, st) = api::wait_any(&ids).unwrap_or_else(|e| fatal("MPI_Waitany", e))?;
     let r = requests.remove(i);
-    Some((
-        i,
-        r.completed(Status::from_raw(st))
-            .unwrap_or_else(|e| fatal("MPI_Waitany", e)),
-    ))
+    Some((i, r.completed(Status::from_raw(st)).unwrap_or_else(|e| fatal("MPI_Waitany", e))))
 }

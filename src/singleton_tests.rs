@@ -22,10 +22,7 @@ fn singleton_universe_runs_the_whole_api() {
     // No peers: cross-memory attach is irrelevant, skip its probe.
     std::env::set_var("RMPI_CMA_DISABLE", "1");
     let universe = crate::initialize().expect("first initialization");
-    assert!(
-        crate::initialize().is_none(),
-        "a second initialization is refused"
-    );
+    assert!(crate::initialize().is_none(), "a second initialization is refused");
     let world = universe.world();
     assert_eq!((world.rank(), world.size()), (0, 1));
     let me = world.process_at_rank(0);
@@ -78,10 +75,7 @@ fn point_to_point(world: &SimpleCommunicator) {
     // Bytes that are not bools are rejected; valid ones arrive.
     let s = me.immediate_send_owned(vec![1u8, 2], 0);
     let mut flags = [false; 2];
-    assert_eq!(
-        me.try_receive_into(&mut flags).unwrap_err().class,
-        ErrorClass::Type
-    );
+    assert_eq!(me.try_receive_into(&mut flags).unwrap_err().class, ErrorClass::Type);
     assert_eq!(flags, [false, false], "nothing written");
     s.wait();
     let s = me.immediate_send_owned(vec![1u8, 0], 0);
@@ -90,12 +84,7 @@ fn point_to_point(world: &SimpleCommunicator) {
     s.wait();
 
     // A derived struct, by value and as a Vec; a matched probe.
-    let x = Reading {
-        value: 2.5,
-        sensor: 7,
-        valid: true,
-        _pad: [0; 3],
-    };
+    let x = Reading { value: 2.5, sensor: 7, valid: true, _pad: [0; 3] };
     let s = me.immediate_send_owned(vec![x, x], 9);
     let (msg, st) = world.any_process().matched_probe();
     assert_eq!(st.count::<Reading>(), 2);
@@ -109,10 +98,7 @@ fn point_to_point(world: &SimpleCommunicator) {
     // A message of the wrong size for one value is an error, not garbage.
     let s = me.immediate_send_owned(vec![1u8, 2, 3], 0);
     let (msg, _) = me.matched_probe();
-    assert_eq!(
-        msg.try_matched_receive::<u32>().unwrap_err().class,
-        ErrorClass::Type
-    );
+    assert_eq!(msg.try_matched_receive::<u32>().unwrap_err().class, ErrorClass::Type);
     s.wait();
 
     // Send-receive with self.
@@ -170,23 +156,12 @@ fn requests(world: &SimpleCommunicator) {
     // A collection of owned receives, completed in any order.
     let mut c: RequestCollection<OwnedRequest<Vec<u64>>> = RequestCollection::new();
     for tag in 0..4 {
-        c.push(
-            world
-                .any_process()
-                .immediate_receive_owned(vec![0u64; 2], tag),
-        );
+        c.push(world.any_process().immediate_receive_owned(vec![0u64; 2], tag));
     }
     assert_eq!(c.incomplete(), 4);
-    let sends: Vec<_> = (0..4)
-        .rev()
-        .map(|t| me.immediate_send_owned(vec![t as u64, 100], t))
-        .collect();
+    let sends: Vec<_> = (0..4).rev().map(|t| me.immediate_send_owned(vec![t as u64, 100], t)).collect();
     let (i, (buf, st)) = c.wait_any().expect("four outstanding");
-    assert_eq!(
-        (buf[0], st.tag()),
-        (i as u64, i as i32),
-        "slot i holds the receive for tag i"
-    );
+    assert_eq!((buf[0], st.tag()), (i as u64, i as i32), "slot i holds the receive for tag i");
     let rest = c.wait_all();
     assert_eq!(rest.len(), 3);
     for (i, (buf, st)) in rest {
@@ -230,13 +205,9 @@ fn collectives(world: &SimpleCommunicator) {
     world.all_reduce_into(&[[1u8, 2]], &mut total, SystemOperation::max());
     assert_eq!(total, [[1, 2]]);
 
-    let e = world
-        .try_all_reduce_into(&[1.0f64], &mut [0.0f64; 2][..], SystemOperation::sum())
-        .unwrap_err();
+    let e = world.try_all_reduce_into(&[1.0f64], &mut [0.0f64; 2][..], SystemOperation::sum()).unwrap_err();
     assert_eq!(e.class, ErrorClass::Count);
-    let e = world
-        .try_all_reduce_into(&[1.0f64], &mut [0.0f64][..], SystemOperation::bitwise_or())
-        .unwrap_err();
+    let e = world.try_all_reduce_into(&[1.0f64], &mut [0.0f64][..], SystemOperation::bitwise_or()).unwrap_err();
     assert_eq!(e.class, ErrorClass::Op);
 
     let best = UserOperation::commutative(|x: &[Reading], acc: &mut [Reading]| {
@@ -246,25 +217,14 @@ fn collectives(world: &SimpleCommunicator) {
             }
         }
     });
-    let r = Reading {
-        value: 1.0,
-        sensor: 2,
-        valid: true,
-        _pad: [0; 3],
-    };
-    let mut out = Reading {
-        value: 0.0,
-        sensor: 0,
-        valid: false,
-        _pad: [0; 3],
-    };
+    let r = Reading { value: 1.0, sensor: 2, valid: true, _pad: [0; 3] };
+    let mut out = Reading { value: 0.0, sensor: 0, valid: false, _pad: [0; 3] };
     root.reduce_into_root(&r, &mut out, &best);
     assert_eq!(out, r);
 
     let mut nb = [0i64; 2];
     crate::request::scope(|scope| {
-        let req =
-            world.immediate_all_reduce_into(scope, &[7i64, 8], &mut nb, SystemOperation::product());
+        let req = world.immediate_all_reduce_into(scope, &[7i64, 8], &mut nb, SystemOperation::product());
         req.wait();
     });
     assert_eq!(nb, [7, 8]);
@@ -287,9 +247,7 @@ fn communicators(world: &SimpleCommunicator) {
     assert_eq!(dup.any_process().receive::<u8>().0, 1);
     s.wait();
 
-    let split = world
-        .split_by_color_with_key(Color::with_value(3), 0)
-        .expect("colored");
+    let split = world.split_by_color_with_key(Color::with_value(3), 0).expect("colored");
     assert_eq!(split.rank(), 0);
     assert!(world.split_by_color(Color::undefined()).is_none());
 
@@ -297,15 +255,10 @@ fn communicators(world: &SimpleCommunicator) {
     assert_eq!((g.size(), g.rank()), (1, Some(0)));
     let empty = g.exclude(&[0]);
     assert_eq!((empty.size(), empty.rank()), (0, None));
-    assert_eq!(
-        g.union(&empty).compare(&g),
-        crate::CommunicatorRelation::Identical
-    );
+    assert_eq!(g.union(&empty).compare(&g), crate::CommunicatorRelation::Identical);
     assert_eq!(g.translate_ranks(&[0], &empty), vec![None]);
     assert!(world.split_by_subgroup_collective(&empty).is_none());
-    let sub = world
-        .split_by_subgroup_collective(&g.include(&[0]))
-        .expect("member");
+    let sub = world.split_by_subgroup_collective(&g.include(&[0])).expect("member");
     sub.set_name("sub");
     assert_eq!(sub.get_name(), "sub");
 }

@@ -46,10 +46,7 @@ pub struct Color(i32);
 impl Color {
     /// Join the new communicator of this color (`value` must be >= 0).
     pub fn with_value(value: i32) -> Color {
-        assert!(
-            value >= 0,
-            "a split color must be non-negative, got {value}"
-        );
+        assert!(value >= 0, "a split color must be non-negative, got {value}");
         Color(value)
     }
 
@@ -86,10 +83,7 @@ pub trait Communicator: AsCommunicatorHandle {
     /// communicator.
     fn process_at_rank(&self, r: Rank) -> Process<'_> {
         let size = self.size();
-        assert!(
-            (0..size).contains(&r),
-            "rank {r} is out of range for a communicator of size {size}"
-        );
+        assert!((0..size).contains(&r), "rank {r} is out of range for a communicator of size {size}");
         Process::new(self.comm_handle(), r)
     }
 
@@ -111,9 +105,7 @@ pub trait Communicator: AsCommunicatorHandle {
     /// A new communicator with the same processes (`MPI_Comm_dup`;
     /// collective).
     fn duplicate(&self) -> SimpleCommunicator {
-        SimpleCommunicator::from_handle(
-            api::comm_dup(self.comm_handle()).unwrap_or_else(|e| fatal("MPI_Comm_dup", e)),
-        )
+        SimpleCommunicator::from_handle(api::comm_dup(self.comm_handle()).unwrap_or_else(|e| fatal("MPI_Comm_dup", e)))
     }
 
     /// Split by color, ordered by the old rank (`MPI_Comm_split`;
@@ -140,9 +132,7 @@ pub trait Communicator: AsCommunicatorHandle {
 
     /// The group of this communicator (`MPI_Comm_group`).
     fn group(&self) -> Group {
-        Group {
-            id: api::comm_group(self.comm_handle()).unwrap_or_else(|e| fatal("MPI_Comm_group", e)),
-        }
+        Group { id: api::comm_group(self.comm_handle()).unwrap_or_else(|e| fatal("MPI_Comm_group", e)) }
     }
 
     /// How this communicator relates to `other` (`MPI_Comm_compare`).
@@ -159,8 +149,7 @@ pub trait Communicator: AsCommunicatorHandle {
 
     /// Set the communicator's name.
     fn set_name(&self, name: &str) {
-        api::comm_set_name(self.comm_handle(), name)
-            .unwrap_or_else(|e| fatal("MPI_Comm_set_name", e))
+        api::comm_set_name(self.comm_handle(), name).unwrap_or_else(|e| fatal("MPI_Comm_set_name", e))
     }
 
     /// End the whole job with exit code `code` (`MPI_Abort`).
@@ -242,23 +231,16 @@ impl Group {
 
     /// The processes at `ranks`, in that order (`MPI_Group_incl`).
     pub fn include(&self, ranks: &[Rank]) -> Group {
-        Group {
-            id: api::group_incl(self.id, ranks).unwrap_or_else(|e| fatal("MPI_Group_incl", e)),
-        }
+        Group { id: api::group_incl(self.id, ranks).unwrap_or_else(|e| fatal("MPI_Group_incl", e)) }
     }
 
     /// All processes but those at `ranks` (`MPI_Group_excl`).
     pub fn exclude(&self, ranks: &[Rank]) -> Group {
-        Group {
-            id: api::group_excl(self.id, ranks).unwrap_or_else(|e| fatal("MPI_Group_excl", e)),
-        }
+        Group { id: api::group_excl(self.id, ranks).unwrap_or_else(|e| fatal("MPI_Group_excl", e)) }
     }
 
     fn set_op(&self, other: &Group, op: GroupSetOp) -> Group {
-        Group {
-            id: api::group_set_op(self.id, other.id, op)
-                .unwrap_or_else(|e| fatal("MPI_Group_union", e)),
-        }
+        Group { id: api::group_set_op(self.id, other.id, op).unwrap_or_else(|e| fatal("MPI_Group_union", e)) }
     }
 
     /// This group's processes, then `other`'s not in this one.
@@ -288,9 +270,7 @@ impl Group {
 
     /// How this group relates to `other` (`MPI_Group_compare`).
     pub fn compare(&self, other: &Group) -> CommunicatorRelation {
-        api::group_compare(self.id, other.id)
-            .unwrap_or_else(|e| fatal("MPI_Group_compare", e))
-            .into()
+        api::group_compare(self.id, other.id).unwrap_or_else(|e| fatal("MPI_Group_compare", e)).into()
     }
 }
 

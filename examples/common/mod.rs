@@ -48,12 +48,7 @@ impl Args {
 
     /// The value of `--name` as a string, or `default`.
     pub fn get_str(&self, name: &str, default: &str) -> String {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| default.into())
+        self.pairs.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_else(|| default.into())
     }
 }
 
