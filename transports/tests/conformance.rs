@@ -277,6 +277,85 @@ pub fn idle_transport_stays_quiet(mut group: Group) {
     }
 }
 
+/// Every rank streams to every other rank from its own thread and sleeps
+/// (prepare_sleep, poll(2) on wait_fds, end_sleep) whenever it can make no
+/// progress, including while its sends are blocked by back-pressure. A lost
+/// wake-up shows as a sleep that lasts until the long timeout.
+pub fn sleepy_all_to_all(group: Group) {
+    let n = group.len();
+    let max = group[0].caps().max_packet;
+    let count: u64 = 400;
+    let size = |src: Rank, seq: u64, max: usize| random_size(src, seq, max.min(8 * 1024));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = group
+        .into_iter()
+        .enumerate()
+        .map(|(me, mut t)| {
+            let finished = finished.clone();
+            thread::spawn(move || {
+                let me = me as Rank;
+                let start = Instant::now();
+                let mut next = vec![0u64; n];
+                let mut checker = Checker::new(n, size, max);
+                let mut received = 0u64;
+                let mut fds = Vec::new();
+                let mut sleeps = 0u64;
+                let total_in = count * (n as u64 - 1);
+                let all_sent = |next: &Vec<u64>| (0..n).all(|d| d == me as usize || next[d] == count);
+                while received < total_in || !all_sent(&next) {
+                    let mut progress = false;
+                    for d in (0..n as Rank).filter(|&d| d != me) {
+                        while next[d as usize] < count {
+                            let seq = next[d as usize];
+                            let p = packet(me, seq, size(me, seq, max));
+                            match send_parts(&mut *t, d, &p) {
+                                Ok(()) => {
+                                    next[d as usize] += 1;
+                                    progress = true;
+                                }
+                                Err(TransportError::WouldBlock) => break,
+                                Err(e) => panic!("rank {me}: {e}"),
+                            }
+                        }
+                    }
+                    let got = t.poll(&mut |src, p| checker.check(src, p)).unwrap();
+                    received += got as u64;
+                    progress |= got > 0;
+                    if !progress {
+                        if t.prepare_sleep() {
+                            fds.clear();
+                            t.wait_fds(&mut fds);
+                            let ready = wait_readable(&fds, Some(Duration::from_secs(10))).unwrap();
+                            assert!(ready > 0, "rank {me}: lost wake-up (sent {next:?}, received {received})");
+                            sleeps += 1;
+                        }
+                        t.end_sleep();
+                    }
+                    assert!(start.elapsed() < DEADLINE, "rank {me} stuck");
+                }
+                // Keep the transport serviced until everyone is done.
+                finished.fetch_add(1, Ordering::AcqRel);
+                while finished.load(Ordering::Acquire) < n {
+                    t.poll(&mut |_, _| panic!("extra packet")).unwrap();
+                    if t.prepare_sleep() {
+                        fds.clear();
+                        t.wait_fds(&mut fds);
+                        wait_readable(&fds, Some(Duration::from_millis(5))).unwrap();
+                    }
+                    t.end_sleep();
+                    assert!(start.elapsed() < DEADLINE, "rank {me} stuck at the end");
+                }
+                (received, sleeps, t.counters())
+            })
+        })
+        .collect();
+    for h in handles {
+        let (received, _sleeps, c) = h.join().unwrap();
+        assert_eq!(received, count * (n as u64 - 1));
+        assert_eq!(c.packets_sent, count * (n as u64 - 1));
+    }
+}
+
 macro_rules! conformance {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -305,6 +384,10 @@ macro_rules! conformance {
             #[test]
             fn idle_transport_stays_quiet() {
                 super::idle_transport_stays_quiet($make(2));
+            }
+            #[test]
+            fn sleepy_all_to_all() {
+                super::sleepy_all_to_all($make(4));
             }
             #[test]
             fn sleeper_is_woken() {

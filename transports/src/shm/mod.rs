@@ -8,6 +8,11 @@
 //! the only one is the doorbell, rung when the receiver announced that it
 //! sleeps (see [`crate::Transport::prepare_sleep`]).
 //!
+//! Back-pressure: a full ring answers `WouldBlock`. A rank whose sends are
+//! blocked may still sleep: `prepare_sleep` then flags the full rings, and
+//! the receiver rings the sender's doorbell when it frees space there
+//! (see `shm/ring.rs`), so "retry after waking" never misses its moment.
+//!
 //! Life cycle, driven by the runtime:
 //! 1. [`ShmTransport::create`] makes and maps the segment and binds the
 //!    doorbell; the runtime publishes [`ShmTransport::card`] in the KVS.
@@ -98,6 +103,12 @@ pub struct ShmTransport {
     rank: Rank,
     local_ranks: Vec<Rank>,
     seg_name: String,
+    /// Sanitized job id (peers' segment and doorbell names derive from it).
+    job: String,
+    /// Per local index: size of a packet that last got `WouldBlock` there
+    /// (the runtime holds it and will retry), so `prepare_sleep` can ask to
+    /// be woken when room appears.
+    blocked: Vec<Option<usize>>,
     /// Declared before `seg` so the rings are dropped before the mapping.
     inbound: Vec<Option<RingConsumer>>,
     outbound: Vec<Option<PeerOut>>,
@@ -139,7 +150,8 @@ impl ShmTransport {
         .max(MIN_RING_BYTES)
         .next_multiple_of(8);
         let n = cfg.local_ranks.len();
-        let seg_name = format!("rmpi-{}-{}", sanitize_job(&cfg.job), cfg.rank);
+        let job = sanitize_job(&cfg.job);
+        let seg_name = format!("rmpi-{job}-{}", cfg.rank);
         let seg = OwnSegment::create(&seg_name, n, ring_bytes, cfg.rank)?;
         let doorbell = Doorbell::bind(&doorbell_name(&seg_name, std::process::id()))?;
         let mut inbound = Vec::with_capacity(n);
@@ -165,6 +177,8 @@ impl ShmTransport {
             rank: cfg.rank,
             local_ranks: cfg.local_ranks,
             seg_name,
+            job,
+            blocked: vec![None; n],
             inbound,
             outbound: (0..n).map(|_| None).collect(),
             seg,
@@ -262,15 +276,13 @@ impl Transport for ShmTransport {
         if len > self.caps.max_packet {
             return Err(TransportError::TooLarge(len));
         }
-        let out = self
-            .local_ranks
-            .binary_search(&peer)
-            .ok()
-            .and_then(|i| self.outbound[i].as_mut())
-            .ok_or(TransportError::UnknownPeer(peer))?;
+        let idx = self.local_ranks.binary_search(&peer).map_err(|_| TransportError::UnknownPeer(peer))?;
+        let out = self.outbound[idx].as_mut().ok_or(TransportError::UnknownPeer(peer))?;
         if !out.ring.push(parts, len) {
+            self.blocked[idx] = Some(len);
             return Err(TransportError::WouldBlock);
         }
+        self.blocked[idx] = None;
         self.counters.packets_sent += 1;
         self.counters.bytes_sent += len as u64;
         // Pairs with the fence in prepare_sleep: either the receiver sees
@@ -301,6 +313,7 @@ impl Transport for ShmTransport {
                     continue;
                 };
                 let src = self.local_ranks[i];
+                let before = round;
                 for _ in 0..BATCH_PER_PEER {
                     match ring.pop_with(|p| {
                         bytes += p.len() as u64;
@@ -319,6 +332,18 @@ impl Transport for ShmTransport {
                         }
                     }
                 }
+                // We freed space: wake the producer if it sleeps on it.
+                let woke = match self.inbound[i].as_ref() {
+                    Some(ring) if round > before => ring.producer_to_wake(),
+                    _ => None,
+                };
+                if let Some(pid) = woke.filter(|&pid| pid != 0) {
+                    let name = doorbell_name(&format!("rmpi-{}-{src}", self.job), pid);
+                    if let Ok(addr) = DoorbellAddr::new(&name) {
+                        let _ = self.doorbell.ring(&addr);
+                        self.counters.doorbells_rung += 1;
+                    }
+                }
             }
             total += round;
             if round == 0 || total >= POLL_BUDGET || result.is_err() {
@@ -334,7 +359,21 @@ impl Transport for ShmTransport {
         self.seg.map.sleeping().store(SLEEPING, Ordering::SeqCst);
         // Pairs with the fence after a sender's push.
         fence(Ordering::SeqCst);
-        !self.any_inbound()
+        if self.any_inbound() {
+            return false;
+        }
+        // Sends that met a full ring: ask the receiver to wake us when it
+        // frees space, unless there is room already.
+        for idx in 0..self.blocked.len() {
+            if let (Some(len), Some(out)) = (self.blocked[idx], self.outbound[idx].as_mut()) {
+                if out.ring.wait_for_room(len) {
+                    // Retry now; ask again only if it blocks again.
+                    self.blocked[idx] = None;
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     fn wait_fds(&self, out: &mut Vec<RawFd>) {

@@ -15,13 +15,23 @@
 //! and frees space with a Release store of `tail` only after it is done with
 //! the record (after the deliver callback returned); the producer
 //! Acquire-loads `tail` before reusing space.
+//!
+//! A third line holds `producer_waiting` and the producer's pid: a producer
+//! that found the ring full and wants to sleep sets the flag (then a SeqCst
+//! fence, then re-checks `tail`); a consumer that freed space does a SeqCst
+//! fence, and if the flag is set clears it and rings the producer's
+//! doorbell. Either the producer sees the space or the consumer sees the
+//! flag, so a blocked sender can sleep without missing the moment it may
+//! continue.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// Bytes of ring header before the data area (head and tail lines).
-pub(crate) const RING_HEADER_BYTES: usize = 256;
+pub(crate) const RING_HEADER_BYTES: usize = 384;
 const HEAD_OFFSET: usize = 0;
 const TAIL_OFFSET: usize = 128;
+const WAITING_OFFSET: usize = 256;
+const PRODUCER_PID_OFFSET: usize = 260;
 const RECORD_HEADER: u64 = 8;
 const KIND_PACKET: u32 = 0;
 const KIND_WRAP: u32 = 1;
@@ -41,6 +51,8 @@ fn record_bytes(len: usize) -> u64 {
 struct RingPtrs {
     head: *const AtomicU64,
     tail: *const AtomicU64,
+    waiting: *const AtomicU32,
+    producer_pid: *const AtomicU32,
     data: *mut u8,
     cap: u64,
 }
@@ -52,10 +64,12 @@ impl RingPtrs {
     /// 128-byte aligned and `cap` a non-zero multiple of 8.
     unsafe fn new(base: *mut u8, cap: usize) -> Self {
         RingPtrs {
-            // SAFETY (for the three adds): offsets lie inside the header and
-            // data area the caller vouched for.
+            // SAFETY (for the adds): offsets lie inside the header and data
+            // area the caller vouched for, and are aligned for their types.
             head: base.add(HEAD_OFFSET) as *const AtomicU64,
             tail: base.add(TAIL_OFFSET) as *const AtomicU64,
+            waiting: base.add(WAITING_OFFSET) as *const AtomicU32,
+            producer_pid: base.add(PRODUCER_PID_OFFSET) as *const AtomicU32,
             data: base.add(RING_HEADER_BYTES),
             cap: cap as u64,
         }
@@ -69,6 +83,16 @@ impl RingPtrs {
     fn tail(&self) -> &AtomicU64 {
         // SAFETY: aligned, in-bounds, lives as long as the mapping (see new).
         unsafe { &*self.tail }
+    }
+
+    fn waiting(&self) -> &AtomicU32 {
+        // SAFETY: aligned, in-bounds, lives as long as the mapping (see new).
+        unsafe { &*self.waiting }
+    }
+
+    fn producer_pid(&self) -> &AtomicU32 {
+        // SAFETY: aligned, in-bounds, lives as long as the mapping (see new).
+        unsafe { &*self.producer_pid }
     }
 
     /// Write `bytes` at data offset `pos` (caller guarantees the range is
@@ -112,7 +136,30 @@ impl RingProducer {
         let p = unsafe { RingPtrs::new(base, cap) };
         let head = p.head().load(Ordering::Relaxed);
         let cached_tail = p.tail().load(Ordering::Acquire);
+        p.producer_pid().store(std::process::id(), Ordering::Release);
         RingProducer { p, head, cached_tail }
+    }
+
+    /// Bytes a packet of `len` bytes needs at the current head (including
+    /// a wrap marker if it must wrap).
+    fn need(&self, len: usize) -> u64 {
+        let rec = record_bytes(len);
+        let to_end = self.p.cap - self.head % self.p.cap;
+        if rec <= to_end {
+            rec
+        } else {
+            to_end + rec
+        }
+    }
+
+    /// Announce that the producer waits for room for a `len`-byte packet
+    /// and may sleep. Returns `true` if there is room already (then it
+    /// must not sleep). See the module docs for the protocol.
+    pub fn wait_for_room(&mut self, len: usize) -> bool {
+        self.p.waiting().store(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.cached_tail = self.p.tail().load(Ordering::Acquire);
+        self.head + self.need(len) - self.cached_tail <= self.p.cap
     }
 
     /// Append one packet made of `parts` (total `len` bytes, at most
@@ -122,7 +169,7 @@ impl RingProducer {
         let rec = record_bytes(len);
         let pos = self.head % cap;
         let to_end = cap - pos;
-        let need = if rec <= to_end { rec } else { to_end + rec };
+        let need = self.need(len);
         if self.head + need - self.cached_tail > cap {
             self.cached_tail = self.p.tail().load(Ordering::Acquire);
             if self.head + need - self.cached_tail > cap {
@@ -174,6 +221,17 @@ impl RingConsumer {
         let p = unsafe { RingPtrs::new(base, cap) };
         let tail = p.tail().load(Ordering::Relaxed);
         RingConsumer { p, tail, cached_head: tail }
+    }
+
+    /// After freeing space: if the producer announced that it waits for
+    /// room, clear the flag and return its pid (to ring its doorbell).
+    pub fn producer_to_wake(&self) -> Option<u32> {
+        fence(Ordering::SeqCst);
+        if self.p.waiting().load(Ordering::Relaxed) != 0 && self.p.waiting().swap(0, Ordering::AcqRel) != 0 {
+            Some(self.p.producer_pid().load(Ordering::Acquire))
+        } else {
+            None
+        }
     }
 
     /// Whether a record may be waiting (Acquire-loads the shared head).
@@ -274,6 +332,23 @@ mod tests {
             assert_eq!(next_in, next_out);
         }
         assert!(next_out > 2000);
+    }
+
+    #[test]
+    fn waiting_producer_is_reported_once_space_frees() {
+        let cap = 4096;
+        let mut area = Area::new(cap);
+        let base = area.base();
+        // SAFETY: `area` outlives both ends; one producer, one consumer.
+        let (mut tx, mut rx) = unsafe { (RingProducer::new(base, cap), RingConsumer::new(base, cap)) };
+        let pkt = [1u8; 1000];
+        while tx.push(&[&pkt], pkt.len()) {}
+        assert!(rx.producer_to_wake().is_none());
+        assert!(!tx.wait_for_room(pkt.len()));
+        assert!(rx.pop_with(|_| {}).unwrap());
+        assert_eq!(rx.producer_to_wake(), Some(std::process::id()));
+        assert_eq!(rx.producer_to_wake(), None, "flag cleared");
+        assert!(tx.wait_for_room(pkt.len()));
     }
 
     #[test]

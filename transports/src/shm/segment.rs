@@ -8,7 +8,8 @@
 //! ```text
 //! 0     SegmentHeader   magic, version, owner rank and pid, ring geometry
 //! 128   sleeping        AtomicU32 on its own cache-line pair
-//! 256   ring[0]         RING_HEADER_BYTES of head/tail, then ring_bytes of data
+//! 256   ring[0]         RING_HEADER_BYTES of head / tail / producer-waiting
+//!                       lines, then ring_bytes of data
 //! ...   ring[i]         at RINGS_OFFSET + i * ring_stride; ring i carries the
 //!                       packets from the i-th rank of the sorted local ranks
 //! ```
@@ -30,7 +31,7 @@ use super::ring::RING_HEADER_BYTES;
 /// "RMPISHM1" as a little-endian u64.
 const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM1");
 /// Layout version; bump when the layout changes.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Offset of the `sleeping` flag.
 const SLEEPING_OFFSET: usize = 128;
 /// Offset of the first ring.
