@@ -204,7 +204,17 @@ pub(crate) fn attach(name: &str, peer: u32, pid: u32, n: usize) -> Result<Mappin
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(&path)
         .map_err(|e| TransportError::io("open peer shm segment", e))?;
-    let len = file.metadata().map_err(|e| TransportError::io("stat peer shm segment", e))?.len() as usize;
+    let meta = file.metadata().map_err(|e| TransportError::io("stat peer shm segment", e))?;
+    // Only a segment made by our own user (mode 0600) can be a peer's.
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me || meta.mode() & 0o077 != 0 {
+            return Err(TransportError::BadCard(format!("segment {name} is not a private segment of this user")));
+        }
+    }
+    let len = meta.len() as usize;
     if len < RINGS_OFFSET {
         return Err(TransportError::BadCard(format!("segment {name} is too small ({len} bytes)")));
     }
