@@ -63,6 +63,7 @@ pub enum TransportError {
     /// A malformed business card.
     #[error("bad business card: {0}")]
     BadCard(String),
+    /// A system call failed.
     #[error("I/O error in {op}: {source}")]
     Io {
         op: &'static str,
@@ -81,10 +82,16 @@ impl TransportError {
 /// Counters every transport keeps (tests use them to check the path taken).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Counters {
+    /// Packets accepted by `try_send`.
     pub packets_sent: u64,
+    /// Payload bytes accepted by `try_send`.
     pub bytes_sent: u64,
+    /// Packets handed to `deliver`.
     pub packets_received: u64,
+    /// Payload bytes handed to `deliver`.
     pub bytes_received: u64,
+    /// Doorbells this rank rang (shm: a sleeping receiver, or a blocked
+    /// sender whose ring got room; always 0 for TCP).
     pub doorbells_rung: u64,
 }
 
