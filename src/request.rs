@@ -8,7 +8,8 @@
 //!   request started in it has completed. A request that is dropped without
 //!   [`Request::wait`] or [`Request::test`] is **waited for on drop** (rmpi
 //!   chooses waiting over panicking: it is the safe choice and never loses a
-//!   message). A request leaked with `mem::forget` is waited for when the
+//!   message). While a panic unwinds, pending receives are cancelled first,
+//!   so unwinding does not hang on a message that will never come. A request leaked with `mem::forget` is waited for when the
 //!   scope ends. So a buffer is never freed or touched while MPI may still
 //!   read or write it.
 //! * **Owned requests** ([`OwnedRequest`]): the request owns its buffer (a
@@ -76,6 +77,11 @@ impl Drop for Scope<'_> {
         // here keeps MPI from using a buffer after the borrow ends.
         let ids: Vec<Option<RequestId>> = self.pending.get_mut().drain(..).map(Some).collect();
         if !ids.is_empty() {
+            if std::thread::panicking() {
+                for id in ids.iter().flatten() {
+                    let _ = api::cancel(*id);
+                }
+            }
             if let Err(e) = api::wait_all(&ids) {
                 eprintln!("rmpi: waiting for leaked requests at the end of a scope: {e}");
             }
@@ -187,6 +193,11 @@ impl<'s> Request<'s> {
 impl Drop for Request<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id {
+            if std::thread::panicking() {
+                // Unwinding: a receive whose message will never come would
+                // block forever; cancel it (sends cannot be cancelled).
+                let _ = api::cancel(id);
+            }
             match api::wait(id) {
                 Ok(st) => {
                     if let Err(e) = self.settle(Status::from_raw(st)) {

@@ -143,6 +143,18 @@ fn requests(world: &SimpleCommunicator) {
         assert!(r.wait().is_cancelled());
     });
 
+    // A panic in a scope with a receive that will never match unwinds
+    // (the receive is cancelled) instead of hanging; MPI stays usable.
+    let mut orphan = 0u32;
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::request::scope(|scope| {
+            let _pending = me.immediate_receive_into_with_tag(scope, &mut orphan, 99);
+            panic!("deliberate panic with a pending receive");
+        })
+    }));
+    assert!(unwound.is_err());
+    assert!(world.any_process().immediate_probe().is_none());
+
     // Nonblocking receive of bools checks the bytes on completion.
     let mut flags = [false; 3];
     crate::request::scope(|scope| {
