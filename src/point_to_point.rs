@@ -577,11 +577,12 @@ pub trait Source: AsCommunicatorHandle {
         let staged = !T::ALL_BIT_PATTERNS_VALID;
         let len = std::mem::size_of_val(buf.as_slice());
         let mut staging = if staged { vec![0u8; len] } else { Vec::new() };
-        let ptr = if staged {
-            staging.as_mut_ptr()
-        } else {
-            as_bytes_mut(&mut buf).expect("all bit patterns valid").as_mut_ptr()
-        };
+        // `Vec::as_mut_ptr` makes no reference to the elements, so the
+        // pointer stays valid while the Vec moves into the request.
+        let base = buf.as_mut_ptr();
+        // Without staging the runtime writes straight into the elements,
+        // which is fine because any bytes are a valid T.
+        let ptr = if staged { staging.as_mut_ptr() } else { base.cast::<u8>() };
         // SAFETY: `ptr` points into the Vec that moves into the request (or
         // into `staging`, which moves into its completion closure); both heap
         // blocks live until the request has completed (drop waits first) or
@@ -589,7 +590,7 @@ pub trait Source: AsCommunicatorHandle {
         // until completion: the request hands it back only then.
         let id = unsafe { api::irecv(ptr, len, self.source_rank(), tag, self.comm_handle()) }
             .unwrap_or_else(|e| fatal("MPI_Irecv", e));
-        let buf_ptr = buf.as_mut_ptr() as usize;
+        let buf_ptr = base as usize;
         let finish: Finish<'static> = Box::new(move |st| {
             if staged {
                 // SAFETY: the Vec's heap block is alive (the request owns the
