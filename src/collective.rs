@@ -262,7 +262,7 @@ pub trait CommunicatorCollectives: Communicator {
     {
         let sb = send.bytes();
         let (rank, size) = (self.rank() as usize, self.size() as usize);
-        let block = gather_block(sb, rank, size, recv.elements_mut().len() * std::mem::size_of::<S::Item>())?;
+        let block = gather_block(sb, rank, size, std::mem::size_of_val(recv.elements_mut()))?;
         let op = api::predefined_op(PredefOp::Bor, Prim::U8)?;
         with_bytes_mut(recv.elements_mut(), |rb| api::allreduce(&block, rb, op, self.comm_handle()))
     }
@@ -376,7 +376,7 @@ pub trait Root: AsCommunicatorHandle {
         let sb = send.bytes();
         let rank = api::comm_rank(self.comm_handle())? as usize;
         let size = api::comm_size(self.comm_handle())? as usize;
-        let block = gather_block(sb, rank, size, recv.elements_mut().len() * std::mem::size_of::<S::Item>())?;
+        let block = gather_block(sb, rank, size, std::mem::size_of_val(recv.elements_mut()))?;
         let op = api::predefined_op(PredefOp::Bor, Prim::U8)?;
         with_bytes_mut(recv.elements_mut(), |rb| {
             api::reduce(&block, Some(rb), op, self.root_rank(), self.comm_handle())
