@@ -109,6 +109,16 @@ equivalence_for! {
     f32 => Prim::F32, f64 => Prim::F64,
 }
 
+// SAFETY: 128-bit integers have no padding and accept every bit pattern.
+// The runtime has no 128-bit primitive, so they reduce with user operators.
+unsafe impl Equivalence for i128 {
+    const PRIM: Option<Prim> = None;
+}
+// SAFETY: as for i128.
+unsafe impl Equivalence for u128 {
+    const PRIM: Option<Prim> = None;
+}
+
 #[cfg(target_pointer_width = "64")]
 equivalence_for! { isize => Prim::I64, usize => Prim::U64 }
 #[cfg(target_pointer_width = "32")]
@@ -242,7 +252,7 @@ macro_rules! impl_single_value_buffer {
     )*};
 }
 
-impl_single_value_buffer!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64, bool);
+impl_single_value_buffer!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool);
 
 /// An array is a run of its elements: `[i32; 4]` is a buffer of four `i32`.
 impl<T: Equivalence, const N: usize> Buffer for [T; N] {

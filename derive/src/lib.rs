@@ -64,18 +64,10 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let name = &input.ident;
     let data = match &input.data {
         Data::Struct(s) => s,
-        _ => {
-            return Err(Error::new_spanned(
-                name,
-                "derive(Equivalence) supports structs only",
-            ))
-        }
+        _ => return Err(Error::new_spanned(name, "derive(Equivalence) supports structs only")),
     };
     if !input.generics.params.is_empty() {
-        return Err(Error::new_spanned(
-            &input.generics,
-            "derive(Equivalence) does not support generic structs",
-        ));
+        return Err(Error::new_spanned(&input.generics, "derive(Equivalence) does not support generic structs"));
     }
     if !has_fixed_repr(input)? {
         return Err(Error::new_spanned(
@@ -85,17 +77,10 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     }
 
     let (members, types): (Vec<Member>, Vec<&syn::Type>) = match &data.fields {
-        Fields::Named(f) => f
-            .named
-            .iter()
-            .map(|f| (Member::Named(f.ident.clone().expect("named")), &f.ty))
-            .unzip(),
-        Fields::Unnamed(f) => f
-            .unnamed
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (Member::Unnamed(Index::from(i)), &f.ty))
-            .unzip(),
+        Fields::Named(f) => f.named.iter().map(|f| (Member::Named(f.ident.clone().expect("named")), &f.ty)).unzip(),
+        Fields::Unnamed(f) => {
+            f.unnamed.iter().enumerate().map(|(i, f)| (Member::Unnamed(Index::from(i)), &f.ty)).unzip()
+        }
         Fields::Unit => (Vec::new(), Vec::new()),
     };
 
@@ -109,9 +94,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         Span::call_site(),
     );
     let sizes = types.iter().map(|t| quote!(+ ::core::mem::size_of::<#t>()));
-    let all_valid = types
-        .iter()
-        .map(|t| quote!(&& <#t as #eq>::ALL_BIT_PATTERNS_VALID));
+    let all_valid = types.iter().map(|t| quote!(&& <#t as #eq>::ALL_BIT_PATTERNS_VALID));
     let checks = members.iter().zip(&types).map(|(m, t)| {
         let m = m.to_token_stream();
         quote! {
@@ -128,7 +111,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         const _: () = {
             #[allow(dead_code)]
             fn assert_fields_are_equivalence() where #(#field_bounds)* {}
-            assert!(::core::mem::size_of::<#name>() == 0 #(#sizes)*, #padding_msg);
+            ::core::assert!(::core::mem::size_of::<#name>() == 0 #(#sizes)*, #padding_msg);
         };
 
         // SAFETY: the struct has a fixed layout (checked repr attribute),
