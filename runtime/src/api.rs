@@ -47,9 +47,14 @@ pub fn init(required: ThreadLevel) -> MpiResult<ThreadLevel> {
 }
 
 /// `MPI_Finalize`: a barrier on the world, then shut down.
+///
+/// After the barrier every rank pushes out what it still has queued until
+/// its transports are idle. When TCP is in use, a PMI fence then holds every
+/// rank until all have done so: a socket closed with data still in flight
+/// (or unread) could lose that data or reset the peer's connection.
 pub fn finalize() -> MpiResult<()> {
     barrier(COMM_WORLD)?;
-    block_on(|rt| Ok((!rt.net.has_output()).then_some(())))?;
+    block_on(|rt| Ok((!rt.net.has_output() && !rt.net.router.has_pending_writes()).then_some(())))?;
     let mut g = state::lock();
     let mut rt = g.take().ok_or_else(|| MpiError::new(ErrorClass::Other, state::not_running_message()))?;
     state::set_phase_finished();
@@ -714,12 +719,12 @@ pub fn predefined_op(op: PredefOp, prim: Prim) -> MpiResult<Arc<dyn ReduceOp>> {
 /// Agree on a fresh context slot over `comm` (collective).
 fn agree_slot(comm: CommId) -> MpiResult<usize> {
     let mask = with(|rt| Ok(rt.tables.free_mask))?;
-    let bytes: Vec<u8> = mask.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let bytes: Vec<u8> = mask.iter().flat_map(|w| w.to_ne_bytes()).collect();
     let mut out = vec![0u8; bytes.len()];
     allreduce(&bytes, &mut out, predefined(PredefOp::Band, Prim::U64)?, comm)?;
     let mut agreed = [0u64; MASK_WORDS];
     for (i, w) in out.chunks_exact(8).enumerate() {
-        agreed[i] = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        agreed[i] = u64::from_ne_bytes(w.try_into().expect("8 bytes"));
     }
     Tables::lowest_free(&agreed).ok_or_else(|| MpiError::new(ErrorClass::Intern, "out of communicator context ids"))
 }
@@ -748,10 +753,10 @@ pub fn comm_split(comm: CommId, color: i32, key: i32) -> MpiResult<Option<CommId
     let mut mine = vec![0i64; 2 * n];
     mine[2 * rank as usize] = color as i64;
     mine[2 * rank as usize + 1] = key as i64;
-    let bytes: Vec<u8> = mine.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes: Vec<u8> = mine.iter().flat_map(|v| v.to_ne_bytes()).collect();
     let mut all = vec![0u8; bytes.len()];
     allreduce(&bytes, &mut all, predefined(PredefOp::Sum, Prim::I64)?, comm)?;
-    let vals: Vec<i64> = all.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8"))).collect();
+    let vals: Vec<i64> = all.chunks_exact(8).map(|c| i64::from_ne_bytes(c.try_into().expect("8"))).collect();
     let slot = agree_slot(comm)?;
     if color == UNDEFINED {
         return Ok(None);

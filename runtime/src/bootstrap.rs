@@ -15,7 +15,7 @@ use rmpi_engine::{Engine, EngineConfig};
 use rmpi_pmi::{parse_process_mapping, PmiClient};
 use rmpi_transports::shm::{ShmConfig, ShmTransport};
 use rmpi_transports::tcp::{TcpConfig, TcpTransport};
-use rmpi_transports::{cma, Transport};
+use rmpi_transports::cma;
 
 use crate::comm::Tables;
 use crate::error::{ErrorClass, MpiError, MpiResult};
@@ -150,9 +150,15 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
     })
 }
 
-/// Tell the launcher this rank finished cleanly.
+/// Tell the launcher this rank finished cleanly. With TCP in use (then on
+/// every rank: a job either spans nodes or forces TCP everywhere), fence
+/// first so no rank closes its sockets while a peer still reads from them.
 pub(crate) fn stop(rt: &mut Runtime) -> MpiResult<()> {
+    let uses_tcp = rt.net.router.tcp.is_some();
     if let Some(p) = rt.net.pmi.as_mut() {
+        if uses_tcp {
+            p.fence().map_err(pmi_err("fence"))?;
+        }
         p.finalize().map_err(pmi_err("finalize"))?;
     }
     Ok(())

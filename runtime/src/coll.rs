@@ -40,9 +40,14 @@ impl CollRun {
     /// Advance the schedule; true when complete.
     pub fn progress(&mut self, net: &mut Net) -> MpiResult<bool> {
         let mut p2p = EngineP2p { run_ctx: self.ctx, group: &self.group, rank: self.rank, seq: self.seq, net, tokens: &mut self.tokens, next_token: &mut self.next_token };
-        self.coll
-            .progress(&mut p2p)
-            .map_err(|e| MpiError::new(ErrorClass::Intern, format!("collective {}: {e}", self.coll.algorithm())))
+        let algo = self.coll.algorithm();
+        self.coll.progress(&mut p2p).map_err(|e| {
+            let class = match e {
+                CollError::Invalid(_) => ErrorClass::Arg,
+                CollError::P2p(_) => ErrorClass::Other,
+            };
+            MpiError::new(class, format!("collective {algo}: {e}"))
+        })
     }
 }
 

@@ -74,7 +74,8 @@ impl ReduceOp for Predef {
     }
 }
 
-/// Apply `f(in, inout)` element-wise over byte buffers of `T`.
+/// Apply `f(in, inout)` element-wise over byte buffers of `T` (native byte
+/// order: messages carry memory images).
 fn zip<T: Copy, const N: usize>(
     input: &[u8],
     inout: &mut [u8],
@@ -92,7 +93,7 @@ fn zip<T: Copy, const N: usize>(
 macro_rules! int_op {
     ($t:ty, $op:expr) => {{
         fn run(i: &[u8], io: &mut [u8]) {
-            zip::<$t, { std::mem::size_of::<$t>() }>(i, io, <$t>::from_le_bytes, <$t>::to_le_bytes, $op)
+            zip::<$t, { std::mem::size_of::<$t>() }>(i, io, <$t>::from_ne_bytes, <$t>::to_ne_bytes, $op)
         }
         run as fn(&[u8], &mut [u8])
     }};
@@ -202,7 +203,7 @@ mod tests {
     use super::*;
 
     fn bytes_i32(v: &[i32]) -> Vec<u8> {
-        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+        v.iter().flat_map(|x| x.to_ne_bytes()).collect()
     }
 
     #[test]
@@ -221,10 +222,10 @@ mod tests {
 
     #[test]
     fn float_sum_and_logical_ops_rejected_on_floats() {
-        let a: Vec<u8> = [1.5f64, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
-        let mut b: Vec<u8> = [0.25f64, -1.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let a: Vec<u8> = [1.5f64, 2.0].iter().flat_map(|x| x.to_ne_bytes()).collect();
+        let mut b: Vec<u8> = [0.25f64, -1.0].iter().flat_map(|x| x.to_ne_bytes()).collect();
         predefined(PredefOp::Sum, Prim::F64).unwrap().apply(&a, &mut b);
-        let out: Vec<f64> = b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+        let out: Vec<f64> = b.chunks_exact(8).map(|c| f64::from_ne_bytes(c.try_into().unwrap())).collect();
         assert_eq!(out, vec![1.75, 1.0]);
         assert_eq!(predefined(PredefOp::Land, Prim::F64).err().map(|e| e.class), Some(ErrorClass::Op));
         assert_eq!(predefined(PredefOp::Bxor, Prim::F32).err().map(|e| e.class), Some(ErrorClass::Op));

@@ -123,7 +123,13 @@ impl Router {
                 n += shm.poll(&mut deliver).map_err(transport_err)?;
             }
             if let Some(tcp) = self.tcp.as_mut() {
-                n += tcp.poll(&mut deliver).map_err(transport_err)?;
+                match tcp.poll(&mut deliver) {
+                    Ok(k) => n += k,
+                    // A peer that closed its end has finished (or died, and
+                    // the launcher ends the job); sending to it will fail.
+                    Err(TransportError::PeerGone { .. }) => n += 1,
+                    Err(e) => return Err(transport_err(e)),
+                }
             }
         }
         if let Some(e) = fault {
@@ -174,6 +180,12 @@ impl Router {
             }
         }
         Ok(sent)
+    }
+
+    /// Whether a transport still holds bytes it has not written (a rank
+    /// must not close its connections then).
+    pub fn has_pending_writes(&self) -> bool {
+        self.tcp.as_ref().is_some_and(|t| t.has_pending_writes())
     }
 
     /// Whether loopback packets are waiting (then sleeping is wrong).
