@@ -49,7 +49,11 @@ fn sigkill_of_one_rank_ends_the_job() {
     let out = job.finish_within(Duration::from_secs(10));
     assert!(t.elapsed() < END_WITHIN, "job took {:?} to end", t.elapsed());
     assert_eq!(out.code(), Some(128 + 9), "{}", out.stderr);
-    assert!(out.stderr.contains("rank 1") && out.stderr.contains("signal 9"), "message names rank and signal: {}", out.stderr);
+    assert!(
+        out.stderr.contains("rank 1") && out.stderr.contains("signal 9"),
+        "message names rank and signal: {}",
+        out.stderr
+    );
     assert_clean(&m);
 }
 
@@ -66,7 +70,8 @@ fn exit_before_finalize_ends_the_job_with_its_code() {
 fn mpi_abort_ends_the_job_with_its_code() {
     let m = marker("abort");
     let t = Instant::now();
-    let out = Job::new(4, "abort").args(["--rank", "1", "--code", "7"]).marked(&m).timeout(Duration::from_secs(30)).run();
+    let out =
+        Job::new(4, "abort").args(["--rank", "1", "--code", "7"]).marked(&m).timeout(Duration::from_secs(30)).run();
     assert_eq!(out.code(), Some(7), "{}", out.stderr);
     assert!(out.stderr.contains("rank 1") && out.stderr.contains("MPI_Abort"), "message: {}", out.stderr);
     assert!(t.elapsed() < Duration::from_secs(15));

@@ -39,7 +39,11 @@ fn check_example(name: &str, n: usize, tcp: bool, expect: impl Fn(usize) -> Stri
         if line.is_empty() {
             continue;
         }
-        assert!(out.stdout.lines().any(|l| l == line), "{name} -n {n} (tcp={tcp}): missing line {line:?}\n{}", out.stdout);
+        assert!(
+            out.stdout.lines().any(|l| l == line),
+            "{name} -n {n} (tcp={tcp}): missing line {line:?}\n{}",
+            out.stdout
+        );
     }
 }
 

@@ -6,7 +6,11 @@ use common::*;
 use std::time::Duration;
 
 fn cpu_seconds(out: &JobOutput) -> f64 {
-    let line = out.stdout.lines().find(|l| l.contains("cpu_seconds=")).unwrap_or_else(|| panic!("no cpu line:\n{}", out.stdout));
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("cpu_seconds="))
+        .unwrap_or_else(|| panic!("no cpu line:\n{}", out.stdout));
     line.split("cpu_seconds=").nth(1).and_then(|v| v.trim().parse().ok()).expect("a number")
 }
 

@@ -185,15 +185,31 @@ impl Runtime {
 
 /// Block until `check` yields a value, making progress meanwhile: spin
 /// briefly, then sleep on the transports' descriptors with the lock released.
+/// Returns only once the transports hold no unwritten bytes.
 pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Option<T>>) -> MpiResult<T> {
     let mut g = lock();
     let mut spin_deadline: Option<Instant> = None;
     let mut fds = Vec::new();
+    let mut result: Option<T> = None;
     loop {
         let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
         let moved = rt.progress()?;
-        if let Some(v) = check(rt)? {
-            return Ok(v);
+        if result.is_none() {
+            result = check(rt)?;
+        }
+        if result.is_some() {
+            // Do not return while a transport still holds bytes this rank
+            // wrote (e.g. behind a TCP handshake): the caller may compute
+            // for a long time outside MPI, and a peer may be waiting for them.
+            if !rt.net.router.has_pending_writes() {
+                return Ok(result.take().expect("checked"));
+            }
+            if !moved {
+                drop(g);
+                std::thread::yield_now();
+                g = lock();
+            }
+            continue;
         }
         if moved {
             spin_deadline = None;

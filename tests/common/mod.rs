@@ -139,7 +139,15 @@ impl Job {
             let _ = err.read_to_string(&mut s);
             s
         });
-        RunningJob { child, lines: rx, t_out: Some(t_out), t_err: Some(t_err), start: Instant::now(), timeout: self.timeout, marker: self.marker }
+        RunningJob {
+            child,
+            lines: rx,
+            t_out: Some(t_out),
+            t_err: Some(t_err),
+            start: Instant::now(),
+            timeout: self.timeout,
+            marker: self.marker,
+        }
     }
 
     /// Run to completion (or kill at the deadline and panic).
@@ -176,7 +184,10 @@ impl RunningJob {
                 Err(_) => {
                     self.kill_all();
                     let out = self.collect();
-                    panic!("no line containing {needle:?} within {deadline:?}\n--- stdout\n{}\n--- stderr\n{}", out.stdout, out.stderr);
+                    panic!(
+                        "no line containing {needle:?} within {deadline:?}\n--- stdout\n{}\n--- stderr\n{}",
+                        out.stdout, out.stderr
+                    );
                 }
             }
         }
@@ -252,12 +263,16 @@ pub fn pids_with_marker(marker: &str) -> Vec<i32> {
     let mut v = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for e in rd.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
             if pid == me {
                 continue;
             }
             // Zombies have no readable environment: they are not running.
-            let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+            let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+                continue;
+            };
             if env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()) {
                 v.push(pid);
             }
