@@ -24,8 +24,11 @@
 //! its K-th send (counting from 0; skipped if that message is empty), and
 //! the job must then fail.
 //!
-//! Each rank keeps at most W sends and W receives outstanding (default 8),
-//! posting both in the schedule's global order, which rules out deadlock.
+//! Each rank keeps at most W sends, W specific receives and W wildcard
+//! receives outstanding (default 8). Sends and specific receives are posted
+//! in the schedule's global order; wildcard receives are kept posted while
+//! wildcard messages remain. Then the earliest unfinished message always has
+//! both its send and a receive that can match it posted: no deadlock.
 //! Prints `stress ok: rank R sent S received Q` on success; exits non-zero
 //! with a message on the first failed check.
 
@@ -188,11 +191,20 @@ fn main() {
 
     let mut reqs: RequestCollection<OwnedRequest<Vec<u8>>> = RequestCollection::new();
     let mut slots: HashMap<usize, Slot> = HashMap::new();
-    let (mut next_send, mut next_recv, mut sends_out, mut recvs_out) = (0, 0, 0, 0);
+    let (mut next_send, mut sends_out) = (0, 0);
+    // Specific receives are posted in the schedule's order; wildcard
+    // receives have their own window, kept full while wildcard messages
+    // remain. (A wildcard receive posted "for" one message may take another:
+    // sharing one window, the receiver could move on to specific receives
+    // while a rendezvous wildcard message waits with no receive posted.)
+    let specific_recvs: Vec<usize> = (0..sched.recvs.len()).filter(|&k| !sched.recvs[k].wild).collect();
+    let wild_total = sched.recvs.len() - specific_recvs.len();
+    let (mut next_spec, mut spec_out, mut wild_out) = (0, 0, 0);
     let (mut sent, mut received) = (0usize, 0usize);
     let mut wild_posted = 0usize;
 
-    while next_send < sched.sends.len() || next_recv < sched.recvs.len() || !reqs.is_empty() {
+    while next_send < sched.sends.len() || next_spec < specific_recvs.len() || wild_posted < wild_total || !reqs.is_empty()
+    {
         while sends_out < window && next_send < sched.sends.len() {
             let m = sched.sends[next_send];
             let mut buf = vec![0u8; m.size];
@@ -208,20 +220,20 @@ fn main() {
             next_send += 1;
             sends_out += 1;
         }
-        while recvs_out < window && next_recv < sched.recvs.len() {
-            let m = sched.recvs[next_recv];
-            let (r, slot) = if m.wild {
-                let buf = wild_pool.pop().unwrap_or_else(|| vec![0u8; wild_cap]);
-                let r = wildcard.any_process().immediate_receive_owned(buf, ANY_TAG);
-                wild_posted += 1;
-                (r, Slot::Wild(wild_posted - 1))
-            } else {
-                let r = specific.process_at_rank(m.peer).immediate_receive_owned(vec![0u8; m.size], m.tag);
-                (r, Slot::Specific(next_recv))
-            };
-            slots.insert(reqs.push(r), slot);
-            next_recv += 1;
-            recvs_out += 1;
+        while spec_out < window && next_spec < specific_recvs.len() {
+            let k = specific_recvs[next_spec];
+            let m = sched.recvs[k];
+            let r = specific.process_at_rank(m.peer).immediate_receive_owned(vec![0u8; m.size], m.tag);
+            slots.insert(reqs.push(r), Slot::Specific(k));
+            next_spec += 1;
+            spec_out += 1;
+        }
+        while wild_out < window && wild_posted < wild_total {
+            let buf = wild_pool.pop().unwrap_or_else(|| vec![0u8; wild_cap]);
+            let r = wildcard.any_process().immediate_receive_owned(buf, ANY_TAG);
+            slots.insert(reqs.push(r), Slot::Wild(wild_posted));
+            wild_posted += 1;
+            wild_out += 1;
         }
         for (i, (buf, st)) in reqs.wait_some() {
             match slots.remove(&i).expect("every slot is tracked") {
@@ -230,7 +242,7 @@ fn main() {
                     sent += 1;
                 }
                 Slot::Specific(k) => {
-                    recvs_out -= 1;
+                    spec_out -= 1;
                     received += 1;
                     let m = sched.recvs[k];
                     if st.source_rank() != m.peer || st.tag() != m.tag || st.count_bytes() != m.size {
@@ -258,7 +270,7 @@ fn main() {
                     }
                 }
                 Slot::Wild(post) => {
-                    recvs_out -= 1;
+                    wild_out -= 1;
                     received += 1;
                     let len = st.count_bytes();
                     if len < HEADER {

@@ -203,6 +203,34 @@ impl Engine {
         self.reqs.live()
     }
 
+    /// A human-readable summary of the engine's state, for stall reports.
+    pub fn debug_summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "rank {}: {} live requests, {} posted receives, {} unexpected bytes, {} pending actions, busy peers {:?}",
+            self.me,
+            self.reqs.live(),
+            self.queues.posted_count(),
+            self.queues.unexpected_bytes(),
+            self.actions.len(),
+            self.busy_peers
+        );
+        for (i, p) in self.peers.iter().enumerate() {
+            if p.caps.is_some() || !p.outq.is_empty() {
+                let _ = writeln!(s, "  peer {i}: credit {} owed {} outq {}", p.credit, p.owed, p.outq.len());
+            }
+        }
+        for (id, r) in self.reqs.iter() {
+            if r.done.is_none() {
+                let _ = writeln!(s, "  pending {:#x}: {:?}", id.0, r.kind);
+            }
+        }
+        let _ = writeln!(s, "  unexpected: {}", self.queues.debug_summary());
+        s
+    }
+
     /// Start a send of `buf` to world rank `peer`, matched on `(ctx, src, tag)`
     /// at the receiver (`src` is this rank's rank in the communicator).
     pub fn post_send(

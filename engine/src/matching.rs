@@ -147,6 +147,24 @@ impl MatchQueues {
         self.unexpected_bytes
     }
 
+    /// A one-line summary of the unexpected queues: (ctx, src, tag, len) of each.
+    pub fn debug_summary(&self) -> String {
+        let mut v = Vec::new();
+        for (ctx, q) in &self.by_ctx {
+            for m in &q.unexpected {
+                let kind = match m.body {
+                    UnexpectedBody::Eager { .. } => "eager",
+                    UnexpectedBody::Rts { .. } => "rts",
+                };
+                v.push(format!("(ctx {ctx} src {} tag {} len {} {kind})", m.src, m.tag, m.len));
+            }
+            for p in &q.posted {
+                v.push(format!("[posted ctx {ctx} {:?} {:?}]", p.src, p.tag));
+            }
+        }
+        v.join(" ")
+    }
+
     /// Number of receives posted and not yet matched.
     pub fn posted_count(&self) -> usize {
         self.by_ctx.values().map(|q| q.posted.len()).sum()

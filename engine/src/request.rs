@@ -147,4 +147,11 @@ impl RequestTable {
     pub fn live(&self) -> usize {
         self.live
     }
+
+    /// Every live request with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (ReqId, &Request)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.req.as_ref().map(|r| (ReqId(((s.generation as u64) << 32) | i as u64), r))
+        })
+    }
 }

@@ -54,11 +54,6 @@ impl Router {
         }
     }
 
-    /// The route to `peer`.
-    pub fn route(&self, peer: u32) -> Route {
-        self.routes[peer as usize]
-    }
-
     /// Record that `peer` is reached through shared memory (already attached).
     pub fn set_shm(&mut self, engine: &mut Engine, peer: u32) {
         if let Some(shm) = &self.shm {

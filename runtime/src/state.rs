@@ -191,6 +191,9 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
     let mut spin_deadline: Option<Instant> = None;
     let mut fds = Vec::new();
     let mut result: Option<T> = None;
+    let stall_after = stall_report_after();
+    let mut last_move = Instant::now();
+    let mut reported = false;
     loop {
         let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
         let moved = rt.progress()?;
@@ -213,7 +216,19 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
         }
         if moved {
             spin_deadline = None;
+            last_move = Instant::now();
             continue;
+        }
+        if let Some(after) = stall_after {
+            if !reported && last_move.elapsed() > after {
+                reported = true;
+                eprintln!(
+                    "rmpi: stall report (no progress for {:?}):\n{}  transports: {:?}",
+                    after,
+                    rt.net.engine.debug_summary(),
+                    rt.net.router.counters()
+                );
+            }
         }
         let deadline = *spin_deadline.get_or_insert_with(|| Instant::now() + rt.spin);
         if rt.net.has_output() || Instant::now() < deadline {
@@ -252,6 +267,15 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
         }
         spin_deadline = None;
     }
+}
+
+/// `RMPI_STALL_REPORT_SECS`: after this long without progress, a blocked
+/// call prints the engine's state once (a debugging aid).
+fn stall_report_after() -> Option<Duration> {
+    static AFTER: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+    *AFTER.get_or_init(|| {
+        std::env::var("RMPI_STALL_REPORT_SECS").ok().and_then(|v| v.parse::<f64>().ok()).map(Duration::from_secs_f64)
+    })
 }
 
 fn sleep_on(fds: &[std::os::fd::RawFd], timeout_ms: i32) {
