@@ -1,0 +1,459 @@
+//! The [`Datatype`] object: its layout tree, bounds and the flattened form
+//! pack and unpack walk.
+//!
+//! Every constructor reduces to a [`Node`]: copies of child types placed at
+//! byte displacements. Bounds follow MPI 4.1 §5.1: `lb`/`ub` come from the
+//! data's displacements unless a component carries explicit (sticky) bounds
+//! set by `resized`, which then win; a struct with no explicit upper bound
+//! pads its extent up to the largest alignment of its components (as MPICH
+//! does on x86_64). The true bounds ignore explicit bounds and padding.
+//!
+//! The flattened form ([`Flat`]) lists, for one element and in type-map
+//! order, the typed runs of basic values and the merged contiguous byte
+//! blocks, each with its position in the packed stream.
+
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::basic::Basic;
+use crate::envelope::{Contents, EnumArg, Envelope, Recipe};
+use crate::error::{DatatypeError, Result};
+
+/// An MPI datatype: a type map plus its recipe and name. Cloning is cheap
+/// (the value is shared) and clones are the same MPI object (they share the name).
+#[derive(Clone)]
+pub struct Datatype(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) recipe: Recipe,
+    pub(crate) node: Node,
+    pub(crate) bounds: Bounds,
+    flat: OnceLock<Flat>,
+    name: RwLock<String>,
+}
+
+/// How copies of child types are placed.
+#[derive(Clone)]
+pub(crate) enum Node {
+    /// A predefined leaf.
+    Basic(Basic),
+    /// `count` blocks of `blocklen` consecutive children, block `i` at byte `i * stride`.
+    Strided { child: Datatype, count: u64, blocklen: u64, stride: i64 },
+    /// Blocks `(byte displacement, number of consecutive children)` of one child type.
+    Blocks { child: Datatype, blocks: Vec<(i64, u64)> },
+    /// Fields `(byte displacement, number of consecutive children, child)`.
+    Struct { fields: Vec<(i64, u64, Datatype)> },
+    /// The child with explicit bounds (resized, or a dup keeping the child's bounds).
+    Wrap { child: Datatype },
+}
+
+/// The derived quantities of a type map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    pub size: u64,
+    pub lb: i64,
+    pub ub: i64,
+    pub true_lb: i64,
+    pub true_ub: i64,
+    pub sticky_lb: bool,
+    pub sticky_ub: bool,
+    pub align: u64,
+    /// Basic elements in one element.
+    pub n_basic: u64,
+}
+
+/// A run of `count` consecutive values of one basic type at byte `offset` of an element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypedRun {
+    /// Byte displacement from the element's start.
+    pub offset: i64,
+    /// The basic type.
+    pub basic: Basic,
+    /// Number of consecutive values.
+    pub count: u64,
+    /// Position of the run's first byte in the (native) packed stream of one element.
+    pub packed_pos: u64,
+    /// Basic elements before this run in one element.
+    pub elements_before: u64,
+}
+
+/// A contiguous block of bytes of one element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteBlock {
+    /// Byte displacement from the element's start.
+    pub offset: i64,
+    /// Length in bytes.
+    pub len: u64,
+    /// Position of the block's first byte in the packed stream of one element.
+    pub packed_pos: u64,
+}
+
+/// The flattened form of one element, in type-map order.
+#[derive(Debug, Clone, Default)]
+pub struct Flat {
+    /// Typed runs (adjacent runs of the same basic type merged).
+    pub runs: Vec<TypedRun>,
+    /// Byte blocks (adjacent blocks merged regardless of type).
+    pub blocks: Vec<ByteBlock>,
+}
+
+/// A half-open byte range `[lo, hi)` relative to a buffer's base address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// First byte touched (may be negative).
+    pub lo: i64,
+    /// One past the last byte touched.
+    pub hi: i64,
+}
+
+impl Span {
+    /// Number of bytes in the range.
+    pub fn len(&self) -> u64 {
+        (self.hi - self.lo) as u64
+    }
+
+    /// Whether the range is empty (then no memory is touched and any base pointer will do).
+    pub fn is_empty(&self) -> bool {
+        self.hi <= self.lo
+    }
+}
+
+fn to_i64(v: i128) -> Result<i64> {
+    i64::try_from(v).map_err(|_| DatatypeError::Overflow)
+}
+
+/// Positions `d + j * e` for `j < len`: their (min, max).
+fn run_range(disp: i128, len: u64, extent: i64) -> (i128, i128) {
+    let last = (len as i128 - 1) * extent as i128;
+    (disp + last.min(0), disp + last.max(0))
+}
+
+impl Bounds {
+    pub(crate) fn basic(b: Basic) -> Bounds {
+        let s = b.size();
+        Bounds {
+            size: s,
+            lb: 0,
+            ub: s as i64,
+            true_lb: 0,
+            true_ub: s as i64,
+            sticky_lb: false,
+            sticky_ub: false,
+            align: b.alignment(),
+            n_basic: 1,
+        }
+    }
+
+    fn extent(&self) -> i64 {
+        self.ub - self.lb
+    }
+
+    /// Bounds of a type made of pieces `(min position, max position, repetitions, child)`.
+    fn combine(pieces: &[(i128, i128, u64, &Bounds)], pad: bool) -> Result<Bounds> {
+        let mut size: u64 = 0;
+        let mut n_basic: u64 = 0;
+        let mut align = 1;
+        let (mut lb, mut ub) = (None::<i128>, None::<i128>);
+        let (mut slb, mut sub) = (None::<i128>, None::<i128>);
+        let (mut tlb, mut tub) = (None::<i128>, None::<i128>);
+        for &(lo, hi, reps, c) in pieces {
+            if reps == 0 {
+                continue;
+            }
+            size = reps.checked_mul(c.size).and_then(|s| s.checked_add(size)).ok_or(DatatypeError::Overflow)?;
+            n_basic =
+                reps.checked_mul(c.n_basic).and_then(|s| s.checked_add(n_basic)).ok_or(DatatypeError::Overflow)?;
+            align = align.max(c.align);
+            let (l, u) = (lo + c.lb as i128, hi + c.ub as i128);
+            let mn = |a: Option<i128>, b: i128| Some(a.map_or(b, |a| a.min(b)));
+            let mx = |a: Option<i128>, b: i128| Some(a.map_or(b, |a| a.max(b)));
+            lb = mn(lb, l);
+            ub = mx(ub, u);
+            if c.sticky_lb {
+                slb = mn(slb, l);
+            }
+            if c.sticky_ub {
+                sub = mx(sub, u);
+            }
+            if c.size > 0 {
+                tlb = mn(tlb, lo + c.true_lb as i128);
+                tub = mx(tub, hi + c.true_ub as i128);
+            }
+        }
+        let lb = slb.or(lb).unwrap_or(0);
+        let mut ub = sub.or(ub).unwrap_or(0);
+        let extent = ub - lb;
+        if pad && sub.is_none() && extent > 0 && extent % align as i128 != 0 {
+            ub += align as i128 - extent % align as i128;
+        }
+        Ok(Bounds {
+            size,
+            lb: to_i64(lb)?,
+            ub: to_i64(ub)?,
+            true_lb: to_i64(tlb.unwrap_or(0))?,
+            true_ub: to_i64(tub.unwrap_or(0))?,
+            sticky_lb: slb.is_some(),
+            sticky_ub: sub.is_some(),
+            align,
+            n_basic,
+        })
+    }
+
+    pub(crate) fn of_node(node: &Node) -> Result<Bounds> {
+        match node {
+            Node::Basic(b) => Ok(Bounds::basic(*b)),
+            Node::Wrap { child } => Ok(child.0.bounds),
+            Node::Strided { child, count, blocklen, stride } => {
+                let c = &child.0.bounds;
+                if *count == 0 || *blocklen == 0 {
+                    return Bounds::combine(&[], false);
+                }
+                let (slo, shi) = run_range(0, *count, *stride);
+                let (blo, bhi) = run_range(0, *blocklen, c.extent());
+                let reps = count.checked_mul(*blocklen).ok_or(DatatypeError::Overflow)?;
+                Bounds::combine(&[(slo + blo, shi + bhi, reps, c)], false)
+            }
+            Node::Blocks { child, blocks } => {
+                let c = &child.0.bounds;
+                let pieces: Vec<_> = blocks
+                    .iter()
+                    .map(|&(d, n)| {
+                        let (lo, hi) = run_range(d as i128, n, c.extent());
+                        (lo, hi, n, c)
+                    })
+                    .collect();
+                Bounds::combine(&pieces, false)
+            }
+            Node::Struct { fields } => {
+                let pieces: Vec<_> = fields
+                    .iter()
+                    .map(|(d, n, t)| {
+                        let c = &t.0.bounds;
+                        let (lo, hi) = run_range(*d as i128, *n, c.extent());
+                        (lo, hi, *n, c)
+                    })
+                    .collect();
+                Bounds::combine(&pieces, true)
+            }
+        }
+    }
+}
+
+/// Appends runs to a flat form under construction, merging where possible.
+struct FlatBuilder {
+    runs: Vec<TypedRun>,
+    blocks: Vec<ByteBlock>,
+    pos: u64,
+    elements: u64,
+}
+
+impl FlatBuilder {
+    fn push(&mut self, offset: i64, basic: Basic, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let bytes = count * basic.size();
+        match self.runs.last_mut() {
+            Some(r) if r.basic == basic && r.offset + (r.count * basic.size()) as i64 == offset => r.count += count,
+            _ => {
+                self.runs.push(TypedRun { offset, basic, count, packed_pos: self.pos, elements_before: self.elements })
+            }
+        }
+        match self.blocks.last_mut() {
+            Some(b) if b.offset + b.len as i64 == offset => b.len += bytes,
+            _ => self.blocks.push(ByteBlock { offset, len: bytes, packed_pos: self.pos }),
+        }
+        self.pos += bytes;
+        self.elements += count;
+    }
+
+    /// Appends `n` consecutive copies of `child` starting at byte `disp`.
+    fn push_copies(&mut self, disp: i64, n: u64, child: &Datatype) {
+        let flat = child.flat();
+        let b = &child.0.bounds;
+        let extent = b.ub - b.lb;
+        if let [run] = flat.runs.as_slice() {
+            // A child that is one dense run whose extent equals its size repeats as one run.
+            if run.count * run.basic.size() == b.size && extent == b.size as i64 {
+                self.push(disp + run.offset, run.basic, run.count * n);
+                return;
+            }
+        }
+        for j in 0..n {
+            let base = disp + j as i64 * extent;
+            for run in &flat.runs {
+                self.push(base + run.offset, run.basic, run.count);
+            }
+        }
+    }
+}
+
+impl Datatype {
+    pub(crate) fn from_node(node: Node, recipe: Recipe) -> Result<Datatype> {
+        let bounds = Bounds::of_node(&node)?;
+        Ok(Datatype::with_bounds(node, recipe, bounds))
+    }
+
+    pub(crate) fn with_bounds(node: Node, recipe: Recipe, bounds: Bounds) -> Datatype {
+        Datatype(Arc::new(Inner { recipe, node, bounds, flat: OnceLock::new(), name: RwLock::new(String::new()) }))
+    }
+
+    /// The same type map under a different recipe (used for subarray and darray,
+    /// which are built from simpler constructors).
+    pub(crate) fn relabel(&self, recipe: Recipe) -> Datatype {
+        Datatype::with_bounds(self.0.node.clone(), recipe, self.0.bounds)
+    }
+
+    /// The flattened form of one element (computed on first use, then cached).
+    pub fn flat(&self) -> &Flat {
+        self.0.flat.get_or_init(|| {
+            let mut fb = FlatBuilder { runs: Vec::new(), blocks: Vec::new(), pos: 0, elements: 0 };
+            match &self.0.node {
+                Node::Basic(b) => fb.push(0, *b, 1),
+                Node::Wrap { child } => fb.push_copies(0, 1, child),
+                Node::Strided { child, count, blocklen, stride } => {
+                    for i in 0..*count {
+                        fb.push_copies(i as i64 * stride, *blocklen, child);
+                    }
+                }
+                Node::Blocks { child, blocks } => {
+                    for &(d, n) in blocks {
+                        fb.push_copies(d, n, child);
+                    }
+                }
+                Node::Struct { fields } => {
+                    for (d, n, t) in fields {
+                        fb.push_copies(*d, *n, t);
+                    }
+                }
+            }
+            Flat { runs: fb.runs, blocks: fb.blocks }
+        })
+    }
+
+    /// `MPI_Type_commit`: builds the flattened form now rather than on first use.
+    pub fn commit(&self) {
+        self.flat();
+    }
+
+    /// Whether two handles are the same MPI object.
+    pub fn same_object(&self, other: &Datatype) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// `MPI_Type_size`: bytes of data in one element.
+    pub fn size(&self) -> u64 {
+        self.0.bounds.size
+    }
+
+    /// `MPI_Type_get_extent`'s lower bound.
+    pub fn lb(&self) -> i64 {
+        self.0.bounds.lb
+    }
+
+    /// Upper bound (`lb + extent`).
+    pub fn ub(&self) -> i64 {
+        self.0.bounds.ub
+    }
+
+    /// `MPI_Type_get_extent`'s extent: `ub - lb`, the stride between consecutive elements.
+    pub fn extent(&self) -> i64 {
+        self.0.bounds.ub - self.0.bounds.lb
+    }
+
+    /// `MPI_Type_get_true_extent`'s lower bound: the lowest byte of data (0 for a type without data).
+    pub fn true_lb(&self) -> i64 {
+        self.0.bounds.true_lb
+    }
+
+    /// One past the highest byte of data.
+    pub fn true_ub(&self) -> i64 {
+        self.0.bounds.true_ub
+    }
+
+    /// `MPI_Type_get_true_extent`'s extent: `true_ub - true_lb`.
+    pub fn true_extent(&self) -> i64 {
+        self.0.bounds.true_ub - self.0.bounds.true_lb
+    }
+
+    /// Alignment used to pad structs containing this type (the largest of its basic types).
+    pub fn alignment(&self) -> u64 {
+        self.0.bounds.align
+    }
+
+    /// Number of basic elements in one element.
+    pub fn basic_elements(&self) -> u64 {
+        self.0.bounds.n_basic
+    }
+
+    /// The basic type if this is a predefined elementary type.
+    pub fn as_basic(&self) -> Option<Basic> {
+        match self.0.node {
+            Node::Basic(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Whether `count` elements occupy `count * size` consecutive bytes starting
+    /// at `true_lb` (then pack and unpack are one copy).
+    pub fn is_contiguous(&self) -> bool {
+        let b = &self.0.bounds;
+        if b.size == 0 {
+            return true;
+        }
+        let blocks = &self.flat().blocks;
+        blocks.len() == 1 && self.extent() == b.size as i64 && blocks[0].offset == b.true_lb
+    }
+
+    /// The byte range, relative to the buffer's base address, that `count`
+    /// elements touch (their data only). The ABI forms one slice from
+    /// `base + span.lo` of `span.len()` bytes and passes `span.lo` as the
+    /// view start to pack/unpack. Empty when `count` is 0 or the type has no data.
+    pub fn span(&self, count: u64) -> Result<Span> {
+        let b = &self.0.bounds;
+        if count == 0 || b.size == 0 {
+            return Ok(Span { lo: 0, hi: 0 });
+        }
+        let (lo, hi) = run_range(0, count, self.extent());
+        Ok(Span { lo: to_i64(lo + b.true_lb as i128)?, hi: to_i64(hi + b.true_ub as i128)? })
+    }
+
+    /// The recipe this type was constructed from.
+    pub fn recipe(&self) -> &Recipe {
+        &self.0.recipe
+    }
+
+    /// `MPI_Type_get_envelope`.
+    pub fn envelope(&self) -> Envelope {
+        self.0.recipe.envelope()
+    }
+
+    /// `MPI_Type_get_contents` (None for a named type); `encode` maps order and
+    /// distribution constants to the ABI's integers.
+    pub fn contents(&self, encode: &dyn Fn(EnumArg) -> i64) -> Option<Contents> {
+        self.0.recipe.contents(encode)
+    }
+
+    /// `MPI_Type_set_name`. Clones of this handle see the new name; dups do not.
+    pub fn set_name(&self, name: &str) {
+        *self.0.name.write().unwrap_or_else(|e| e.into_inner()) = name.to_owned();
+    }
+
+    /// `MPI_Type_get_name` (empty if never set).
+    pub fn name(&self) -> String {
+        self.0.name.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl std::fmt::Debug for Datatype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = &self.0.bounds;
+        f.debug_struct("Datatype")
+            .field("combiner", &self.0.recipe.combiner())
+            .field("size", &b.size)
+            .field("lb", &b.lb)
+            .field("ub", &b.ub)
+            .field("true_lb", &b.true_lb)
+            .field("true_ub", &b.true_ub)
+            .finish()
+    }
+}

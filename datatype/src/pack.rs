@@ -1,0 +1,162 @@
+//! Native pack and unpack: moving the bytes of a type map between user
+//! memory and a contiguous packed stream, plus element counting.
+//!
+//! User memory is a byte slice and `view_start`, the displacement of the
+//! slice's first byte from the buffer's base address (use
+//! [`Datatype::span`]'s `lo`, or 0 for a slice starting at the base). Element
+//! `k` of a message lies `k * extent` bytes after the base. The packed stream
+//! is the data bytes in type-map order, element after element; the `_range`
+//! variants work on any window of it (for streaming large messages and for
+//! truncated receives).
+
+use std::ops::Range;
+
+use crate::error::{DatatypeError, Result};
+use crate::layout::Datatype;
+
+/// The indices of `view` holding bytes `[off, off + n)` relative to the base.
+fn view_range(view_len: usize, view_start: i64, off: i64, n: usize) -> Result<Range<usize>> {
+    let idx = off as i128 - view_start as i128;
+    if idx < 0 || idx + n as i128 > view_len as i128 {
+        return Err(DatatypeError::OutOfBounds {
+            lo: off,
+            hi: off.saturating_add(n as i64),
+            view_lo: view_start,
+            view_hi: view_start.saturating_add(view_len as i64),
+        });
+    }
+    Ok(idx as usize..idx as usize + n)
+}
+
+impl Datatype {
+    /// `MPI_Pack_size` (native): bytes `count` elements take packed.
+    pub fn pack_size(&self, count: u64) -> Result<u64> {
+        count.checked_mul(self.size()).ok_or(DatatypeError::Overflow)
+    }
+
+    /// Calls `f(memory offset from base, offset in the window, length)` for each
+    /// contiguous piece of packed-stream bytes `[first, first + len)` of `count` elements.
+    fn walk(&self, count: u64, first: u64, len: u64, mut f: impl FnMut(i64, usize, usize) -> Result<()>) -> Result<()> {
+        let size = self.size();
+        if len == 0 {
+            return Ok(());
+        }
+        debug_assert!(first + len <= count * size);
+        if self.is_contiguous() {
+            let off =
+                i64::try_from(first).ok().and_then(|f| f.checked_add(self.true_lb())).ok_or(DatatypeError::Overflow)?;
+            return f(off, 0, len as usize);
+        }
+        let blocks = &self.flat().blocks;
+        let ext = self.extent() as i128;
+        let mut k = first / size;
+        let mut within = first % size;
+        let mut bi = blocks.partition_point(|b| b.packed_pos + b.len <= within);
+        let mut done: u64 = 0;
+        while done < len {
+            let b = &blocks[bi];
+            let into = within - b.packed_pos;
+            let n = (b.len - into).min(len - done);
+            let off = k as i128 * ext + b.offset as i128 + into as i128;
+            f(i64::try_from(off).map_err(|_| DatatypeError::Overflow)?, done as usize, n as usize)?;
+            done += n;
+            within += n;
+            if within == b.packed_pos + b.len {
+                bi += 1;
+                if bi == blocks.len() {
+                    bi = 0;
+                    k += 1;
+                    within = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `MPI_Pack` (native): packs `count` elements from `src` (whose first byte is
+    /// `src_start` bytes from the buffer base) into the start of `out`; returns the bytes written.
+    pub fn pack(&self, count: u64, src: &[u8], src_start: i64, out: &mut [u8]) -> Result<usize> {
+        let total = self.pack_size(count)?;
+        if (out.len() as u64) < total {
+            return Err(DatatypeError::OutputTooSmall { needed: total, available: out.len() });
+        }
+        self.pack_range(count, 0, src, src_start, &mut out[..total as usize])
+    }
+
+    /// Packs `count` elements into a new vector.
+    pub fn pack_to_vec(&self, count: u64, src: &[u8], src_start: i64) -> Result<Vec<u8>> {
+        let total = self.pack_size(count)?;
+        let mut out = vec![0u8; usize::try_from(total).map_err(|_| DatatypeError::Overflow)?];
+        self.pack(count, src, src_start, &mut out)?;
+        Ok(out)
+    }
+
+    /// Fills `out` with packed-stream bytes `[first, first + out.len())` of `count`
+    /// elements, stopping at the end of the stream; returns the bytes written.
+    pub fn pack_range(&self, count: u64, first: u64, src: &[u8], src_start: i64, out: &mut [u8]) -> Result<usize> {
+        let total = self.pack_size(count)?;
+        let len = (out.len() as u64).min(total.saturating_sub(first));
+        self.walk(count, first, len, |off, at, n| {
+            let r = view_range(src.len(), src_start, off, n)?;
+            out[at..at + n].copy_from_slice(&src[r]);
+            Ok(())
+        })?;
+        Ok(len as usize)
+    }
+
+    /// `MPI_Unpack` (native) and receive-side unpacking: copies the packed bytes
+    /// into the type map of `count` elements in `dst` (whose first byte is
+    /// `dst_start` bytes from the buffer base). A `packed` shorter than the
+    /// message (a truncated receive) fills the type map's prefix in type-map
+    /// order; bytes beyond `count` elements are ignored. Returns the bytes consumed.
+    pub fn unpack(&self, count: u64, packed: &[u8], dst: &mut [u8], dst_start: i64) -> Result<usize> {
+        self.unpack_range(count, 0, packed, dst, dst_start)
+    }
+
+    /// Unpacks `packed` as packed-stream bytes `[first, first + packed.len())` of
+    /// `count` elements (stopping at the end of the stream); returns the bytes consumed.
+    pub fn unpack_range(&self, count: u64, first: u64, packed: &[u8], dst: &mut [u8], dst_start: i64) -> Result<usize> {
+        let total = self.pack_size(count)?;
+        let len = (packed.len() as u64).min(total.saturating_sub(first));
+        self.walk(count, first, len, |off, at, n| {
+            let r = view_range(dst.len(), dst_start, off, n)?;
+            dst[r].copy_from_slice(&packed[at..at + n]);
+            Ok(())
+        })?;
+        Ok(len as usize)
+    }
+
+    /// `MPI_Get_count`: whole elements in `bytes` packed bytes, or `None`
+    /// (`MPI_UNDEFINED`) if `bytes` is not a multiple of the size. A type
+    /// without data gives `Some(0)`.
+    pub fn get_count(&self, bytes: u64) -> Option<u64> {
+        let size = self.size();
+        if size == 0 {
+            return Some(0);
+        }
+        (bytes % size == 0).then_some(bytes / size)
+    }
+
+    /// `MPI_Get_elements`: basic elements in the first `bytes` packed bytes
+    /// (whole elements plus the basic values of a partial one), or `None`
+    /// (`MPI_UNDEFINED`) if `bytes` ends inside a basic value.
+    pub fn get_elements(&self, bytes: u64) -> Option<u64> {
+        let size = self.size();
+        if size == 0 {
+            return Some(0);
+        }
+        let mut n = (bytes / size).checked_mul(self.basic_elements())?;
+        let rem = bytes % size;
+        if rem > 0 {
+            let runs = &self.flat().runs;
+            let i = runs.partition_point(|r| r.packed_pos + r.count * r.basic.size() <= rem);
+            let r = &runs[i];
+            let into = rem - r.packed_pos;
+            if into % r.basic.size() != 0 {
+                return None;
+            }
+            n = n.checked_add(r.elements_before + into / r.basic.size())?;
+        }
+        Some(n)
+    }
+}
