@@ -92,3 +92,12 @@ fn ring_passes_the_token_n_times_over_tcp() {
         check_example("ring", n, true, |r| if r == 0 { format!("ring ok: token = {}", n * n) } else { String::new() });
     }
 }
+
+#[test]
+fn large_first_message_over_tcp_gets_its_reply_route() {
+    // Rank 1's first contact with rank 0 is rank 0's rendezvous request: its
+    // clear-to-send must find a route back although rank 1 never sent yet.
+    let out = Job::new(2, "pingpong").args(["--size", "4194304", "--iters", "3"]).tcp().run();
+    out.assert_ok();
+    assert!(out.stdout.contains("size=4194304"), "{}", out.stdout);
+}

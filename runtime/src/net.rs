@@ -85,6 +85,12 @@ impl Net {
     /// One progress step: receive, act, send. Returns whether anything moved.
     pub fn progress(&mut self) -> MpiResult<bool> {
         let got = self.router.poll(&mut self.engine)?;
+        // Replies (Cts, credit, acks) may be due to a peer this rank never
+        // sent to: give it a route first.
+        let unrouted: Vec<u32> = self.engine.busy_peers().filter(|&p| !self.router.is_routed(p)).collect();
+        for peer in unrouted {
+            self.ensure_route(peer)?;
+        }
         let sent = self.router.flush(&mut self.engine)?;
         Ok(got + sent > 0)
     }

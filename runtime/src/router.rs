@@ -54,6 +54,11 @@ impl Router {
         }
     }
 
+    /// Whether `peer` has a route yet.
+    pub fn is_routed(&self, peer: u32) -> bool {
+        self.routes[peer as usize] != Route::Unknown
+    }
+
     /// Record that `peer` is reached through shared memory (already attached).
     pub fn set_shm(&mut self, engine: &mut Engine, peer: u32) {
         if let Some(shm) = &self.shm {
