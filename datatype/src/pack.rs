@@ -134,7 +134,8 @@ impl Datatype {
         if size == 0 {
             return Some(0);
         }
-        (bytes % size == 0).then_some(bytes / size)
+        let (whole, rest) = (bytes / size, bytes % size);
+        (rest == 0).then_some(whole)
     }
 
     /// `MPI_Get_elements`: basic elements in the first `bytes` packed bytes
@@ -151,11 +152,11 @@ impl Datatype {
             let runs = &self.flat().runs;
             let i = runs.partition_point(|r| r.packed_pos + r.count * r.basic.size() <= rem);
             let r = &runs[i];
-            let into = rem - r.packed_pos;
-            if into % r.basic.size() != 0 {
+            let (whole, partial) = ((rem - r.packed_pos) / r.basic.size(), (rem - r.packed_pos) % r.basic.size());
+            if partial != 0 {
                 return None;
             }
-            n = n.checked_add(r.elements_before + into / r.basic.size())?;
+            n = n.checked_add(r.elements_before + whole)?;
         }
         Some(n)
     }
