@@ -96,7 +96,7 @@ fn struct_extent_pads_to_the_largest_alignment() {
     assert_eq!(shape(&s), (9, 0, 16, 0, 9));
     let s2 = Datatype::create_struct(&[1, 1], &[0, 1], &[c.clone(), int()]).unwrap();
     assert_eq!(shape(&s2), (5, 0, 8, 0, 5));
-    let s3 = Datatype::create_struct(&[3], &[0], &[c.clone()]).unwrap();
+    let s3 = Datatype::create_struct(&[3], &[0], &[c]).unwrap();
     assert_eq!(shape(&s3), (3, 0, 3, 0, 3));
     // Negative displacement: lb below zero; extent 4 + 8 = 12 is padded to 16.
     let s4 = Datatype::create_struct(&[1, 1], &[-8, 4], &[d, int()]).unwrap();
