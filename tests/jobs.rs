@@ -101,3 +101,13 @@ fn large_first_message_over_tcp_gets_its_reply_route() {
     out.assert_ok();
     assert!(out.stdout.contains("size=4194304"), "{}", out.stdout);
 }
+
+#[test]
+fn point_to_point_semantics_hold_across_processes() {
+    for (n, tcp) in [(2, false), (3, false), (2, true), (3, true)] {
+        let job = Job::new(n, "p2p_semantics");
+        let out = if tcp { job.tcp() } else { job }.run();
+        out.assert_ok();
+        assert_eq!(out.stdout.lines().filter(|l| l.ends_with("p2p ok")).count(), n, "n={n} tcp={tcp}: {}", out.stdout);
+    }
+}
