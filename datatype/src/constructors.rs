@@ -36,6 +36,14 @@ impl Datatype {
         Datatype::with_bounds(Node::Basic(b), Recipe::Named(Named::Basic(b)), Bounds::basic(b))
     }
 
+    /// A predefined type by its name (elementary or pair).
+    pub fn named(n: Named) -> Datatype {
+        match n {
+            Named::Basic(b) => Datatype::basic(b),
+            Named::Pair(p) => Datatype::pair(p),
+        }
+    }
+
     /// A predefined pair type (`MPI_2INT`, `MPI_DOUBLE_INT`, ...): the struct
     /// `{value, int}` with native padding, reported as a named type.
     pub fn pair(p: PairType) -> Datatype {

@@ -340,6 +340,12 @@ impl Datatype {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
+    /// An identity for this object, stable while any clone lives (for the ABI's
+    /// object-to-handle tables, e.g. to answer `MPI_Type_get_contents`).
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// `MPI_Type_size`: bytes of data in one element.
     pub fn size(&self) -> u64 {
         self.0.bounds.size

@@ -30,3 +30,4 @@ pub use basic::{Basic, ComplexPart, Encoding, PairType};
 pub use envelope::{Combiner, Contents, Darg, Distribution, EnumArg, Envelope, Named, Order, Recipe};
 pub use error::{DatatypeError, Result};
 pub use layout::{ByteBlock, Datatype, Flat, Span, TypedRun};
+pub use pack::MessageBlocks;

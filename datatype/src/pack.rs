@@ -28,7 +28,49 @@ fn view_range(view_len: usize, view_start: i64, off: i64, n: usize) -> Result<Ra
     Ok(idx as usize..idx as usize + n)
 }
 
+/// Iterator over the contiguous memory blocks of a message; see [`Datatype::message_blocks`].
+pub struct MessageBlocks<'a> {
+    blocks: &'a [crate::layout::ByteBlock],
+    extent: i64,
+    count: u64,
+    k: u64,
+    i: usize,
+}
+
+impl Iterator for MessageBlocks<'_> {
+    type Item = (i64, u64);
+
+    fn next(&mut self) -> Option<(i64, u64)> {
+        let mut cur: Option<(i64, u64)> = None;
+        while self.k < self.count {
+            let b = &self.blocks[self.i];
+            let off = self.k as i64 * self.extent + b.offset;
+            match cur {
+                None => cur = Some((off, b.len)),
+                Some((o, n)) if o + n as i64 == off => cur = Some((o, n + b.len)),
+                Some(_) => return cur,
+            }
+            self.i += 1;
+            if self.i == self.blocks.len() {
+                self.i = 0;
+                self.k += 1;
+            }
+        }
+        cur
+    }
+}
+
 impl Datatype {
+    /// The contiguous memory blocks `(offset from base, length)` of `count`
+    /// elements in packed-stream order, adjacent blocks merged (also across
+    /// elements): an I/O vector for sending or receiving without packing.
+    /// Offsets fit in `i64` whenever [`Datatype::span`] succeeds for `count`.
+    pub fn message_blocks(&self, count: u64) -> MessageBlocks<'_> {
+        let blocks = self.flat().blocks.as_slice();
+        let count = if blocks.is_empty() { 0 } else { count };
+        MessageBlocks { blocks, extent: self.extent(), count, k: 0, i: 0 }
+    }
+
     /// `MPI_Pack_size` (native): bytes `count` elements take packed.
     pub fn pack_size(&self, count: u64) -> Result<u64> {
         count.checked_mul(self.size()).ok_or(DatatypeError::Overflow)

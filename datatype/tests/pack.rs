@@ -194,3 +194,27 @@ fn zero_count_and_zero_size_pack_nothing() {
     assert_eq!(empty.pack_to_vec(1000, &[], 0).unwrap(), Vec::<u8>::new());
     assert_eq!(empty.unpack(1000, &[9, 9], &mut [], 0).unwrap(), 0);
 }
+
+#[test]
+fn message_blocks_merge_across_elements() {
+    let v = Datatype::vector(2, 1, 2, &int()).unwrap(); // blocks 0..4, 8..12; extent 12
+    assert_eq!(v.message_blocks(2).collect::<Vec<_>>(), vec![(0, 4), (8, 8), (20, 4)]);
+    let c = Datatype::contiguous(3, &int()).unwrap();
+    assert_eq!(c.message_blocks(4).collect::<Vec<_>>(), vec![(0, 48)]);
+    let n = Datatype::indexed(&[1, 1], &[1, 0], &int()).unwrap(); // type-map order: 4..8 then 0..4
+    assert_eq!(n.message_blocks(1).collect::<Vec<_>>(), vec![(4, 4), (0, 4)]);
+    assert_eq!(Datatype::contiguous(0, &int()).unwrap().message_blocks(5).count(), 0);
+    assert_eq!(v.message_blocks(0).count(), 0);
+}
+
+#[test]
+fn datatypes_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Datatype>();
+    let t = Datatype::vector(100, 1, 2, &int()).unwrap();
+    let t2 = t.clone();
+    let h = std::thread::spawn(move || t2.flat().blocks.len());
+    assert_eq!(h.join().unwrap(), t.flat().blocks.len());
+    assert_eq!(t.id(), t.clone().id());
+    assert_ne!(t.id(), t.dup().id());
+}

@@ -151,6 +151,11 @@ proptest! {
             src[i..i + b.size() as usize].to_vec()
         }).collect();
         prop_assert_eq!(&packed, &want);
+        let iov: Vec<u8> = t.message_blocks(count).flat_map(|(o, n)| {
+            let i = (o - start) as usize;
+            src[i..i + n as usize].to_vec()
+        }).collect();
+        prop_assert_eq!(&iov, &want);
 
         let mut dst: Vec<u8> = src.iter().map(|x| !x).collect();
         prop_assert_eq!(t.unpack(count, &packed, &mut dst, start).unwrap(), packed.len());
