@@ -14,6 +14,22 @@
 //! Memory is handed in as a byte slice plus `view_start`, the displacement of
 //! the slice's first byte relative to the buffer's base address, so no
 //! pointer arithmetic (and no `unsafe`) happens here.
+//!
+//! ```
+//! use rmpi_datatype::{Basic, Datatype};
+//!
+//! // Every other int, read backwards: data at offsets 0, -8, -16 from the base.
+//! let t = Datatype::vector(3, 1, -2, &Datatype::basic(Basic::Int))?;
+//! let span = t.span(1)?; // [-16, 4): the ABI forms one slice from base + span.lo
+//! assert_eq!((span.lo, span.hi), (-16, 4));
+//! let memory: Vec<u8> = (0..20).collect(); // stands for that slice
+//! let packed = t.pack_to_vec(1, &memory, span.lo)?;
+//! assert_eq!(packed, [16, 17, 18, 19, 8, 9, 10, 11, 0, 1, 2, 3]);
+//! let mut back = vec![0u8; 20];
+//! t.unpack(1, &packed, &mut back, span.lo)?;
+//! assert_eq!(&back[16..], &memory[16..]);
+//! # Ok::<(), rmpi_datatype::DatatypeError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
