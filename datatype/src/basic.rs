@@ -192,7 +192,9 @@ impl Basic {
 }
 
 /// The predefined pair types of `MPI_MAXLOC`/`MPI_MINLOC`, each the C struct
-/// `{ value; int index; }` with native padding.
+/// `{ value; index; }` with native padding (the index is `int` except for the
+/// Fortran pairs `MPI_2REAL` and `MPI_2DOUBLE_PRECISION`, whose index has the
+/// value's type; `MPI_2INTEGER` has the layout of [`PairType::TwoInt`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PairType {
     /// `MPI_2INT`: `{int, int}`, size 8, extent 8.
@@ -207,6 +209,10 @@ pub enum PairType {
     ShortInt,
     /// `MPI_LONG_DOUBLE_INT`: `{long double, int}`, size 20, extent 32.
     LongDoubleInt,
+    /// `MPI_2REAL`: `{float, float}`, size 8, extent 8.
+    TwoFloat,
+    /// `MPI_2DOUBLE_PRECISION`: `{double, double}`, size 16, extent 16.
+    TwoDouble,
 }
 
 impl PairType {
@@ -219,12 +225,37 @@ impl PairType {
             PairType::LongInt => Basic::Long,
             PairType::ShortInt => Basic::Short,
             PairType::LongDoubleInt => Basic::LongDouble,
+            PairType::TwoFloat => Basic::Float,
+            PairType::TwoDouble => Basic::Double,
         }
     }
 
-    /// Byte offset of the `int` index member (the value's size rounded up to `int` alignment).
+    /// The index member's type.
+    pub const fn index(self) -> Basic {
+        match self {
+            PairType::TwoFloat => Basic::Float,
+            PairType::TwoDouble => Basic::Double,
+            _ => Basic::Int,
+        }
+    }
+
+    /// Byte offset of the index member (the value's size rounded up to the index's alignment).
     pub const fn index_offset(self) -> i64 {
-        let s = self.value().size();
-        (s.div_ceil(4) * 4) as i64
+        let (s, a) = (self.value().size(), self.index().alignment());
+        (s.div_ceil(a) * a) as i64
+    }
+
+    /// The C pair type with this value and index type (`MPI_Type_get_value_index`):
+    /// `None` if MPI predefines no such pair.
+    pub fn from_parts(value: Basic, index: Basic) -> Option<PairType> {
+        const PAIRS: [PairType; 6] = [
+            PairType::TwoInt,
+            PairType::FloatInt,
+            PairType::DoubleInt,
+            PairType::LongInt,
+            PairType::ShortInt,
+            PairType::LongDoubleInt,
+        ];
+        PAIRS.into_iter().find(|p| p.value() == value && p.index() == index)
     }
 }

@@ -45,9 +45,9 @@ impl Datatype {
     }
 
     /// A predefined pair type (`MPI_2INT`, `MPI_DOUBLE_INT`, ...): the struct
-    /// `{value, int}` with native padding, reported as a named type.
+    /// `{value, index}` with native padding, reported as a named type.
     pub fn pair(p: PairType) -> Datatype {
-        let fields = vec![(0, 1, Datatype::basic(p.value())), (p.index_offset(), 1, Datatype::basic(Basic::Int))];
+        let fields = vec![(0, 1, Datatype::basic(p.value())), (p.index_offset(), 1, Datatype::basic(p.index()))];
         let node = Node::Struct { fields };
         let bounds = Bounds::of_node(&node).expect("pair layouts are small");
         Datatype::with_bounds(node, Recipe::Named(Named::Pair(p)), bounds)

@@ -399,6 +399,15 @@ impl Datatype {
         }
     }
 
+    /// The basic type of every value in the type map, if there is exactly one
+    /// (e.g. a vector of doubles): what a reduction operator applies to.
+    /// `None` for mixed types and for types without data.
+    pub fn uniform_basic(&self) -> Option<Basic> {
+        let runs = &self.flat().runs;
+        let first = runs.first()?.basic;
+        runs.iter().all(|r| r.basic == first).then_some(first)
+    }
+
     /// Whether `count` elements occupy `count * size` consecutive bytes starting
     /// at `true_lb` (then pack and unpack are one copy).
     pub fn is_contiguous(&self) -> bool {

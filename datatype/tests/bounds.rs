@@ -43,6 +43,8 @@ fn pair_types_have_their_c_struct_layouts() {
         (PairType::LongInt, 12, 16),
         (PairType::ShortInt, 6, 8),
         (PairType::LongDoubleInt, 20, 32),
+        (PairType::TwoFloat, 8, 8),
+        (PairType::TwoDouble, 16, 16),
     ];
     for (p, size, extent) in cases {
         let t = Datatype::pair(p);
@@ -50,6 +52,14 @@ fn pair_types_have_their_c_struct_layouts() {
         assert_eq!(t.basic_elements(), 2);
     }
     assert_eq!(blocks(&Datatype::pair(PairType::ShortInt)), vec![(0, 2), (4, 4)]);
+    assert_eq!(blocks(&Datatype::pair(PairType::LongDoubleInt)), vec![(0, 20)]);
+    assert_eq!(PairType::from_parts(Basic::Double, Basic::Int), Some(PairType::DoubleInt));
+    assert_eq!(PairType::from_parts(Basic::Double, Basic::Long), None);
+    assert_eq!(Datatype::pair(PairType::TwoDouble).uniform_basic(), Some(Basic::Double));
+    assert_eq!(Datatype::pair(PairType::DoubleInt).uniform_basic(), None);
+    let v = Datatype::vector(3, 2, 5, &Datatype::basic(Basic::Float)).unwrap();
+    assert_eq!(v.uniform_basic(), Some(Basic::Float));
+    assert_eq!(Datatype::contiguous(0, &v).unwrap().uniform_basic(), None);
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn typemap(t: &Datatype) -> Vec<(i64, Basic)> {
     let run = |d: i64, n: i64, ext: i64| (0..n).map(move |j| d + j * ext);
     match t.recipe() {
         Recipe::Named(Named::Basic(b)) => vec![(0, *b)],
-        Recipe::Named(Named::Pair(p)) => vec![(0, p.value()), (p.index_offset(), Basic::Int)],
+        Recipe::Named(Named::Pair(p)) => vec![(0, p.value()), (p.index_offset(), p.index())],
         Recipe::Dup { old } | Recipe::Resized { old, .. } => typemap(old),
         Recipe::Contiguous { count, old } => shifted(old, run(0, *count, old.extent()).collect()),
         Recipe::Vector { count, blocklength, stride, old } => {
