@@ -83,60 +83,31 @@ pub enum Named {
 /// Displacements of `Vector`, `Indexed`, `IndexedBlock` are in units of the old
 /// type's extent; those of the `H*` and `Struct` variants in bytes.
 #[derive(Debug, Clone)]
-#[allow(missing_docs)] // fields are the MPI arguments of the same names
+#[allow(missing_docs)] // fields are the MPI arguments of the same names; `old` is the old type
 pub enum Recipe {
+    /// A predefined type.
     Named(Named),
-    Dup {
-        old: Datatype,
-    },
-    Contiguous {
-        count: i64,
-        old: Datatype,
-    },
-    Vector {
-        count: i64,
-        blocklength: i64,
-        stride: i64,
-        old: Datatype,
-    },
-    Hvector {
-        count: i64,
-        blocklength: i64,
-        stride: i64,
-        old: Datatype,
-    },
-    Indexed {
-        blocklengths: Vec<i64>,
-        displacements: Vec<i64>,
-        old: Datatype,
-    },
-    Hindexed {
-        blocklengths: Vec<i64>,
-        displacements: Vec<i64>,
-        old: Datatype,
-    },
-    IndexedBlock {
-        blocklength: i64,
-        displacements: Vec<i64>,
-        old: Datatype,
-    },
-    HindexedBlock {
-        blocklength: i64,
-        displacements: Vec<i64>,
-        old: Datatype,
-    },
-    Struct {
-        blocklengths: Vec<i64>,
-        displacements: Vec<i64>,
-        types: Vec<Datatype>,
-    },
-    Subarray {
-        sizes: Vec<i64>,
-        subsizes: Vec<i64>,
-        starts: Vec<i64>,
-        order: Order,
-        old: Datatype,
-    },
+    /// `MPI_Type_dup`.
+    Dup { old: Datatype },
+    /// `MPI_Type_contiguous`.
+    Contiguous { count: i64, old: Datatype },
+    /// `MPI_Type_vector` (stride in extents).
+    Vector { count: i64, blocklength: i64, stride: i64, old: Datatype },
+    /// `MPI_Type_create_hvector` (stride in bytes).
+    Hvector { count: i64, blocklength: i64, stride: i64, old: Datatype },
+    /// `MPI_Type_indexed`.
+    Indexed { blocklengths: Vec<i64>, displacements: Vec<i64>, old: Datatype },
+    /// `MPI_Type_create_hindexed`.
+    Hindexed { blocklengths: Vec<i64>, displacements: Vec<i64>, old: Datatype },
+    /// `MPI_Type_create_indexed_block`.
+    IndexedBlock { blocklength: i64, displacements: Vec<i64>, old: Datatype },
+    /// `MPI_Type_create_hindexed_block`.
+    HindexedBlock { blocklength: i64, displacements: Vec<i64>, old: Datatype },
+    /// `MPI_Type_create_struct`.
+    Struct { blocklengths: Vec<i64>, displacements: Vec<i64>, types: Vec<Datatype> },
+    /// `MPI_Type_create_subarray`.
+    Subarray { sizes: Vec<i64>, subsizes: Vec<i64>, starts: Vec<i64>, order: Order, old: Datatype },
+    /// `MPI_Type_create_darray`.
     Darray {
         size: i64,
         rank: i64,
@@ -147,11 +118,8 @@ pub enum Recipe {
         order: Order,
         old: Datatype,
     },
-    Resized {
-        lb: i64,
-        extent: i64,
-        old: Datatype,
-    },
+    /// `MPI_Type_create_resized`.
+    Resized { lb: i64, extent: i64, old: Datatype },
 }
 
 /// The counts `MPI_Type_get_envelope` returns.
