@@ -1,7 +1,7 @@
 //! The [`Datatype`] object: its layout tree, bounds and the flattened form
 //! pack and unpack walk.
 //!
-//! Every constructor reduces to a [`Node`]: copies of child types placed at
+//! Every constructor reduces to a `Node`: copies of child types placed at
 //! byte displacements. Bounds follow MPI 4.1 §5.1: `lb`/`ub` come from the
 //! data's displacements unless a component carries explicit (sticky) bounds
 //! set by `resized`, which then win; a struct with no explicit upper bound
@@ -27,7 +27,7 @@ pub(crate) struct Inner {
     pub(crate) recipe: Recipe,
     pub(crate) node: Node,
     pub(crate) bounds: Bounds,
-    flat: OnceLock<Flat>,
+    flat: OnceLock<Arc<Flat>>,
     name: RwLock<String>,
 }
 
@@ -305,11 +305,19 @@ impl Datatype {
 
     /// The flattened form of one element (computed on first use, then cached).
     pub fn flat(&self) -> &Flat {
+        self.shared_flat()
+    }
+
+    fn shared_flat(&self) -> &Arc<Flat> {
         self.0.flat.get_or_init(|| {
+            if let Node::Wrap { child } = &self.0.node {
+                // Same data as the child (resized, dup): share its flattened form.
+                return Arc::clone(child.shared_flat());
+            }
             let mut fb = FlatBuilder { runs: Vec::new(), blocks: Vec::new(), pos: 0, elements: 0 };
             match &self.0.node {
                 Node::Basic(b) => fb.push(0, *b, 1),
-                Node::Wrap { child } => fb.push_copies(0, 1, child),
+                Node::Wrap { .. } => unreachable!("handled above"),
                 Node::Strided { child, count, blocklen, stride } => {
                     for i in 0..*count {
                         fb.push_copies(i as i64 * stride, *blocklen, child);
@@ -326,7 +334,7 @@ impl Datatype {
                     }
                 }
             }
-            Flat { runs: fb.runs, blocks: fb.blocks }
+            Arc::new(Flat { runs: fb.runs, blocks: fb.blocks })
         })
     }
 
