@@ -65,11 +65,7 @@ impl Executor {
             .steps
             .iter()
             .map(|s| match s {
-                Step::Reduce {
-                    src,
-                    order: OperandOrder::DstFirst,
-                    ..
-                } => src.len(),
+                Step::Reduce { src, order: OperandOrder::DstFirst, .. } => src.len(),
                 Step::Reduce { src, dst, .. } if src.buf == dst.buf => src.len(),
                 _ => 0,
             })
@@ -103,9 +99,7 @@ impl Executor {
     /// are outstanding or after an error.
     pub fn reset(&mut self) -> Result<(), CollError> {
         if self.failed || !self.is_complete() {
-            return Err(CollError::Invalid(
-                "only a completed schedule can be restarted".into(),
-            ));
+            return Err(CollError::Invalid("only a completed schedule can be restarted".into()));
         }
         for (i, deps) in self.schedule.deps.iter().enumerate() {
             self.unmet[i] = deps.len();
@@ -122,9 +116,7 @@ impl Executor {
     /// Fails while the schedule runs.
     pub fn buffer_mut(&mut self, buf: crate::BufId) -> Result<&mut [u8], CollError> {
         if (self.done != 0 && !self.is_complete()) || !self.active.is_empty() {
-            return Err(CollError::Invalid(
-                "buffers are in use by a running schedule".into(),
-            ));
+            return Err(CollError::Invalid("buffers are in use by a running schedule".into()));
         }
         self.schedule
             .bufs
@@ -149,9 +141,7 @@ impl Executor {
     /// cancelled; the runtime owns their fate).
     pub fn progress<P: P2p + ?Sized>(&mut self, p2p: &mut P) -> Result<bool, CollError> {
         if self.failed {
-            return Err(CollError::Invalid(
-                "collective schedule already failed".into(),
-            ));
+            return Err(CollError::Invalid("collective schedule already failed".into()));
         }
         let result = self.advance(p2p);
         if result.is_err() {
@@ -205,12 +195,7 @@ impl Executor {
                 self.active.push(s);
                 false
             }
-            Step::Reduce {
-                op,
-                src,
-                dst,
-                order,
-            } => {
+            Step::Reduce { op, src, dst, order } => {
                 let scratch = &mut self.scratch;
                 match (order, src.buf == dst.buf) {
                     (OperandOrder::SrcFirst, false) => {
@@ -281,24 +266,14 @@ fn slice_mut<'a>(bufs: &'a mut [Vec<u8>], region: &Region) -> &'a mut [u8] {
 }
 
 /// Borrows `src` shared and `dst` mutably from two different buffers.
-fn split_regions<'a>(
-    bufs: &'a mut [Vec<u8>],
-    src: &Region,
-    dst: &Region,
-) -> (&'a [u8], &'a mut [u8]) {
+fn split_regions<'a>(bufs: &'a mut [Vec<u8>], src: &Region, dst: &Region) -> (&'a [u8], &'a mut [u8]) {
     debug_assert_ne!(src.buf, dst.buf);
     if src.buf.0 < dst.buf.0 {
         let (lo, hi) = bufs.split_at_mut(dst.buf.0);
-        (
-            &lo[src.buf.0][src.range.clone()],
-            &mut hi[0][dst.range.clone()],
-        )
+        (&lo[src.buf.0][src.range.clone()], &mut hi[0][dst.range.clone()])
     } else {
         let (lo, hi) = bufs.split_at_mut(src.buf.0);
-        (
-            &hi[0][src.range.clone()],
-            &mut lo[dst.buf.0][dst.range.clone()],
-        )
+        (&hi[0][src.range.clone()], &mut lo[dst.buf.0][dst.range.clone()])
     }
 }
 
@@ -341,43 +316,13 @@ mod tests {
         let a = b.buffer(vec![1, 2]);
         let c = b.buffer(vec![3, 4]);
         let d = b.buffer(vec![5, 6, 7, 8]);
-        b.reduce(
-            &op,
-            Region::new(a, 0..1),
-            Region::new(c, 0..1),
-            OperandOrder::SrcFirst,
-            &[],
-        )
-        .unwrap(); // c0 = 13
-        b.reduce(
-            &op,
-            Region::new(a, 1..2),
-            Region::new(c, 1..2),
-            OperandOrder::DstFirst,
-            &[],
-        )
-        .unwrap(); // c1 = 42
-        b.reduce(
-            &op,
-            Region::new(d, 0..1),
-            Region::new(d, 1..2),
-            OperandOrder::SrcFirst,
-            &[],
-        )
-        .unwrap(); // d1 = 56
-        b.reduce(
-            &op,
-            Region::new(d, 2..3),
-            Region::new(d, 3..4),
-            OperandOrder::DstFirst,
-            &[],
-        )
-        .unwrap(); // d3 = 87
+        b.reduce(&op, Region::new(a, 0..1), Region::new(c, 0..1), OperandOrder::SrcFirst, &[]).unwrap(); // c0 = 13
+        b.reduce(&op, Region::new(a, 1..2), Region::new(c, 1..2), OperandOrder::DstFirst, &[]).unwrap(); // c1 = 42
+        b.reduce(&op, Region::new(d, 0..1), Region::new(d, 1..2), OperandOrder::SrcFirst, &[]).unwrap(); // d1 = 56
+        b.reduce(&op, Region::new(d, 2..3), Region::new(d, 3..4), OperandOrder::DstFirst, &[]).unwrap(); // d3 = 87
         let e = b.zeroed(2);
-        b.copy(Region::new(c, 0..2), Region::new(e, 0..2), &[])
-            .unwrap();
-        b.copy(Region::new(d, 1..2), Region::new(d, 0..1), &[])
-            .unwrap(); // d0 = 56
+        b.copy(Region::new(c, 0..2), Region::new(e, 0..2), &[]).unwrap();
+        b.copy(Region::new(d, 1..2), Region::new(d, 0..1), &[]).unwrap(); // d0 = 56
         b.set_output(e);
         let s = run_local(b.finish());
         assert_eq!(s.buffer(c), &[13, 42]);

@@ -46,18 +46,36 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod allgather;
+pub mod allgatherv;
 pub mod allreduce;
+pub mod alltoall;
+pub mod alltoallv;
 pub mod barrier;
 pub mod bcast;
 mod collective;
 mod executor;
+pub mod exscan;
+pub mod gather;
+pub mod gatherv;
+mod layout;
+pub mod neighbor_allgather;
+pub mod neighbor_allgatherv;
+pub mod neighbor_alltoall;
+pub mod neighbor_alltoallv;
 pub mod reduce;
+pub mod reduce_scatter;
+pub mod reduce_scatter_block;
+pub mod scan;
+pub mod scatter;
+pub mod scatterv;
 mod schedule;
 pub mod select;
 pub mod sim;
 
 pub use collective::Collective;
 pub use executor::Executor;
+pub use layout::{Layout, Neighbors};
 pub use schedule::{BufId, OperandOrder, Region, Schedule, ScheduleBuilder, Step, StepId};
 
 /// Largest tag any schedule of this crate uses: tags are in `0..=MAX_TAG`.

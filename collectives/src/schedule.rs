@@ -72,9 +72,7 @@ impl Region {
     }
 
     fn overlaps(&self, other: &Region) -> bool {
-        self.buf == other.buf
-            && self.range.start < other.range.end
-            && other.range.start < self.range.end
+        self.buf == other.buf && self.range.start < other.range.end && other.range.start < self.range.end
     }
 }
 
@@ -137,9 +135,7 @@ impl std::fmt::Debug for Step {
             Step::Recv { peer, tag, region } => {
                 write!(f, "Recv(from {peer}, tag {tag}, {region:?})")
             }
-            Step::Reduce {
-                src, dst, order, ..
-            } => {
+            Step::Reduce { src, dst, order, .. } => {
                 write!(f, "Reduce({src:?} into {dst:?}, {order:?})")
             }
             Step::Copy { src, dst } => write!(f, "Copy({src:?} to {dst:?})"),
@@ -227,8 +223,7 @@ impl Schedule {
 
     /// Takes the result buffer out of the schedule.
     pub fn into_output(mut self) -> Vec<u8> {
-        self.output
-            .map_or_else(Vec::new, |b| std::mem::take(&mut self.bufs[b.0]))
+        self.output.map_or_else(Vec::new, |b| std::mem::take(&mut self.bufs[b.0]))
     }
 
     /// Checks that every two steps that must not run concurrently are
@@ -245,10 +240,7 @@ impl Schedule {
         for i in 0..n {
             for d in &self.deps[i] {
                 if d.0 >= i {
-                    return Err(CollError::Invalid(format!(
-                        "step {i} depends on later step {}",
-                        d.0
-                    )));
+                    return Err(CollError::Invalid(format!("step {i} depends on later step {}", d.0)));
                 }
                 let (before, rest) = reach.split_at_mut(i * words);
                 let mine = &mut rest[..words];
@@ -266,9 +258,7 @@ impl Schedule {
                     continue;
                 }
                 let clash = accesses[i].iter().any(|(ri, ki)| {
-                    accesses[j].iter().any(|(rj, kj)| {
-                        ri.buf == rj.buf && conflicts(&ri.range, *ki, &rj.range, *kj)
-                    })
+                    accesses[j].iter().any(|(rj, kj)| ri.buf == rj.buf && conflicts(&ri.range, *ki, &rj.range, *kj))
                 });
                 if clash {
                     return Err(CollError::Invalid(format!(
@@ -338,9 +328,7 @@ impl ScheduleBuilder {
     /// A builder for rank `rank` of a communicator of `size` ranks.
     pub fn new(rank: usize, size: usize) -> Result<ScheduleBuilder, CollError> {
         if rank >= size {
-            return Err(CollError::Invalid(format!(
-                "rank {rank} out of range for size {size}"
-            )));
+            return Err(CollError::Invalid(format!("rank {rank} out of range for size {size}")));
         }
         Ok(ScheduleBuilder {
             schedule: Schedule {
@@ -395,25 +383,13 @@ impl ScheduleBuilder {
     }
 
     /// Adds a send of `region` to `peer`, after `after` and its data dependencies.
-    pub fn send(
-        &mut self,
-        peer: usize,
-        tag: u32,
-        region: Region,
-        after: &[StepId],
-    ) -> Result<StepId, CollError> {
+    pub fn send(&mut self, peer: usize, tag: u32, region: Region, after: &[StepId]) -> Result<StepId, CollError> {
         self.check_peer(peer, tag)?;
         self.push(Step::Send { peer, tag, region }, after)
     }
 
     /// Adds a receive from `peer` into `region`, after `after` and its data dependencies.
-    pub fn recv(
-        &mut self,
-        peer: usize,
-        tag: u32,
-        region: Region,
-        after: &[StepId],
-    ) -> Result<StepId, CollError> {
+    pub fn recv(&mut self, peer: usize, tag: u32, region: Region, after: &[StepId]) -> Result<StepId, CollError> {
         self.check_peer(peer, tag)?;
         self.push(Step::Recv { peer, tag, region }, after)
     }
@@ -439,30 +415,13 @@ impl ScheduleBuilder {
             return Err(CollError::Invalid("reduce operands overlap".into()));
         }
         let op = Arc::clone(op);
-        self.push(
-            Step::Reduce {
-                op,
-                src,
-                dst,
-                order,
-            },
-            after,
-        )
+        self.push(Step::Reduce { op, src, dst, order }, after)
     }
 
     /// Adds a copy of `src` to `dst`.
-    pub fn copy(
-        &mut self,
-        src: Region,
-        dst: Region,
-        after: &[StepId],
-    ) -> Result<StepId, CollError> {
+    pub fn copy(&mut self, src: Region, dst: Region, after: &[StepId]) -> Result<StepId, CollError> {
         if src.len() != dst.len() {
-            return Err(CollError::Invalid(format!(
-                "copy regions differ in length ({} and {})",
-                src.len(),
-                dst.len()
-            )));
+            return Err(CollError::Invalid(format!("copy regions differ in length ({} and {})", src.len(), dst.len())));
         }
         if src.overlaps(&dst) {
             return Err(CollError::Invalid("copy regions overlap".into()));
@@ -477,10 +436,7 @@ impl ScheduleBuilder {
 
     fn check_peer(&self, peer: usize, tag: u32) -> Result<(), CollError> {
         if peer >= self.schedule.size {
-            return Err(CollError::Invalid(format!(
-                "peer {peer} out of range for size {}",
-                self.schedule.size
-            )));
+            return Err(CollError::Invalid(format!("peer {peer} out of range for size {}", self.schedule.size)));
         }
         if tag > MAX_TAG {
             return Err(CollError::Invalid(format!("tag {tag} above MAX_TAG")));
@@ -493,10 +449,7 @@ impl ScheduleBuilder {
         let mut deps: Vec<StepId> = Vec::with_capacity(after.len() + 2);
         for a in after {
             if a.0 >= id.0 {
-                return Err(CollError::Invalid(format!(
-                    "dependency on step {} that does not exist yet",
-                    a.0
-                )));
+                return Err(CollError::Invalid(format!("dependency on step {} that does not exist yet", a.0)));
             }
             deps.push(*a);
         }
@@ -505,11 +458,7 @@ impl ScheduleBuilder {
             let len = self.schedule.bufs.get(region.buf.0).map(Vec::len);
             match len {
                 Some(len) if region.range.start <= region.range.end && region.range.end <= len => {}
-                _ => {
-                    return Err(CollError::Invalid(format!(
-                        "region {region:?} outside the schedule's buffers"
-                    )))
-                }
+                _ => return Err(CollError::Invalid(format!("region {region:?} outside the schedule's buffers"))),
             }
         }
         // Dependencies on earlier conflicting accesses.
@@ -532,11 +481,7 @@ impl ScheduleBuilder {
             if kind.writes() && region.range == (0..whole) {
                 list.clear();
             }
-            list.push(Access {
-                step: id,
-                range: region.range.clone(),
-                kind: *kind,
-            });
+            list.push(Access { step: id, range: region.range.clone(), kind: *kind });
         }
         deps.sort_unstable();
         deps.dedup();
@@ -553,9 +498,7 @@ pub(crate) fn check_elements(op: &dyn ReduceOp, len: usize) -> Result<(), CollEr
         return Err(CollError::Invalid("reduction element size is zero".into()));
     }
     if len % size != 0 {
-        return Err(CollError::Invalid(format!(
-            "{len} bytes is not a whole number of {size}-byte elements"
-        )));
+        return Err(CollError::Invalid(format!("{len} bytes is not a whole number of {size}-byte elements")));
     }
     Ok(())
 }
@@ -590,9 +533,7 @@ mod tests {
         let y = b.zeroed(8);
         let recv = b.recv(1, 0, Region::new(x, 0..8), &[]).unwrap();
         let send = b.send(1, 1, Region::new(x, 0..4), &[]).unwrap(); // reads what recv wrote
-        let copy = b
-            .copy(Region::new(x, 4..8), Region::new(y, 0..4), &[])
-            .unwrap();
+        let copy = b.copy(Region::new(x, 4..8), Region::new(y, 0..4), &[]).unwrap();
         let overwrite = b.recv(1, 2, Region::new(x, 0..8), &[]).unwrap(); // after both readers
         let again = b.recv(1, 3, Region::new(y, 0..8), &[]).unwrap(); // after the copy wrote y
         let s = b.finish();
@@ -614,15 +555,7 @@ mod tests {
         let r1 = b.recv(1, 1, Region::new(x, 4..8), &[]).unwrap(); // same buffer: waits
         let s0 = b.send(1, 2, Region::new(y, 0..4), &[]).unwrap();
         let s1 = b.send(1, 3, Region::new(y, 4..8), &[]).unwrap(); // concurrent sends: fine
-        let w = b
-            .reduce(
-                &op,
-                Region::new(x, 0..2),
-                Region::new(y, 6..8),
-                OperandOrder::SrcFirst,
-                &[],
-            )
-            .unwrap(); // writes y while sends from it run: waits for both
+        let w = b.reduce(&op, Region::new(x, 0..2), Region::new(y, 6..8), OperandOrder::SrcFirst, &[]).unwrap(); // writes y while sends from it run: waits for both
         let empty = b.recv(1, 4, Region::new(x, 2..2), &[]).unwrap();
         let s = b.finish();
         assert!(s.deps(r0).is_empty());
@@ -639,38 +572,13 @@ mod tests {
         let mut b = ScheduleBuilder::new(0, 2).unwrap();
         let x = b.zeroed(8);
         let op: Arc<dyn ReduceOp> = Arc::new(ByteXor);
-        assert!(
-            b.send(2, 0, Region::new(x, 0..8), &[]).is_err(),
-            "peer out of range"
-        );
-        assert!(
-            b.send(1, MAX_TAG + 1, Region::new(x, 0..8), &[]).is_err(),
-            "tag too large"
-        );
-        assert!(
-            b.send(1, 0, Region::new(x, 0..9), &[]).is_err(),
-            "region past the end"
-        );
-        assert!(
-            b.send(1, 0, Region::new(BufId(5), 0..0), &[]).is_err(),
-            "no such buffer"
-        );
-        assert!(
-            b.send(1, 0, Region::new(x, 0..1), &[StepId(0)]).is_err(),
-            "dependency on the future"
-        );
-        assert!(b
-            .reduce(
-                &op,
-                Region::new(x, 0..4),
-                Region::new(x, 2..6),
-                OperandOrder::SrcFirst,
-                &[]
-            )
-            .is_err());
-        assert!(b
-            .copy(Region::new(x, 0..4), Region::new(x, 0..3), &[])
-            .is_err());
+        assert!(b.send(2, 0, Region::new(x, 0..8), &[]).is_err(), "peer out of range");
+        assert!(b.send(1, MAX_TAG + 1, Region::new(x, 0..8), &[]).is_err(), "tag too large");
+        assert!(b.send(1, 0, Region::new(x, 0..9), &[]).is_err(), "region past the end");
+        assert!(b.send(1, 0, Region::new(BufId(5), 0..0), &[]).is_err(), "no such buffer");
+        assert!(b.send(1, 0, Region::new(x, 0..1), &[StepId(0)]).is_err(), "dependency on the future");
+        assert!(b.reduce(&op, Region::new(x, 0..4), Region::new(x, 2..6), OperandOrder::SrcFirst, &[]).is_err());
+        assert!(b.copy(Region::new(x, 0..4), Region::new(x, 0..3), &[]).is_err());
         assert!(ScheduleBuilder::new(2, 2).is_err());
     }
 

@@ -162,9 +162,7 @@ impl SimNet {
         let pick = self.rng.below(self.wire.len());
         let key = *self.wire.keys().nth(pick).expect("index within length");
         let queue = self.wire.get_mut(&key).expect("key just listed");
-        let msg = queue
-            .pop_front()
-            .expect("channels in the map are non-empty");
+        let msg = queue.pop_front().expect("channels in the map are non-empty");
         if queue.is_empty() {
             self.wire.remove(&key);
         }
@@ -172,10 +170,7 @@ impl SimNet {
         if msg.rule == SendRule::OnDelivery {
             self.finish_send(msg.send);
         }
-        self.arrived
-            .entry((dst, src, tag))
-            .or_default()
-            .push_back(msg);
+        self.arrived.entry((dst, src, tag)).or_default().push_back(msg);
         self.events += 1;
         self.try_match((dst, src, tag));
         true
@@ -200,8 +195,7 @@ impl SimNet {
 
     fn try_match(&mut self, key: (usize, usize, u32)) {
         loop {
-            let (Some(msgs), Some(recvs)) = (self.arrived.get_mut(&key), self.posted.get_mut(&key))
-            else {
+            let (Some(msgs), Some(recvs)) = (self.arrived.get_mut(&key), self.posted.get_mut(&key)) else {
                 return;
             };
             if msgs.is_empty() || recvs.is_empty() {
@@ -231,18 +225,9 @@ impl SimNet {
         t
     }
 
-    fn isend(
-        &mut self,
-        src: usize,
-        dst: usize,
-        tag: u32,
-        data: &[u8],
-    ) -> Result<ReqToken, CollError> {
+    fn isend(&mut self, src: usize, dst: usize, tag: u32, data: &[u8]) -> Result<ReqToken, CollError> {
         if dst >= self.size {
-            return Err(CollError::P2p(format!(
-                "send to rank {dst} of {}",
-                self.size
-            )));
+            return Err(CollError::P2p(format!("send to rank {dst} of {}", self.size)));
         }
         let token = self.token();
         let rule = match self.rng.below(3) {
@@ -250,55 +235,20 @@ impl SimNet {
             1 => SendRule::OnDelivery,
             _ => SendRule::OnMatch,
         };
-        self.sends.insert(
-            token,
-            SendOp {
-                owner: src,
-                done: rule == SendRule::Buffered,
-            },
-        );
-        self.wire
-            .entry((src, dst, tag))
-            .or_default()
-            .push_back(Message {
-                data: data.to_vec(),
-                send: token,
-                rule,
-            });
+        self.sends.insert(token, SendOp { owner: src, done: rule == SendRule::Buffered });
+        self.wire.entry((src, dst, tag)).or_default().push_back(Message { data: data.to_vec(), send: token, rule });
         self.events += 1;
         Ok(token)
     }
 
-    fn irecv(
-        &mut self,
-        dst: usize,
-        src: usize,
-        tag: u32,
-        buf: &[u8],
-    ) -> Result<ReqToken, CollError> {
+    fn irecv(&mut self, dst: usize, src: usize, tag: u32, buf: &[u8]) -> Result<ReqToken, CollError> {
         let (len, addr) = (buf.len(), buf.as_ptr() as usize);
         if src >= self.size {
-            return Err(CollError::P2p(format!(
-                "receive from rank {src} of {}",
-                self.size
-            )));
+            return Err(CollError::P2p(format!("receive from rank {src} of {}", self.size)));
         }
         let token = self.token();
-        self.recvs.insert(
-            token,
-            RecvOp {
-                owner: dst,
-                peer: src,
-                tag,
-                len,
-                addr,
-                state: RecvState::Posted,
-            },
-        );
-        self.posted
-            .entry((dst, src, tag))
-            .or_default()
-            .push_back(token);
+        self.recvs.insert(token, RecvOp { owner: dst, peer: src, tag, len, addr, state: RecvState::Posted });
+        self.posted.entry((dst, src, tag)).or_default().push_back(token);
         self.events += 1;
         self.try_match((dst, src, tag));
         Ok(token)
@@ -323,9 +273,9 @@ impl SimNet {
                     self.events += 1;
                     Ok(true)
                 }
-                RecvState::Completed(_) => Err(CollError::P2p(format!(
-                    "rank {rank} tested completed receive {token} again"
-                ))),
+                RecvState::Completed(_) => {
+                    Err(CollError::P2p(format!("rank {rank} tested completed receive {token} again")))
+                }
             };
         }
         match self.sends.get(&token).map(|s| (s.owner, s.done)) {
@@ -336,25 +286,13 @@ impl SimNet {
                 }
                 Ok(done)
             }
-            _ => Err(CollError::P2p(format!(
-                "rank {rank} tested unknown token {token}"
-            ))),
+            _ => Err(CollError::P2p(format!("rank {rank} tested unknown token {token}"))),
         }
     }
 
-    fn finish_recv(
-        &mut self,
-        rank: usize,
-        token: ReqToken,
-        buf: &mut [u8],
-    ) -> Result<(), CollError> {
+    fn finish_recv(&mut self, rank: usize, token: ReqToken, buf: &mut [u8]) -> Result<(), CollError> {
         match self.recvs.remove(&token) {
-            Some(RecvOp {
-                owner,
-                addr,
-                state: RecvState::Completed(data),
-                ..
-            }) if owner == rank => {
+            Some(RecvOp { owner, addr, state: RecvState::Completed(data), .. }) if owner == rank => {
                 let moved = !buf.is_empty() && buf.as_ptr() as usize != addr;
                 if buf.len() != data.len() || moved {
                     return Err(CollError::P2p(format!(
@@ -368,9 +306,7 @@ impl SimNet {
                 if let Some(op) = other {
                     self.recvs.insert(token, op);
                 }
-                Err(CollError::P2p(format!(
-                    "rank {rank} finished receive {token} before it tested complete"
-                )))
+                Err(CollError::P2p(format!("rank {rank} finished receive {token} before it tested complete")))
             }
         }
     }
@@ -462,9 +398,7 @@ impl Simulation {
 
     /// Ranks whose collective has not completed.
     pub fn unfinished(&self) -> Vec<usize> {
-        (0..self.ranks.len())
-            .filter(|&r| !self.finished[r])
-            .collect()
+        (0..self.ranks.len()).filter(|&r| !self.finished[r]).collect()
     }
 
     /// Runs only the ranks for which `active` is true (others are not
@@ -509,9 +443,7 @@ impl Simulation {
         if self.run_ranks(&|_| true)? {
             Ok(())
         } else {
-            Err(SimError::Deadlock {
-                unfinished: self.unfinished(),
-            })
+            Err(SimError::Deadlock { unfinished: self.unfinished() })
         }
     }
 
@@ -523,10 +455,7 @@ impl Simulation {
 
 /// Runs `collectives` (rank `i` runs element `i`) to completion with `seed`
 /// and returns them.
-pub fn run_collectives(
-    collectives: Vec<Collective>,
-    seed: u64,
-) -> Result<Vec<Collective>, SimError> {
+pub fn run_collectives(collectives: Vec<Collective>, seed: u64) -> Result<Vec<Collective>, SimError> {
     let mut sim = Simulation::new(collectives, seed);
     sim.run()?;
     Ok(sim.into_collectives())
@@ -585,10 +514,7 @@ mod tests {
         let mut buf = [0u8; 2];
         let t = net.endpoint(1).irecv(0, 0, &mut buf).unwrap();
         assert!(!net.endpoint(1).test(t).unwrap());
-        assert!(
-            net.endpoint(1).finish_recv(t, &mut buf).is_err(),
-            "not complete yet"
-        );
+        assert!(net.endpoint(1).finish_recv(t, &mut buf).is_err(), "not complete yet");
         net.endpoint(0).isend(1, 1, &[9, 9]).unwrap(); // other tag: no match
         drain(&mut net);
         assert!(!net.endpoint(1).test(t).unwrap());

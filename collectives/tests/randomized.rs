@@ -13,11 +13,7 @@ use rmpi_collectives::sim::run_collectives;
 use rmpi_collectives::Collective;
 
 fn outputs(colls: Vec<Collective>, seed: u64) -> Vec<Vec<u8>> {
-    run_collectives(colls, seed)
-        .unwrap()
-        .into_iter()
-        .map(Collective::into_output)
-        .collect()
+    run_collectives(colls, seed).unwrap().into_iter().map(Collective::into_output).collect()
 }
 
 proptest! {
@@ -40,6 +36,7 @@ proptest! {
         for key in ["allreduce:recursive_doubling", "allreduce:reduce_bcast"] {
             let colls = (0..size).map(|r| Collective::with_algorithm(key, CollArgs {
                 rank: r, size, root: 0, data: encode(&data[r]), op: Some(Arc::clone(&mat)),
+            ..CollArgs::default()
             }).unwrap()).collect();
             for out in outputs(colls, seed.rotate_left(7)) {
                 prop_assert_eq!(decode::<Mat2>(&out), expected.clone());
@@ -60,6 +57,7 @@ proptest! {
         for key in ["allreduce:recursive_doubling", "allreduce:reduce_bcast", "allreduce:ring"] {
             let colls = (0..size).map(|r| Collective::with_algorithm(key, CollArgs {
                 rank: r, size, root: 0, data: encode(&data[r]), op: Some(Arc::clone(&sum)),
+            ..CollArgs::default()
             }).unwrap()).collect();
             for out in outputs(colls, seed ^ 3) {
                 prop_assert_eq!(decode::<i64>(&out), expected.clone());
@@ -87,9 +85,8 @@ proptest! {
 fn thousand_ranks_allreduce_and_barrier() {
     let size = 1000;
     let (sum, _) = op::<i64>(|a, b| a.wrapping_add(b), true);
-    let colls = (0..size)
-        .map(|r| Collective::allreduce(r, size, encode(&[r as i64, 1]), Arc::clone(&sum)).unwrap())
-        .collect();
+    let colls =
+        (0..size).map(|r| Collective::allreduce(r, size, encode(&[r as i64, 1]), Arc::clone(&sum)).unwrap()).collect();
     let expected = vec![(size * (size - 1) / 2) as i64, size as i64];
     for out in outputs(colls, 1) {
         assert_eq!(decode::<i64>(&out), expected);

@@ -28,12 +28,7 @@ pub const TAG_SPAN: u32 = 64;
 
 /// The allreduce schedule for this rank's contribution `data`; the output
 /// is the reduced vector.
-pub fn build(
-    rank: usize,
-    size: usize,
-    data: Vec<u8>,
-    op: &Arc<dyn ReduceOp>,
-) -> Result<Schedule, CollError> {
+pub fn build(rank: usize, size: usize, data: Vec<u8>, op: &Arc<dyn ReduceOp>) -> Result<Schedule, CollError> {
     let mut b = ScheduleBuilder::new(rank, size)?;
     let input = b.buffer(data);
     b.set_input(input);
@@ -45,20 +40,11 @@ pub fn build(
 /// Adds a recursive-doubling allreduce of `input` to `b` with tags
 /// `tag..=tag + 64`; returns the buffer that holds the result (may be `input`,
 /// which the schedule overwrites).
-pub fn build_into(
-    b: &mut ScheduleBuilder,
-    op: &Arc<dyn ReduceOp>,
-    input: BufId,
-    tag: u32,
-) -> Result<BufId, CollError> {
+pub fn build_into(b: &mut ScheduleBuilder, op: &Arc<dyn ReduceOp>, input: BufId, tag: u32) -> Result<BufId, CollError> {
     let (rank, size) = (b.rank(), b.size());
     let len = b.whole(input).len();
     check_elements(op.as_ref(), len)?;
-    let p2 = if size.is_power_of_two() {
-        size
-    } else {
-        size.next_power_of_two() / 2
-    };
+    let p2 = if size.is_power_of_two() { size } else { size.next_power_of_two() / 2 };
     let rem = size - p2;
     let mut acc = input;
     if rank < 2 * rem && rank % 2 == 0 {
@@ -70,13 +56,7 @@ pub fn build_into(
     let new_rank = if rank < 2 * rem {
         b.recv(rank - 1, tag, b.whole(spare), &[])?;
         // acc = spare op acc: the even neighbour comes first.
-        b.reduce(
-            op,
-            b.whole(spare),
-            b.whole(acc),
-            OperandOrder::SrcFirst,
-            &[],
-        )?;
+        b.reduce(op, b.whole(spare), b.whole(acc), OperandOrder::SrcFirst, &[])?;
         rank / 2
     } else {
         rank - rem
@@ -85,11 +65,7 @@ pub fn build_into(
     let mut round = 0;
     while mask < p2 {
         let partner_new = new_rank ^ mask;
-        let partner = if partner_new < rem {
-            partner_new * 2 + 1
-        } else {
-            partner_new + rem
-        };
+        let partner = if partner_new < rem { partner_new * 2 + 1 } else { partner_new + rem };
         let round_tag = tag + 1 + round;
         b.send(partner, round_tag, b.whole(acc), &[])?;
         b.recv(partner, round_tag, b.whole(spare), &[])?;

@@ -15,12 +15,7 @@ pub const KEY: &str = "allreduce:reduce_bcast";
 
 /// The allreduce schedule for this rank's contribution `data`; the output
 /// is the reduced vector.
-pub fn build(
-    rank: usize,
-    size: usize,
-    data: Vec<u8>,
-    op: &Arc<dyn ReduceOp>,
-) -> Result<Schedule, CollError> {
+pub fn build(rank: usize, size: usize, data: Vec<u8>, op: &Arc<dyn ReduceOp>) -> Result<Schedule, CollError> {
     let mut b = ScheduleBuilder::new(rank, size)?;
     let input = b.buffer(data);
     b.set_input(input);
@@ -31,12 +26,7 @@ pub fn build(
 
 /// Adds the reduce-then-broadcast allreduce of `input` to `b` with tags
 /// `tag..=tag + 2`; returns the buffer holding the result.
-pub fn build_into(
-    b: &mut ScheduleBuilder,
-    op: &Arc<dyn ReduceOp>,
-    input: BufId,
-    tag: u32,
-) -> Result<BufId, CollError> {
+pub fn build_into(b: &mut ScheduleBuilder, op: &Arc<dyn ReduceOp>, input: BufId, tag: u32) -> Result<BufId, CollError> {
     let len = b.whole(input).len();
     let out = match reduce::binomial::build_into(b, 0, op, input, tag)? {
         Some(result) => result,

@@ -21,9 +21,7 @@
 
 use std::sync::Arc;
 
-use crate::schedule::{
-    check_elements, BufId, OperandOrder, Region, Schedule, ScheduleBuilder, StepId,
-};
+use crate::schedule::{check_elements, BufId, OperandOrder, Region, Schedule, ScheduleBuilder, StepId};
 use crate::{CollError, ReduceOp};
 
 /// Registry key.
@@ -31,12 +29,7 @@ pub const KEY: &str = "allreduce:ring";
 
 /// The allreduce schedule for this rank's contribution `data`; the output
 /// is the reduced vector.
-pub fn build(
-    rank: usize,
-    size: usize,
-    data: Vec<u8>,
-    op: &Arc<dyn ReduceOp>,
-) -> Result<Schedule, CollError> {
+pub fn build(rank: usize, size: usize, data: Vec<u8>, op: &Arc<dyn ReduceOp>) -> Result<Schedule, CollError> {
     let mut b = ScheduleBuilder::new(rank, size)?;
     let input = b.buffer(data);
     b.set_input(input);
@@ -55,16 +48,9 @@ fn chunk(i: usize, n: usize, count: usize, elem: usize) -> std::ops::Range<usize
 
 /// Adds a ring allreduce of `input`, in place, to `b` with tags `tag` and
 /// `tag + 1`. Fails for non-commutative operators.
-pub fn build_into(
-    b: &mut ScheduleBuilder,
-    op: &Arc<dyn ReduceOp>,
-    input: BufId,
-    tag: u32,
-) -> Result<(), CollError> {
+pub fn build_into(b: &mut ScheduleBuilder, op: &Arc<dyn ReduceOp>, input: BufId, tag: u32) -> Result<(), CollError> {
     if !op.commutative() {
-        return Err(CollError::Invalid(format!(
-            "{KEY} needs a commutative operator"
-        )));
+        return Err(CollError::Invalid(format!("{KEY} needs a commutative operator")));
     }
     let (rank, size) = (b.rank(), b.size());
     let len = b.whole(input).len();

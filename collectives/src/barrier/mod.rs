@@ -1,3 +1,4 @@
 //! Barrier algorithms (`MPI_Barrier`): no rank leaves before every rank entered.
 
 pub mod dissemination;
+pub mod recursive_doubling;

@@ -27,17 +27,10 @@ pub fn build(rank: usize, size: usize, root: usize, data: Vec<u8>) -> Result<Sch
 /// Adds a binomial broadcast of `buf` from `root` to `b`, using tag `tag`.
 /// On the root `buf` must hold the payload once earlier steps that write it
 /// are done (the builder orders them); elsewhere it receives the payload.
-pub fn build_into(
-    b: &mut ScheduleBuilder,
-    root: usize,
-    buf: BufId,
-    tag: u32,
-) -> Result<(), CollError> {
+pub fn build_into(b: &mut ScheduleBuilder, root: usize, buf: BufId, tag: u32) -> Result<(), CollError> {
     let (rank, size) = (b.rank(), b.size());
     if root >= size {
-        return Err(CollError::Invalid(format!(
-            "root {root} out of range for size {size}"
-        )));
+        return Err(CollError::Invalid(format!("root {root} out of range for size {size}")));
     }
     let v = (rank + size - root) % size;
     let region = b.whole(buf);

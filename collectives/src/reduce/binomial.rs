@@ -52,19 +52,13 @@ pub fn build_into(
 ) -> Result<Option<BufId>, CollError> {
     let (rank, size) = (b.rank(), b.size());
     if root >= size {
-        return Err(CollError::Invalid(format!(
-            "root {root} out of range for size {size}"
-        )));
+        return Err(CollError::Invalid(format!("root {root} out of range for size {size}")));
     }
     let len = b.whole(input).len();
     check_elements(op.as_ref(), len)?;
     let tree_root = if op.commutative() { root } else { 0 };
     let v = (rank + size - tree_root) % size;
-    let span = if v == 0 {
-        size.next_power_of_two()
-    } else {
-        v & v.wrapping_neg()
-    };
+    let span = if v == 0 { size.next_power_of_two() } else { v & v.wrapping_neg() };
     let mut acc = input;
     let mut mask = 1;
     while mask < span && v + mask < size {
@@ -72,13 +66,7 @@ pub fn build_into(
         let incoming = b.zeroed(len);
         b.recv(child, tag, b.whole(incoming), &[])?;
         // incoming = acc op incoming: the child's block follows ours.
-        b.reduce(
-            op,
-            b.whole(acc),
-            b.whole(incoming),
-            OperandOrder::SrcFirst,
-            &[],
-        )?;
+        b.reduce(op, b.whole(acc), b.whole(incoming), OperandOrder::SrcFirst, &[])?;
         acc = incoming;
         mask *= 2;
     }

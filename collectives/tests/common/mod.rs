@@ -70,10 +70,7 @@ pub struct Binary<T: Elem> {
 impl<T: Elem> ReduceOp for Binary<T> {
     fn apply(&self, input: &[u8], inout: &mut [u8]) {
         assert_eq!(input.len(), inout.len());
-        for (i, o) in input
-            .chunks_exact(T::SIZE)
-            .zip(inout.chunks_exact_mut(T::SIZE))
-        {
+        for (i, o) in input.chunks_exact(T::SIZE).zip(inout.chunks_exact_mut(T::SIZE)) {
             (self.f)(T::read(i), T::read(o)).write(o);
         }
     }

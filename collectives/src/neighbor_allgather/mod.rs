@@ -1,0 +1,3 @@
+//! Neighbourhood allgather algorithms (`MPI_Neighbor_allgather`).
+
+pub mod linear;

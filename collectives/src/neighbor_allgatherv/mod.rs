@@ -1,0 +1,3 @@
+//! Neighbourhood allgatherv algorithms (`MPI_Neighbor_allgatherv`).
+
+pub mod linear;

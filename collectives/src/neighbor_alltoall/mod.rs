@@ -1,0 +1,3 @@
+//! Neighbourhood alltoall algorithms (`MPI_Neighbor_alltoall`).
+
+pub mod linear;
