@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Run mpi4py 4.1.2's own test suite once, under one MPI, and summarize it.
+#
+#   tests/python/run_suite.sh IMPL NP OUTDIR [TIMEOUT_SECONDS]
+#
+# IMPL   rmpi:  build/venv-mpi4py (stock wheels), rmpi's build/prefix/bin/rmpirun,
+#               LD_LIBRARY_PATH=build/prefix/lib first (rmpi's libmpi.so.12)
+#        mpich: build/venv-mpich (the mpich 5.0.2 wheel), its own mpiexec
+# NP     number of ranks
+# OUTDIR emptied, then: output.txt (everything the ranks printed),
+#        rank-R.log (per-test progress), summary.json
+# TIMEOUT for the whole run (default 900 s); a run still going then is
+#        killed and is incomplete (the tests it was in count as errors).
+#
+# Prints the summary line of mpi4py_suite.py (np=.. passed=.. failed=..
+# errors=.. skipped=.. complete=yes|no ranks=..), then
+# "launcher: exit=N timed_out=yes|no seconds=S". Exits 0 when the run was
+# complete (every rank finished the suite), 1 otherwise. Run venv.sh first.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE=$ROOT/tests/python
+IMPL=${1:?IMPL (rmpi|mpich)}
+NP=${2:?NP}
+OUT=${3:?OUTDIR}
+TIMEOUT=${4:-900}
+TESTDIR=$ROOT/build/mpi4py-src/mpi4py-4.1.2/test
+
+case "$IMPL" in
+  rmpi)
+    VENV=$ROOT/build/venv-mpi4py
+    LAUNCH=("$ROOT/build/prefix/bin/rmpirun" --timeout "$TIMEOUT" -n "$NP")
+    export LD_LIBRARY_PATH="$ROOT/build/prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    [ -f "$ROOT/build/prefix/lib/libmpi.so.12" ] || { echo "run_suite.sh: $ROOT/build/prefix/lib/libmpi.so.12 is missing (make build stage)" >&2; exit 2; }
+    ;;
+  mpich)
+    VENV=$ROOT/build/venv-mpich
+    export MPIEXEC_TIMEOUT=$TIMEOUT
+    LAUNCH=("$VENV/bin/mpiexec" -n "$NP")
+    ;;
+  *) echo "run_suite.sh: IMPL is rmpi or mpich, not $IMPL" >&2; exit 2 ;;
+esac
+[ -d "$TESTDIR" ] || { echo "run_suite.sh: $TESTDIR is missing: run tests/python/venv.sh" >&2; exit 2; }
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+# Processes that mpi4py.futures spawns import the test modules by name.
+export PYTHONPATH=$TESTDIR
+export PYTHONDONTWRITEBYTECODE=1
+start=$(date +%s)
+# The launcher has its own timeout; this is the guard behind it.
+cd "$OUT" && timeout -k 10 $((TIMEOUT + 30)) "${LAUNCH[@]}" \
+  "$VENV/bin/python" "$HERE/mpi4py_suite.py" run --testdir "$TESTDIR" --out "$OUT" -- -v \
+  >"$OUT/output.txt" 2>&1 </dev/null
+rc=$?
+secs=$(( $(date +%s) - start ))
+timed_out=no
+[ $((secs)) -ge "$TIMEOUT" ] && timed_out=yes
+"$VENV/bin/python" "$HERE/mpi4py_suite.py" summary "$OUT" --np "$NP" --json >"$OUT/summary.json"
+"$VENV/bin/python" "$HERE/mpi4py_suite.py" summary "$OUT" --np "$NP"
+echo "launcher: exit=$rc timed_out=$timed_out seconds=$secs"
+"$VENV/bin/python" -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["complete"] else 1)' "$OUT/summary.json"
