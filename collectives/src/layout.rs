@@ -80,9 +80,14 @@ impl Layout {
         &self.counts
     }
 
-    /// Byte range of block `i`.
+    /// Byte range of block `i`. An empty block is `0..0` whatever its
+    /// displacement (MPI lets empty blocks point anywhere; they touch nothing).
     pub fn block(&self, i: usize) -> Range<usize> {
-        self.displs[i]..self.displs[i] + self.counts[i]
+        if self.counts[i] == 0 {
+            0..0
+        } else {
+            self.displs[i]..self.displs[i] + self.counts[i]
+        }
     }
 
     /// Sum of the counts.

@@ -49,7 +49,13 @@ pub(crate) fn build_counts(
     let out = b.zeroed(layout.count(rank));
     b.set_output(out);
     let fold = Fold::new(size);
-    let start = |r: usize| if r == size { layout.total() } else { layout.block(r).start };
+    let prefix: Vec<usize> = std::iter::once(0)
+        .chain(counts.iter().scan(0, |at, c| {
+            *at += c;
+            Some(*at)
+        }))
+        .collect();
+    let start = |r: usize| prefix[r];
     let bytes = |lo: usize, hi: usize| start(fold.first_rank(lo))..start(fold.first_rank(hi));
     match fold.role(rank) {
         FoldRole::Extra { partner } => {
