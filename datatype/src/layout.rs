@@ -28,6 +28,7 @@ pub(crate) struct Inner {
     pub(crate) node: Node,
     pub(crate) bounds: Bounds,
     flat: OnceLock<Arc<Flat>>,
+    piece_ends: OnceLock<Vec<u64>>,
     name: RwLock<String>,
 }
 
@@ -59,6 +60,44 @@ pub(crate) struct Bounds {
     pub align: u64,
     /// Basic elements in one element.
     pub n_basic: u64,
+    /// The data of one element is the single byte range `[true_lb, true_lb + size)`, in stream order.
+    pub dense: bool,
+    /// Upper bound on the number of byte blocks of one element's flattened form.
+    pub hint: u64,
+}
+
+/// Whether `n` consecutive copies of a child form one block of data in stream order.
+fn run_is_block(c: &Bounds, n: u64) -> bool {
+    c.dense && (n <= 1 || c.extent() == c.size as i64)
+}
+
+/// Upper bound on the blocks of `n` consecutive copies of a child.
+fn run_hint(c: &Bounds, n: u64) -> u64 {
+    if c.size == 0 || n == 0 {
+        0
+    } else if run_is_block(c, n) {
+        1
+    } else {
+        n.saturating_mul(c.hint)
+    }
+}
+
+/// `(dense, hint)` of a sequence of runs `(byte displacement, copies, child)` in stream order.
+fn shape<'a>(runs: impl Iterator<Item = (i64, u64, &'a Bounds)>) -> (bool, u64) {
+    let (mut dense, mut hint, mut next) = (true, 0u64, None::<i128>);
+    for (d, n, c) in runs {
+        if n == 0 || c.size == 0 {
+            continue;
+        }
+        hint = hint.saturating_add(run_hint(c, n));
+        let start = d as i128 + c.true_lb as i128;
+        if dense && run_is_block(c, n) && next.map_or(true, |e| e == start) {
+            next = Some(start + (n as i128) * (c.size as i128));
+        } else {
+            dense = false;
+        }
+    }
+    (dense, hint)
 }
 
 /// A run of `count` consecutive values of one basic type at byte `offset` of an element.
@@ -140,6 +179,8 @@ impl Bounds {
             sticky_ub: false,
             align: b.alignment(),
             n_basic: 1,
+            dense: true,
+            hint: 1,
         }
     }
 
@@ -195,10 +236,33 @@ impl Bounds {
             sticky_ub: sub.is_some(),
             align,
             n_basic,
+            dense: true,
+            hint: 0,
         })
     }
 
     pub(crate) fn of_node(node: &Node) -> Result<Bounds> {
+        let mut b = Bounds::of_node_extent(node)?;
+        (b.dense, b.hint) = match node {
+            Node::Basic(_) => (true, 1),
+            Node::Wrap { child } => (child.0.bounds.dense, child.0.bounds.hint),
+            Node::Strided { child, count, blocklen, stride } => {
+                let c = &child.0.bounds;
+                if *count == 0 || *blocklen == 0 || c.size == 0 {
+                    (true, 0)
+                } else {
+                    let block = run_is_block(c, *blocklen);
+                    let next = *stride as i128 == (*blocklen as i128) * (c.size as i128);
+                    (block && (*count == 1 || next), count.saturating_mul(run_hint(c, *blocklen)))
+                }
+            }
+            Node::Blocks { child, blocks } => shape(blocks.iter().map(|&(d, n)| (d, n, &child.0.bounds))),
+            Node::Struct { fields } => shape(fields.iter().map(|(d, n, t)| (*d, *n, &t.0.bounds))),
+        };
+        Ok(b)
+    }
+
+    fn of_node_extent(node: &Node) -> Result<Bounds> {
         match node {
             Node::Basic(b) => Ok(Bounds::basic(*b)),
             Node::Wrap { child } => Ok(child.0.bounds),
@@ -294,7 +358,14 @@ impl Datatype {
     }
 
     pub(crate) fn with_bounds(node: Node, recipe: Recipe, bounds: Bounds) -> Datatype {
-        Datatype(Arc::new(Inner { recipe, node, bounds, flat: OnceLock::new(), name: RwLock::new(String::new()) }))
+        Datatype(Arc::new(Inner {
+            recipe,
+            node,
+            bounds,
+            flat: OnceLock::new(),
+            piece_ends: OnceLock::new(),
+            name: RwLock::new(String::new()),
+        }))
     }
 
     /// The same type map under a different recipe (used for subarray and darray,
@@ -411,20 +482,56 @@ impl Datatype {
     /// (e.g. a vector of doubles): what a reduction operator applies to.
     /// `None` for mixed types and for types without data.
     pub fn uniform_basic(&self) -> Option<Basic> {
-        let runs = &self.flat().runs;
-        let first = runs.first()?.basic;
-        runs.iter().all(|r| r.basic == first).then_some(first)
+        if self.size() == 0 {
+            return None;
+        }
+        match &self.0.node {
+            Node::Basic(b) => Some(*b),
+            Node::Wrap { child } | Node::Strided { child, .. } | Node::Blocks { child, .. } => child.uniform_basic(),
+            Node::Struct { fields } => {
+                let mut parts =
+                    fields.iter().filter(|(_, n, t)| *n > 0 && t.size() > 0).map(|(_, _, t)| t.uniform_basic());
+                let first = parts.next()??;
+                parts.all(|p| p == Some(first)).then_some(first)
+            }
+        }
     }
 
     /// Whether `count` elements occupy `count * size` consecutive bytes starting
     /// at `true_lb` (then pack and unpack are one copy).
     pub fn is_contiguous(&self) -> bool {
         let b = &self.0.bounds;
-        if b.size == 0 {
-            return true;
-        }
-        let blocks = &self.flat().blocks;
-        blocks.len() == 1 && self.extent() == b.size as i64 && blocks[0].offset == b.true_lb
+        b.size == 0 || (b.dense && self.extent() == b.size as i64)
+    }
+
+    /// Upper bound on the number of byte blocks in one element's flattened form
+    /// (computed without flattening; large types are packed without flattening).
+    pub fn block_count_hint(&self) -> u64 {
+        self.0.bounds.hint
+    }
+
+    /// Whether the flattened form has been built.
+    pub(crate) fn is_flattened(&self) -> bool {
+        self.0.flat.get().is_some()
+    }
+
+    /// For `Blocks` and `Struct` nodes: the packed-stream end of each piece
+    /// within one element (computed on first use).
+    pub(crate) fn piece_ends(&self) -> &[u64] {
+        self.0.piece_ends.get_or_init(|| {
+            let mut end = 0u64;
+            let mut ends = Vec::new();
+            let mut add = |n: u64, size: u64| {
+                end += n * size;
+                ends.push(end);
+            };
+            match &self.0.node {
+                Node::Blocks { child, blocks } => blocks.iter().for_each(|&(_, n)| add(n, child.size())),
+                Node::Struct { fields } => fields.iter().for_each(|(_, n, t)| add(*n, t.size())),
+                _ => {}
+            }
+            ends
+        })
     }
 
     /// The byte range, relative to the buffer's base address, that `count`

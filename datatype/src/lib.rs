@@ -41,6 +41,7 @@ pub mod error;
 pub mod external32;
 pub mod layout;
 pub mod pack;
+mod walk;
 
 pub use basic::{Basic, ComplexPart, Encoding, PairType};
 pub use envelope::{Combiner, Contents, Darg, Distribution, EnumArg, Envelope, Named, Order, Recipe};

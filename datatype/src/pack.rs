@@ -13,6 +13,11 @@ use std::ops::Range;
 
 use crate::error::{DatatypeError, Result};
 use crate::layout::Datatype;
+use crate::walk::walk_element;
+
+/// Types with more flattened blocks than this are packed by walking their
+/// layout tree instead of building the flattened form.
+pub const FLATTEN_LIMIT: u64 = 1 << 16;
 
 /// The indices of `view` holding bytes `[off, off + n)` relative to the base.
 fn view_range(view_len: usize, view_start: i64, off: i64, n: usize) -> Result<Range<usize>> {
@@ -78,7 +83,20 @@ impl Datatype {
 
     /// Calls `f(memory offset from base, offset in the window, length)` for each
     /// contiguous piece of packed-stream bytes `[first, first + len)` of `count` elements.
-    fn walk(&self, count: u64, first: u64, len: u64, mut f: impl FnMut(i64, usize, usize) -> Result<()>) -> Result<()> {
+    /// Uses the flattened form when it exists or is small, else walks the layout tree.
+    fn walk(&self, count: u64, first: u64, len: u64, f: impl FnMut(i64, usize, usize) -> Result<()>) -> Result<()> {
+        let flat = self.is_flattened() || self.block_count_hint() <= FLATTEN_LIMIT;
+        self.walk_with(flat, count, first, len, f)
+    }
+
+    fn walk_with(
+        &self,
+        flat: bool,
+        count: u64,
+        first: u64,
+        len: u64,
+        mut f: impl FnMut(i64, usize, usize) -> Result<()>,
+    ) -> Result<()> {
         let size = self.size();
         if len == 0 {
             return Ok(());
@@ -89,10 +107,19 @@ impl Datatype {
                 i64::try_from(first).ok().and_then(|f| f.checked_add(self.true_lb())).ok_or(DatatypeError::Overflow)?;
             return f(off, 0, len as usize);
         }
-        let blocks = &self.flat().blocks;
         let ext = self.extent() as i128;
         let mut k = first / size;
         let mut within = first % size;
+        if !flat {
+            let (mut at, mut rem) = (0usize, len);
+            while rem > 0 {
+                let n = (size - within).min(rem);
+                walk_element(self, k as i128 * ext, within, n, &mut at, &mut f)?;
+                (k, within, rem) = (k + 1, 0, rem - n);
+            }
+            return Ok(());
+        }
+        let blocks = &self.flat().blocks;
         let mut bi = blocks.partition_point(|b| b.packed_pos + b.len <= within);
         let mut done: u64 = 0;
         while done < len {
@@ -113,6 +140,27 @@ impl Datatype {
             }
         }
         Ok(())
+    }
+
+    /// [`Datatype::pack_range`] walking the layout tree even for small types
+    /// (for tests comparing the two paths).
+    #[doc(hidden)]
+    pub fn pack_range_unflattened(
+        &self,
+        count: u64,
+        first: u64,
+        src: &[u8],
+        src_start: i64,
+        out: &mut [u8],
+    ) -> Result<usize> {
+        let total = self.pack_size(count)?;
+        let len = (out.len() as u64).min(total.saturating_sub(first));
+        self.walk_with(false, count, first, len, |off, at, n| {
+            let r = view_range(src.len(), src_start, off, n)?;
+            out[at..at + n].copy_from_slice(&src[r]);
+            Ok(())
+        })?;
+        Ok(len as usize)
     }
 
     /// `MPI_Pack` (native): packs `count` elements from `src` (whose first byte is
@@ -188,18 +236,31 @@ impl Datatype {
         if size == 0 {
             return Some(0);
         }
-        let mut n = (bytes / size).checked_mul(self.basic_elements())?;
-        let rem = bytes % size;
-        if rem > 0 {
-            let runs = &self.flat().runs;
-            let i = runs.partition_point(|r| r.packed_pos + r.count * r.basic.size() <= rem);
-            let r = &runs[i];
-            let (whole, partial) = ((rem - r.packed_pos) / r.basic.size(), (rem - r.packed_pos) % r.basic.size());
-            if partial != 0 {
-                return None;
-            }
-            n = n.checked_add(r.elements_before + whole)?;
+        (bytes / size).checked_mul(self.basic_elements())?.checked_add(elements_in_prefix(self, bytes % size)?)
+    }
+}
+
+/// Basic elements in the first `bytes` (less than one element) of `t`'s packed
+/// stream, or `None` if that prefix ends inside a basic value. Walks the tree.
+fn elements_in_prefix(t: &Datatype, bytes: u64) -> Option<u64> {
+    use crate::layout::Node;
+    if bytes == 0 {
+        return Some(0);
+    }
+    let in_copies = |c: &Datatype, bytes: u64| -> Option<u64> {
+        let cs = c.size();
+        (bytes / cs).checked_mul(c.basic_elements())?.checked_add(elements_in_prefix(c, bytes % cs)?)
+    };
+    match &t.0.node {
+        Node::Basic(b) => (bytes == b.size()).then_some(1),
+        Node::Wrap { child } => elements_in_prefix(child, bytes),
+        Node::Strided { child, .. } | Node::Blocks { child, .. } => in_copies(child, bytes),
+        Node::Struct { fields } => {
+            let ends = t.piece_ends();
+            let k = ends.partition_point(|&e| e <= bytes);
+            let before: u64 = fields[..k].iter().map(|(_, n, c)| n * c.basic_elements()).sum();
+            let start = if k == 0 { 0 } else { ends[k - 1] };
+            before.checked_add(in_copies(&fields[k].2, bytes - start)?)
         }
-        Some(n)
     }
 }

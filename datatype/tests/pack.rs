@@ -218,3 +218,36 @@ fn datatypes_can_be_shared_across_threads() {
     assert_eq!(t.id(), t.clone().id());
     assert_ne!(t.id(), t.dup().id());
 }
+
+#[test]
+fn huge_strided_types_pack_windows_without_flattening() {
+    // 2^40 ints every other slot: far too many blocks to flatten.
+    let v = Datatype::vector(1 << 40, 1, 2, &int()).unwrap();
+    assert_eq!(v.size(), 1 << 42);
+    assert!(v.block_count_hint() > rmpi_datatype::pack::FLATTEN_LIMIT);
+    assert!(!v.is_contiguous());
+    // Stream bytes [2^41 + 2, 2^41 + 10): the last 2 bytes of int 2^39, int 2^39 + 1 and the
+    // first 2 bytes of int 2^39 + 2, which live at byte offsets 2^42, 2^42 + 8 and 2^42 + 16.
+    let view_start = 1i64 << 42;
+    let src: Vec<u8> = (0..24).collect();
+    let mut out = [0u8; 8];
+    assert_eq!(v.pack_range(1, (1 << 41) + 2, &src, view_start, &mut out).unwrap(), 8);
+    assert_eq!(out, [2, 3, 8, 9, 10, 11, 16, 17]);
+    let mut dst = [0u8; 24];
+    v.unpack_range(1, (1 << 41) + 2, &out, &mut dst, view_start).unwrap();
+    let mut want = [0u8; 24];
+    for i in [2, 3, 8, 9, 10, 11, 16, 17] {
+        want[i] = i as u8;
+    }
+    assert_eq!(dst, want);
+    assert_eq!(v.get_elements((1 << 41) + 4), Some((1 << 39) + 1));
+    assert_eq!(v.get_elements((1 << 41) + 2), None);
+    assert_eq!(v.uniform_basic(), Some(Basic::Int));
+    // A struct of huge parts seeks by binary search over its fields.
+    let s = Datatype::create_struct(&[1, 1], &[0, -(1 << 44)], &[v.clone(), Datatype::basic(Basic::Double)]).unwrap();
+    let mut out = [0u8; 4];
+    let src: Vec<u8> = (100..108).collect();
+    assert_eq!(s.pack_range(1, 1 << 42, &src, -(1 << 44), &mut out).unwrap(), 4);
+    assert_eq!(out, [100, 101, 102, 103]);
+    assert_eq!(s.get_elements((1 << 42) + 8), Some((1 << 40) + 1));
+}

@@ -125,6 +125,15 @@ proptest! {
         let m = typemap(&t);
         prop_assert_eq!(t.size(), m.iter().map(|e| e.1.size()).sum::<u64>());
         prop_assert_eq!(t.basic_elements(), m.len() as u64);
+        // Structural facts computed without flattening agree with the flattened form.
+        let blocks = t.flat().blocks.len() as u64;
+        prop_assert!(t.block_count_hint() >= blocks);
+        if t.is_contiguous() && t.size() > 0 {
+            prop_assert_eq!(blocks, 1);
+            prop_assert_eq!(t.flat().blocks[0].offset, t.true_lb());
+        }
+        let kinds: std::collections::HashSet<Basic> = m.iter().map(|e| e.1).collect();
+        prop_assert_eq!(t.uniform_basic(), if kinds.len() == 1 { kinds.into_iter().next() } else { None });
         if let Some(lo) = m.iter().map(|e| e.0).min() {
             let hi = m.iter().map(|e| e.0 + e.1.size() as i64).max().unwrap();
             prop_assert_eq!((t.true_lb(), t.true_ub()), (lo, hi));
@@ -179,6 +188,14 @@ proptest! {
         let mut buf = vec![0u8; chunk];
         loop {
             let n = t.pack_range(count, joined.len() as u64, &src, span.lo, &mut buf).unwrap();
+            if n == 0 { break; }
+            joined.extend_from_slice(&buf[..n]);
+        }
+        prop_assert_eq!(&joined, &whole);
+        // The tree walk (used for types too large to flatten) gives the same windows.
+        let mut joined = Vec::new();
+        loop {
+            let n = t.pack_range_unflattened(count, joined.len() as u64, &src, span.lo, &mut buf).unwrap();
             if n == 0 { break; }
             joined.extend_from_slice(&buf[..n]);
         }
