@@ -1,0 +1,530 @@
+//! Communicators, groups, attributes (keyvals with copy and delete
+//! callbacks, the predefined attributes) and error handlers on them.
+
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use rmpi_runtime::api::{self, GroupSetOp};
+use rmpi_runtime::Compare;
+
+use crate::consts::*;
+use crate::errors::{fail, guard, read_cstr, write_cstr, AbiError, AbiResult};
+use crate::handles::{
+    check_errhandler, comm_handle, comm_id, group_handle, group_id, insert, new_request, st, user_handle, user_index,
+    CopyFn, DeleteFn, ErrhandlerFn, Keyval, Req,
+};
+
+fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
+    if p.is_null() {
+        return fail(class::ARG, "null output argument");
+    }
+    // SAFETY: checked non-null; MPI requires it to point to a T.
+    unsafe { p.write(v) };
+    Ok(())
+}
+
+fn compare_code(c: Compare) -> c_int {
+    match c {
+        Compare::Ident => MPI_IDENT,
+        Compare::Congruent => MPI_CONGRUENT,
+        Compare::Similar => MPI_SIMILAR,
+        Compare::Unequal => MPI_UNEQUAL,
+    }
+}
+
+/// Give a new communicator its parent's error handler; run attribute copy callbacks.
+fn inherit(parent: MpiComm, child: MpiComm, copy_attrs: bool) -> AbiResult<()> {
+    let eh = st().comm_errhandler.get(&parent).copied().unwrap_or(MPI_ERRORS_ARE_FATAL);
+    st().comm_errhandler.insert(child, eh);
+    st().comm_attrs.remove(&child);
+    if !copy_attrs {
+        return Ok(());
+    }
+    let attrs: Vec<(c_int, usize)> =
+        st().comm_attrs.get(&parent).map(|m| m.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default();
+    for (k, v) in attrs {
+        let Some(kv) = keyval(k) else { continue };
+        let Some(copy) = kv.copy else { continue };
+        let mut newval: usize = 0;
+        let mut flag: c_int = 0;
+        // SAFETY: a user copy callback with the arguments MPI defines; out-pointers are locals.
+        let rc = unsafe {
+            copy(parent, k, kv.extra as *mut c_void, v as *mut c_void, (&mut newval as *mut usize).cast(), &mut flag)
+        };
+        if rc != MPI_SUCCESS {
+            return fail(rc, "attribute copy callback failed");
+        }
+        if flag != 0 {
+            st().comm_attrs.entry(child).or_default().insert(k, newval);
+        }
+    }
+    Ok(())
+}
+
+fn keyval(k: c_int) -> Option<Keyval> {
+    let i = user_index(KIND_KEYVAL, k)?;
+    st().keyvals.get(i).copied().flatten()
+}
+
+/// Run the delete callbacks of every attribute on `comm` and drop them.
+pub fn delete_all_attrs(comm: MpiComm) {
+    let attrs = st().comm_attrs.remove(&comm).unwrap_or_default();
+    for (k, v) in attrs {
+        if let Some(Keyval { delete: Some(d), extra, .. }) = keyval(k) {
+            // SAFETY: a user delete callback with the arguments MPI defines.
+            unsafe { d(comm, k, v as *mut c_void, extra as *mut c_void) };
+        }
+    }
+}
+
+export! { fn MPI_Comm_size / PMPI_Comm_size(comm: MpiComm, size: *mut c_int) -> c_int {
+    guard("MPI_Comm_size", comm, || out(size, api::comm_size(comm_id(comm)?)?))
+}}
+export! { fn MPI_Comm_rank / PMPI_Comm_rank(comm: MpiComm, rank: *mut c_int) -> c_int {
+    guard("MPI_Comm_rank", comm, || out(rank, api::comm_rank(comm_id(comm)?)?))
+}}
+
+fn dup(comm: MpiComm) -> AbiResult<MpiComm> {
+    let c = api::comm_dup(comm_id(comm)?)?;
+    let h = comm_handle(c);
+    inherit(comm, h, true)?;
+    Ok(h)
+}
+
+export! { fn MPI_Comm_dup / PMPI_Comm_dup(comm: MpiComm, new: *mut MpiComm) -> c_int {
+    guard("MPI_Comm_dup", comm, || {
+        if new.is_null() {
+            return fail(class::ARG, "null output argument");
+        }
+        out(new, dup(comm)?)
+    })
+}}
+export! { fn MPI_Comm_dup_with_info / PMPI_Comm_dup_with_info(comm: MpiComm, _info: MpiInfo, new: *mut MpiComm) -> c_int {
+    guard("MPI_Comm_dup_with_info", comm, || {
+        if new.is_null() {
+            return fail(class::ARG, "null output argument");
+        }
+        out(new, dup(comm)?)
+    })
+}}
+export! { fn MPI_Comm_idup / PMPI_Comm_idup(comm: MpiComm, new: *mut MpiComm, req: *mut MpiRequest) -> c_int {
+    guard("MPI_Comm_idup", comm, || {
+        if new.is_null() || req.is_null() {
+            return fail(class::ARG, "null output argument");
+        }
+        out(new, dup(comm)?)?;
+        out(req, new_request(Req::Done(crate::p2p::empty_status())))
+    })
+}}
+export! { fn MPI_Comm_split / PMPI_Comm_split(comm: MpiComm, color: c_int, key: c_int, new: *mut MpiComm) -> c_int {
+    guard("MPI_Comm_split", comm, || {
+        if new.is_null() {
+            return fail(class::ARG, "null output argument");
+        }
+        let h = match api::comm_split(comm_id(comm)?, color, key)? {
+            Some(c) => {
+                let h = comm_handle(c);
+                inherit(comm, h, false)?;
+                h
+            }
+            None => MPI_COMM_NULL,
+        };
+        out(new, h)
+    })
+}}
+export! { fn MPI_Comm_split_type / PMPI_Comm_split_type(comm: MpiComm, kind: c_int, key: c_int, _info: MpiInfo, new: *mut MpiComm) -> c_int {
+    guard("MPI_Comm_split_type", comm, || {
+        if new.is_null() {
+            return fail(class::ARG, "null output argument");
+        }
+        let color = if kind == MPI_UNDEFINED {
+            MPI_UNDEFINED
+        } else {
+            // Ranks of one node share a host name; its hash is the colour.
+            let h = api::processor_name().bytes().fold(5381u32, |h, b| h.wrapping_mul(33) ^ b as u32);
+            (h & 0x3fff_ffff) as c_int
+        };
+        let h = match api::comm_split(comm_id(comm)?, color, key)? {
+            Some(c) => {
+                let h = comm_handle(c);
+                inherit(comm, h, false)?;
+                h
+            }
+            None => MPI_COMM_NULL,
+        };
+        out(new, h)
+    })
+}}
+export! { fn MPI_Comm_create / PMPI_Comm_create(comm: MpiComm, group: MpiGroup, new: *mut MpiComm) -> c_int {
+    guard("MPI_Comm_create", comm, || {
+        if new.is_null() {
+            return fail(class::ARG, "null output argument");
+        }
+        let h = match api::comm_create(comm_id(comm)?, group_id(group)?)? {
+            Some(c) => {
+                let h = comm_handle(c);
+                inherit(comm, h, false)?;
+                h
+            }
+            None => MPI_COMM_NULL,
+        };
+        out(new, h)
+    })
+}}
+export! { fn MPI_Comm_free / PMPI_Comm_free(comm: *mut MpiComm) -> c_int {
+    guard("MPI_Comm_free", MPI_COMM_WORLD, || {
+        if comm.is_null() {
+            return fail(class::ARG, "null communicator pointer");
+        }
+        // SAFETY: checked non-null.
+        let h = unsafe { *comm };
+        let c = comm_id(h)?;
+        if h == MPI_COMM_WORLD || h == MPI_COMM_SELF {
+            return fail(class::COMM, "cannot free a predefined communicator");
+        }
+        delete_all_attrs(h);
+        api::comm_free(c)?;
+        st().comm_errhandler.remove(&h);
+        // SAFETY: checked non-null.
+        unsafe { *comm = MPI_COMM_NULL };
+        Ok(())
+    })
+}}
+export! { fn MPI_Comm_disconnect / PMPI_Comm_disconnect(comm: *mut MpiComm) -> c_int {
+    // SAFETY: same contract as MPI_Comm_free.
+    unsafe { MPI_Comm_free::run(comm) }
+}}
+export! { fn MPI_Comm_compare / PMPI_Comm_compare(a: MpiComm, b: MpiComm, result: *mut c_int) -> c_int {
+    guard("MPI_Comm_compare", a, || out(result, compare_code(api::comm_compare(comm_id(a)?, comm_id(b)?)?)))
+}}
+export! { fn MPI_Comm_group / PMPI_Comm_group(comm: MpiComm, group: *mut MpiGroup) -> c_int {
+    guard("MPI_Comm_group", comm, || out(group, group_handle(api::comm_group(comm_id(comm)?)?)))
+}}
+export! { fn MPI_Comm_test_inter / PMPI_Comm_test_inter(comm: MpiComm, flag: *mut c_int) -> c_int {
+    guard("MPI_Comm_test_inter", comm, || {
+        comm_id(comm)?;
+        out(flag, 0)
+    })
+}}
+export! { fn MPI_Comm_get_name / PMPI_Comm_get_name(comm: MpiComm, name: *mut c_char, len: *mut c_int) -> c_int {
+    guard("MPI_Comm_get_name", comm, || {
+        let s = api::comm_name(comm_id(comm)?)?;
+        if name.is_null() {
+            return fail(class::ARG, "null name buffer");
+        }
+        // SAFETY: MPI requires MPI_MAX_OBJECT_NAME bytes at `name`.
+        let n = unsafe { write_cstr(name, MPI_MAX_OBJECT_NAME, &s) };
+        out(len, n)
+    })
+}}
+export! { fn MPI_Comm_set_name / PMPI_Comm_set_name(comm: MpiComm, name: *const c_char) -> c_int {
+    guard("MPI_Comm_set_name", comm, || {
+        let c = comm_id(comm)?;
+        // SAFETY: MPI passes a NUL-terminated string.
+        let s = unsafe { read_cstr(name) }?;
+        Ok(api::comm_set_name(c, s)?)
+    })
+}}
+export! { fn MPI_Comm_get_info / PMPI_Comm_get_info(comm: MpiComm, info: *mut MpiInfo) -> c_int {
+    guard("MPI_Comm_get_info", comm, || {
+        comm_id(comm)?;
+        out(info, crate::info::new_info(Vec::new()))
+    })
+}}
+export! { fn MPI_Comm_set_info / PMPI_Comm_set_info(comm: MpiComm, _info: MpiInfo) -> c_int {
+    guard("MPI_Comm_set_info", comm, || comm_id(comm).map(|_| ()))
+}}
+
+// ---------------------------------------------------------------- error handlers
+
+export! { fn MPI_Comm_set_errhandler / PMPI_Comm_set_errhandler(comm: MpiComm, eh: MpiErrhandler) -> c_int {
+    guard("MPI_Comm_set_errhandler", comm, || {
+        comm_id(comm)?;
+        check_errhandler(eh)?;
+        st().comm_errhandler.insert(comm, eh);
+        Ok(())
+    })
+}}
+export! { fn MPI_Comm_get_errhandler / PMPI_Comm_get_errhandler(comm: MpiComm, eh: *mut MpiErrhandler) -> c_int {
+    guard("MPI_Comm_get_errhandler", comm, || {
+        comm_id(comm)?;
+        let h = st().comm_errhandler.get(&comm).copied().unwrap_or(MPI_ERRORS_ARE_FATAL);
+        out(eh, h)
+    })
+}}
+export! { fn MPI_Comm_create_errhandler / PMPI_Comm_create_errhandler(f: Option<ErrhandlerFn>, eh: *mut MpiErrhandler) -> c_int {
+    guard("MPI_Comm_create_errhandler", MPI_COMM_WORLD, || {
+        let Some(f) = f else { return fail(class::ARG, "null error handler function") };
+        let i = insert(&mut st().errhandlers, f);
+        out(eh, user_handle(KIND_ERRHANDLER, i))
+    })
+}}
+export! { fn MPI_Errhandler_free / PMPI_Errhandler_free(eh: *mut MpiErrhandler) -> c_int {
+    guard("MPI_Errhandler_free", MPI_COMM_WORLD, || {
+        if eh.is_null() {
+            return fail(class::ARG, "null error handler pointer");
+        }
+        // SAFETY: checked non-null.
+        let h = unsafe { *eh };
+        check_errhandler(h)?;
+        // Handlers still set on communicators stay usable: only the handle is released.
+        // SAFETY: checked non-null.
+        unsafe { *eh = MPI_ERRHANDLER_NULL };
+        Ok(())
+    })
+}}
+export! { fn MPI_Comm_call_errhandler / PMPI_Comm_call_errhandler(comm: MpiComm, code: c_int) -> c_int {
+    if let Err(e) = comm_id(comm) {
+        return crate::errors::raise("MPI_Comm_call_errhandler", MPI_COMM_WORLD, e);
+    }
+    crate::errors::raise("MPI_Comm_call_errhandler", comm, AbiError { code, msg: format!("error code {code} raised by the application") });
+    MPI_SUCCESS
+}}
+
+// ---------------------------------------------------------------- attributes
+
+static TAG_UB_VAL: c_int = i32::MAX;
+static HOST_VAL: c_int = MPI_PROC_NULL;
+static IO_VAL: c_int = MPI_ANY_SOURCE;
+static WTIME_GLOBAL_VAL: c_int = 0;
+static APPNUM_VAL: c_int = 0;
+static UNIVERSE_VAL: AtomicI32 = AtomicI32::new(1);
+static LASTCODE_VAL: AtomicI32 = AtomicI32::new(0);
+
+/// `MPI_DUP_FN` (used by `MPI_COMM_DUP_FN`): copy the attribute value.
+#[no_mangle]
+pub unsafe extern "C" fn MPI_DUP_FN(
+    _comm: MpiComm,
+    _key: c_int,
+    _extra: *mut c_void,
+    val_in: *mut c_void,
+    val_out: *mut c_void,
+    flag: *mut c_int,
+) -> c_int {
+    // SAFETY: MPI passes the address of a pointer-sized slot and of an int.
+    unsafe {
+        *val_out.cast::<*mut c_void>() = val_in;
+        *flag = 1;
+    }
+    MPI_SUCCESS
+}
+
+export! { fn MPI_Comm_create_keyval / PMPI_Comm_create_keyval(copy: Option<CopyFn>, delete: Option<DeleteFn>, key: *mut c_int, extra: *mut c_void) -> c_int {
+    guard("MPI_Comm_create_keyval", MPI_COMM_WORLD, || {
+        let i = insert(&mut st().keyvals, Keyval { copy, delete, extra: extra as usize });
+        out(key, user_handle(KIND_KEYVAL, i))
+    })
+}}
+export! { fn MPI_Comm_free_keyval / PMPI_Comm_free_keyval(key: *mut c_int) -> c_int {
+    guard("MPI_Comm_free_keyval", MPI_COMM_WORLD, || {
+        if key.is_null() {
+            return fail(class::ARG, "null keyval pointer");
+        }
+        // SAFETY: checked non-null.
+        let k = unsafe { *key };
+        let Some(i) = user_index(KIND_KEYVAL, k).filter(|&i| st().keyvals.get(i).is_some_and(|s| s.is_some())) else {
+            return fail(class::KEYVAL, format!("invalid keyval {k:#x}"));
+        };
+        st().keyvals[i] = None;
+        // SAFETY: checked non-null.
+        unsafe { *key = MPI_KEYVAL_INVALID };
+        Ok(())
+    })
+}}
+export! { fn MPI_Comm_set_attr / PMPI_Comm_set_attr(comm: MpiComm, key: c_int, val: *mut c_void) -> c_int {
+    guard("MPI_Comm_set_attr", comm, || {
+        comm_id(comm)?;
+        let Some(kv) = keyval(key) else { return fail(class::KEYVAL, format!("invalid keyval {key:#x}")) };
+        let old = st().comm_attrs.entry(comm).or_insert_with(BTreeMap::new).insert(key, val as usize);
+        if let (Some(old), Some(d)) = (old, kv.delete) {
+            // SAFETY: a user delete callback with the arguments MPI defines.
+            let rc = unsafe { d(comm, key, old as *mut c_void, kv.extra as *mut c_void) };
+            if rc != MPI_SUCCESS {
+                return fail(rc, "attribute delete callback failed");
+            }
+        }
+        Ok(())
+    })
+}}
+export! { fn MPI_Comm_get_attr / PMPI_Comm_get_attr(comm: MpiComm, key: c_int, val: *mut c_void, flag: *mut c_int) -> c_int {
+    guard("MPI_Comm_get_attr", comm, || {
+        let c = comm_id(comm)?;
+        if val.is_null() || flag.is_null() {
+            return fail(class::ARG, "null output argument");
+        }
+        let pre: Option<*const c_int> = match key {
+            MPI_TAG_UB => Some(&TAG_UB_VAL),
+            MPI_HOST => Some(&HOST_VAL),
+            MPI_IO => Some(&IO_VAL),
+            MPI_WTIME_IS_GLOBAL => Some(&WTIME_GLOBAL_VAL),
+            MPI_APPNUM => Some(&APPNUM_VAL),
+            MPI_UNIVERSE_SIZE => {
+                UNIVERSE_VAL.store(api::comm_size(rmpi_runtime::COMM_WORLD)?, Ordering::Relaxed);
+                Some(UNIVERSE_VAL.as_ptr())
+            }
+            MPI_LASTUSEDCODE => {
+                LASTCODE_VAL.store(crate::errors::last_used_code(), Ordering::Relaxed);
+                Some(LASTCODE_VAL.as_ptr())
+            }
+            _ => None,
+        };
+        let _ = c;
+        let v = match pre {
+            Some(p) => Some(p as usize),
+            None => {
+                if keyval(key).is_none() {
+                    return fail(class::KEYVAL, format!("invalid keyval {key:#x}"));
+                }
+                st().comm_attrs.get(&comm).and_then(|m| m.get(&key).copied())
+            }
+        };
+        // SAFETY: both checked non-null; `val` is the address of a pointer.
+        unsafe {
+            *flag = v.is_some() as c_int;
+            if let Some(v) = v {
+                *val.cast::<usize>() = v;
+            }
+        }
+        Ok(())
+    })
+}}
+export! { fn MPI_Comm_delete_attr / PMPI_Comm_delete_attr(comm: MpiComm, key: c_int) -> c_int {
+    guard("MPI_Comm_delete_attr", comm, || {
+        comm_id(comm)?;
+        let Some(kv) = keyval(key) else { return fail(class::KEYVAL, format!("invalid keyval {key:#x}")) };
+        let old = st().comm_attrs.get_mut(&comm).and_then(|m| m.remove(&key));
+        let Some(old) = old else { return fail(class::KEYVAL, "attribute not set") };
+        if let Some(d) = kv.delete {
+            // SAFETY: a user delete callback with the arguments MPI defines.
+            let rc = unsafe { d(comm, key, old as *mut c_void, kv.extra as *mut c_void) };
+            if rc != MPI_SUCCESS {
+                return fail(rc, "attribute delete callback failed");
+            }
+        }
+        Ok(())
+    })
+}}
+
+// ---------------------------------------------------------------- groups
+
+export! { fn MPI_Group_size / PMPI_Group_size(g: MpiGroup, size: *mut c_int) -> c_int {
+    guard("MPI_Group_size", MPI_COMM_WORLD, || out(size, api::group_size(group_id(g)?)?))
+}}
+export! { fn MPI_Group_rank / PMPI_Group_rank(g: MpiGroup, rank: *mut c_int) -> c_int {
+    guard("MPI_Group_rank", MPI_COMM_WORLD, || out(rank, api::group_rank(group_id(g)?)?))
+}}
+export! { fn MPI_Group_free / PMPI_Group_free(g: *mut MpiGroup) -> c_int {
+    guard("MPI_Group_free", MPI_COMM_WORLD, || {
+        if g.is_null() {
+            return fail(class::ARG, "null group pointer");
+        }
+        // SAFETY: checked non-null.
+        let h = unsafe { *g };
+        let id = group_id(h)?;
+        if h != MPI_GROUP_EMPTY {
+            api::group_free(id)?;
+        }
+        // SAFETY: checked non-null.
+        unsafe { *g = MPI_GROUP_NULL };
+        Ok(())
+    })
+}}
+
+/// Ranks argument of n entries.
+///
+/// # Safety
+/// `p` must point to `n` ints when n > 0.
+unsafe fn ints<'a>(n: c_int, p: *const c_int) -> AbiResult<&'a [c_int]> {
+    if n < 0 {
+        return fail(class::ARG, format!("invalid count {n}"));
+    }
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return fail(class::ARG, "null array");
+    }
+    // SAFETY: per this function's contract.
+    Ok(unsafe { std::slice::from_raw_parts(p, n as usize) })
+}
+
+export! { fn MPI_Group_incl / PMPI_Group_incl(g: MpiGroup, n: c_int, ranks: *const c_int, new: *mut MpiGroup) -> c_int {
+    guard("MPI_Group_incl", MPI_COMM_WORLD, || {
+        // SAFETY: MPI gives n ranks.
+        let r = unsafe { ints(n, ranks) }?;
+        out(new, group_handle(api::group_incl(group_id(g)?, r)?))
+    })
+}}
+export! { fn MPI_Group_excl / PMPI_Group_excl(g: MpiGroup, n: c_int, ranks: *const c_int, new: *mut MpiGroup) -> c_int {
+    guard("MPI_Group_excl", MPI_COMM_WORLD, || {
+        // SAFETY: MPI gives n ranks.
+        let r = unsafe { ints(n, ranks) }?;
+        out(new, group_handle(api::group_excl(group_id(g)?, r)?))
+    })
+}}
+
+fn expand_ranges(n: c_int, ranges: *const [c_int; 3]) -> AbiResult<Vec<c_int>> {
+    if n < 0 || (n > 0 && ranges.is_null()) {
+        return fail(class::ARG, "invalid ranges");
+    }
+    let mut v = Vec::new();
+    for i in 0..n as usize {
+        // SAFETY: MPI gives n triplets.
+        let [first, last, stride] = unsafe { *ranges.add(i) };
+        if stride == 0 {
+            return fail(class::ARG, "zero stride in a rank range");
+        }
+        let mut r = first;
+        while (stride > 0 && r <= last) || (stride < 0 && r >= last) {
+            v.push(r);
+            r += stride;
+        }
+    }
+    Ok(v)
+}
+
+export! { fn MPI_Group_range_incl / PMPI_Group_range_incl(g: MpiGroup, n: c_int, ranges: *const [c_int; 3], new: *mut MpiGroup) -> c_int {
+    guard("MPI_Group_range_incl", MPI_COMM_WORLD, || {
+        let r = expand_ranges(n, ranges)?;
+        out(new, group_handle(api::group_incl(group_id(g)?, &r)?))
+    })
+}}
+export! { fn MPI_Group_range_excl / PMPI_Group_range_excl(g: MpiGroup, n: c_int, ranges: *const [c_int; 3], new: *mut MpiGroup) -> c_int {
+    guard("MPI_Group_range_excl", MPI_COMM_WORLD, || {
+        let r = expand_ranges(n, ranges)?;
+        out(new, group_handle(api::group_excl(group_id(g)?, &r)?))
+    })
+}}
+
+fn set_op(a: MpiGroup, b: MpiGroup, op: GroupSetOp, new: *mut MpiGroup) -> AbiResult<()> {
+    out(new, group_handle(api::group_set_op(group_id(a)?, group_id(b)?, op)?))
+}
+
+export! { fn MPI_Group_union / PMPI_Group_union(a: MpiGroup, b: MpiGroup, new: *mut MpiGroup) -> c_int {
+    guard("MPI_Group_union", MPI_COMM_WORLD, || set_op(a, b, GroupSetOp::Union, new))
+}}
+export! { fn MPI_Group_intersection / PMPI_Group_intersection(a: MpiGroup, b: MpiGroup, new: *mut MpiGroup) -> c_int {
+    guard("MPI_Group_intersection", MPI_COMM_WORLD, || set_op(a, b, GroupSetOp::Intersection, new))
+}}
+export! { fn MPI_Group_difference / PMPI_Group_difference(a: MpiGroup, b: MpiGroup, new: *mut MpiGroup) -> c_int {
+    guard("MPI_Group_difference", MPI_COMM_WORLD, || set_op(a, b, GroupSetOp::Difference, new))
+}}
+export! { fn MPI_Group_compare / PMPI_Group_compare(a: MpiGroup, b: MpiGroup, result: *mut c_int) -> c_int {
+    guard("MPI_Group_compare", MPI_COMM_WORLD, || out(result, compare_code(api::group_compare(group_id(a)?, group_id(b)?)?)))
+}}
+export! { fn MPI_Group_translate_ranks / PMPI_Group_translate_ranks(a: MpiGroup, n: c_int, ranks: *const c_int, b: MpiGroup, out_ranks: *mut c_int) -> c_int {
+    guard("MPI_Group_translate_ranks", MPI_COMM_WORLD, || {
+        // SAFETY: MPI gives n ranks.
+        let r = unsafe { ints(n, ranks) }?;
+        let v = api::group_translate_ranks(group_id(a)?, r, group_id(b)?)?;
+        if !v.is_empty() {
+            if out_ranks.is_null() {
+                return fail(class::ARG, "null output array");
+            }
+            // SAFETY: MPI gives room for n ranks.
+            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), out_ranks, v.len()) };
+        }
+        Ok(())
+    })
+}}

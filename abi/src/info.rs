@@ -1,0 +1,164 @@
+//! Info objects: ordered key/value string lists.
+
+use std::ffi::{c_char, c_int};
+
+use crate::consts::*;
+use crate::errors::{fail, guard, read_cstr, write_cstr, AbiError, AbiResult};
+use crate::handles::{insert, st, user_handle, user_index};
+
+/// Store a new info object; returns its handle.
+pub fn new_info(v: Vec<(String, String)>) -> MpiInfo {
+    user_handle(KIND_INFO, insert(&mut st().infos, v))
+}
+
+fn index(h: MpiInfo) -> AbiResult<usize> {
+    user_index(KIND_INFO, h)
+        .filter(|&i| st().infos.get(i).is_some_and(|s| s.is_some()))
+        .ok_or_else(|| AbiError { code: class::INFO, msg: format!("invalid info handle {h:#x}") })
+}
+
+fn entries(h: MpiInfo) -> AbiResult<Vec<(String, String)>> {
+    if h == MPI_INFO_ENV {
+        return Ok(Vec::new());
+    }
+    let i = index(h)?;
+    Ok(st().infos[i].clone().unwrap_or_default())
+}
+
+fn key_of(p: *const c_char) -> AbiResult<String> {
+    // SAFETY: MPI passes NUL-terminated strings.
+    let k = unsafe { read_cstr(p) }?;
+    if k.is_empty() || k.len() > MPI_MAX_INFO_KEY {
+        return fail(class::INFO_KEY, format!("invalid info key of {} bytes", k.len()));
+    }
+    Ok(k.to_string())
+}
+
+fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
+    if p.is_null() {
+        return fail(class::ARG, "null output argument");
+    }
+    // SAFETY: checked non-null.
+    unsafe { p.write(v) };
+    Ok(())
+}
+
+export! { fn MPI_Info_create / PMPI_Info_create(info: *mut MpiInfo) -> c_int {
+    guard("MPI_Info_create", MPI_COMM_WORLD, || out(info, new_info(Vec::new())))
+}}
+export! { fn MPI_Info_free / PMPI_Info_free(info: *mut MpiInfo) -> c_int {
+    guard("MPI_Info_free", MPI_COMM_WORLD, || {
+        if info.is_null() {
+            return fail(class::ARG, "null info pointer");
+        }
+        // SAFETY: checked non-null.
+        let i = index(unsafe { *info })?;
+        st().infos[i] = None;
+        out(info, MPI_INFO_NULL)
+    })
+}}
+export! { fn MPI_Info_dup / PMPI_Info_dup(info: MpiInfo, new: *mut MpiInfo) -> c_int {
+    guard("MPI_Info_dup", MPI_COMM_WORLD, || {
+        let e = entries(info)?;
+        out(new, new_info(e))
+    })
+}}
+export! { fn MPI_Info_set / PMPI_Info_set(info: MpiInfo, key: *const c_char, value: *const c_char) -> c_int {
+    guard("MPI_Info_set", MPI_COMM_WORLD, || {
+        let i = index(info)?;
+        let k = key_of(key)?;
+        // SAFETY: MPI passes NUL-terminated strings.
+        let v = unsafe { read_cstr(value) }?.to_string();
+        if v.len() > MPI_MAX_INFO_VAL {
+            return fail(class::INFO_VALUE, "info value too long");
+        }
+        let mut s = st();
+        let list = s.infos[i].as_mut().expect("validated");
+        match list.iter_mut().find(|(kk, _)| *kk == k) {
+            Some(e) => e.1 = v,
+            None => list.push((k, v)),
+        }
+        Ok(())
+    })
+}}
+export! { fn MPI_Info_delete / PMPI_Info_delete(info: MpiInfo, key: *const c_char) -> c_int {
+    guard("MPI_Info_delete", MPI_COMM_WORLD, || {
+        let i = index(info)?;
+        let k = key_of(key)?;
+        let mut s = st();
+        let list = s.infos[i].as_mut().expect("validated");
+        let before = list.len();
+        list.retain(|(kk, _)| *kk != k);
+        if list.len() == before {
+            return fail(class::INFO_NOKEY, format!("no info key {k:?}"));
+        }
+        Ok(())
+    })
+}}
+export! { fn MPI_Info_get / PMPI_Info_get(info: MpiInfo, key: *const c_char, len: c_int, value: *mut c_char, flag: *mut c_int) -> c_int {
+    guard("MPI_Info_get", MPI_COMM_WORLD, || {
+        let k = key_of(key)?;
+        let e = entries(info)?;
+        let v = e.iter().find(|(kk, _)| *kk == k).map(|(_, v)| v.clone());
+        out(flag, v.is_some() as c_int)?;
+        if let Some(v) = v {
+            if value.is_null() {
+                return fail(class::ARG, "null value buffer");
+            }
+            // SAFETY: MPI gives len+1 bytes at `value`.
+            unsafe { write_cstr(value, len.max(0) as usize + 1, &v) };
+        }
+        Ok(())
+    })
+}}
+export! { fn MPI_Info_get_string / PMPI_Info_get_string(info: MpiInfo, key: *const c_char, buflen: *mut c_int, value: *mut c_char, flag: *mut c_int) -> c_int {
+    guard("MPI_Info_get_string", MPI_COMM_WORLD, || {
+        let k = key_of(key)?;
+        let e = entries(info)?;
+        let v = e.iter().find(|(kk, _)| *kk == k).map(|(_, v)| v.clone());
+        out(flag, v.is_some() as c_int)?;
+        if buflen.is_null() {
+            return fail(class::ARG, "null buflen");
+        }
+        if let Some(v) = v {
+            // SAFETY: checked non-null.
+            let cap = unsafe { *buflen };
+            if cap > 0 && !value.is_null() {
+                // SAFETY: MPI gives `cap` bytes at `value`.
+                unsafe { write_cstr(value, cap as usize, &v) };
+            }
+            // SAFETY: checked non-null.
+            unsafe { *buflen = v.len() as c_int + 1 };
+        }
+        Ok(())
+    })
+}}
+export! { fn MPI_Info_get_valuelen / PMPI_Info_get_valuelen(info: MpiInfo, key: *const c_char, len: *mut c_int, flag: *mut c_int) -> c_int {
+    guard("MPI_Info_get_valuelen", MPI_COMM_WORLD, || {
+        let k = key_of(key)?;
+        let e = entries(info)?;
+        let v = e.iter().find(|(kk, _)| *kk == k).map(|(_, v)| v.len());
+        out(flag, v.is_some() as c_int)?;
+        if let Some(n) = v {
+            out(len, n as c_int)?;
+        }
+        Ok(())
+    })
+}}
+export! { fn MPI_Info_get_nkeys / PMPI_Info_get_nkeys(info: MpiInfo, n: *mut c_int) -> c_int {
+    guard("MPI_Info_get_nkeys", MPI_COMM_WORLD, || out(n, entries(info)?.len() as c_int))
+}}
+export! { fn MPI_Info_get_nthkey / PMPI_Info_get_nthkey(info: MpiInfo, n: c_int, key: *mut c_char) -> c_int {
+    guard("MPI_Info_get_nthkey", MPI_COMM_WORLD, || {
+        let e = entries(info)?;
+        let Some((k, _)) = usize::try_from(n).ok().and_then(|n| e.get(n)) else {
+            return fail(class::ARG, format!("info has no key number {n}"));
+        };
+        if key.is_null() {
+            return fail(class::ARG, "null key buffer");
+        }
+        // SAFETY: MPI gives MPI_MAX_INFO_KEY+1 bytes at `key`.
+        unsafe { write_cstr(key, MPI_MAX_INFO_KEY + 1, k) };
+        Ok(())
+    })
+}}

@@ -1,0 +1,52 @@
+//! `libmpi.so.12`: the MPICH ABI over the rmpi runtime.
+//!
+//! Each C entry point is exported twice, as `PMPI_Name` and `MPI_Name`; both
+//! call the same Rust function (the library never calls a public `MPI_`
+//! name itself, so profiling tools can interpose). Every entry point runs
+//! behind a panic boundary, validates its handles and arguments, and
+//! reports failures through the error handler of the object involved.
+//!
+//! Modules: `consts` (MPICH's values), `handles` (typed tables and casts),
+//! `errors` (classes, strings, handlers, the boundary), `datatype`, `op`,
+//! `p2p`, `coll`, `comm` (communicators, groups, attributes), `info`,
+//! `misc` (init, version, time, memory), `unsupported` (the rest).
+#![allow(non_snake_case)]
+#![allow(clippy::missing_safety_doc)]
+
+/// Export `$name` and `$pname` with one body: the body lives in a module
+/// named like the function (modules and functions have separate namespaces)
+/// and both symbols call it.
+macro_rules! export {
+    ($(#[$m:meta])* fn $name:ident / $pname:ident ( $($a:ident : $t:ty),* $(,)? ) -> $ret:ty $body:block) => {
+        #[allow(non_snake_case, unused_imports, clippy::all)]
+        mod $name {
+            use super::*;
+            #[allow(unused_unsafe, clippy::all)]
+            pub(super) unsafe fn run($($a: $t),*) -> $ret $body
+        }
+        $(#[$m])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $pname($($a: $t),*) -> $ret {
+            // SAFETY: the caller upholds the C binding's contract.
+            unsafe { $name::run($($a),*) }
+        }
+        $(#[$m])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($a: $t),*) -> $ret {
+            // SAFETY: the caller upholds the C binding's contract.
+            unsafe { $name::run($($a),*) }
+        }
+    };
+}
+
+pub mod coll;
+pub mod comm;
+pub mod consts;
+pub mod datatype;
+pub mod errors;
+pub mod handles;
+pub mod info;
+pub mod misc;
+pub mod op;
+pub mod p2p;
+pub mod unsupported;
