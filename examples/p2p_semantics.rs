@@ -172,6 +172,32 @@ fn main() {
     let e = api::bcast(&mut [0u8; 1], n, W).unwrap_err();
     check(e.class == ErrorClass::Root, "invalid root");
 
+    // 11. Flow control: a flood of eager messages nobody receives yet holds
+    //     at most the eager window (1 MiB by default) at the receiver; the
+    //     rest waits at the sender as rendezvous requests. All arrive in order.
+    const FLOOD: usize = 3000;
+    if me == 1 {
+        let msgs: Vec<Vec<u8>> = (0..FLOOD).map(|i| vec![(i % 251) as u8; 1024]).collect();
+        let reqs: Vec<_> = msgs
+            .iter()
+            .map(|m| Some(unsafe { api::isend(m.as_ptr(), m.len(), 0, 70, W, SendMode::Standard) }.unwrap()))
+            .collect();
+        api::barrier(W).unwrap();
+        api::wait_all(&reqs).unwrap();
+    } else {
+        api::barrier(W).unwrap();
+        if me == 0 {
+            let window = std::env::var("RMPI_EAGER_WINDOW").ok().and_then(|v| v.parse().ok()).unwrap_or(1u64 << 20);
+            let mut b = vec![0u8; 1024];
+            for i in 0..FLOOD {
+                let held = api::unexpected_bytes().unwrap();
+                check(held <= window, &format!("unexpected bytes {held} exceed the eager window {window}"));
+                let st = api::recv(&mut b, 1, 70, W).unwrap();
+                check(st.count == 1024 && b.iter().all(|&x| x == (i % 251) as u8), "flood message order and payload");
+            }
+        }
+    }
+
     println!("rank {me}: p2p ok");
     api::finalize().expect("finalize");
 }

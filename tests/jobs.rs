@@ -111,3 +111,13 @@ fn point_to_point_semantics_hold_across_processes() {
         assert_eq!(out.stdout.lines().filter(|l| l.ends_with("p2p ok")).count(), n, "n={n} tcp={tcp}: {}", out.stdout);
     }
 }
+
+#[test]
+fn many_threads_per_rank_exchange_concurrently() {
+    for tcp in [false, true] {
+        let job = Job::new(2, "threads");
+        let out = if tcp { job.tcp() } else { job }.run();
+        out.assert_ok();
+        assert_eq!(out.stdout.lines().filter(|l| l.ends_with("threads ok")).count(), 2, "tcp={tcp}: {}", out.stdout);
+    }
+}
