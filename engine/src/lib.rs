@@ -86,13 +86,17 @@ pub enum Action {
 }
 
 /// A packet ready to go to a peer: the header and a view of the payload.
+/// It borrows the engine, so it cannot outlive the send whose buffer it
+/// views: [`Engine::transmit_done`] (which may complete that send) needs the
+/// engine mutably.
 #[derive(Debug)]
-pub struct Transmit {
+pub struct Transmit<'e> {
     header: [u8; HEADER_LEN],
     payload: Option<(SendBuf, usize, usize)>,
+    _engine: std::marker::PhantomData<&'e Engine>,
 }
 
-impl Transmit {
+impl Transmit<'_> {
     /// The encoded header.
     pub fn header(&self) -> &[u8] {
         &self.header
@@ -422,17 +426,23 @@ impl Engine {
 
     /// The next packet for `peer`, if any. Call [`Engine::transmit_done`]
     /// once the transport accepted it; otherwise it stays first in line.
-    pub fn next_transmit(&self, peer: u32) -> Option<Transmit> {
+    pub fn next_transmit(&self, peer: u32) -> Option<Transmit<'_>> {
         let p = self.peers.get(peer as usize)?;
         match p.outq.front()? {
-            Out::Packet { hdr, payload, .. } => Some(Transmit { header: hdr.encode(), payload: *payload }),
+            Out::Packet { hdr, payload, .. } => {
+                Some(Transmit { header: hdr.encode(), payload: *payload, _engine: std::marker::PhantomData })
+            }
             Out::Data { rreq, buf, offset, end, .. } => {
                 let chunk = self.chunk_len(peer, *end - *offset);
                 let mut h = Header::new(Kind::Data);
                 h.a = *rreq;
                 h.b = *offset as u64;
                 h.len = chunk as u64;
-                Some(Transmit { header: h.encode(), payload: Some((*buf, *offset, *offset + chunk)) })
+                Some(Transmit {
+                    header: h.encode(),
+                    payload: Some((*buf, *offset, *offset + chunk)),
+                    _engine: std::marker::PhantomData,
+                })
             }
         }
     }
