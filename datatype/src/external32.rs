@@ -10,6 +10,7 @@
 use crate::basic::{Basic, ComplexPart, Encoding};
 use crate::error::{DatatypeError, Result};
 use crate::layout::Datatype;
+use crate::walk::walk_runs;
 
 /// The only portable representation MPI defines.
 pub const EXTERNAL32: &str = "external32";
@@ -139,7 +140,15 @@ fn index(view_len: usize, view_start: i64, off: i128, n: usize) -> Result<usize>
 impl Datatype {
     /// External32 bytes of one element.
     pub fn external32_size(&self) -> u64 {
-        self.flat().runs.iter().map(|r| r.count * r.basic.external32_size()).sum()
+        if let Some(b) = self.uniform_basic() {
+            return self.basic_elements() * b.external32_size();
+        }
+        let mut total = 0u64;
+        let _ = walk_runs(self, 0, &mut |_, b, n| {
+            total += n * b.external32_size();
+            Ok(())
+        });
+        total
     }
 
     /// `MPI_Pack_external_size`: bytes `count` elements take in `datarep` (only `"external32"`).
@@ -153,13 +162,14 @@ impl Datatype {
         let ext = self.extent() as i128;
         let mut pos = 0usize;
         for k in 0..count {
-            for r in &self.flat().runs {
-                let bs = r.basic.size() as i128;
-                for j in 0..r.count {
-                    f(k as i128 * ext + r.offset as i128 + j as i128 * bs, r.basic, pos)?;
-                    pos += r.basic.external32_size() as usize;
+            walk_runs(self, k as i128 * ext, &mut |off, b, n| {
+                let bs = b.size() as i128;
+                for j in 0..n {
+                    f(off + j as i128 * bs, b, pos)?;
+                    pos += b.external32_size() as usize;
                 }
-            }
+                Ok(())
+            })?;
         }
         Ok(())
     }

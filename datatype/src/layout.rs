@@ -64,6 +64,8 @@ pub(crate) struct Bounds {
     pub dense: bool,
     /// Upper bound on the number of byte blocks of one element's flattened form.
     pub hint: u64,
+    /// The basic type of every value, if there is exactly one.
+    pub uniform: Option<Basic>,
 }
 
 /// Whether `n` consecutive copies of a child form one block of data in stream order.
@@ -181,6 +183,7 @@ impl Bounds {
             n_basic: 1,
             dense: true,
             hint: 1,
+            uniform: Some(b),
         }
     }
 
@@ -238,6 +241,7 @@ impl Bounds {
             n_basic,
             dense: true,
             hint: 0,
+            uniform: None,
         })
     }
 
@@ -258,6 +262,17 @@ impl Bounds {
             }
             Node::Blocks { child, blocks } => shape(blocks.iter().map(|&(d, n)| (d, n, &child.0.bounds))),
             Node::Struct { fields } => shape(fields.iter().map(|(d, n, t)| (*d, *n, &t.0.bounds))),
+        };
+        b.uniform = match node {
+            _ if b.size == 0 => None,
+            Node::Basic(k) => Some(*k),
+            Node::Wrap { child } | Node::Strided { child, .. } | Node::Blocks { child, .. } => child.0.bounds.uniform,
+            Node::Struct { fields } => {
+                let mut parts =
+                    fields.iter().filter(|(_, n, t)| *n > 0 && t.size() > 0).map(|(_, _, t)| t.0.bounds.uniform);
+                let first = parts.next().flatten();
+                first.filter(|f| parts.all(|p| p == Some(*f)))
+            }
         };
         Ok(b)
     }
@@ -482,19 +497,7 @@ impl Datatype {
     /// (e.g. a vector of doubles): what a reduction operator applies to.
     /// `None` for mixed types and for types without data.
     pub fn uniform_basic(&self) -> Option<Basic> {
-        if self.size() == 0 {
-            return None;
-        }
-        match &self.0.node {
-            Node::Basic(b) => Some(*b),
-            Node::Wrap { child } | Node::Strided { child, .. } | Node::Blocks { child, .. } => child.uniform_basic(),
-            Node::Struct { fields } => {
-                let mut parts =
-                    fields.iter().filter(|(_, n, t)| *n > 0 && t.size() > 0).map(|(_, _, t)| t.uniform_basic());
-                let first = parts.next()??;
-                parts.all(|p| p == Some(first)).then_some(first)
-            }
-        }
+        self.0.bounds.uniform
     }
 
     /// Whether `count` elements occupy `count * size` consecutive bytes starting

@@ -7,6 +7,7 @@
 //! struct nodes by binary search over their pieces' stream ends, and any
 //! dense subtree (its data one block in stream order) is a single callback.
 
+use crate::basic::Basic;
 use crate::error::{DatatypeError, Result};
 use crate::layout::{Datatype, Node};
 
@@ -100,4 +101,49 @@ fn walk_run(child: &Datatype, base: i128, within: u64, len: u64, at: &mut usize,
         (j, w, rem) = (j + 1, 0, rem - n);
     }
     Ok(())
+}
+
+/// Calls `f(memory offset, basic type, number of consecutive values)` for the
+/// typed runs of one element of `t` placed at `base`, in type-map order,
+/// without flattening (a dense single-type subtree is one call).
+pub(crate) fn walk_runs(t: &Datatype, base: i128, f: &mut dyn FnMut(i128, Basic, u64) -> Result<()>) -> Result<()> {
+    let b = &t.0.bounds;
+    if b.size == 0 {
+        return Ok(());
+    }
+    if let (true, Some(k)) = (b.dense, b.uniform) {
+        return f(base + b.true_lb as i128, k, b.n_basic);
+    }
+    let mut copies = |child: &Datatype, at: i128, n: u64| -> Result<()> {
+        let c = &child.0.bounds;
+        if let (true, Some(k), true) = (c.dense, c.uniform, c.ub - c.lb == c.size as i64) {
+            return f(at + c.true_lb as i128, k, n * c.n_basic);
+        }
+        for j in 0..n {
+            walk_runs(child, at + j as i128 * (c.ub - c.lb) as i128, f)?;
+        }
+        Ok(())
+    };
+    match &t.0.node {
+        Node::Basic(k) => f(base, *k, 1),
+        Node::Wrap { child } => walk_runs(child, base, f),
+        Node::Strided { child, count, blocklen, stride } => {
+            for i in 0..*count {
+                copies(child, base + i as i128 * *stride as i128, *blocklen)?;
+            }
+            Ok(())
+        }
+        Node::Blocks { child, blocks } => {
+            for &(d, n) in blocks {
+                copies(child, base + d as i128, n)?;
+            }
+            Ok(())
+        }
+        Node::Struct { fields } => {
+            for (d, n, child) in fields {
+                copies(child, base + *d as i128, *n)?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -233,6 +233,14 @@ proptest! {
         let n = t.pack_external_size("external32", count).unwrap() as usize;
         let mut ext = vec![0u8; n];
         t.pack_external("external32", count, &src, span.lo, &mut ext).unwrap();
+        let mut want = Vec::new();
+        for (o, b) in message_map(&t, count) {
+            let i = (o - span.lo) as usize;
+            let mut e = vec![0u8; b.external32_size() as usize];
+            rmpi_datatype::external32::encode_value(b, &src[i..i + b.size() as usize], &mut e).unwrap();
+            want.extend_from_slice(&e);
+        }
+        prop_assert_eq!(&ext, &want);
         let mut dst = vec![0u8; src.len()];
         t.unpack_external("external32", count, &ext, &mut dst, span.lo).unwrap();
         let mut again = vec![0u8; src.len()];
