@@ -10,6 +10,9 @@
 # Also downloads and unpacks mpi4py 4.1.2's source (for its test/ folder) into
 # build/mpi4py-src.
 #
+# RMPI_VENV_SKIP_MPICH=1 skips the MPICH venv (the CI tests need only DIR).
+# Concurrent callers wait for each other (flock on build/.venv.lock).
+#
 # Only binary wheels are installed (mpi4py is never built here). Each step
 # leaves a stamp naming its versions; a complete environment is not touched
 # again. Quiet unless something fails. Needs python3 (3.11) with venv and pip,
@@ -26,6 +29,12 @@ mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 MPICH_DIR=$(dirname "$DIR")/venv-mpich
 SRC_DIR=$ROOT/build/mpi4py-src
+
+mkdir -p "$ROOT/build"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$ROOT/build/.venv.lock"
+  flock 9
+fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -57,7 +66,7 @@ make_venv() {
 
 make_venv "$DIR" "mpi4py==$MPI4PY_VERSION numpy ipyparallel" \
   "mpi4py==$MPI4PY_VERSION" numpy ipyparallel
-make_venv "$MPICH_DIR" "mpich==$MPICH_VERSION mpi4py==$MPI4PY_VERSION numpy ipyparallel" \
+[ "${RMPI_VENV_SKIP_MPICH:-0}" = 1 ] || make_venv "$MPICH_DIR" "mpich==$MPICH_VERSION mpi4py==$MPI4PY_VERSION numpy ipyparallel" \
   "mpich==$MPICH_VERSION" "mpi4py==$MPI4PY_VERSION" numpy ipyparallel
 
 # mpi4py's own test suite, from its source distribution (never installed).
