@@ -8,11 +8,22 @@
 //! nonblocking and persistent collectives share one schedule.
 //!
 //! The runtime's entry point is [`Collective`]: build one per call
-//! (`Collective::allreduce(..)`), call [`Collective::progress`] from the
-//! progress loop until it returns `true`, then read [`Collective::output`].
-//! Algorithms live one per file under `barrier/`, `bcast/`, `reduce/` and
-//! `allreduce/`, each under a registry key such as `"allreduce:recursive_doubling"`;
-//! [`select`] picks one.
+//! (`Collective::allreduce(..)`, `Collective::alltoallv(..)`, ...), call
+//! [`Collective::progress`] from the progress loop until it returns `true`,
+//! then read [`Collective::output`]. Every collective takes bytes; the `v`
+//! variants take byte [`Layout`]s and the neighbourhood collectives a
+//! [`Neighbors`] list per rank (see [`Collective`] for the exact byte
+//! contract of each, including on-root-only arguments and in-place forms).
+//! Nonblocking and persistent forms use the same objects:
+//! [`Collective::restart`] re-arms any completed collective with new input.
+//!
+//! Algorithms live one per file under a folder per collective
+//! (`allreduce/ring.rs`), each under a registry key such as
+//! `"allreduce:ring"`; [`select`] holds the registry, the selection table
+//! and the `RMPI_COLL_<COLLECTIVE>` overrides.
+//!
+//! Intercommunicator forms are not here yet: the runtime has no
+//! intercommunicators. Node-aware (two-level) forms are not here yet either.
 //!
 //! This crate never depends on the runtime; the arrow points the other way.
 //!
@@ -20,9 +31,14 @@
 //!
 //! - **Tags.** Every schedule uses tags in `0..=`[`MAX_TAG`] (255); tags are
 //!   local to one collective instance, and the [`P2p`] implementation
-//!   separates instances (context id and sequence number). Today's
-//!   algorithms use at most tag 64 (recursive doubling: 0..=64; barrier:
-//!   one per round, below 64; the others 0..=2).
+//!   separates instances (context id and sequence number). Algorithms use
+//!   at most tag 64: round-per-tag algorithms (dissemination barrier, Bruck,
+//!   scan, exscan) use tag k in round k (below 64); the folded power-of-two
+//!   algorithms (recursive doubling, Rabenseifner, recursive halving) use 0,
+//!   `1 + k`, `32 + k` and 64; the rest use 0..=2. Neighbourhood
+//!   collectives use the edge labels of [`Neighbors`] as tags, which are at
+//!   most [`MAX_TAG`] (occurrence labels stay small unless an edge repeats
+//!   hundreds of times).
 //! - **Ordering.** Receives from one peer with one tag are posted in the
 //!   order their messages are sent, so the usual MPI non-overtaking rule
 //!   per (source, destination, tag) is all a schedule relies on.

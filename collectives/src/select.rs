@@ -6,9 +6,34 @@
 //! communicator (the runtime guarantees that), never rank-local state, so
 //! all ranks pick the same algorithm and their schedules match.
 //!
+//! # Why all ranks agree
+//!
+//! [`default_for`] is a pure function of a [`Selection`]: the collective,
+//! the communicator size, one byte size and the operator's commutativity.
+//! The byte size is one MPI requires to match on every rank (the broadcast
+//! payload, the reduction vector, the per-rank block of a gather, scatter,
+//! allgather or alltoall, whose type signatures must match), or the total
+//! of a counts array every rank holds (allgatherv's receive counts,
+//! reduce_scatter's counts). `gatherv`, `scatterv`, `alltoallv` and the
+//! neighbourhood collectives have counts that are not known everywhere, so
+//! their selection ignores sizes (`bytes` is 0). Commutativity is a
+//! property of the operator, which MPI requires to be the same on all
+//! ranks. The override below is read from the environment, which the
+//! launcher gives every rank alike.
+//!
+//! # Non-commutative operators
+//!
+//! Algorithms that combine partial results out of rank order (ring,
+//! Rabenseifner, recursive halving) declare `supports` false for
+//! non-commutative operators, and the table picks only order-preserving
+//! ones for them (binomial reduce, reduce + broadcast, recursive-doubling
+//! allreduce, reduce + scatterv, recursive-doubling scan and exscan).
+//!
+//! # Overrides
+//!
 //! The environment variable `RMPI_COLL_<COLLECTIVE>` (for example
-//! `RMPI_COLL_ALLREDUCE=reduce_bcast`, or the full key) overrides the
-//! default choice. It is read once per process; an unknown name, or one
+//! `RMPI_COLL_ALLREDUCE=reduce_bcast`, `RMPI_COLL_REDUCE_SCATTER_BLOCK=reduce_scatter`,
+//! or the full key) overrides the default choice. It is read once per process; an unknown name, or one
 //! that cannot run the given call, is an error rather than a silent
 //! fallback, because ranks that disagree would deadlock.
 

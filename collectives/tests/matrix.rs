@@ -261,6 +261,7 @@ fn case(kind: K, size: usize, root: usize, c: usize, in_place: bool, opk: OpKind
             // cnt[i][j]: bytes from i to j; symmetric in place (MPI requires it).
             let mut cnt: Vec<Vec<usize>> = (0..size).map(|_| uneven(size, c, g)).collect();
             if in_place {
+                #[allow(clippy::needless_range_loop)]
                 for i in 0..size {
                     for j in 0..i {
                         cnt[i][j] = cnt[j][i];

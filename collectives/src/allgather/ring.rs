@@ -1,4 +1,4 @@
-//! Ring allgather: [`allgatherv::ring`](crate::allgatherv::ring) with equal
+//! Ring allgather: [`allgatherv::ring`] with equal
 //! blocks. `size - 1` steps, bandwidth-optimal; suited to large blocks.
 //!
 //! Tags: 0.

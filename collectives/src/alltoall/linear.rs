@@ -1,4 +1,4 @@
-//! Linear ("post everything") alltoall: [`alltoallv::linear`](crate::alltoallv::linear)
+//! Linear ("post everything") alltoall: [`alltoallv::linear`]
 //! with equal blocks. Suited to medium blocks.
 //!
 //! Tags: 0.

@@ -1,4 +1,4 @@
-//! Pairwise-exchange alltoall: [`alltoallv::pairwise`](crate::alltoallv::pairwise)
+//! Pairwise-exchange alltoall: [`alltoallv::pairwise`]
 //! with equal blocks. Suited to large blocks.
 //!
 //! Tags: 0.

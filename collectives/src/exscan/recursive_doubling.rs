@@ -1,5 +1,5 @@
 //! Recursive-doubling exclusive scan (`MPI_Exscan`), order-preserving:
-//! the scan of [`scan::recursive_doubling`](crate::scan::recursive_doubling)
+//! the scan of [`scan::recursive_doubling`]
 //! without the rank's own operand in its result. Rank 0 has no result
 //! (its output is empty; MPI leaves its receive buffer undefined).
 //!

@@ -1,4 +1,4 @@
-//! Linear gather: [`gatherv::linear`](crate::gatherv::linear) with equal
+//! Linear gather: [`gatherv::linear`] with equal
 //! blocks. One step of latency; the root receives from everyone at once.
 //! Suited to large blocks, where forwarding through a tree costs bandwidth.
 //!

@@ -1,5 +1,5 @@
 //! Recursive-halving reduce-scatter with equal blocks (commutative
-//! operators): [`reduce_scatter::recursive_halving`](crate::reduce_scatter::recursive_halving).
+//! operators): [`reduce_scatter::recursive_halving`].
 //!
 //! Tags: 0, `1 + k`, 64.
 

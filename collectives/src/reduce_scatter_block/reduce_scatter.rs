@@ -1,5 +1,5 @@
 //! Reduce-scatter with equal blocks as a binomial reduce and a linear
-//! scatter: [`reduce_scatter::reduce_scatterv`](crate::reduce_scatter::reduce_scatterv).
+//! scatter: [`reduce_scatter::reduce_scatterv`].
 //! Keeps rank order, so serves non-commutative operators.
 //!
 //! Tags: 0..=2.

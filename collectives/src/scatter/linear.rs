@@ -1,4 +1,4 @@
-//! Linear scatter: [`scatterv::linear`](crate::scatterv::linear) with equal
+//! Linear scatter: [`scatterv::linear`] with equal
 //! blocks. One step of latency, all sends from the root at once; suited to
 //! large blocks.
 //!
