@@ -9,8 +9,10 @@
 //! does on x86_64). The true bounds ignore explicit bounds and padding.
 //!
 //! The flattened form ([`Flat`]) lists, for one element and in type-map
-//! order, the typed runs of basic values and the merged contiguous byte
-//! blocks, each with its position in the packed stream.
+//! order, the merged contiguous byte blocks, each with its position in the
+//! packed stream; it is built only for types with at most
+//! [`crate::pack::FLATTEN_LIMIT`] blocks (others are walked as trees).
+//! [`Datatype::typed_runs`] lists the runs of basic values.
 
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -128,12 +130,12 @@ pub struct ByteBlock {
     pub packed_pos: u64,
 }
 
-/// The flattened form of one element, in type-map order.
+/// The flattened form of one element: its byte blocks in type-map order,
+/// adjacent blocks merged regardless of type. Its length is at most
+/// [`Datatype::block_count_hint`].
 #[derive(Debug, Clone, Default)]
 pub struct Flat {
-    /// Typed runs (adjacent runs of the same basic type merged).
-    pub runs: Vec<TypedRun>,
-    /// Byte blocks (adjacent blocks merged regardless of type).
+    /// The blocks.
     pub blocks: Vec<ByteBlock>,
 }
 
@@ -317,50 +319,41 @@ impl Bounds {
     }
 }
 
-/// Appends runs to a flat form under construction, merging where possible.
+/// Appends byte blocks to a flat form under construction, merging adjacent ones.
 struct FlatBuilder {
-    runs: Vec<TypedRun>,
     blocks: Vec<ByteBlock>,
     pos: u64,
-    elements: u64,
 }
 
 impl FlatBuilder {
-    fn push(&mut self, offset: i64, basic: Basic, count: u64) {
-        if count == 0 {
+    fn push(&mut self, offset: i64, len: u64) {
+        if len == 0 {
             return;
         }
-        let bytes = count * basic.size();
-        match self.runs.last_mut() {
-            Some(r) if r.basic == basic && r.offset + (r.count * basic.size()) as i64 == offset => r.count += count,
-            _ => {
-                self.runs.push(TypedRun { offset, basic, count, packed_pos: self.pos, elements_before: self.elements })
-            }
-        }
         match self.blocks.last_mut() {
-            Some(b) if b.offset + b.len as i64 == offset => b.len += bytes,
-            _ => self.blocks.push(ByteBlock { offset, len: bytes, packed_pos: self.pos }),
+            Some(b) if b.offset + b.len as i64 == offset => b.len += len,
+            _ => self.blocks.push(ByteBlock { offset, len, packed_pos: self.pos }),
         }
-        self.pos += bytes;
-        self.elements += count;
+        self.pos += len;
     }
 
     /// Appends `n` consecutive copies of `child` starting at byte `disp`.
     fn push_copies(&mut self, disp: i64, n: u64, child: &Datatype) {
-        let flat = child.flat();
         let b = &child.0.bounds;
-        let extent = b.ub - b.lb;
-        if let [run] = flat.runs.as_slice() {
-            // A child that is one dense run whose extent equals its size repeats as one run.
-            if run.count * run.basic.size() == b.size && extent == b.size as i64 {
-                self.push(disp + run.offset, run.basic, run.count * n);
-                return;
-            }
+        if b.size == 0 || n == 0 {
+            return;
         }
+        let extent = b.ub - b.lb;
+        if b.dense && (n == 1 || extent == b.size as i64) {
+            // One block of data, and copies that abut: a single block.
+            self.push(disp + b.true_lb, n * b.size);
+            return;
+        }
+        let flat = child.flat();
         for j in 0..n {
             let base = disp + j as i64 * extent;
-            for run in &flat.runs {
-                self.push(base + run.offset, run.basic, run.count);
+            for blk in &flat.blocks {
+                self.push(base + blk.offset, blk.len);
             }
         }
     }
@@ -390,6 +383,8 @@ impl Datatype {
     }
 
     /// The flattened form of one element (computed on first use, then cached).
+    /// Memory is proportional to [`Datatype::block_count_hint`]: check it before
+    /// calling this on types built from huge counts.
     pub fn flat(&self) -> &Flat {
         self.shared_flat()
     }
@@ -400,9 +395,9 @@ impl Datatype {
                 // Same data as the child (resized, dup): share its flattened form.
                 return Arc::clone(child.shared_flat());
             }
-            let mut fb = FlatBuilder { runs: Vec::new(), blocks: Vec::new(), pos: 0, elements: 0 };
+            let mut fb = FlatBuilder { blocks: Vec::new(), pos: 0 };
             match &self.0.node {
-                Node::Basic(b) => fb.push(0, *b, 1),
+                Node::Basic(b) => fb.push(0, b.size()),
                 Node::Wrap { .. } => unreachable!("handled above"),
                 Node::Strided { child, count, blocklen, stride } => {
                     for i in 0..*count {
@@ -420,13 +415,35 @@ impl Datatype {
                     }
                 }
             }
-            Arc::new(Flat { runs: fb.runs, blocks: fb.blocks })
+            Arc::new(Flat { blocks: fb.blocks })
         })
     }
 
-    /// `MPI_Type_commit`: builds the flattened form now rather than on first use.
+    /// `MPI_Type_commit`: builds the flattened form now rather than on first
+    /// use, when it has at most [`crate::pack::FLATTEN_LIMIT`] blocks.
     pub fn commit(&self) {
-        self.flat();
+        if self.block_count_hint() <= crate::pack::FLATTEN_LIMIT {
+            self.flat();
+        }
+    }
+
+    /// The runs of consecutive basic values of one element, in type-map order
+    /// (adjacent runs of one type merged). Built on each call; its length can
+    /// reach the number of basic values for types mixing basic types.
+    pub fn typed_runs(&self) -> Vec<TypedRun> {
+        let mut runs: Vec<TypedRun> = Vec::new();
+        let (mut pos, mut elements) = (0u64, 0u64);
+        let _ = crate::walk::walk_runs(self, 0, &mut |off, basic, count| {
+            let offset = off as i64; // within [true_lb, true_ub), which fit in i64
+            match runs.last_mut() {
+                Some(r) if r.basic == basic && r.offset + (r.count * basic.size()) as i64 == offset => r.count += count,
+                _ => runs.push(TypedRun { offset, basic, count, packed_pos: pos, elements_before: elements }),
+            }
+            pos += count * basic.size();
+            elements += count;
+            Ok(())
+        });
+        runs
     }
 
     /// Whether two handles are the same MPI object.

@@ -70,6 +70,8 @@ impl Datatype {
     /// elements in packed-stream order, adjacent blocks merged (also across
     /// elements): an I/O vector for sending or receiving without packing.
     /// Offsets fit in `i64` whenever [`Datatype::span`] succeeds for `count`.
+    /// Builds the flattened form ([`Datatype::flat`]): for types whose
+    /// [`Datatype::block_count_hint`] is huge use [`Datatype::pack_range`] instead.
     pub fn message_blocks(&self, count: u64) -> MessageBlocks<'_> {
         let blocks = self.flat().blocks.as_slice();
         let count = if blocks.is_empty() { 0 } else { count };

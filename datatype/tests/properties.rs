@@ -132,6 +132,12 @@ proptest! {
             prop_assert_eq!(blocks, 1);
             prop_assert_eq!(t.flat().blocks[0].offset, t.true_lb());
         }
+        let expanded: Vec<(i64, Basic)> = t
+            .typed_runs()
+            .iter()
+            .flat_map(|r| (0..r.count as i64).map(move |j| (r.offset + j * r.basic.size() as i64, r.basic)))
+            .collect();
+        prop_assert_eq!(&expanded, &m);
         let kinds: std::collections::HashSet<Basic> = m.iter().map(|e| e.1).collect();
         prop_assert_eq!(t.uniform_basic(), if kinds.len() == 1 { kinds.into_iter().next() } else { None });
         if let Some(lo) = m.iter().map(|e| e.0).min() {
