@@ -1,0 +1,62 @@
+//! C programs built with the staged rmpicc and run with rmpirun: point-to-point,
+//! collectives and ops, attributes, error classes, the fatal default handler.
+
+mod common;
+
+use common::{compile, run, text};
+
+fn passes(name: &str, ranks: usize, expect: &str) {
+    let exe = compile(name);
+    let o = run(ranks, &exe, &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{name} on {ranks} ranks failed ({}):\n{out}\n{err}", o.status);
+    assert!(out.contains(expect), "{name}: expected {expect:?} in:\n{out}\n{err}");
+}
+
+#[test]
+fn point_to_point_values_statuses_truncation_probes_persistent_buffered() {
+    passes("p2p", 2, "p2p OK");
+    passes("p2p", 4, "p2p OK");
+}
+
+#[test]
+fn collectives_with_predefined_pair_and_user_ops() {
+    passes("coll", 1, "coll OK");
+    passes("coll", 3, "coll OK");
+    passes("coll", 4, "coll OK");
+}
+
+#[test]
+fn attribute_callbacks_run_on_dup_and_free() {
+    passes("attr", 2, "attr OK");
+}
+
+#[test]
+fn invalid_arguments_return_their_class_with_errors_return() {
+    passes("errors", 2, "errors OK");
+}
+
+#[test]
+fn default_handler_ends_the_job_and_names_the_function() {
+    let exe = compile("fatal");
+    let o = run(2, &exe, &[]);
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "an invalid rank must end the job:\n{out}\n{err}");
+    assert!(!out.contains("still alive"), "the program went on after the error:\n{out}");
+    assert!(err.contains("MPI_Send: invalid rank 5 (communicator of size 2)"), "stderr must name the call:\n{err}");
+}
+
+#[test]
+fn rmpicc_show_prints_the_command_line() {
+    let p = common::prefix();
+    let o = std::process::Command::new(p.join("bin/rmpicc")).args(["-show", "x.c"]).output().expect("rmpicc -show");
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains(&format!("-I{}/include", p.display())) && s.contains("-lmpi") && s.contains("-rpath"), "{s}");
+    let o = std::process::Command::new(p.join("bin/rmpicc"))
+        .arg("-compile-info")
+        .env("RMPI_CC", "my-cc")
+        .output()
+        .expect("rmpicc -compile-info");
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.starts_with("my-cc ") && !s.contains("-lmpi"), "{s}");
+}
