@@ -293,15 +293,24 @@ impl Datatype {
                 (Distribution::Cyclic, Darg::Default) => 1,
             };
             let ext = t.extent();
-            let (mut lens, mut disps) = (Vec::new(), Vec::new());
-            let mut start = mul(c, darg)?;
+            // Blocks of `darg` start at c*darg and repeat every darg*p; the last may be short.
+            let start = mul(c, darg)?;
             let period = mul(darg, p)?;
-            while start < g {
-                lens.push(darg.min(g - start));
-                disps.push(mul(start, ext)?);
-                start = start.checked_add(period).ok_or(DatatypeError::Overflow)?;
-            }
-            let owned = Datatype::hindexed(&lens, &disps, &t)?;
+            let owned = if start >= g {
+                Datatype::contiguous(0, &t)?
+            } else {
+                let blocks = (g - start + period - 1) / period;
+                let last_start = start + (blocks - 1) * period;
+                let last_len = darg.min(g - last_start);
+                let full = if last_len == darg { blocks } else { blocks - 1 };
+                let regular = Datatype::hvector(full, darg, mul(period, ext)?, &t)?;
+                if full == blocks {
+                    Datatype::hindexed_block(1, &[mul(start, ext)?], &regular)?
+                } else {
+                    let tail = Datatype::contiguous(last_len, &t)?;
+                    Datatype::create_struct(&[1, 1], &[mul(start, ext)?, mul(last_start, ext)?], &[regular, tail])?
+                }
+            };
             t = Datatype::resized(&owned, 0, mul(g, ext)?)?;
         }
         Ok(t.relabel(Recipe::Darray {
