@@ -360,7 +360,10 @@ impl Collective {
     }
 
     /// Re-arms a completed collective to run again with `data` as this
-    /// rank's input (same length as at construction; empty for a barrier),
+    /// rank's input: the same kind of bytes, of the same length, as the
+    /// `data` given at construction (also where it is ignored, as off the
+    /// root of a scatter; empty for a barrier). Layouts, roots, operator and
+    /// topology stay as built.
     /// reusing its schedule and buffers: the persistent form
     /// (`MPI_Allreduce_init` then `MPI_Start` after each completion).
     /// All ranks must restart their collectives alike.

@@ -626,3 +626,28 @@ fn check_outputs_ref(colls: &[Collective], expect: &[Expect], what: &str) {
         }
     }
 }
+
+/// A periodic 1-D Cartesian topology labelled by direction (see
+/// `Neighbors`): with 1 or 2 ranks a peer appears twice, and the block sent
+/// rightwards must still land in the receiver's "from the left" slot.
+#[test]
+fn cartesian_direction_labels_keep_duplicate_neighbours_apart() {
+    for size in 1..=4usize {
+        let colls: Vec<Collective> = (0..size)
+            .map(|r| {
+                let (left, right) = ((r + size - 1) % size, (r + 1) % size);
+                // Sources: from the left (label 0), from the right (label 1).
+                // Destinations in MPI order: to the left (arrives from the receiver's right, label 1),
+                // to the right (arrives from the receiver's left, label 0).
+                let n = Neighbors::with_labels(vec![(left, 0), (right, 1)], vec![(left, 1), (right, 0)]).unwrap();
+                let data = vec![r as u8, b'L', r as u8, b'R'];
+                Collective::neighbor_alltoall(r, size, n, data, 2).unwrap()
+            })
+            .collect();
+        let colls = run_collectives(colls, size as u64).unwrap();
+        for (r, c) in colls.iter().enumerate() {
+            let (left, right) = ((r + size - 1) % size, (r + 1) % size);
+            assert_eq!(c.output(), &[left as u8, b'R', right as u8, b'L'], "size {size} rank {r}");
+        }
+    }
+}
