@@ -103,6 +103,12 @@ pub struct SimNet {
     recvs: HashMap<ReqToken, RecvOp>,
     /// In flight, keyed (src, dst, tag), FIFO each.
     wire: BTreeMap<(usize, usize, u32), VecDeque<Message>>,
+    /// The keys of `wire`, in an order of their own, for picking one at random in O(1).
+    live: Vec<(usize, usize, u32)>,
+    /// Position of each key of `wire` in `live`.
+    live_at: HashMap<(usize, usize, u32), usize>,
+    /// Messages in flight.
+    flying: usize,
     /// Delivered but unmatched, keyed (dst, src, tag).
     arrived: BTreeMap<(usize, usize, u32), VecDeque<Message>>,
     /// Posted but unmatched receives, keyed (dst, src, tag).
@@ -120,6 +126,9 @@ impl SimNet {
             sends: HashMap::new(),
             recvs: HashMap::new(),
             wire: BTreeMap::new(),
+            live: Vec::new(),
+            live_at: HashMap::new(),
+            flying: 0,
             arrived: BTreeMap::new(),
             posted: BTreeMap::new(),
             events: 0,
@@ -139,7 +148,7 @@ impl SimNet {
 
     /// Messages sent but not yet delivered.
     pub fn in_flight(&self) -> usize {
-        self.wire.values().map(VecDeque::len).sum()
+        self.flying
     }
 
     /// Messages delivered but not yet matched by a receive.
@@ -159,12 +168,18 @@ impl SimNet {
         if self.wire.is_empty() {
             return false;
         }
-        let pick = self.rng.below(self.wire.len());
-        let key = *self.wire.keys().nth(pick).expect("index within length");
-        let queue = self.wire.get_mut(&key).expect("key just listed");
+        let pick = self.rng.below(self.live.len());
+        let key = self.live[pick];
+        self.flying -= 1;
+        let queue = self.wire.get_mut(&key).expect("live keys are in flight");
         let msg = queue.pop_front().expect("channels in the map are non-empty");
         if queue.is_empty() {
             self.wire.remove(&key);
+            self.live.swap_remove(pick);
+            self.live_at.remove(&key);
+            if let Some(&moved) = self.live.get(pick) {
+                self.live_at.insert(moved, pick);
+            }
         }
         let (src, dst, tag) = key;
         if msg.rule == SendRule::OnDelivery {
@@ -236,7 +251,13 @@ impl SimNet {
             _ => SendRule::OnMatch,
         };
         self.sends.insert(token, SendOp { owner: src, done: rule == SendRule::Buffered });
-        self.wire.entry((src, dst, tag)).or_default().push_back(Message { data: data.to_vec(), send: token, rule });
+        let key = (src, dst, tag);
+        if !self.live_at.contains_key(&key) {
+            self.live_at.insert(key, self.live.len());
+            self.live.push(key);
+        }
+        self.flying += 1;
+        self.wire.entry(key).or_default().push_back(Message { data: data.to_vec(), send: token, rule });
         self.events += 1;
         Ok(token)
     }
