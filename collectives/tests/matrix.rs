@@ -429,6 +429,10 @@ fn construct(kind: K, a: CollArgs) -> Collective {
 fn check_schedule(c: &Collective, what: &str) {
     let s = c.executor().schedule();
     s.check_hazards().unwrap_or_else(|e| panic!("{what} rank {}: {e}", s.rank()));
+    // Linear algorithms send and receive once per peer; none may be quadratic.
+    let log = usize::BITS as usize - s.size().leading_zeros() as usize;
+    let comm = s.steps().iter().filter(|st| st.is_communication()).count();
+    assert!(comm <= 4 * s.size() + 4 * log + 8, "{what} rank {}: {comm} messages", s.rank());
     for step in s.steps() {
         if let Step::Send { tag, peer, .. } | Step::Recv { tag, peer, .. } = step {
             assert!(*tag <= MAX_TAG, "{what}: tag {tag}");
