@@ -8,6 +8,8 @@ summarize such runs.
     python mpi4py_suite.py summary OUT --np 2 [--json]
     # one np of a baseline file:
     python mpi4py_suite.py baseline FILE --np 2
+    # passes per test module against a baseline file:
+    python mpi4py_suite.py modules OUT --np 2 --baseline FILE
 
 `run` imports mpi4py's test runner (test/main.py) with `--no-builddir`, so
 the mpi4py package comes from site-packages, never from the source tree; it
@@ -188,14 +190,18 @@ def summarize(out, np):
                 merged[tid] = outcome
     counts = {k: 0 for k in ("passed", "failed", "errors", "skipped")}
     key = {"passed": "passed", "failed": "failed", "error": "errors", "skipped": "skipped"}
-    for outcome in merged.values():
+    by_module = {}
+    for tid, outcome in merged.items():
         counts[key[outcome]] += 1
+        mod = by_module.setdefault(tid.split(".")[0], {k: 0 for k in counts})
+        mod[key[outcome]] += 1
     return {
         "np": np,
         **counts,
         "complete": ranks_done == np,
         "ranks_done": ranks_done,
         "ranks": per_rank,
+        "by_module": dict(sorted(by_module.items())),
         "failed_tests": sorted(t for t, o in merged.items() if o == "failed"),
         "error_tests": sorted(t for t, o in merged.items() if o == "error"),
     }
@@ -227,6 +233,19 @@ def cmd_baseline(args):
     )
 
 
+def cmd_modules(args):
+    """Passes per test module, this run against a baseline run (np must match)."""
+    s = summarize(args.out, args.np)
+    base = json.loads(pathlib.Path(args.baseline).read_text(encoding="utf-8"))["runs"][str(args.np)]
+    bm = base.get("by_module", {})
+    print(f"{'module':28} {'passed':>7} {'baseline':>8} {'failed':>7} {'errors':>7} {'skipped':>8}")
+    for mod in sorted(set(bm) | set(s["by_module"])):
+        m = s["by_module"].get(mod, {"passed": 0, "failed": 0, "errors": 0, "skipped": 0})
+        b = bm.get(mod, {}).get("passed", 0)
+        flag = "  <" if m["passed"] < b else ""
+        print(f"{mod:28} {m['passed']:>7} {b:>8} {m['failed']:>7} {m['errors']:>7} {m['skipped']:>8}{flag}")
+
+
 def main():
     argv = sys.argv[1:]
     extra = []
@@ -245,11 +264,17 @@ def main():
     b = sub.add_parser("baseline")
     b.add_argument("file")
     b.add_argument("--np", type=int, required=True)
+    d = sub.add_parser("modules")
+    d.add_argument("out")
+    d.add_argument("--np", type=int, required=True)
+    d.add_argument("--baseline", required=True)
     args = p.parse_args(argv)
     if args.cmd == "run":
         cmd_run(args, extra)
     elif args.cmd == "summary":
         cmd_summary(args)
+    elif args.cmd == "modules":
+        cmd_modules(args)
     else:
         cmd_baseline(args)
 
