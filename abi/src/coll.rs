@@ -12,7 +12,7 @@ use rmpi_runtime::ops::{PredefOp, Prim};
 use rmpi_runtime::CommId;
 
 use crate::consts::*;
-use crate::datatype::span;
+use crate::datatype::{input, span, Output};
 use crate::errors::{fail, guard, AbiResult};
 use crate::handles::{comm_id, new_request, Req};
 use crate::op::resolve;
@@ -112,18 +112,24 @@ export! { fn MPI_Ibarrier / PMPI_Ibarrier(comm: MpiComm, req: *mut MpiRequest) -
         }
         let id = api::ibarrier(comm_id(comm)?)?;
         // SAFETY: checked non-null.
-        unsafe { *req = new_request(Req::Rt { id, persistent: false }) };
+        unsafe { *req = new_request(Req::Rt { id, persistent: false, stage: None }) };
         Ok(())
     })
 }}
 export! { fn MPI_Bcast / PMPI_Bcast(buf: *mut c_void, count: c_int, dt: MpiDatatype, root: c_int, comm: MpiComm) -> c_int {
     guard("MPI_Bcast", comm, || {
         let c = comm_id(comm)?;
-        let (nb, _) = span(count, dt)?;
         check_root(root, me_n(c)?.1)?;
-        // SAFETY: MPI gives `count` items at `buf`.
-        let b = unsafe { wr(buf, nb) }?;
-        Ok(api::bcast(b, root, c)?)
+        let mut o = Output::new(buf, count, dt)?;
+        if o.stage.is_some() {
+            // SAFETY: MPI gives `count` items at `buf`.
+            let packed = unsafe { input(buf, count, dt) }?;
+            // SAFETY: the staging image has the packed size.
+            unsafe { o.bytes() }.copy_from_slice(&packed);
+        }
+        // SAFETY: the user's dense buffer or the staging image.
+        api::bcast(unsafe { o.bytes() }, root, c)?;
+        o.finish(o.len)
     })
 }}
 export! { fn MPI_Ibcast / PMPI_Ibcast(buf: *mut c_void, count: c_int, dt: MpiDatatype, root: c_int, comm: MpiComm, req: *mut MpiRequest) -> c_int {
@@ -139,7 +145,7 @@ export! { fn MPI_Ibcast / PMPI_Ibcast(buf: *mut c_void, count: c_int, dt: MpiDat
         // SAFETY: as above.
         let id = unsafe { api::ibcast(b.as_mut_ptr(), nb, root, c) }?;
         // SAFETY: checked non-null.
-        unsafe { *req = new_request(Req::Rt { id, persistent: false }) };
+        unsafe { *req = new_request(Req::Rt { id, persistent: false, stage: None }) };
         Ok(())
     })
 }}
@@ -154,24 +160,19 @@ fn reduce(
     comm: MpiComm,
 ) -> AbiResult<()> {
     let c = comm_id(comm)?;
-    let (nb, _) = span(count, dt)?;
     let r = resolve(op, dt)?;
     let (me, n) = me_n(c)?;
     let root = check_root(root, n)?;
-    let data = if in_place(sbuf) && me == root {
-        // SAFETY: MPI gives `count` items at `rbuf` on the root.
-        unsafe { rd(rbuf, nb) }?.to_vec()
-    } else {
-        // SAFETY: MPI gives `count` items at `sbuf`.
-        unsafe { rd(sbuf, nb) }?.to_vec()
-    };
-    let recv = if me == root {
-        // SAFETY: MPI gives room for `count` items at `rbuf` on the root.
-        Some(unsafe { wr(rbuf, nb) }?)
-    } else {
-        None
-    };
-    Ok(api::reduce(&data, recv, r, root as c_int, c)?)
+    let src = if in_place(sbuf) && me == root { rbuf as *const c_void } else { sbuf };
+    // SAFETY: MPI gives `count` items at the send buffer (the receive buffer in place).
+    let data = unsafe { input(src, count, dt) }?.into_owned();
+    if me != root {
+        return Ok(api::reduce(&data, None, r, root as c_int, c)?);
+    }
+    let mut o = Output::new(rbuf, count, dt)?;
+    // SAFETY: the root's dense receive buffer or the staging image.
+    api::reduce(&data, Some(unsafe { o.bytes() }), r, root as c_int, c)?;
+    o.finish(o.len)
 }
 
 export! { fn MPI_Reduce / PMPI_Reduce(sbuf: *const c_void, rbuf: *mut c_void, count: c_int, dt: MpiDatatype, op: MpiOp, root: c_int, comm: MpiComm) -> c_int {
@@ -193,17 +194,14 @@ fn allreduce(
     comm: MpiComm,
 ) -> AbiResult<()> {
     let c = comm_id(comm)?;
-    let (nb, _) = span(count, dt)?;
     let r = resolve(op, dt)?;
-    // SAFETY: MPI gives room for `count` items at `rbuf`.
-    let recv = unsafe { wr(rbuf, nb) }?;
-    let data = if in_place(sbuf) {
-        recv.to_vec()
-    } else {
-        // SAFETY: MPI gives `count` items at `sbuf`.
-        unsafe { rd(sbuf, nb) }?.to_vec()
-    };
-    Ok(api::allreduce(&data, recv, r, c)?)
+    let src = if in_place(sbuf) { rbuf as *const c_void } else { sbuf };
+    // SAFETY: MPI gives `count` items at the send buffer (the receive buffer in place).
+    let data = unsafe { input(src, count, dt) }?.into_owned();
+    let mut o = Output::new(rbuf, count, dt)?;
+    // SAFETY: the dense receive buffer or the staging image.
+    api::allreduce(&data, unsafe { o.bytes() }, r, c)?;
+    o.finish(o.len)
 }
 
 export! { fn MPI_Allreduce / PMPI_Allreduce(sbuf: *const c_void, rbuf: *mut c_void, count: c_int, dt: MpiDatatype, op: MpiOp, comm: MpiComm) -> c_int {
@@ -228,7 +226,7 @@ export! { fn MPI_Iallreduce / PMPI_Iallreduce(sbuf: *const c_void, rbuf: *mut c_
         // SAFETY: `recv` stays valid until completion (MPI's contract).
         let id = unsafe { api::iallreduce(&data, recv.as_mut_ptr(), r, c) }?;
         // SAFETY: checked non-null.
-        unsafe { *req = new_request(Req::Rt { id, persistent: false }) };
+        unsafe { *req = new_request(Req::Rt { id, persistent: false, stage: None }) };
         Ok(())
     })
 }}

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{c_int, c_void};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rmpi_runtime::api::Message;
 use rmpi_runtime::{CommId, GroupId, RequestId};
@@ -25,10 +25,28 @@ pub type DeleteFn = unsafe extern "C" fn(c_int, c_int, *mut c_void, *mut c_void)
 /// What an `MPI_Request` stands for.
 #[derive(Debug, Clone)]
 pub enum Req {
-    /// A runtime request; `persistent` ones survive completion.
-    Rt { id: RequestId, persistent: bool },
+    /// A runtime request; `persistent` ones survive completion. `stage`
+    /// keeps a packed send image alive, or unpacks a receive on completion.
+    Rt { id: RequestId, persistent: bool, stage: Option<Arc<Mutex<Stage>>> },
     /// Already complete with this status (e.g. a buffered send).
     Done(rmpi_runtime::Status),
+}
+
+/// Data a nonblocking operation on a non-contiguous datatype holds.
+pub enum Stage {
+    /// A packed send image, freed with the request.
+    Send(Vec<u8>),
+    /// A receive image, unpacked into the user's buffer on completion.
+    Recv(crate::datatype::Output),
+}
+
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Send(_) => "Stage::Send",
+            Stage::Recv(_) => "Stage::Recv",
+        })
+    }
 }
 
 /// A user keyval's callbacks.
@@ -55,7 +73,7 @@ pub struct State {
     pub reqs: Vec<Option<Req>>,
     pub msgs: Vec<Option<Message>>,
     pub types: Vec<Option<TypeInfo>>,
-    pub type_names: HashMap<MpiDatatype, String>,
+    pub type_attrs: HashMap<MpiDatatype, BTreeMap<c_int, usize>>,
     pub ops: Vec<Option<UserOpDef>>,
     pub errhandlers: Vec<Option<ErrhandlerFn>>,
     pub infos: Vec<Option<Vec<(String, String)>>>,

@@ -9,7 +9,9 @@ use rmpi_runtime::ops::{PredefOp, UserOp};
 use rmpi_runtime::ReduceOp;
 
 use crate::consts::*;
-use crate::datatype::{layout, prim_of, PAIRS};
+use rmpi_datatype::{Basic, PairType};
+
+use crate::datatype::{dtype, elem_of, input, layout, prim_of, Elem, Output};
 use crate::errors::{fail, guard, AbiResult};
 use crate::handles::{insert, st, user_handle, user_index, UserFn, UserOpDef};
 
@@ -54,27 +56,54 @@ pub fn commutative(op: MpiOp) -> AbiResult<bool> {
     Ok(user_op(op).map(|u| u.commute).unwrap_or(true))
 }
 
-/// The reduction `op` applies to items of `dt`.
+/// The reduction `op` applies to the wire image (packed form) of items of `dt`.
 pub fn resolve(op: MpiOp, dt: MpiDatatype) -> AbiResult<Arc<dyn ReduceOp>> {
     check_op(op)?;
     let l = layout(dt)?;
+    let d = dtype(dt)?;
     if let Some(u) = user_op(op) {
         let f: UserFn = u.f;
-        let extent = l.extent;
+        let size = l.size.max(1);
         return Ok(Arc::new(UserOp {
             f: Box::new(move |input: &[u8], inout: &mut [u8]| {
-                let mut len = (input.len() / extent.max(1)) as c_int;
-                let mut d = dt;
-                // SAFETY: both buffers hold `len` items of `dt`; the user function only reads
-                // `input` (MPI's contract) and writes `inout`.
-                unsafe { f(input.as_ptr() as *mut c_void, inout.as_mut_ptr().cast(), &mut len, &mut d) }
+                let mut len = (input.len() / size) as c_int;
+                let mut h = dt;
+                if d.is_contiguous() && d.true_lb() == 0 {
+                    // SAFETY: both buffers hold `len` items of `dt`; the user function reads
+                    // `input` and writes `inout` (MPI's contract).
+                    unsafe { f(input.as_ptr() as *mut c_void, inout.as_mut_ptr().cast(), &mut len, &mut h) };
+                    return;
+                }
+                // Give the function the items in their memory layout.
+                let Ok(sp) = d.span(len as u64) else { return };
+                let mut a = vec![0u8; sp.len() as usize];
+                let mut b = vec![0u8; sp.len() as usize];
+                if d.unpack(len as u64, input, &mut a, sp.lo).is_err()
+                    || d.unpack(len as u64, inout, &mut b, sp.lo).is_err()
+                {
+                    return;
+                }
+                // SAFETY: a and b hold `len` items whose base address is at offset -lo.
+                unsafe {
+                    f(
+                        a.as_mut_ptr().offset(-sp.lo as isize).cast(),
+                        b.as_mut_ptr().offset(-sp.lo as isize).cast(),
+                        &mut len,
+                        &mut h,
+                    )
+                };
+                let _ = d.pack(len as u64, &b, sp.lo, inout);
             }),
             commute: u.commute,
-            elem_size: l.extent,
+            elem_size: l.size,
         }));
     }
+    let elem = elem_of(dt)?;
     if op == MINLOC || op == MAXLOC {
-        return pair_op(op == MINLOC, l.elem, l.extent / l.elems.max(1));
+        return match elem {
+            Some(Elem::Pair(p)) => pair_op(op == MINLOC, p),
+            _ => fail(class::OP, format!("MINLOC/MAXLOC need a pair type, not {dt:#x}")),
+        };
     }
     if op == 0x5800000d || op == 0x5800000e {
         let replace = op == 0x5800000d;
@@ -85,57 +114,94 @@ pub fn resolve(op: MpiOp, dt: MpiDatatype) -> AbiResult<Arc<dyn ReduceOp>> {
                 }
             }),
             commute: false,
-            elem_size: l.extent,
+            elem_size: l.size,
         }));
     }
     let p = predef(op).ok_or_else(|| crate::errors::AbiError {
         code: class::OP,
         msg: format!("operator {op:#x} is not supported"),
     })?;
-    let prim = prim_of(l.elem).ok_or_else(|| crate::errors::AbiError {
-        code: class::OP,
-        msg: format!("{p:?} is not defined for datatype {dt:#x}"),
-    })?;
-    let byte = l.elem == 0x4c00010d;
-    if byte && !matches!(p, PredefOp::Band | PredefOp::Bor | PredefOp::Bxor) {
+    let Some(Elem::Basic(b)) = elem else {
+        return fail(class::OP, format!("{p:?} is not defined for datatype {dt:#x}"));
+    };
+    if matches!(b, Basic::FloatComplex | Basic::DoubleComplex) && matches!(p, PredefOp::Sum | PredefOp::Prod) {
+        return Ok(complex_op(p == PredefOp::Sum, b == Basic::DoubleComplex));
+    }
+    let prim = prim_of(b)
+        .ok_or_else(|| crate::errors::AbiError { code: class::OP, msg: format!("{p:?} is not defined for {b:?}") })?;
+    if b == Basic::Byte && !matches!(p, PredefOp::Band | PredefOp::Bor | PredefOp::Bxor) {
         return fail(class::OP, format!("{p:?} is not defined for MPI_BYTE"));
+    }
+    if b == Basic::Bool && !matches!(p, PredefOp::Land | PredefOp::Lor | PredefOp::Lxor) {
+        return fail(class::OP, format!("{p:?} is not defined for MPI_C_BOOL"));
     }
     Ok(rmpi_runtime::api::predefined_op(p, prim)?)
 }
 
-/// MINLOC / MAXLOC over a pair type (value then int index).
-fn pair_op(min: bool, elem: MpiDatatype, stride: usize) -> AbiResult<Arc<dyn ReduceOp>> {
-    let val: fn(&[u8]) -> f64 = match elem as u32 {
-        0x8c000000 => |b| f32::from_ne_bytes(b[..4].try_into().expect("4")) as f64,
-        0x8c000001 => |b| f64::from_ne_bytes(b[..8].try_into().expect("8")),
-        0x8c000002 => |b| i64::from_ne_bytes(b[..8].try_into().expect("8")) as f64,
-        0x8c000003 => |b| i16::from_ne_bytes(b[..2].try_into().expect("2")) as f64,
-        0x4c000816 => |b| i32::from_ne_bytes(b[..4].try_into().expect("4")) as f64,
-        _ => return fail(class::OP, format!("MINLOC/MAXLOC need a pair type, not {elem:#x}")),
+/// SUM / PROD on single or double complex numbers.
+fn complex_op(sum: bool, double: bool) -> Arc<dyn ReduceOp> {
+    let w = if double { 8 } else { 4 };
+    let rd = move |b: &[u8]| {
+        if double {
+            f64::from_ne_bytes(b[..8].try_into().expect("8"))
+        } else {
+            f32::from_ne_bytes(b[..4].try_into().expect("4")) as f64
+        }
     };
-    let idx_off = match elem as u32 {
-        0x8c000000 | 0x4c000816 => 4,
-        0x8c000003 => 4,
-        _ => 8,
+    let wr = move |b: &mut [u8], v: f64| {
+        if double {
+            b[..8].copy_from_slice(&v.to_ne_bytes())
+        } else {
+            b[..4].copy_from_slice(&(v as f32).to_ne_bytes())
+        }
     };
-    let _ = PAIRS;
+    Arc::new(UserOp {
+        f: Box::new(move |input: &[u8], inout: &mut [u8]| {
+            for (a, b) in input.chunks_exact(2 * w).zip(inout.chunks_exact_mut(2 * w)) {
+                let (ar, ai, br, bi) = (rd(&a[..w]), rd(&a[w..]), rd(&b[..w]), rd(&b[w..]));
+                let (r, i) = if sum { (ar + br, ai + bi) } else { (ar * br - ai * bi, ar * bi + ai * br) };
+                wr(&mut b[..w], r);
+                wr(&mut b[w..], i);
+            }
+        }),
+        commute: true,
+        elem_size: 2 * w,
+    })
+}
+
+/// MINLOC / MAXLOC over packed pairs (value, then index).
+fn pair_op(min: bool, p: PairType) -> AbiResult<Arc<dyn ReduceOp>> {
+    let vb = p.value();
+    let ib = p.index();
+    let vs = vb.size() as usize;
+    let is = ib.size() as usize;
+    let num = |b: Basic, x: &[u8]| -> f64 {
+        match b {
+            Basic::Float => f32::from_ne_bytes(x[..4].try_into().expect("4")) as f64,
+            Basic::Double => f64::from_ne_bytes(x[..8].try_into().expect("8")),
+            Basic::Long => i64::from_ne_bytes(x[..8].try_into().expect("8")) as f64,
+            Basic::Short => i16::from_ne_bytes(x[..2].try_into().expect("2")) as f64,
+            _ => i32::from_ne_bytes(x[..4].try_into().expect("4")) as f64,
+        }
+    };
+    if vb == Basic::LongDouble {
+        return fail(class::OP, "MINLOC/MAXLOC on MPI_LONG_DOUBLE_INT is not supported yet");
+    }
+    let stride = vs + is;
     Ok(Arc::new(UserOp {
         f: Box::new(move |input: &[u8], inout: &mut [u8]| {
             for (a, b) in input.chunks_exact(stride).zip(inout.chunks_exact_mut(stride)) {
-                let (va, vb) = (val(a), val(b));
-                let ia = i32::from_ne_bytes(a[idx_off..idx_off + 4].try_into().expect("4"));
-                let ib = i32::from_ne_bytes(b[idx_off..idx_off + 4].try_into().expect("4"));
-                let take_a = if va == vb {
-                    ia < ib
+                let (va, vb2) = (num(vb, &a[..vs]), num(vb, &b[..vs]));
+                let (ia, ib2) = (num(ib, &a[vs..]), num(ib, &b[vs..]));
+                let take_a = if va == vb2 {
+                    ia < ib2
                 } else if min {
-                    va < vb
+                    va < vb2
                 } else {
-                    va > vb
+                    va > vb2
                 };
                 if take_a {
                     b.copy_from_slice(a);
-                } else if va == vb {
-                    b[idx_off..idx_off + 4].copy_from_slice(&ia.min(ib).to_ne_bytes());
                 }
             }
         }),
@@ -184,17 +250,18 @@ export! { fn MPI_Op_commutative / PMPI_Op_commutative(op: MpiOp, flag: *mut c_in
 }}
 export! { fn MPI_Reduce_local / PMPI_Reduce_local(inbuf: *const c_void, inout: *mut c_void, count: c_int, dt: MpiDatatype, op: MpiOp) -> c_int {
     guard("MPI_Reduce_local", MPI_COMM_WORLD, || {
-        let (n, _) = crate::datatype::span(count, dt)?;
         let r = resolve(op, dt)?;
-        if n == 0 {
+        // SAFETY: MPI gives `count` items of `dt` at each buffer.
+        let a = unsafe { input(inbuf, count, dt) }?.into_owned();
+        // SAFETY: as above.
+        let mut b = unsafe { input(inout, count, dt) }?.into_owned();
+        if a.is_empty() {
             return Ok(());
         }
-        if inbuf.is_null() || inout.is_null() {
-            return fail(class::BUFFER, "null buffer");
-        }
-        // SAFETY: MPI gives `count` items of `dt` at each buffer; they do not overlap.
-        let (a, b) = unsafe { (std::slice::from_raw_parts(inbuf.cast::<u8>(), n), std::slice::from_raw_parts_mut(inout.cast::<u8>(), n)) };
-        r.apply(a, b);
-        Ok(())
+        r.apply(&a, &mut b);
+        let mut o = Output::new(inout, count, dt)?;
+        // SAFETY: the output image has the packed size of the items, as `b` does.
+        unsafe { o.bytes() }.copy_from_slice(&b);
+        o.finish(b.len())
     })
 }}

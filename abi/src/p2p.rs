@@ -9,9 +9,12 @@ use rmpi_runtime::api::{self, Message};
 use rmpi_runtime::{SendMode, Status};
 
 use crate::consts::*;
-use crate::datatype::{layout, span};
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+use crate::datatype::{dtype, input, span, Output};
 use crate::errors::{fail, guard, AbiError, AbiResult};
-use crate::handles::{comm_id, drop_request, insert, new_request, request, st, user_handle, user_index, Req};
+use crate::handles::{comm_id, drop_request, insert, new_request, request, st, user_handle, user_index, Req, Stage};
 
 /// `MPI_Status` as MPICH lays it out.
 #[repr(C)]
@@ -112,10 +115,9 @@ fn blocking_send(
 ) -> c_int {
     guard(func, comm, || {
         let c = comm_id(comm)?;
-        let (n, _) = span(count, dt)?;
         // SAFETY: MPI gives `count` items of `dt` at `buf`.
-        let data = unsafe { send_slice(buf, n) }?;
-        api::send(data, dest, tag, c, mode)?;
+        let data = unsafe { input(buf, count, dt) }?;
+        api::send(&data, dest, tag, c, mode)?;
         Ok(())
     })
 }
@@ -134,9 +136,9 @@ export! { fn MPI_Rsend / PMPI_Rsend(buf: *const c_void, count: c_int, dt: MpiDat
 /// the send completes (checked at the next buffered send or detach).
 fn bsend(buf: *const c_void, count: c_int, dt: MpiDatatype, dest: c_int, tag: c_int, comm: MpiComm) -> AbiResult<()> {
     let c = comm_id(comm)?;
-    let (n, _) = span(count, dt)?;
     // SAFETY: MPI gives `count` items of `dt` at `buf`.
-    let data = unsafe { send_slice(buf, n) }?.to_vec();
+    let data = unsafe { input(buf, count, dt) }?.into_owned();
+    let n = data.len();
     let attached = st().bsend_buf.map(|b| b.1).unwrap_or(0);
     if n as c_int + MPI_BSEND_OVERHEAD > attached {
         return fail(
@@ -230,13 +232,18 @@ fn nonblocking_send(
     guard(func, comm, || {
         out_req(req)?;
         let c = comm_id(comm)?;
-        let (n, _) = span(count, dt)?;
         // SAFETY: MPI gives `count` items at `buf`, valid until completion.
-        let data = unsafe { send_slice(buf, n) }?;
-        // SAFETY: the buffer stays valid until the request completes (MPI's contract).
-        let id = unsafe { api::isend(data.as_ptr(), n, dest, tag, c, mode) }?;
+        let data = unsafe { input(buf, count, dt) }?;
+        let (ptr, n) = (data.as_ptr(), data.len());
+        let stage = match data {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(v) => Some(Arc::new(Mutex::new(Stage::Send(v)))),
+        };
+        // SAFETY: the user's buffer (MPI's contract) or the staged copy (kept in the request,
+        // a heap block that does not move) stays valid until completion.
+        let id = unsafe { api::isend(ptr, n, dest, tag, c, mode) }?;
         // SAFETY: checked by out_req.
-        unsafe { *req = new_request(Req::Rt { id, persistent: false }) };
+        unsafe { *req = new_request(Req::Rt { id, persistent: false, stage }) };
         Ok(())
     })
 }
@@ -254,10 +261,10 @@ export! { fn MPI_Irsend / PMPI_Irsend(buf: *const c_void, count: c_int, dt: MpiD
 export! { fn MPI_Recv / PMPI_Recv(buf: *mut c_void, count: c_int, dt: MpiDatatype, src: c_int, tag: c_int, comm: MpiComm, status: *mut MpiStatus) -> c_int {
     guard("MPI_Recv", comm, || {
         let c = comm_id(comm)?;
-        let (n, _) = span(count, dt)?;
-        // SAFETY: MPI gives room for `count` items at `buf`.
-        let data = unsafe { recv_slice(buf, n) }?;
-        let s = api::recv(data, src, tag, c)?;
+        let mut o = Output::new(buf, count, dt)?;
+        // SAFETY: MPI gives room for `count` items at `buf` (or the staging image).
+        let s = api::recv(unsafe { o.bytes() }, src, tag, c)?;
+        o.finish(s.count)?;
         put_status(status, &s, if s.truncated { class::TRUNCATE } else { 0 });
         truncated(&s)
     })
@@ -266,13 +273,14 @@ export! { fn MPI_Irecv / PMPI_Irecv(buf: *mut c_void, count: c_int, dt: MpiDatat
     guard("MPI_Irecv", comm, || {
         out_req(req)?;
         let c = comm_id(comm)?;
-        let (n, _) = span(count, dt)?;
-        // SAFETY: MPI gives room for `count` items at `buf`, valid until completion.
-        let data = unsafe { recv_slice(buf, n) }?;
-        // SAFETY: as above.
-        let id = unsafe { api::irecv(data.as_mut_ptr(), n, src, tag, c) }?;
+        let mut o = Output::new(buf, count, dt)?;
+        let (ptr, n) = (o.ptr(), o.len);
+        // SAFETY: the user's buffer (MPI's contract) or the staging image (kept in the
+        // request, a heap block that does not move) stays valid until completion.
+        let id = unsafe { api::irecv(ptr, n, src, tag, c) }?;
+        let stage = o.stage.is_some().then(|| Arc::new(Mutex::new(Stage::Recv(o))));
         // SAFETY: checked by out_req.
-        unsafe { *req = new_request(Req::Rt { id, persistent: false }) };
+        unsafe { *req = new_request(Req::Rt { id, persistent: false, stage }) };
         Ok(())
     })
 }}
@@ -280,11 +288,12 @@ export! { fn MPI_Sendrecv / PMPI_Sendrecv(sbuf: *const c_void, scount: c_int, sd
         rbuf: *mut c_void, rcount: c_int, rdt: MpiDatatype, src: c_int, rtag: c_int, comm: MpiComm, status: *mut MpiStatus) -> c_int {
     guard("MPI_Sendrecv", comm, || {
         let c = comm_id(comm)?;
-        let (sn, _) = span(scount, sdt)?;
-        let (rn, _) = span(rcount, rdt)?;
-        // SAFETY: MPI gives the two buffers with these sizes.
-        let (s, r) = unsafe { (send_slice(sbuf, sn)?, recv_slice(rbuf, rn)?) };
-        let st = api::sendrecv(s, dest, stag, r, src, rtag, c)?;
+        // SAFETY: MPI gives `scount` items at `sbuf`.
+        let s = unsafe { input(sbuf, scount, sdt) }?;
+        let mut o = Output::new(rbuf, rcount, rdt)?;
+        // SAFETY: MPI gives room for `rcount` items at `rbuf` (or the staging image).
+        let st = api::sendrecv(&s, dest, stag, unsafe { o.bytes() }, src, rtag, c)?;
+        o.finish(st.count)?;
         put_status(status, &st, if st.truncated { class::TRUNCATE } else { 0 });
         truncated(&st)
     })
@@ -293,11 +302,12 @@ export! { fn MPI_Sendrecv_replace / PMPI_Sendrecv_replace(buf: *mut c_void, coun
         src: c_int, rtag: c_int, comm: MpiComm, status: *mut MpiStatus) -> c_int {
     guard("MPI_Sendrecv_replace", comm, || {
         let c = comm_id(comm)?;
-        let (n, _) = span(count, dt)?;
         // SAFETY: MPI gives `count` items at `buf`.
-        let r = unsafe { recv_slice(buf, n) }?;
-        let copy = r.to_vec();
-        let st = api::sendrecv(&copy, dest, stag, r, src, rtag, c)?;
+        let copy = unsafe { input(buf, count, dt) }?.into_owned();
+        let mut o = Output::new(buf, count, dt)?;
+        // SAFETY: as above (or the staging image).
+        let st = api::sendrecv(&copy, dest, stag, unsafe { o.bytes() }, src, rtag, c)?;
+        o.finish(st.count)?;
         put_status(status, &st, if st.truncated { class::TRUNCATE } else { 0 });
         truncated(&st)
     })
@@ -379,12 +389,12 @@ export! { fn MPI_Mrecv / PMPI_Mrecv(buf: *mut c_void, count: c_int, dt: MpiDatat
         if msg.is_null() {
             return fail(class::ARG, "null message pointer");
         }
-        let (n, _) = span(count, dt)?;
+        let mut o = Output::new(buf, count, dt)?;
         // SAFETY: checked non-null.
         let m = take_message(unsafe { *msg })?;
-        // SAFETY: MPI gives room for `count` items.
-        let data = unsafe { recv_slice(buf, n) }?;
-        let s = api::mrecv(data, m)?;
+        // SAFETY: MPI gives room for `count` items (or the staging image).
+        let s = api::mrecv(unsafe { o.bytes() }, m)?;
+        o.finish(s.count)?;
         // SAFETY: checked non-null.
         unsafe { *msg = MPI_MESSAGE_NULL };
         put_status(status, &s, if s.truncated { class::TRUNCATE } else { 0 });
@@ -397,17 +407,17 @@ export! { fn MPI_Imrecv / PMPI_Imrecv(buf: *mut c_void, count: c_int, dt: MpiDat
         if msg.is_null() {
             return fail(class::ARG, "null message pointer");
         }
-        let (n, _) = span(count, dt)?;
+        let mut o = Output::new(buf, count, dt)?;
         // SAFETY: checked non-null.
         let m = take_message(unsafe { *msg })?;
-        // SAFETY: MPI gives room for `count` items, valid until completion.
-        let data = unsafe { recv_slice(buf, n) }?;
-        // SAFETY: as above.
-        let id = unsafe { api::imrecv(data.as_mut_ptr(), n, m) }?;
+        let (ptr, n) = (o.ptr(), o.len);
+        // SAFETY: the user's buffer or the staging image stays valid until completion.
+        let id = unsafe { api::imrecv(ptr, n, m) }?;
+        let stage = o.stage.is_some().then(|| Arc::new(Mutex::new(Stage::Recv(o))));
         // SAFETY: both checked non-null.
         unsafe {
             *msg = MPI_MESSAGE_NULL;
-            *req = new_request(Req::Rt { id, persistent: false });
+            *req = new_request(Req::Rt { id, persistent: false, stage });
         }
         Ok(())
     })
@@ -417,6 +427,11 @@ export! { fn MPI_Imrecv / PMPI_Imrecv(buf: *mut c_void, count: c_int, dt: MpiDat
 
 /// Outcome of completing one request handle.
 fn finish(h: &mut MpiRequest, r: &Req, s: Status) -> Status {
+    if let Req::Rt { stage: Some(stage), .. } = r {
+        if let Stage::Recv(o) = &mut *stage.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = o.finish(s.count);
+        }
+    }
     if !matches!(r, Req::Rt { persistent: true, .. }) {
         drop_request(*h);
         *h = MPI_REQUEST_NULL;
@@ -620,7 +635,7 @@ fn any(
         let ids: Vec<Option<rmpi_runtime::RequestId>> = rs
             .iter()
             .map(|h| match (*h != MPI_REQUEST_NULL).then(|| request(*h)) {
-                Some(Ok(Req::Rt { id, persistent: false })) => Some(id),
+                Some(Ok(Req::Rt { id, persistent: false, .. })) => Some(id),
                 _ => None,
             })
             .collect();
@@ -714,7 +729,7 @@ export! { fn MPI_Request_get_status / PMPI_Request_get_status(req: MpiRequest, f
         let r = request(req)?;
         let s = match r {
             Req::Done(s) => Some(s),
-            Req::Rt { id, persistent } => {
+            Req::Rt { id, persistent, .. } => {
                 let s = api::test(id)?;
                 if let (Some(s), false) = (s, persistent) {
                     if let Some(i) = user_index(KIND_REQUEST, req) {
@@ -779,7 +794,7 @@ fn persistent_send(
         // SAFETY: as above.
         let id = unsafe { api::send_init(data.as_ptr(), n, dest, tag, c, mode) }?;
         // SAFETY: checked by out_req.
-        unsafe { *req = new_request(Req::Rt { id, persistent: true }) };
+        unsafe { *req = new_request(Req::Rt { id, persistent: true, stage: None }) };
         Ok(())
     })
 }
@@ -806,7 +821,7 @@ export! { fn MPI_Recv_init / PMPI_Recv_init(buf: *mut c_void, count: c_int, dt: 
         // SAFETY: as above.
         let id = unsafe { api::recv_init(data.as_mut_ptr(), n, src, tag, c) }?;
         // SAFETY: checked by out_req.
-        unsafe { *req = new_request(Req::Rt { id, persistent: true }) };
+        unsafe { *req = new_request(Req::Rt { id, persistent: true, stage: None }) };
         Ok(())
     })
 }}
@@ -815,7 +830,7 @@ export! { fn MPI_Start / PMPI_Start(req: *mut MpiRequest) -> c_int {
         out_req(req)?;
         // SAFETY: checked non-null.
         match request(unsafe { *req })? {
-            Req::Rt { id, persistent: true } => Ok(api::start(id)?),
+            Req::Rt { id, persistent: true, .. } => Ok(api::start(id)?),
             _ => fail(class::REQUEST, "MPI_Start needs a persistent request"),
         }
     })
@@ -825,7 +840,7 @@ export! { fn MPI_Startall / PMPI_Startall(n: c_int, reqs: *mut MpiRequest) -> c_
         // SAFETY: MPI gives `n` requests.
         for h in unsafe { req_array(n, reqs) }?.iter() {
             match request(*h)? {
-                Req::Rt { id, persistent: true } => api::start(id)?,
+                Req::Rt { id, persistent: true, .. } => api::start(id)?,
                 _ => return fail(class::REQUEST, "MPI_Startall needs persistent requests"),
             }
         }
@@ -839,14 +854,11 @@ fn count_of(status: *const MpiStatus, dt: MpiDatatype, elements: bool) -> AbiRes
     if status.is_null() || status as isize == MPI_STATUS_IGNORE {
         return fail(class::ARG, "invalid status pointer");
     }
-    let l = layout(dt)?;
+    let d = dtype(dt)?;
     // SAFETY: checked to be a real status.
-    let bytes = unsafe { (*status).bytes() };
-    let unit = if elements { l.extent / l.elems.max(1) } else { l.extent };
-    if unit == 0 {
-        return Ok(0);
-    }
-    Ok(if bytes % unit as i64 == 0 { bytes / unit as i64 } else { MPI_UNDEFINED as i64 })
+    let bytes = unsafe { (*status).bytes() } as u64;
+    let n = if elements { d.get_elements(bytes) } else { d.get_count(bytes) };
+    Ok(n.map(|n| n as i64).unwrap_or(MPI_UNDEFINED as i64))
 }
 
 export! { fn MPI_Get_count / PMPI_Get_count(status: *const MpiStatus, dt: MpiDatatype, count: *mut c_int) -> c_int {
@@ -909,9 +921,10 @@ fn set_elements(status: *mut MpiStatus, dt: MpiDatatype, n: i64) -> AbiResult<()
     if !wants(status) {
         return fail(class::ARG, "invalid status pointer");
     }
-    let l = layout(dt)?;
+    let d = dtype(dt)?;
+    let per = d.size() / d.basic_elements().max(1);
     // SAFETY: checked to be a real status.
-    unsafe { (*status).set_bytes(n * (l.extent / l.elems.max(1)) as i64) };
+    unsafe { (*status).set_bytes(n * per as i64) };
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! C programs built with the staged rmpicc and run with rmpirun: point-to-point,
-//! collectives and ops, attributes, error classes, the fatal default handler.
+//! collectives and ops, derived datatypes, attributes, error classes, the fatal
+//! default handler.
 
 mod common;
 
@@ -24,6 +25,12 @@ fn collectives_with_predefined_pair_and_user_ops() {
     passes("coll", 1, "coll OK");
     passes("coll", 3, "coll OK");
     passes("coll", 4, "coll OK");
+}
+
+#[test]
+fn derived_datatypes_transfer_pack_and_describe_themselves() {
+    passes("types", 1, "types OK");
+    passes("types", 3, "types OK");
 }
 
 #[test]
