@@ -69,7 +69,7 @@ fn check_root(root: c_int, n: usize) -> AbiResult<usize> {
 }
 
 /// Every rank's block, concatenated in rank order (`sizes[r]` bytes from rank r).
-fn allgather_bytes(c: CommId, mine: &[u8], sizes: &[usize]) -> AbiResult<Vec<u8>> {
+pub(crate) fn allgather_bytes(c: CommId, mine: &[u8], sizes: &[usize]) -> AbiResult<Vec<u8>> {
     let (me, _) = me_n(c)?;
     let total: usize = sizes.iter().sum();
     let off: usize = sizes[..me].iter().sum();

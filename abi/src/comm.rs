@@ -89,6 +89,9 @@ fn dup(comm: MpiComm) -> AbiResult<MpiComm> {
     let c = api::comm_dup(comm_id(comm)?)?;
     let h = comm_handle(c);
     inherit(comm, h, true)?;
+    if let Some(t) = st().topos.get(&comm).cloned() {
+        st().topos.insert(h, t);
+    }
     Ok(h)
 }
 
@@ -186,6 +189,7 @@ export! { fn MPI_Comm_free / PMPI_Comm_free(comm: *mut MpiComm) -> c_int {
         delete_all_attrs(h);
         api::comm_free(c)?;
         st().comm_errhandler.remove(&h);
+        st().topos.remove(&h);
         // SAFETY: checked non-null.
         unsafe { *comm = MPI_COMM_NULL };
         Ok(())
@@ -527,4 +531,9 @@ export! { fn MPI_Group_translate_ranks / PMPI_Group_translate_ranks(a: MpiGroup,
         }
         Ok(())
     })
+}}
+
+export! { fn MPI_Comm_get_parent / PMPI_Comm_get_parent(parent: *mut MpiComm) -> c_int {
+    // No process is ever spawned, so there is no parent.
+    guard("MPI_Comm_get_parent", MPI_COMM_WORLD, || out(parent, MPI_COMM_NULL))
 }}

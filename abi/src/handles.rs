@@ -74,6 +74,7 @@ pub struct State {
     pub msgs: Vec<Option<Message>>,
     pub types: Vec<Option<TypeInfo>>,
     pub type_attrs: HashMap<MpiDatatype, BTreeMap<c_int, usize>>,
+    pub topos: HashMap<MpiComm, crate::topo::Topo>,
     pub ops: Vec<Option<UserOpDef>>,
     pub errhandlers: Vec<Option<ErrhandlerFn>>,
     pub infos: Vec<Option<Vec<(String, String)>>>,

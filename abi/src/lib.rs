@@ -50,4 +50,5 @@ pub mod info;
 pub mod misc;
 pub mod op;
 pub mod p2p;
+pub mod topo;
 pub mod unsupported;

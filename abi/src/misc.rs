@@ -187,7 +187,7 @@ export! { fn MPI_Aint_diff / PMPI_Aint_diff(a: MpiAint, b: MpiAint) -> MpiAint {
 
 /// `MPI_UNWEIGHTED` and `MPI_WEIGHTS_EMPTY`: distinct sentinel addresses.
 #[repr(transparent)]
-pub struct Sentinel(*const c_int);
+pub struct Sentinel(pub *const c_int);
 // SAFETY: the pointers are immutable addresses of statics, never written through.
 unsafe impl Sync for Sentinel {}
 

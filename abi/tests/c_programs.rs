@@ -34,6 +34,13 @@ fn derived_datatypes_transfer_pack_and_describe_themselves() {
 }
 
 #[test]
+fn topologies_cartesian_graph_and_distributed_graph() {
+    passes("topo", 1, "topo OK");
+    passes("topo", 4, "topo OK");
+    passes("topo", 6, "topo OK");
+}
+
+#[test]
 fn attribute_callbacks_run_on_dup_and_free() {
     passes("attr", 2, "attr OK");
 }
