@@ -359,7 +359,7 @@ impl Collective {
         self.exec.progress(p2p)
     }
 
-    /// Re-arms a completed collective to run again with `data` as this
+    /// Re-arms a completed (or never started) collective to run with `data` as this
     /// rank's input: the same kind of bytes, of the same length, as the
     /// `data` given at construction (also where it is ignored, as off the
     /// root of a scatter; empty for a barrier). Layouts, roots, operator and
@@ -371,8 +371,9 @@ impl Collective {
         if self.deferred.is_some() {
             return Err(CollError::Invalid("collective failed to build".into()));
         }
-        if !self.exec.is_complete() {
-            return Err(CollError::Invalid("only a completed collective can be restarted".into()));
+        let fresh = self.exec.is_fresh();
+        if !fresh && !self.exec.is_complete() {
+            return Err(CollError::Invalid("only a completed (or never started) collective can be restarted".into()));
         }
         match self.exec.schedule().input() {
             Some(input) => {
@@ -389,7 +390,11 @@ impl Collective {
             None if data.is_empty() => {}
             None => return Err(CollError::Invalid("this collective takes no data".into())),
         }
-        self.exec.reset()
+        if fresh {
+            Ok(())
+        } else {
+            self.exec.reset()
+        }
     }
 
     /// Whether `progress` has returned `true`.

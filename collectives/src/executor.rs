@@ -94,6 +94,12 @@ impl Executor {
         self.schedule
     }
 
+    /// Whether no step has started yet (a persistent collective before its
+    /// first start).
+    pub fn is_fresh(&self) -> bool {
+        !self.failed && self.done == 0 && self.active.is_empty()
+    }
+
     /// Re-arms a completed schedule to run again from the start, keeping
     /// its buffers (for persistent collectives). Fails while operations
     /// are outstanding or after an error.

@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use rmpi_collectives::{Collective, ReduceOp};
+use rmpi_collectives::{CollError, Collective, ReduceOp};
 use rmpi_engine::buffer::{RecvBuf, SendBuf};
 use rmpi_engine::matching::{SrcSel, TagSel};
 use rmpi_engine::{MsgId, SendMode, Status};
 
 use crate::bootstrap;
-use crate::coll::CollRun;
+use crate::coll::{CollOut, CollRun};
 use crate::comm::{compare_groups, CommId, Compare, Group, GroupId, Tables, COMM_SELF, COMM_WORLD, MASK_WORDS};
 use crate::error::{err, ErrorClass, MpiError, MpiResult};
 use crate::ops::{predefined, Prim, PredefOp};
@@ -275,6 +275,7 @@ fn try_complete(rt: &mut Runtime, id: RequestId) -> MpiResult<Option<Status>> {
         ReqBody::Done(st) => Some(*st),
         ReqBody::P2p(rid) => rt.net.engine.status(*rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?,
         ReqBody::Coll { done, .. } => done.then(Status::default),
+        ReqBody::PersistentColl { active, .. } => return Ok((!*active).then(Status::default)),
         ReqBody::Persistent { active, .. } => {
             return match *active {
                 None => Ok(Some(null_status())),
@@ -353,6 +354,7 @@ fn is_complete(rt: &mut Runtime, id: RequestId) -> MpiResult<bool> {
         ReqBody::Done(_) => true,
         ReqBody::P2p(rid) => rt.net.engine.status(*rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?.is_some(),
         ReqBody::Coll { done, .. } => *done,
+        ReqBody::PersistentColl { active, .. } => !*active,
         ReqBody::Persistent { active: None, .. } => true,
         ReqBody::Persistent { active: Some(rid), .. } => {
             rt.net.engine.status(*rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?.is_some()
@@ -444,8 +446,8 @@ pub fn request_free(id: RequestId) -> MpiResult<()> {
             ReqBody::P2p(rid) | ReqBody::Persistent { active: Some(rid), .. } => {
                 let _ = rt.net.engine.free(rid);
             }
-            ReqBody::Coll { done: false, .. } => {
-                return err(ErrorClass::Request, "cannot free an active nonblocking collective request");
+            ReqBody::Coll { done: false, .. } | ReqBody::PersistentColl { active: true, .. } => {
+                return err(ErrorClass::Request, "cannot free an active collective request");
             }
             _ => {}
         }
@@ -583,6 +585,22 @@ pub fn start_all(ids: &[RequestId]) -> MpiResult<()> {
 }
 
 fn start_one(rt: &mut Runtime, id: RequestId) -> MpiResult<()> {
+    if let ReqBody::PersistentColl { comm, active, .. } = rt.reqs.get_mut(id)? {
+        if *active {
+            return err(ErrorClass::Request, "MPI_Start on an active persistent collective");
+        }
+        let comm = *comm;
+        let c = rt.tables.comm_mut(comm)?;
+        let seq = c.coll_seq;
+        c.coll_seq = c.coll_seq.wrapping_add(1);
+        if let ReqBody::PersistentColl { run, input, active, .. } = rt.reqs.get_mut(id)? {
+            run.set_seq(seq);
+            run.coll.restart(input.slice(0, input.len())).map_err(coll_err)?;
+            *active = true;
+        }
+        rt.colls_in_flight += 1;
+        return Ok(());
+    }
     let (spec, active) = match rt.reqs.get_mut(id)? {
         ReqBody::Persistent { spec, active } => (*spec, *active),
         _ => return err(ErrorClass::Request, "MPI_Start on a request that is not persistent"),
@@ -614,6 +632,43 @@ fn new_run(rt: &mut Runtime, comm: CommId, make: impl FnOnce(usize, usize) -> Mp
 
 fn coll_err(e: rmpi_collectives::CollError) -> MpiError {
     MpiError::new(ErrorClass::Arg, e.to_string())
+}
+
+/// Run a collective to completion and return its output (the blocking form).
+/// `make(rank, size)` builds it for this rank of `comm`.
+pub fn coll_blocking(comm: CommId, make: impl FnOnce(usize, usize) -> Result<Collective, CollError>) -> MpiResult<Vec<u8>> {
+    run_blocking(comm, |r, n| make(r, n).map_err(coll_err))
+}
+
+/// Start a collective and return its request (the nonblocking form); on
+/// completion its result is delivered to `out`.
+pub fn coll_start(
+    comm: CommId,
+    out: Option<CollOut>,
+    make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
+) -> MpiResult<RequestId> {
+    start_nonblocking(comm, out, |r, n| make(r, n).map_err(coll_err))
+}
+
+/// Create a persistent collective (`MPI_*_init`): each `start` re-reads
+/// `input` (the bytes the collective was built from), runs the schedule
+/// again, and delivers the result to `out`.
+///
+/// # Safety
+/// `input` and the memory behind `out` must stay valid while the request
+/// exists and is active.
+pub unsafe fn coll_init(
+    comm: CommId,
+    input: SendBuf,
+    out: Option<CollOut>,
+    make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
+) -> MpiResult<RequestId> {
+    with(|rt| {
+        let run = new_run(rt, comm, |r, n| make(r, n).map_err(coll_err))?;
+        // The init consumed no sequence number's traffic; starts take their own.
+        rt.tables.comm_mut(comm)?.coll_seq = rt.tables.comm(comm)?.coll_seq.wrapping_sub(1);
+        Ok(rt.reqs.insert(ReqBody::PersistentColl { run: Box::new(run), comm, input, out, active: false }))
+    })
 }
 
 /// Run a collective to completion and return its output.
@@ -668,7 +723,7 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: Arc<dyn ReduceOp>, comm: Comm
 /// Start a nonblocking collective whose output (if any) goes to `out`.
 fn start_nonblocking(
     comm: CommId,
-    out: Option<(RecvBuf, usize)>,
+    out: Option<CollOut>,
     make: impl FnOnce(usize, usize) -> MpiResult<Collective>,
 ) -> MpiResult<RequestId> {
     with(|rt| {
@@ -694,7 +749,7 @@ pub unsafe fn ibcast(buf: *mut u8, len: usize, root: i32, comm: CommId) -> MpiRe
     // SAFETY: forwarded from this function's contract.
     let data = if len == 0 { Vec::new() } else { unsafe { std::slice::from_raw_parts(buf, len) }.to_vec() };
     let out = if len == 0 { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf, len) } };
-    start_nonblocking(comm, Some((out, len)), |r, n| Collective::bcast(r, n, root, data).map_err(coll_err))
+    start_nonblocking(comm, Some(CollOut::whole(out)), |r, n| Collective::bcast(r, n, root, data).map_err(coll_err))
 }
 
 /// `MPI_Iallreduce`.
@@ -706,7 +761,7 @@ pub unsafe fn iallreduce(send: &[u8], recv: *mut u8, op: Arc<dyn ReduceOp>, comm
     let data = send.to_vec();
     // SAFETY: forwarded from this function's contract.
     let out = if len == 0 { RecvBuf::empty() } else { unsafe { RecvBuf::new(recv, len) } };
-    start_nonblocking(comm, Some((out, len)), |r, n| Collective::allreduce(r, n, data, op).map_err(coll_err))
+    start_nonblocking(comm, Some(CollOut::whole(out)), |r, n| Collective::allreduce(r, n, data, op).map_err(coll_err))
 }
 
 /// A predefined reduction, for callers that name ops and types.
@@ -824,6 +879,29 @@ pub fn comm_set_name(comm: CommId, name: &str) -> MpiResult<()> {
     with(|rt| {
         rt.tables.comm_mut(comm)?.name = name.to_string();
         Ok(())
+    })
+}
+
+/// This rank's context-slot mask (bit set = slot free), for callers that
+/// agree on a slot across several groups themselves (the C ABI's
+/// intercommunicators).
+pub fn context_free_mask() -> MpiResult<Vec<u64>> {
+    with(|rt| Ok(rt.tables.free_mask.to_vec()))
+}
+
+/// Make a communicator on context `slot`, which the caller agreed on among
+/// every process that will use it: point-to-point goes to `peers` (world
+/// ranks in rank order; an intercommunicator's remote group) and this
+/// process sends as `rank`.
+pub fn comm_from_parts(slot: usize, peers: &[u32], rank: i32, name: &str) -> MpiResult<CommId> {
+    if slot >= crate::comm::CTX_SLOTS {
+        return err(ErrorClass::Arg, format!("context slot {slot} out of range"));
+    }
+    with(|rt| {
+        if rt.tables.free_mask[slot / 64] & (1u64 << (slot % 64)) == 0 {
+            return err(ErrorClass::Intern, format!("context slot {slot} is already in use"));
+        }
+        Ok(rt.tables.insert_comm(slot, peers.to_vec().into(), rank, name.to_string()))
     })
 }
 

@@ -37,6 +37,12 @@ impl CollRun {
         CollRun { coll, ctx: ctx + 1, group, rank: rank as usize, seq, tokens: HashMap::new(), next_token: 1 }
     }
 
+    /// Use sequence number `seq` for the next run (persistent collectives
+    /// take a fresh one at every start, in the order all ranks start them).
+    pub fn set_seq(&mut self, seq: u32) {
+        self.seq = seq;
+    }
+
     /// Advance the schedule; true when complete.
     pub fn progress(&mut self, net: &mut Net) -> MpiResult<bool> {
         let mut p2p = EngineP2p { run_ctx: self.ctx, group: &self.group, rank: self.rank, seq: self.seq, net, tokens: &mut self.tokens, next_token: &mut self.next_token };
@@ -124,6 +130,44 @@ impl P2p for EngineP2p<'_> {
                     return Err(CollError::P2p("collective message truncated (mismatched counts?)".into()));
                 }
                 Ok(true)
+            }
+        }
+    }
+}
+
+/// Where a collective's result goes when it completes: the caller's receive
+/// buffer, whole or only some byte ranges (the v-variants' blocks: MPI leaves
+/// the bytes between blocks untouched).
+#[derive(Debug, Clone)]
+pub struct CollOut {
+    buf: RecvBuf,
+    blocks: Option<Vec<(usize, usize)>>,
+}
+
+impl CollOut {
+    /// Copy the whole result (as much as fits) to the start of `buf`.
+    pub fn whole(buf: RecvBuf) -> CollOut {
+        CollOut { buf, blocks: None }
+    }
+
+    /// Copy only the `(offset, len)` ranges of the result, each to the same
+    /// offset of `buf`.
+    pub fn blocks(buf: RecvBuf, blocks: Vec<(usize, usize)>) -> CollOut {
+        CollOut { buf, blocks: Some(blocks) }
+    }
+
+    /// Deliver `result` (an empty result touches nothing).
+    pub fn deliver(&self, result: &[u8]) {
+        match &self.blocks {
+            None => {
+                self.buf.write_at(0, &result[..result.len().min(self.buf.len())]);
+            }
+            Some(blocks) => {
+                for &(off, len) in blocks {
+                    if len > 0 && off + len <= result.len() {
+                        self.buf.write_at(off, &result[off..off + len]);
+                    }
+                }
             }
         }
     }

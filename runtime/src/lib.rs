@@ -14,7 +14,7 @@ pub use rmpi_engine as engine;
 
 pub mod api;
 mod bootstrap;
-mod coll;
+pub mod coll;
 pub mod comm;
 pub mod error;
 mod net;
@@ -23,8 +23,9 @@ mod persist;
 mod router;
 mod state;
 
+pub use coll::CollOut;
 pub use comm::{CommId, Compare, GroupId, COMM_SELF, COMM_WORLD};
 pub use engine::{SendMode, Status};
 pub use error::{ErrorClass, MpiError, MpiResult};
-pub use rmpi_collectives::ReduceOp;
+pub use rmpi_collectives::{CollError, Collective, Layout, Neighbors, ReduceOp};
 pub use state::{RequestId, ThreadLevel};

@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rmpi_engine::buffer::RecvBuf;
+use rmpi_engine::buffer::SendBuf;
 use rmpi_engine::{ReqId, Status};
 
-use crate::coll::CollRun;
-use crate::comm::Tables;
+use crate::coll::{CollOut, CollRun};
+use crate::comm::{CommId, Tables};
 use crate::error::{err, ErrorClass, MpiError, MpiResult};
 use crate::net::Net;
 use crate::persist::Persistent;
@@ -35,7 +35,9 @@ pub(crate) enum ReqBody {
     /// Finished at once (e.g. MPI_PROC_NULL peers).
     Done(Status),
     /// A nonblocking collective; `out` receives the result on completion.
-    Coll { run: Box<CollRun>, out: Option<(RecvBuf, usize)>, done: bool },
+    Coll { run: Box<CollRun>, out: Option<CollOut>, done: bool },
+    /// A persistent collective: `input` is re-read at every start.
+    PersistentColl { run: Box<CollRun>, comm: CommId, input: SendBuf, out: Option<CollOut>, active: bool },
     /// A persistent request and its current activation, if any.
     Persistent { spec: Persistent, active: Option<ReqId> },
 }
@@ -94,7 +96,9 @@ impl Requests {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(s.body, Some(ReqBody::Coll { done: false, .. })))
+            .filter(|(_, s)| {
+                matches!(s.body, Some(ReqBody::Coll { done: false, .. }) | Some(ReqBody::PersistentColl { active: true, .. }))
+            })
             .map(|(i, s)| RequestId(((s.generation as u64) << 32) | i as u64))
             .collect()
     }
@@ -164,16 +168,19 @@ impl Runtime {
         let mut moved = self.net.progress()?;
         if self.colls_in_flight > 0 {
             for id in self.reqs.active_colls() {
-                let body = self.reqs.get_mut(id)?;
-                if let ReqBody::Coll { run, out, done } = body {
-                    if run.progress(&mut self.net)? {
-                        *done = true;
-                        moved = true;
-                        self.colls_in_flight -= 1;
-                        if let Some((buf, len)) = out {
-                            let out_bytes = run.coll.output();
-                            buf.write_at(0, &out_bytes[..(*len).min(out_bytes.len())]);
-                        }
+                let (run, out, flag) = match self.reqs.get_mut(id)? {
+                    ReqBody::Coll { run, out, done } => (run, out, done),
+                    ReqBody::PersistentColl { run, out, active, .. } => (run, out, active),
+                    _ => continue,
+                };
+                if run.progress(&mut self.net)? {
+                    // `done` becomes true for a nonblocking collective;
+                    // `active` becomes false for a persistent one.
+                    *flag = !*flag;
+                    moved = true;
+                    self.colls_in_flight -= 1;
+                    if let Some(out) = out {
+                        out.deliver(run.coll.output());
                     }
                 }
             }
