@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rmpi_runtime::api;
 use rmpi_runtime::ops::{PredefOp, Prim, UserOp};
-use rmpi_runtime::ReduceOp;
+use rmpi_runtime::{Collective, ReduceOp};
 
 use crate::datatype::{self, Buffer, BufferMut, Equivalence};
 use crate::point_to_point::{AsCommunicatorHandle, Destination, Process, RecvInto};
@@ -207,16 +207,14 @@ fn same_length(send: &[u8], recv: &[u8], what: &str) -> Result<(), MpiError> {
 
 /// This rank's zero-filled gather block: `send` at its rank's place in a
 /// buffer of `size` blocks, checked against the receive length.
-fn gather_block(send: &[u8], rank: usize, size: usize, recv_len: usize) -> Result<Vec<u8>, MpiError> {
+fn check_gather_len(send: &[u8], size: usize, recv_len: usize) -> Result<(), MpiError> {
     if recv_len != send.len() * size {
         return Err(MpiError::new(
             ErrorClass::Count,
             format!("gather: receive buffer has {recv_len} bytes, expected {size} blocks of {} bytes", send.len()),
         ));
     }
-    let mut block = vec![0u8; recv_len];
-    block[rank * send.len()..(rank + 1) * send.len()].copy_from_slice(send);
-    Ok(block)
+    Ok(())
 }
 
 /// Collective operations over every process of a communicator.
@@ -252,19 +250,20 @@ pub trait CommunicatorCollectives: Communicator {
     /// every process (`MPI_Allgather`); `recv` holds `size` times as many
     /// elements as `send`. The error if it fails.
     ///
-    /// The runtime has no gather yet, so this runs as a bitwise-or
-    /// all-reduce of zero-filled blocks (each process fills its own): it
-    /// moves `size` times the data of a native all-gather.
     fn try_all_gather_into<S, R>(&self, send: &S, recv: &mut R) -> Result<(), MpiError>
     where
         S: Buffer + ?Sized,
         R: BufferMut<Item = S::Item> + ?Sized,
     {
-        let sb = send.bytes();
-        let (rank, size) = (self.rank() as usize, self.size() as usize);
-        let block = gather_block(sb, rank, size, std::mem::size_of_val(recv.elements_mut()))?;
-        let op = api::predefined_op(PredefOp::Bor, Prim::U8)?;
-        with_bytes_mut(recv.elements_mut(), |rb| api::allreduce(&block, rb, op, self.comm_handle()))
+        let data = send.bytes().to_vec();
+        let size = self.size() as usize;
+        check_gather_len(&data, size, std::mem::size_of_val(recv.elements_mut()))?;
+        let comm = self.comm_handle();
+        with_bytes_mut(recv.elements_mut(), |rb| {
+            let out = api::coll_blocking(comm, |r, n| Collective::allgather(r, n, data, false))?;
+            rb.copy_from_slice(&out[..rb.len()]);
+            Ok(())
+        })
     }
 
     /// [`try_all_gather_into`](Self::try_all_gather_into); panics on error.
@@ -351,18 +350,13 @@ pub trait Root: AsCommunicatorHandle {
     }
 
     /// Contribute `send` to a gather at the root (`MPI_Gather`, on
-    /// processes other than the root). Runs over a reduction like
-    /// [`CommunicatorCollectives::all_gather_into`].
+    /// processes other than the root).
     fn gather_into<S: Buffer + ?Sized>(&self, send: &S) {
-        let r = (|| {
-            let sb = send.bytes();
-            let rank = api::comm_rank(self.comm_handle())? as usize;
-            let size = api::comm_size(self.comm_handle())? as usize;
-            let block = gather_block(sb, rank, size, sb.len() * size)?;
-            let op = api::predefined_op(PredefOp::Bor, Prim::U8)?;
-            api::reduce(&block, None, op, self.root_rank(), self.comm_handle())
-        })();
-        r.unwrap_or_else(|e| fatal("MPI_Gather", e))
+        let data = send.bytes().to_vec();
+        let root = self.root_rank() as usize;
+        api::coll_blocking(self.comm_handle(), |r, n| Collective::gather(r, n, root, data, false))
+            .map(|_| ())
+            .unwrap_or_else(|e| fatal("MPI_Gather", e))
     }
 
     /// The root's part of a gather: contribute `send` and receive every
@@ -373,13 +367,14 @@ pub trait Root: AsCommunicatorHandle {
         S: Buffer + ?Sized,
         R: BufferMut<Item = S::Item> + ?Sized,
     {
-        let sb = send.bytes();
-        let rank = api::comm_rank(self.comm_handle())? as usize;
+        let data = send.bytes().to_vec();
         let size = api::comm_size(self.comm_handle())? as usize;
-        let block = gather_block(sb, rank, size, std::mem::size_of_val(recv.elements_mut()))?;
-        let op = api::predefined_op(PredefOp::Bor, Prim::U8)?;
+        check_gather_len(&data, size, std::mem::size_of_val(recv.elements_mut()))?;
+        let (comm, root) = (self.comm_handle(), self.root_rank() as usize);
         with_bytes_mut(recv.elements_mut(), |rb| {
-            api::reduce(&block, Some(rb), op, self.root_rank(), self.comm_handle())
+            let out = api::coll_blocking(comm, |r, n| Collective::gather(r, n, root, data, false))?;
+            rb.copy_from_slice(&out[..rb.len()]);
+            Ok(())
         })
     }
 
@@ -533,10 +528,10 @@ mod tests {
     }
 
     #[test]
-    fn gather_block_places_data_at_the_rank() {
-        assert_eq!(gather_block(&[7, 8], 1, 3, 6).unwrap(), vec![0, 0, 7, 8, 0, 0]);
-        assert_eq!(gather_block(&[7, 8], 1, 3, 5).unwrap_err().class, ErrorClass::Count);
-        assert!(gather_block(&[], 0, 4, 0).unwrap().is_empty());
+    fn gather_length_must_be_size_blocks() {
+        assert!(check_gather_len(&[7, 8], 3, 6).is_ok());
+        assert_eq!(check_gather_len(&[7, 8], 3, 5).unwrap_err().class, ErrorClass::Count);
+        assert!(check_gather_len(&[], 4, 0).is_ok());
     }
 
     #[test]

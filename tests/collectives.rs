@@ -29,3 +29,14 @@ fn every_collective_is_right_over_tcp() {
         run(n, true);
     }
 }
+
+#[test]
+fn rust_api_collectives_split_and_groups_agree() {
+    for (n, tcp) in [(1, false), (2, false), (3, false), (5, false), (2, true), (3, true)] {
+        let job = Job::new(n, "collectives").timeout(Duration::from_secs(120));
+        let out = if tcp { job.tcp() } else { job }.run();
+        out.assert_ok();
+        let ok = out.stdout.lines().filter(|l| l.ends_with("collectives ok")).count();
+        assert_eq!(ok, n, "n={n} tcp={tcp}: {}", out.stdout);
+    }
+}

@@ -121,3 +121,23 @@ fn many_threads_per_rank_exchange_concurrently() {
         assert_eq!(out.stdout.lines().filter(|l| l.ends_with("threads ok")).count(), 2, "tcp={tcp}: {}", out.stdout);
     }
 }
+
+/// `packets_sent=N` of the given transport on a `counters` line.
+fn packets_sent(out: &str, transport: &str) -> u64 {
+    out.lines()
+        .filter(|l| l.contains(&format!(" {transport} packets_sent=")))
+        .filter_map(|l| l.split("packets_sent=").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn traffic_takes_shared_memory_on_one_node_and_tcp_when_forced() {
+    let out = Job::new(2, "counters").run();
+    out.assert_ok();
+    assert!(packets_sent(&out.stdout, "shm") > 0, "shm carries traffic by default:\n{}", out.stdout);
+    assert_eq!(packets_sent(&out.stdout, "tcp"), 0, "no TCP between local ranks:\n{}", out.stdout);
+    let out = Job::new(2, "counters").tcp().run();
+    out.assert_ok();
+    assert!(packets_sent(&out.stdout, "tcp") > 0, "TCP carries traffic when forced:\n{}", out.stdout);
+    assert_eq!(packets_sent(&out.stdout, "shm"), 0, "no shared memory when TCP is forced:\n{}", out.stdout);
+}
