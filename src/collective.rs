@@ -217,6 +217,26 @@ fn check_gather_len(send: &[u8], size: usize, recv_len: usize) -> Result<(), Mpi
     Ok(())
 }
 
+/// Gather every process's `send` in rank order into `recv`: on `root` only
+/// (`MPI_Gather`), or on every process when `root` is `None` (`MPI_Allgather`).
+fn gather_bytes<S, R>(comm: rmpi_runtime::CommId, root: Option<usize>, send: &S, recv: &mut R) -> Result<(), MpiError>
+where
+    S: Buffer + ?Sized,
+    R: BufferMut<Item = S::Item> + ?Sized,
+{
+    let data = send.bytes().to_vec();
+    let size = api::comm_size(comm)? as usize;
+    check_gather_len(&data, size, std::mem::size_of_val(recv.elements_mut()))?;
+    with_bytes_mut(recv.elements_mut(), |rb| {
+        let out = api::coll_blocking(comm, |r, n| match root {
+            Some(root) => Collective::gather(r, n, root, data, false),
+            None => Collective::allgather(r, n, data, false),
+        })?;
+        rb.copy_from_slice(&out[..rb.len()]);
+        Ok(())
+    })
+}
+
 /// Collective operations over every process of a communicator.
 pub trait CommunicatorCollectives: Communicator {
     /// Reduce `send` from every process with `op` into `recv` on every
@@ -255,15 +275,7 @@ pub trait CommunicatorCollectives: Communicator {
         S: Buffer + ?Sized,
         R: BufferMut<Item = S::Item> + ?Sized,
     {
-        let data = send.bytes().to_vec();
-        let size = self.size() as usize;
-        check_gather_len(&data, size, std::mem::size_of_val(recv.elements_mut()))?;
-        let comm = self.comm_handle();
-        with_bytes_mut(recv.elements_mut(), |rb| {
-            let out = api::coll_blocking(comm, |r, n| Collective::allgather(r, n, data, false))?;
-            rb.copy_from_slice(&out[..rb.len()]);
-            Ok(())
-        })
+        gather_bytes(self.comm_handle(), None, send, recv)
     }
 
     /// [`try_all_gather_into`](Self::try_all_gather_into); panics on error.
@@ -367,15 +379,7 @@ pub trait Root: AsCommunicatorHandle {
         S: Buffer + ?Sized,
         R: BufferMut<Item = S::Item> + ?Sized,
     {
-        let data = send.bytes().to_vec();
-        let size = api::comm_size(self.comm_handle())? as usize;
-        check_gather_len(&data, size, std::mem::size_of_val(recv.elements_mut()))?;
-        let (comm, root) = (self.comm_handle(), self.root_rank() as usize);
-        with_bytes_mut(recv.elements_mut(), |rb| {
-            let out = api::coll_blocking(comm, |r, n| Collective::gather(r, n, root, data, false))?;
-            rb.copy_from_slice(&out[..rb.len()]);
-            Ok(())
-        })
+        gather_bytes(self.comm_handle(), Some(self.root_rank() as usize), send, recv)
     }
 
     /// [`try_gather_into_root`](Self::try_gather_into_root); panics on error.
