@@ -57,6 +57,16 @@ fn done(req: *mut MpiRequest) -> AbiResult<()> {
     Ok(())
 }
 
+/// An intracommunicator's runtime id (collectives on intercommunicators,
+/// but for barrier, are not supported yet).
+fn intra(comm: MpiComm) -> AbiResult<CommId> {
+    let c = comm_id(comm)?;
+    if crate::inter::inter(comm).is_some() {
+        return fail(class::UNSUPPORTED_OPERATION, "this collective on an intercommunicator is not supported yet");
+    }
+    Ok(c)
+}
+
 fn me_n(c: CommId) -> AbiResult<(usize, usize)> {
     Ok((api::comm_rank(c)? as usize, api::comm_size(c)? as usize))
 }
@@ -103,14 +113,20 @@ unsafe fn int_array<'a>(p: *const c_int, n: usize) -> AbiResult<&'a [c_int]> {
 }
 
 export! { fn MPI_Barrier / PMPI_Barrier(comm: MpiComm) -> c_int {
-    guard("MPI_Barrier", comm, || Ok(api::barrier(comm_id(comm)?)?))
+    guard("MPI_Barrier", comm, || {
+        let c = comm_id(comm)?;
+        match crate::inter::inter(comm) {
+            Some(i) => crate::inter::barrier(comm, &i),
+            None => Ok(api::barrier(c)?),
+        }
+    })
 }}
 export! { fn MPI_Ibarrier / PMPI_Ibarrier(comm: MpiComm, req: *mut MpiRequest) -> c_int {
     guard("MPI_Ibarrier", comm, || {
         if req.is_null() {
             return fail(class::ARG, "null request pointer");
         }
-        let id = api::ibarrier(comm_id(comm)?)?;
+        let id = api::ibarrier(intra(comm)?)?;
         // SAFETY: checked non-null.
         unsafe { *req = new_request(Req::Rt { id, persistent: false, stage: None }) };
         Ok(())
@@ -118,7 +134,10 @@ export! { fn MPI_Ibarrier / PMPI_Ibarrier(comm: MpiComm, req: *mut MpiRequest) -
 }}
 export! { fn MPI_Bcast / PMPI_Bcast(buf: *mut c_void, count: c_int, dt: MpiDatatype, root: c_int, comm: MpiComm) -> c_int {
     guard("MPI_Bcast", comm, || {
-        let c = comm_id(comm)?;
+        if let Some(i) = crate::inter::inter(comm) {
+            return crate::inter::bcast(comm, &i, buf, count, dt, root);
+        }
+        let c = intra(comm)?;
         check_root(root, me_n(c)?.1)?;
         let mut o = Output::new(buf, count, dt)?;
         if o.stage.is_some() {
@@ -137,7 +156,7 @@ export! { fn MPI_Ibcast / PMPI_Ibcast(buf: *mut c_void, count: c_int, dt: MpiDat
         if req.is_null() {
             return fail(class::ARG, "null request pointer");
         }
-        let c = comm_id(comm)?;
+        let c = intra(comm)?;
         let (nb, _) = span(count, dt)?;
         check_root(root, me_n(c)?.1)?;
         // SAFETY: MPI gives `count` items at `buf`, valid until completion.
@@ -159,7 +178,7 @@ fn reduce(
     root: c_int,
     comm: MpiComm,
 ) -> AbiResult<()> {
-    let c = comm_id(comm)?;
+    let c = intra(comm)?;
     let r = resolve(op, dt)?;
     let (me, n) = me_n(c)?;
     let root = check_root(root, n)?;
@@ -193,7 +212,7 @@ fn allreduce(
     op: MpiOp,
     comm: MpiComm,
 ) -> AbiResult<()> {
-    let c = comm_id(comm)?;
+    let c = intra(comm)?;
     let r = resolve(op, dt)?;
     let src = if in_place(sbuf) { rbuf as *const c_void } else { sbuf };
     // SAFETY: MPI gives `count` items at the send buffer (the receive buffer in place).
@@ -205,14 +224,17 @@ fn allreduce(
 }
 
 export! { fn MPI_Allreduce / PMPI_Allreduce(sbuf: *const c_void, rbuf: *mut c_void, count: c_int, dt: MpiDatatype, op: MpiOp, comm: MpiComm) -> c_int {
-    guard("MPI_Allreduce", comm, || allreduce(sbuf, rbuf, count, dt, op, comm))
+    guard("MPI_Allreduce", comm, || match crate::inter::inter(comm) {
+        Some(i) => crate::inter::allreduce(comm, &i, sbuf, rbuf, count, dt, op),
+        None => allreduce(sbuf, rbuf, count, dt, op, comm),
+    })
 }}
 export! { fn MPI_Iallreduce / PMPI_Iallreduce(sbuf: *const c_void, rbuf: *mut c_void, count: c_int, dt: MpiDatatype, op: MpiOp, comm: MpiComm, req: *mut MpiRequest) -> c_int {
     guard("MPI_Iallreduce", comm, || {
         if req.is_null() {
             return fail(class::ARG, "null request pointer");
         }
-        let c = comm_id(comm)?;
+        let c = intra(comm)?;
         let (nb, _) = span(count, dt)?;
         let r = resolve(op, dt)?;
         // SAFETY: MPI gives room for `count` items at `rbuf`, valid until completion.
@@ -241,7 +263,7 @@ fn gather(
     root: Option<c_int>,
     comm: MpiComm,
 ) -> AbiResult<()> {
-    let c = comm_id(comm)?;
+    let c = intra(comm)?;
     let (me, n) = me_n(c)?;
     let root = root.map(|r| check_root(r, n)).transpose()?;
     let is_recv = root.is_none_or(|r| r == me);
@@ -299,7 +321,7 @@ fn gatherv(
     root: Option<c_int>,
     comm: MpiComm,
 ) -> AbiResult<()> {
-    let c = comm_id(comm)?;
+    let c = intra(comm)?;
     let (me, n) = me_n(c)?;
     let root = root.map(|r| check_root(r, n)).transpose()?;
     let is_recv = root.is_none_or(|r| r == me);
@@ -364,7 +386,7 @@ fn scatterv(
     root: c_int,
     comm: MpiComm,
 ) -> AbiResult<()> {
-    let c = comm_id(comm)?;
+    let c = intra(comm)?;
     let (me, n) = me_n(c)?;
     let root = check_root(root, n)?;
     // The root packs every rank's block in rank order and broadcasts sizes, then data.
@@ -430,7 +452,7 @@ fn alltoallv(
     rds: &[usize],
     comm: MpiComm,
 ) -> AbiResult<()> {
-    let c = comm_id(comm)?;
+    let c = intra(comm)?;
     let (me, n) = me_n(c)?;
     let send_end = (0..n).map(|r| sds[r] + scs[r]).max().unwrap_or(0);
     let recv_end = (0..n).map(|r| rds[r] + rcs[r]).max().unwrap_or(0);
@@ -478,7 +500,7 @@ fn alltoall(
     rdt: MpiDatatype,
     comm: MpiComm,
 ) -> AbiResult<()> {
-    let n = api::comm_size(comm_id(comm)?)? as usize;
+    let n = api::comm_size(intra(comm)?)? as usize;
     let (rb, _) = span(rc, rdt)?;
     let sb = if in_place(sbuf) { rb } else { span(sc, sdt)?.0 };
     let scs = vec![sb; n];
@@ -500,7 +522,7 @@ fn alltoallv_c(
     rdt: MpiDatatype,
     comm: MpiComm,
 ) -> AbiResult<()> {
-    let n = api::comm_size(comm_id(comm)?)? as usize;
+    let n = api::comm_size(intra(comm)?)? as usize;
     let rl = crate::datatype::layout(rdt)?;
     let sl = if in_place(sbuf) { rl } else { crate::datatype::layout(sdt)? };
     let conv = |p: *const c_int, ext: usize| -> AbiResult<Vec<usize>> {
@@ -544,7 +566,7 @@ fn scan(
     comm: MpiComm,
     exclusive: bool,
 ) -> AbiResult<()> {
-    let c = comm_id(comm)?;
+    let c = intra(comm)?;
     let (me, n) = me_n(c)?;
     let (nb, _) = span(count, dt)?;
     let r = resolve(op, dt)?;
@@ -599,7 +621,7 @@ fn reduce_scatter(
     op: MpiOp,
     comm: MpiComm,
 ) -> AbiResult<()> {
-    let c = comm_id(comm)?;
+    let c = intra(comm)?;
     let (me, _) = me_n(c)?;
     let l = crate::datatype::layout(dt)?;
     let r = resolve(op, dt)?;
@@ -631,7 +653,7 @@ fn rs_block(
     if count < 0 {
         return fail(class::COUNT, format!("invalid count {count}"));
     }
-    let n = api::comm_size(comm_id(comm)?)? as usize;
+    let n = api::comm_size(intra(comm)?)? as usize;
     reduce_scatter(sbuf, rbuf, &vec![count as usize; n], dt, op, comm)
 }
 
@@ -643,7 +665,7 @@ fn rs_counts(
     op: MpiOp,
     comm: MpiComm,
 ) -> AbiResult<()> {
-    let n = api::comm_size(comm_id(comm)?)? as usize;
+    let n = api::comm_size(intra(comm)?)? as usize;
     // SAFETY: MPI gives n counts.
     let cs: Vec<usize> = unsafe { int_array(counts, n) }?.iter().map(|&x| x.max(0) as usize).collect();
     reduce_scatter(sbuf, rbuf, &cs, dt, op, comm)

@@ -79,14 +79,24 @@ pub fn delete_all_attrs(comm: MpiComm) {
 }
 
 export! { fn MPI_Comm_size / PMPI_Comm_size(comm: MpiComm, size: *mut c_int) -> c_int {
-    guard("MPI_Comm_size", comm, || out(size, api::comm_size(comm_id(comm)?)?))
+    guard("MPI_Comm_size", comm, || {
+        let c = comm_id(comm)?;
+        match crate::inter::inter(comm) {
+            Some(i) => out(size, crate::inter::local_size(&i)),
+            None => out(size, api::comm_size(c)?),
+        }
+    })
 }}
 export! { fn MPI_Comm_rank / PMPI_Comm_rank(comm: MpiComm, rank: *mut c_int) -> c_int {
     guard("MPI_Comm_rank", comm, || out(rank, api::comm_rank(comm_id(comm)?)?))
 }}
 
 fn dup(comm: MpiComm) -> AbiResult<MpiComm> {
-    let c = api::comm_dup(comm_id(comm)?)?;
+    let c = comm_id(comm)?;
+    if crate::inter::inter(comm).is_some() {
+        return fail(class::UNSUPPORTED_OPERATION, "duplicating an intercommunicator is not supported yet");
+    }
+    let c = api::comm_dup(c)?;
     let h = comm_handle(c);
     inherit(comm, h, true)?;
     if let Some(t) = st().topos.get(&comm).cloned() {
@@ -187,6 +197,7 @@ export! { fn MPI_Comm_free / PMPI_Comm_free(comm: *mut MpiComm) -> c_int {
             return fail(class::COMM, "cannot free a predefined communicator");
         }
         delete_all_attrs(h);
+        crate::inter::forget(h)?;
         api::comm_free(c)?;
         st().comm_errhandler.remove(&h);
         st().topos.remove(&h);
@@ -203,12 +214,18 @@ export! { fn MPI_Comm_compare / PMPI_Comm_compare(a: MpiComm, b: MpiComm, result
     guard("MPI_Comm_compare", a, || out(result, compare_code(api::comm_compare(comm_id(a)?, comm_id(b)?)?)))
 }}
 export! { fn MPI_Comm_group / PMPI_Comm_group(comm: MpiComm, group: *mut MpiGroup) -> c_int {
-    guard("MPI_Comm_group", comm, || out(group, group_handle(api::comm_group(comm_id(comm)?)?)))
+    guard("MPI_Comm_group", comm, || {
+        let c = comm_id(comm)?;
+        match crate::inter::inter(comm) {
+            Some(i) => out(group, crate::inter::local_group(&i)?),
+            None => out(group, group_handle(api::comm_group(c)?)),
+        }
+    })
 }}
 export! { fn MPI_Comm_test_inter / PMPI_Comm_test_inter(comm: MpiComm, flag: *mut c_int) -> c_int {
     guard("MPI_Comm_test_inter", comm, || {
         comm_id(comm)?;
-        out(flag, 0)
+        out(flag, crate::inter::inter(comm).is_some() as c_int)
     })
 }}
 export! { fn MPI_Comm_get_name / PMPI_Comm_get_name(comm: MpiComm, name: *mut c_char, len: *mut c_int) -> c_int {

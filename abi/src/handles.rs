@@ -75,6 +75,7 @@ pub struct State {
     pub types: Vec<Option<TypeInfo>>,
     pub type_attrs: HashMap<MpiDatatype, BTreeMap<c_int, usize>>,
     pub topos: HashMap<MpiComm, crate::topo::Topo>,
+    pub inters: HashMap<MpiComm, crate::inter::Inter>,
     pub ops: Vec<Option<UserOpDef>>,
     pub errhandlers: Vec<Option<ErrhandlerFn>>,
     pub infos: Vec<Option<Vec<(String, String)>>>,

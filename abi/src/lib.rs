@@ -47,6 +47,7 @@ pub mod datatype;
 pub mod errors;
 pub mod handles;
 pub mod info;
+pub mod inter;
 pub mod misc;
 pub mod op;
 pub mod p2p;

@@ -41,6 +41,12 @@ fn topologies_cartesian_graph_and_distributed_graph() {
 }
 
 #[test]
+fn intercommunicators_create_talk_reduce_and_merge() {
+    passes("inter", 2, "inter OK");
+    passes("inter", 5, "inter OK");
+}
+
+#[test]
 fn attribute_callbacks_run_on_dup_and_free() {
     passes("attr", 2, "attr OK");
 }
