@@ -905,29 +905,6 @@ pub fn comm_from_parts(slot: usize, peers: &[u32], rank: i32, name: &str) -> Mpi
     })
 }
 
-/// This rank's context-slot mask (bit set = slot free), for callers that
-/// agree on a slot across several groups themselves (the C ABI's
-/// intercommunicators).
-pub fn context_free_mask() -> MpiResult<Vec<u64>> {
-    with(|rt| Ok(rt.tables.free_mask.to_vec()))
-}
-
-/// Make a communicator on context `slot`, which the caller agreed on among
-/// every process that will use it: point-to-point goes to `peers` (world
-/// ranks in rank order; an intercommunicator's remote group) and this
-/// process sends as `rank`.
-pub fn comm_from_parts(slot: usize, peers: &[u32], rank: i32, name: &str) -> MpiResult<CommId> {
-    if slot >= crate::comm::CTX_SLOTS {
-        return err(ErrorClass::Arg, format!("context slot {slot} out of range"));
-    }
-    with(|rt| {
-        if rt.tables.free_mask[slot / 64] & (1u64 << (slot % 64)) == 0 {
-            return err(ErrorClass::Intern, format!("context slot {slot} is already in use"));
-        }
-        Ok(rt.tables.insert_comm(slot, peers.to_vec().into(), rank, name.to_string()))
-    })
-}
-
 // ---------------------------------------------------------------- groups
 
 fn group_of(rt: &Runtime, g: GroupId) -> MpiResult<Group> {
