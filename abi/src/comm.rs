@@ -554,3 +554,50 @@ export! { fn MPI_Comm_get_parent / PMPI_Comm_get_parent(parent: *mut MpiComm) ->
     // No process is ever spawned, so there is no parent.
     guard("MPI_Comm_get_parent", MPI_COMM_WORLD, || out(parent, MPI_COMM_NULL))
 }}
+
+export! { fn MPI_Comm_create_group / PMPI_Comm_create_group(comm: MpiComm, group: MpiGroup, tag: c_int, new: *mut MpiComm) -> c_int {
+    guard("MPI_Comm_create_group", comm, || {
+        // Collective over the group's members only: they agree on a context
+        // slot through the group's first member, with point-to-point on `comm`.
+        let c = comm_id(comm)?;
+        let g = group_id(group)?;
+        let n = api::group_size(g)?;
+        let me = api::group_rank(g)?;
+        if me == MPI_UNDEFINED {
+            return fail(class::GROUP, "the calling process is not in the group");
+        }
+        let cg = api::comm_group(c)?;
+        let all: Vec<c_int> = (0..n).collect();
+        let in_comm = api::group_translate_ranks(g, &all, cg)?;
+        api::group_free(cg)?;
+        let wg = api::comm_group(rmpi_runtime::COMM_WORLD)?;
+        let world: Vec<u32> = api::group_translate_ranks(g, &all, wg)?.into_iter().map(|w| w as u32).collect();
+        api::group_free(wg)?;
+        let mask: Vec<u8> = api::context_free_mask()?.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let mut agreed = mask.clone();
+        if me == 0 {
+            for &r in &in_comm[1..] {
+                let mut m = vec![0u8; mask.len()];
+                api::recv(&mut m, r, tag, c)?;
+                agreed.iter_mut().zip(&m).for_each(|(a, b)| *a &= b);
+            }
+            for &r in &in_comm[1..] {
+                api::send(&agreed, r, tag, c, rmpi_runtime::SendMode::Standard)?;
+            }
+        } else {
+            api::send(&mask, in_comm[0], tag, c, rmpi_runtime::SendMode::Standard)?;
+            api::recv(&mut agreed, in_comm[0], tag, c)?;
+        }
+        let slot = agreed
+            .chunks_exact(8)
+            .enumerate()
+            .find_map(|(i, w)| {
+                let w = u64::from_ne_bytes(w.try_into().expect("8"));
+                (w != 0).then(|| i * 64 + w.trailing_zeros() as usize)
+            })
+            .ok_or_else(|| AbiError { code: class::INTERN, msg: "out of communicator context ids".into() })?;
+        let h = comm_handle(api::comm_from_parts(slot, &world, me, "")?);
+        inherit(comm, h, false)?;
+        out(new, h)
+    })
+}}

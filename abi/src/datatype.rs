@@ -374,16 +374,15 @@ pub fn new_type(dt: Datatype) -> MpiDatatype {
     user_handle(KIND_DATATYPE, insert(&mut st().types, TypeInfo { dt, committed: false }))
 }
 
-/// Handle of an engine datatype (for get_contents): predefined, an existing user handle, or a new one.
+/// Handle of an engine datatype (for get_contents): predefined, or a new handle.
 fn handle_of(d: &Datatype) -> MpiDatatype {
     if let rmpi_datatype::Recipe::Named(n) = d.recipe() {
         return named_handle(*n);
     }
-    let found = st().types.iter().position(|t| t.as_ref().is_some_and(|t| t.dt.same_object(d)));
-    match found {
-        Some(i) => user_handle(KIND_DATATYPE, i),
-        None => new_type(d.clone()),
-    }
+    // A new handle each time: the caller frees what get_contents returns.
+    let h = new_type(d.clone());
+    d.commit();
+    h
 }
 
 /// # Safety

@@ -30,6 +30,8 @@ pub enum Req {
     Rt { id: RequestId, persistent: bool, stage: Option<Arc<Mutex<Stage>>> },
     /// Already complete with this status (e.g. a buffered send).
     Done(rmpi_runtime::Status),
+    /// A generalized request, completed by the application.
+    Grequest(Arc<crate::greq::Greq>),
 }
 
 /// Data a nonblocking operation on a non-contiguous datatype holds.
@@ -76,6 +78,8 @@ pub struct State {
     pub type_attrs: HashMap<MpiDatatype, BTreeMap<c_int, usize>>,
     pub topos: HashMap<MpiComm, crate::topo::Topo>,
     pub inters: HashMap<MpiComm, crate::inter::Inter>,
+    /// Persistent requests started and not yet completed.
+    pub active: std::collections::HashSet<MpiRequest>,
     pub ops: Vec<Option<UserOpDef>>,
     pub errhandlers: Vec<Option<ErrhandlerFn>>,
     pub infos: Vec<Option<Vec<(String, String)>>>,

@@ -9,7 +9,9 @@
 //! Modules: `consts` (MPICH's values), `handles` (typed tables and casts),
 //! `errors` (classes, strings, handlers, the boundary), `datatype`, `op`,
 //! `p2p`, `coll`, `comm` (communicators, groups, attributes), `info`,
-//! `misc` (init, version, time, memory), `unsupported` (the rest).
+//! `misc` (init, version, time, memory), `topo` (topologies, neighbourhood
+//! collectives), `inter` (intercommunicators), `greq` (generalized requests),
+//! `attr` (datatype attributes), `unsupported` (the rest).
 #![allow(non_snake_case)]
 #![allow(clippy::missing_safety_doc)]
 
@@ -45,6 +47,7 @@ pub mod comm;
 pub mod consts;
 pub mod datatype;
 pub mod errors;
+pub mod greq;
 pub mod handles;
 pub mod info;
 pub mod inter;

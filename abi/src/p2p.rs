@@ -426,7 +426,21 @@ export! { fn MPI_Imrecv / PMPI_Imrecv(buf: *mut c_void, count: c_int, dt: MpiDat
 // ---------------------------------------------------------------- completion
 
 /// Outcome of completing one request handle.
+/// Is `h` a persistent request that is not started?
+fn inactive(h: MpiRequest, r: &Req) -> bool {
+    matches!(r, Req::Rt { persistent: true, .. }) && !st().active.contains(&h)
+}
+
+/// Is `h` null, or an inactive persistent request (ignored by the any/some calls)?
+fn idle(h: MpiRequest) -> bool {
+    h == MPI_REQUEST_NULL || request(h).map(|r| inactive(h, &r)).unwrap_or(false)
+}
+
 fn finish(h: &mut MpiRequest, r: &Req, s: Status) -> Status {
+    st().active.remove(h);
+    if let Req::Grequest(g) = r {
+        g.release();
+    }
     if let Req::Rt { stage: Some(stage), .. } = r {
         if let Stage::Recv(o) = &mut *stage.lock().unwrap_or_else(|e| e.into_inner()) {
             let _ = o.finish(s.count);
@@ -445,9 +459,18 @@ fn wait_one(h: &mut MpiRequest) -> AbiResult<Status> {
         return Ok(empty_status());
     }
     let r = request(*h)?;
+    if inactive(*h, &r) {
+        return Ok(empty_status());
+    }
     let s = match &r {
         Req::Rt { id, .. } => api::wait(*id)?,
         Req::Done(s) => *s,
+        Req::Grequest(g) => {
+            while !g.is_done() {
+                std::thread::yield_now();
+            }
+            g.status()
+        }
     };
     Ok(finish(h, &r, s))
 }
@@ -458,9 +481,13 @@ fn test_one(h: &mut MpiRequest) -> AbiResult<Option<Status>> {
         return Ok(Some(empty_status()));
     }
     let r = request(*h)?;
+    if inactive(*h, &r) {
+        return Ok(Some(empty_status()));
+    }
     let s = match &r {
         Req::Rt { id, .. } => api::test(*id)?,
         Req::Done(s) => Some(*s),
+        Req::Grequest(g) => g.is_done().then(|| g.status()),
     };
     Ok(s.map(|s| finish(h, &r, s)))
 }
@@ -552,6 +579,13 @@ export! { fn MPI_Testall / PMPI_Testall(n: c_int, reqs: *mut MpiRequest, flag: *
         }
         let mut ids = Vec::new();
         for h in rs.iter() {
+            if let (true, Ok(Req::Grequest(g))) = (*h != MPI_REQUEST_NULL, request(*h)) {
+                if !g.is_done() {
+                    // SAFETY: checked non-null.
+                    unsafe { *flag = 0 };
+                    return Ok(());
+                }
+            }
             ids.push(match (*h != MPI_REQUEST_NULL).then(|| request(*h)).transpose()? {
                 Some(Req::Rt { id, .. }) => Some(id),
                 _ => None,
@@ -570,6 +604,7 @@ export! { fn MPI_Testall / PMPI_Testall(n: c_int, reqs: *mut MpiRequest, flag: *
                     let r = request(*h)?;
                     let s = match &r {
                         Req::Done(s) => *s,
+                        Req::Grequest(g) => g.status(),
                         _ => sts[i],
                     };
                     finish(h, &r, s)
@@ -597,7 +632,7 @@ fn any(
     loop {
         let mut all_null = true;
         for (i, h) in rs.iter_mut().enumerate() {
-            if *h == MPI_REQUEST_NULL {
+            if idle(*h) {
                 continue;
             }
             all_null = false;
@@ -634,7 +669,7 @@ fn any(
         // Block until one of them completes, then take it.
         let ids: Vec<Option<rmpi_runtime::RequestId>> = rs
             .iter()
-            .map(|h| match (*h != MPI_REQUEST_NULL).then(|| request(*h)) {
+            .map(|h| match (!idle(*h)).then(|| request(*h)) {
                 Some(Ok(Req::Rt { id, persistent: false, .. })) => Some(id),
                 _ => None,
             })
@@ -682,14 +717,14 @@ fn some(
         return fail(class::ARG, "null output argument");
     }
     loop {
-        if rs.iter().all(|h| *h == MPI_REQUEST_NULL) {
+        if rs.iter().all(|h| idle(*h)) {
             // SAFETY: checked non-null.
             unsafe { *outcount = MPI_UNDEFINED };
             return Ok(());
         }
         let mut k = 0usize;
         for (i, h) in rs.iter_mut().enumerate() {
-            if *h == MPI_REQUEST_NULL {
+            if idle(*h) {
                 continue;
             }
             if let Some(s) = test_one(h)? {
@@ -729,6 +764,7 @@ export! { fn MPI_Request_get_status / PMPI_Request_get_status(req: MpiRequest, f
         let r = request(req)?;
         let s = match r {
             Req::Done(s) => Some(s),
+            Req::Grequest(g) => g.is_done().then(|| g.status()),
             Req::Rt { id, persistent, .. } => {
                 let s = api::test(id)?;
                 if let (Some(s), false) = (s, persistent) {
@@ -751,8 +787,10 @@ export! { fn MPI_Cancel / PMPI_Cancel(req: *mut MpiRequest) -> c_int {
     guard("MPI_Cancel", MPI_COMM_WORLD, || {
         out_req(req)?;
         // SAFETY: checked non-null.
-        if let Req::Rt { id, .. } = request(unsafe { *req })? {
-            api::cancel(id)?;
+        match request(unsafe { *req })? {
+            Req::Rt { id, .. } => api::cancel(id)?,
+            Req::Grequest(g) => g.cancel(),
+            Req::Done(_) => {}
         }
         Ok(())
     })
@@ -762,9 +800,12 @@ export! { fn MPI_Request_free / PMPI_Request_free(req: *mut MpiRequest) -> c_int
         out_req(req)?;
         // SAFETY: checked non-null.
         let h = unsafe { *req };
-        if let Req::Rt { id, .. } = request(h)? {
-            api::request_free(id)?;
+        match request(h)? {
+            Req::Rt { id, .. } => api::request_free(id)?,
+            Req::Grequest(g) => g.release(),
+            Req::Done(_) => {}
         }
+        st().active.remove(&h);
         drop_request(h);
         // SAFETY: checked non-null.
         unsafe { *req = MPI_REQUEST_NULL };
@@ -830,7 +871,12 @@ export! { fn MPI_Start / PMPI_Start(req: *mut MpiRequest) -> c_int {
         out_req(req)?;
         // SAFETY: checked non-null.
         match request(unsafe { *req })? {
-            Req::Rt { id, persistent: true, .. } => Ok(api::start(id)?),
+            Req::Rt { id, persistent: true, .. } => {
+                api::start(id)?;
+                // SAFETY: checked non-null.
+                st().active.insert(unsafe { *req });
+                Ok(())
+            }
             _ => fail(class::REQUEST, "MPI_Start needs a persistent request"),
         }
     })
@@ -840,7 +886,10 @@ export! { fn MPI_Startall / PMPI_Startall(n: c_int, reqs: *mut MpiRequest) -> c_
         // SAFETY: MPI gives `n` requests.
         for h in unsafe { req_array(n, reqs) }?.iter() {
             match request(*h)? {
-                Req::Rt { id, persistent: true, .. } => api::start(id)?,
+                Req::Rt { id, persistent: true, .. } => {
+                    api::start(id)?;
+                    st().active.insert(*h);
+                }
                 _ => return fail(class::REQUEST, "MPI_Startall needs persistent requests"),
             }
         }

@@ -47,6 +47,13 @@ fn intercommunicators_create_talk_reduce_and_merge() {
 }
 
 #[test]
+fn generalized_requests_create_group_and_neighbourhood_collectives() {
+    passes("extra", 1, "extra OK");
+    passes("extra", 2, "extra OK");
+    passes("extra", 5, "extra OK");
+}
+
+#[test]
 fn attribute_callbacks_run_on_dup_and_free() {
     passes("attr", 2, "attr OK");
 }
