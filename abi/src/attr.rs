@@ -24,6 +24,28 @@ pub fn delete_type_attrs(h: MpiDatatype) {
     }
 }
 
+/// Run the copy callbacks of `old`'s attributes for its duplicate `new`.
+pub fn copy_type_attrs(old: MpiDatatype, new: MpiDatatype) -> AbiResult<()> {
+    let attrs: Vec<(c_int, usize)> =
+        st().type_attrs.get(&old).map(|m| m.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default();
+    for (k, v) in attrs {
+        let Some(Keyval { copy: Some(copy), extra, .. }) = keyval(k) else { continue };
+        let mut newval: usize = 0;
+        let mut flag: c_int = 0;
+        // SAFETY: a user copy callback with the arguments MPI defines; out-pointers are locals.
+        let rc = unsafe {
+            copy(old, k, extra as *mut c_void, v as *mut c_void, (&mut newval as *mut usize).cast(), &mut flag)
+        };
+        if rc != MPI_SUCCESS {
+            return fail(rc, "attribute copy callback failed");
+        }
+        if flag != 0 {
+            st().type_attrs.entry(new).or_default().insert(k, newval);
+        }
+    }
+    Ok(())
+}
+
 fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
     if p.is_null() {
         return fail(class::ARG, "null output argument");

@@ -230,7 +230,7 @@ export! { fn MPI_Comm_test_inter / PMPI_Comm_test_inter(comm: MpiComm, flag: *mu
 }}
 export! { fn MPI_Comm_get_name / PMPI_Comm_get_name(comm: MpiComm, name: *mut c_char, len: *mut c_int) -> c_int {
     guard("MPI_Comm_get_name", comm, || {
-        let s = api::comm_name(comm_id(comm)?)?;
+        let s = if comm == MPI_COMM_NULL { "MPI_COMM_NULL".to_string() } else { api::comm_name(comm_id(comm)?)? };
         if name.is_null() {
             return fail(class::ARG, "null name buffer");
         }

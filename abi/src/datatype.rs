@@ -520,7 +520,13 @@ export! { fn MPI_Type_create_darray / PMPI_Type_create_darray(size: c_int, rank:
     })
 }}
 export! { fn MPI_Type_dup / PMPI_Type_dup(old: MpiDatatype, new: *mut MpiDatatype) -> c_int {
-    q!("MPI_Type_dup", { let d = dtype(old)?.dup(); d.commit(); out(new, new_type(d)) })
+    q!("MPI_Type_dup", {
+        let d = dtype(old)?.dup();
+        d.commit();
+        let h = new_type(d);
+        crate::attr::copy_type_attrs(old, h)?;
+        out(new, h)
+    })
 }}
 export! { fn MPI_Type_commit / PMPI_Type_commit(dt: *mut MpiDatatype) -> c_int {
     q!("MPI_Type_commit", {
@@ -619,6 +625,14 @@ export! { fn MPI_Type_get_contents / PMPI_Type_get_contents(dt: MpiDatatype, mi:
 }}
 export! { fn MPI_Type_get_name / PMPI_Type_get_name(dt: MpiDatatype, name: *mut c_char, len: *mut c_int) -> c_int {
     q!("MPI_Type_get_name", {
+        if dt == MPI_DATATYPE_NULL {
+            if name.is_null() {
+                return fail(class::ARG, "null name buffer");
+            }
+            // SAFETY: MPI requires MPI_MAX_OBJECT_NAME bytes at `name`.
+            let n = unsafe { write_cstr(name, MPI_MAX_OBJECT_NAME, "MPI_DATATYPE_NULL") };
+            return out(len, n);
+        }
         let d = dtype(dt)?;
         let mut s = d.name();
         if s.is_empty() {
