@@ -1003,3 +1003,43 @@ export! { fn MPI_Test_cancelled / PMPI_Test_cancelled(status: *const MpiStatus, 
         Ok(())
     })
 }}
+
+// ---------------------------------------------------------------- nonblocking send-receive
+
+/// Complete a send-receive now and hand back a finished request with its
+/// receive status (a pairwise exchange cannot deadlock, so this is safe).
+fn done_request(req: *mut MpiRequest, s: Status) -> AbiResult<()> {
+    out_req(req)?;
+    // SAFETY: checked by out_req.
+    unsafe { *req = new_request(Req::Done(s)) };
+    Ok(())
+}
+
+export! { fn MPI_Isendrecv / PMPI_Isendrecv(sbuf: *const c_void, scount: c_int, sdt: MpiDatatype, dest: c_int, stag: c_int,
+        rbuf: *mut c_void, rcount: c_int, rdt: MpiDatatype, src: c_int, rtag: c_int, comm: MpiComm, req: *mut MpiRequest) -> c_int {
+    guard("MPI_Isendrecv", comm, || {
+        out_req(req)?;
+        let c = comm_id(comm)?;
+        // SAFETY: MPI gives `scount` items at `sbuf`.
+        let s = unsafe { input(sbuf, scount, sdt) }?;
+        let mut o = Output::new(rbuf, rcount, rdt)?;
+        // SAFETY: MPI gives room for `rcount` items at `rbuf` (or the staging image).
+        let st = api::sendrecv(&s, dest, stag, unsafe { o.bytes() }, src, rtag, c)?;
+        o.finish(st.count)?;
+        done_request(req, st)
+    })
+}}
+export! { fn MPI_Isendrecv_replace / PMPI_Isendrecv_replace(buf: *mut c_void, count: c_int, dt: MpiDatatype, dest: c_int, stag: c_int,
+        src: c_int, rtag: c_int, comm: MpiComm, req: *mut MpiRequest) -> c_int {
+    guard("MPI_Isendrecv_replace", comm, || {
+        out_req(req)?;
+        let c = comm_id(comm)?;
+        // SAFETY: MPI gives `count` items at `buf`.
+        let copy = unsafe { input(buf, count, dt) }?.into_owned();
+        let mut o = Output::new(buf, count, dt)?;
+        // SAFETY: as above (or the staging image).
+        let st = api::sendrecv(&copy, dest, stag, unsafe { o.bytes() }, src, rtag, c)?;
+        o.finish(st.count)?;
+        done_request(req, st)
+    })
+}}
