@@ -124,8 +124,14 @@ pub fn resolve(op: MpiOp, dt: MpiDatatype) -> AbiResult<Arc<dyn ReduceOp>> {
     let Some(Elem::Basic(b)) = elem else {
         return fail(class::OP, format!("{p:?} is not defined for datatype {dt:#x}"));
     };
+    if b == Basic::LongDouble && matches!(p, PredefOp::Sum | PredefOp::Prod | PredefOp::Max | PredefOp::Min) {
+        return Ok(long_double_op(p));
+    }
     if matches!(b, Basic::FloatComplex | Basic::DoubleComplex) && matches!(p, PredefOp::Sum | PredefOp::Prod) {
         return Ok(complex_op(p == PredefOp::Sum, b == Basic::DoubleComplex));
+    }
+    if b == Basic::LongDoubleComplex && matches!(p, PredefOp::Sum | PredefOp::Prod) {
+        return Ok(long_double_complex_op(p == PredefOp::Sum));
     }
     let prim = prim_of(b)
         .ok_or_else(|| crate::errors::AbiError { code: class::OP, msg: format!("{p:?} is not defined for {b:?}") })?;
@@ -136,6 +142,87 @@ pub fn resolve(op: MpiOp, dt: MpiDatatype) -> AbiResult<Arc<dyn ReduceOp>> {
         return fail(class::OP, format!("{p:?} is not defined for MPI_C_BOOL"));
     }
     Ok(rmpi_runtime::api::predefined_op(p, prim)?)
+}
+
+/// x87 extended precision (the 16-byte `long double`) to f64.
+fn f80_to_f64(b: &[u8]) -> f64 {
+    let mant = u64::from_le_bytes(b[..8].try_into().expect("8"));
+    let se = u16::from_le_bytes(b[8..10].try_into().expect("2"));
+    let sign = if se & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = (se & 0x7fff) as i32;
+    if exp == 0 && mant == 0 {
+        return 0.0 * sign;
+    }
+    if exp == 0x7fff {
+        return if mant << 1 == 0 { sign * f64::INFINITY } else { f64::NAN };
+    }
+    // Scale in two steps so results near the subnormal range do not underflow early.
+    let e = exp - 16383 - 63;
+    sign * (mant as f64) * 2f64.powi(e / 2) * 2f64.powi(e - e / 2)
+}
+
+/// f64 to x87 extended precision (exact: every f64 is representable).
+fn f64_to_f80(v: f64, out: &mut [u8]) {
+    let mut bytes = [0u8; 16];
+    let sign: u16 = if v.is_sign_negative() { 0x8000 } else { 0 };
+    let (mant, exp): (u64, u16) = if v == 0.0 {
+        (0, 0)
+    } else if v.is_infinite() {
+        (1 << 63, 0x7fff)
+    } else if v.is_nan() {
+        (3 << 62, 0x7fff)
+    } else {
+        let bits = v.abs().to_bits();
+        let (e, m) = ((bits >> 52) as i32, bits & ((1 << 52) - 1));
+        let (e, m) = if e == 0 {
+            // subnormal: normalise
+            let shift = m.leading_zeros() - 11;
+            (1 - shift as i32, (m << shift) & ((1 << 52) - 1))
+        } else {
+            (e, m)
+        };
+        ((1u64 << 63) | (m << 11), (e - 1023 + 16383) as u16)
+    };
+    bytes[..8].copy_from_slice(&mant.to_le_bytes());
+    bytes[8..10].copy_from_slice(&(sign | exp).to_le_bytes());
+    out[..10].copy_from_slice(&bytes[..10]);
+}
+
+/// SUM / PROD / MAX / MIN on `long double`, computed in double precision.
+fn long_double_op(p: PredefOp) -> Arc<dyn ReduceOp> {
+    Arc::new(UserOp {
+        f: Box::new(move |input: &[u8], inout: &mut [u8]| {
+            for (a, b) in input.chunks_exact(16).zip(inout.chunks_exact_mut(16)) {
+                let (x, y) = (f80_to_f64(a), f80_to_f64(b));
+                let r = match p {
+                    PredefOp::Sum => x + y,
+                    PredefOp::Prod => x * y,
+                    PredefOp::Max => x.max(y),
+                    _ => x.min(y),
+                };
+                f64_to_f80(r, b);
+            }
+        }),
+        commute: true,
+        elem_size: 16,
+    })
+}
+
+/// SUM / PROD on `long double _Complex`, computed in double precision.
+fn long_double_complex_op(sum: bool) -> Arc<dyn ReduceOp> {
+    Arc::new(UserOp {
+        f: Box::new(move |input: &[u8], inout: &mut [u8]| {
+            for (a, b) in input.chunks_exact(32).zip(inout.chunks_exact_mut(32)) {
+                let (ar, ai, br, bi) =
+                    (f80_to_f64(&a[..16]), f80_to_f64(&a[16..]), f80_to_f64(&b[..16]), f80_to_f64(&b[16..]));
+                let (r, i) = if sum { (ar + br, ai + bi) } else { (ar * br - ai * bi, ar * bi + ai * br) };
+                f64_to_f80(r, &mut b[..16]);
+                f64_to_f80(i, &mut b[16..]);
+            }
+        }),
+        commute: true,
+        elem_size: 32,
+    })
 }
 
 /// SUM / PROD on single or double complex numbers.
@@ -265,3 +352,30 @@ export! { fn MPI_Reduce_local / PMPI_Reduce_local(inbuf: *const c_void, inout: *
         o.finish(b.len())
     })
 }}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_double_conversion_round_trips_and_matches_the_x87_layout() {
+        let mut b = [0u8; 16];
+        f64_to_f80(1.0, &mut b);
+        assert_eq!(u64::from_le_bytes(b[..8].try_into().unwrap()), 1 << 63);
+        assert_eq!(u16::from_le_bytes(b[8..10].try_into().unwrap()), 0x3fff);
+        for v in [0.0, -2.5, 3.0e300, 1.0e-310, 12345.678, f64::INFINITY] {
+            f64_to_f80(v, &mut b);
+            assert_eq!(f80_to_f64(&b), v);
+        }
+    }
+
+    #[test]
+    fn minloc_on_packed_double_int_takes_the_lower_index_on_ties() {
+        let op = pair_op(true, PairType::DoubleInt).unwrap();
+        let pack = |v: f64, i: i32| [v.to_ne_bytes().as_slice(), i.to_ne_bytes().as_slice()].concat();
+        let a = [pack(1.0, 3), pack(5.0, 1)].concat();
+        let mut b = [pack(1.0, 2), pack(4.0, 0)].concat();
+        op.apply(&a, &mut b);
+        assert_eq!(b, [pack(1.0, 2), pack(4.0, 0)].concat());
+    }
+}
