@@ -749,37 +749,137 @@ export! { fn MPI_Waitsome / PMPI_Waitsome(n: c_int, reqs: *mut MpiRequest, outco
 export! { fn MPI_Testsome / PMPI_Testsome(n: c_int, reqs: *mut MpiRequest, outcount: *mut c_int, indices: *mut c_int, statuses: *mut MpiStatus) -> c_int {
     guard("MPI_Testsome", MPI_COMM_WORLD, || some(n, reqs, outcount, indices, statuses, false))
 }}
+/// Status of a request if it is complete, without freeing it (a completed
+/// runtime request becomes a finished entry; a staged receive is unpacked).
+fn peek(req: MpiRequest) -> AbiResult<Option<Status>> {
+    if req == MPI_REQUEST_NULL {
+        return Ok(Some(empty_status()));
+    }
+    let r = request(req)?;
+    if inactive(req, &r) {
+        return Ok(Some(empty_status()));
+    }
+    Ok(match r {
+        Req::Done(s) => Some(s),
+        Req::Grequest(g) => g.is_done().then(|| g.status()),
+        Req::Rt { id, persistent, stage } => {
+            let s = api::test(id)?;
+            if let (Some(s), false) = (s, persistent) {
+                if let Some(stage) = &stage {
+                    if let Stage::Recv(o) = &mut *stage.lock().unwrap_or_else(|e| e.into_inner()) {
+                        o.finish(s.count)?;
+                    }
+                }
+                if let Some(i) = user_index(KIND_REQUEST, req) {
+                    st().reqs[i] = Some(Req::Done(s));
+                }
+            }
+            s
+        }
+    })
+}
+
 export! { fn MPI_Request_get_status / PMPI_Request_get_status(req: MpiRequest, flag: *mut c_int, status: *mut MpiStatus) -> c_int {
     guard("MPI_Request_get_status", MPI_COMM_WORLD, || {
         if flag.is_null() {
             return fail(class::ARG, "null flag");
         }
-        if req == MPI_REQUEST_NULL {
-            // SAFETY: checked non-null.
-            unsafe { *flag = 1 };
-            put_status(status, &empty_status(), 0);
-            return Ok(());
-        }
-        // Completion without freeing: a completed runtime request is turned into a Done entry.
-        let r = request(req)?;
-        let s = match r {
-            Req::Done(s) => Some(s),
-            Req::Grequest(g) => g.is_done().then(|| g.status()),
-            Req::Rt { id, persistent, .. } => {
-                let s = api::test(id)?;
-                if let (Some(s), false) = (s, persistent) {
-                    if let Some(i) = user_index(KIND_REQUEST, req) {
-                        st().reqs[i] = Some(Req::Done(s));
-                    }
-                }
-                s
-            }
-        };
+        let s = peek(req)?;
         // SAFETY: checked non-null.
         unsafe { *flag = s.is_some() as c_int };
         if let Some(s) = s {
             put_status(status, &s, err_of(&s));
         }
+        Ok(())
+    })
+}}
+export! { fn MPI_Request_get_status_all / PMPI_Request_get_status_all(n: c_int, reqs: *const MpiRequest, flag: *mut c_int, statuses: *mut MpiStatus) -> c_int {
+    guard("MPI_Request_get_status_all", MPI_COMM_WORLD, || {
+        if flag.is_null() {
+            return fail(class::ARG, "null flag");
+        }
+        // SAFETY: MPI gives `n` requests (only read here).
+        let rs = unsafe { req_array(n, reqs as *mut MpiRequest) }?;
+        let mut all = Vec::with_capacity(rs.len());
+        for h in rs.iter() {
+            match peek(*h)? {
+                Some(s) => all.push(s),
+                None => {
+                    // SAFETY: checked non-null.
+                    unsafe { *flag = 0 };
+                    return Ok(());
+                }
+            }
+        }
+        // SAFETY: checked non-null.
+        unsafe { *flag = 1 };
+        for (i, s) in all.iter().enumerate() {
+            put_status(status_at(statuses, i), s, err_of(s));
+        }
+        Ok(())
+    })
+}}
+export! { fn MPI_Request_get_status_any / PMPI_Request_get_status_any(n: c_int, reqs: *const MpiRequest, index: *mut c_int, flag: *mut c_int, status: *mut MpiStatus) -> c_int {
+    guard("MPI_Request_get_status_any", MPI_COMM_WORLD, || {
+        if flag.is_null() || index.is_null() {
+            return fail(class::ARG, "null output argument");
+        }
+        // SAFETY: MPI gives `n` requests (only read here).
+        let rs = unsafe { req_array(n, reqs as *mut MpiRequest) }?;
+        // SAFETY: both checked non-null.
+        unsafe {
+            *flag = 0;
+            *index = MPI_UNDEFINED;
+        }
+        if rs.iter().all(|h| idle(*h)) {
+            // SAFETY: checked non-null.
+            unsafe { *flag = 1 };
+            put_status(status, &empty_status(), 0);
+            return Ok(());
+        }
+        for (i, h) in rs.iter().enumerate() {
+            if idle(*h) {
+                continue;
+            }
+            if let Some(s) = peek(*h)? {
+                // SAFETY: both checked non-null.
+                unsafe {
+                    *flag = 1;
+                    *index = i as c_int;
+                }
+                put_status(status, &s, err_of(&s));
+                break;
+            }
+        }
+        Ok(())
+    })
+}}
+export! { fn MPI_Request_get_status_some / PMPI_Request_get_status_some(n: c_int, reqs: *const MpiRequest, outcount: *mut c_int, indices: *mut c_int, statuses: *mut MpiStatus) -> c_int {
+    guard("MPI_Request_get_status_some", MPI_COMM_WORLD, || {
+        if outcount.is_null() || (n > 0 && indices.is_null()) {
+            return fail(class::ARG, "null output argument");
+        }
+        // SAFETY: MPI gives `n` requests (only read here).
+        let rs = unsafe { req_array(n, reqs as *mut MpiRequest) }?;
+        if rs.iter().all(|h| idle(*h)) {
+            // SAFETY: checked non-null.
+            unsafe { *outcount = MPI_UNDEFINED };
+            return Ok(());
+        }
+        let mut k = 0;
+        for (i, h) in rs.iter().enumerate() {
+            if idle(*h) {
+                continue;
+            }
+            if let Some(s) = peek(*h)? {
+                // SAFETY: `indices` has room for n entries.
+                unsafe { *indices.add(k) = i as c_int };
+                put_status(status_at(statuses, k), &s, err_of(&s));
+                k += 1;
+            }
+        }
+        // SAFETY: checked non-null.
+        unsafe { *outcount = k as c_int };
         Ok(())
     })
 }}
