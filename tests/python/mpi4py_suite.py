@@ -14,7 +14,8 @@ summarize such runs.
 `run` imports mpi4py's test runner (test/main.py) with `--no-builddir`, so
 the mpi4py package comes from site-packages, never from the source tree; it
 checks that and fails otherwise. Each rank appends to OUT/rank-R.log as it
-goes ("start ID", "result ID OUTCOME", finally "done"), so a run that
+goes ("start ID", "result ID OUTCOME", "why ID EXCEPTION" for failures and
+errors, finally "done"), so a run that
 crashes or hangs still tells which test each rank was in.
 
 `summary` merges the ranks: a test counts once, with the worst outcome any
@@ -32,6 +33,7 @@ import json
 import os
 import pathlib
 import sys
+import traceback
 import unittest
 
 RANK_OF = {"error": 3, "failed": 2, "passed": 1, "skipped": 0}
@@ -56,8 +58,16 @@ def _test_id(test):
 
 def _make_result_class(log):
     class RecordingResult(unittest.TextTestResult):
-        def _rec(self, test, outcome):
-            log.write("result", _test_id(test).replace(" ", "_"), outcome)
+        def _rec(self, test, outcome, err=None):
+            tid = _test_id(test).replace(" ", "_")
+            log.write("result", tid, outcome)
+            if err is not None:
+                # The exception's own line, e.g. "mpi4py.MPI.Exception: MPI_ERR_TYPE: invalid datatype".
+                try:
+                    what = "".join(traceback.format_exception_only(err[0], err[1])).strip().replace("\n", " | ")
+                except Exception:
+                    what = repr(err[1])
+                log.write("why", tid, what[:500])
 
         def startTest(self, test):
             log.write("start", _test_id(test).replace(" ", "_"))
@@ -69,11 +79,11 @@ def _make_result_class(log):
 
         def addFailure(self, test, err):
             super().addFailure(test, err)
-            self._rec(test, "failed")
+            self._rec(test, "failed", err)
 
         def addError(self, test, err):
             super().addError(test, err)
-            self._rec(test, "error")
+            self._rec(test, "error", err)
 
         def addSkip(self, test, reason):
             super().addSkip(test, reason)
@@ -92,7 +102,7 @@ def _make_result_class(log):
             if err is not None:
                 failed = issubclass(err[0], test.failureException)
                 # Recorded under the test's own id: one outcome per test method.
-                self._rec(test, "failed" if failed else "error")
+                self._rec(test, "failed" if failed else "error", err)
 
     return RecordingResult
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run mpi4py 4.1.2's own test suite once, under one MPI, and summarize it.
 #
-#   tests/python/run_suite.sh IMPL NP OUTDIR [TIMEOUT_SECONDS]
+#   tests/python/run_suite.sh IMPL NP OUTDIR [TIMEOUT_SECONDS [RUNTESTS ARGS...]]
 #
 # IMPL   rmpi:  build/venv-mpi4py (stock wheels), rmpi's build/prefix/bin/rmpirun,
 #               LD_LIBRARY_PATH=build/prefix/lib first (rmpi's libmpi.so.12)
@@ -11,6 +11,8 @@
 #        rank-R.log (per-test progress), summary.json
 # TIMEOUT for the whole run (default 900 s); a run still going then is
 #        killed and is incomplete (the tests it was in count as errors).
+# RUNTESTS ARGS go to mpi4py's test runner, e.g. -x testISSendAndRecv to
+#        leave out tests matching a name, -e test_spawn to leave out a module.
 #
 # Prints the summary line of mpi4py_suite.py (np=.. passed=.. failed=..
 # errors=.. skipped=.. complete=yes|no ranks=..), then
@@ -24,6 +26,7 @@ IMPL=${1:?IMPL (rmpi|mpich)}
 NP=${2:?NP}
 OUT=${3:?OUTDIR}
 TIMEOUT=${4:-900}
+shift $(($# < 4 ? $# : 4))
 TESTDIR=$ROOT/build/mpi4py-src/mpi4py-4.1.2/test
 
 case "$IMPL" in
@@ -51,7 +54,7 @@ export PYTHONDONTWRITEBYTECODE=1
 start=$(date +%s)
 # The launcher has its own timeout; this is the guard behind it.
 cd "$OUT" && timeout -k 10 $((TIMEOUT + 30)) "${LAUNCH[@]}" \
-  "$VENV/bin/python" "$HERE/mpi4py_suite.py" run --testdir "$TESTDIR" --out "$OUT" -- -v \
+  "$VENV/bin/python" "$HERE/mpi4py_suite.py" run --testdir "$TESTDIR" --out "$OUT" -- -v "$@" \
   >"$OUT/output.txt" 2>&1 </dev/null
 rc=$?
 secs=$(( $(date +%s) - start ))
