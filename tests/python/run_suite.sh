@@ -11,6 +11,8 @@
 #        rank-R.log (per-test progress), summary.json
 # TIMEOUT for the whole run (default 900 s); a run still going then is
 #        killed and is incomplete (the tests it was in count as errors).
+#        Also ended when no rank logs progress for RMPI_SUITE_STALL seconds
+#        (default 180): one test hung.
 # RUNTESTS ARGS go to mpi4py's test runner, e.g. -x testISSendAndRecv to
 #        leave out tests matching a name, -e test_spawn to leave out a module.
 #
@@ -26,6 +28,7 @@ IMPL=${1:?IMPL (rmpi|mpich)}
 NP=${2:?NP}
 OUT=${3:?OUTDIR}
 TIMEOUT=${4:-900}
+STALL=${RMPI_SUITE_STALL:-180}
 shift $(($# < 4 ? $# : 4))
 TESTDIR=$ROOT/build/mpi4py-src/mpi4py-4.1.2/test
 
@@ -53,14 +56,31 @@ export PYTHONPATH=$TESTDIR
 export PYTHONDONTWRITEBYTECODE=1
 start=$(date +%s)
 # The launcher has its own timeout; this is the guard behind it.
-cd "$OUT" && timeout -k 10 $((TIMEOUT + 30)) "${LAUNCH[@]}" \
+cd "$OUT" || exit 2
+timeout -k 10 $((TIMEOUT + 30)) "${LAUNCH[@]}" \
   "$VENV/bin/python" "$HERE/mpi4py_suite.py" run --testdir "$TESTDIR" --out "$OUT" -- -v "$@" \
-  >"$OUT/output.txt" 2>&1 </dev/null
+  >"$OUT/output.txt" 2>&1 </dev/null &
+job=$!
+# Watchdog: a run whose ranks log nothing for STALL seconds is hung in one
+# test; end it then rather than at the overall timeout.
+stalled=no
+while kill -0 "$job" 2>/dev/null; do
+  newest=$(stat -c %Y "$OUT"/rank-*.log "$OUT/output.txt" 2>/dev/null | sort -n | tail -n 1)
+  if [ -n "$newest" ] && [ $(( $(date +%s) - newest )) -gt "$STALL" ]; then
+    stalled=yes
+    echo "run_suite.sh: no progress for ${STALL}s; ending the run" >>"$OUT/output.txt"
+    kill -TERM "$job" 2>/dev/null
+    break
+  fi
+  sleep 2
+done
+wait "$job"
 rc=$?
 secs=$(( $(date +%s) - start ))
 timed_out=no
 [ $((secs)) -ge "$TIMEOUT" ] && timed_out=yes
+[ "$stalled" = yes ] && timed_out=yes
 "$VENV/bin/python" "$HERE/mpi4py_suite.py" summary "$OUT" --np "$NP" --json >"$OUT/summary.json"
 "$VENV/bin/python" "$HERE/mpi4py_suite.py" summary "$OUT" --np "$NP"
-echo "launcher: exit=$rc timed_out=$timed_out seconds=$secs"
+echo "launcher: exit=$rc timed_out=$timed_out stalled=$stalled seconds=$secs"
 "$VENV/bin/python" -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["complete"] else 1)' "$OUT/summary.json"
