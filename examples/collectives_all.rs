@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rmpi_runtime::api::{self, coll_blocking, coll_init, coll_start};
 use rmpi_runtime::engine::buffer::{RecvBuf, SendBuf};
-use rmpi_runtime::ops::{Prim, PredefOp};
+use rmpi_runtime::ops::{PredefOp, Prim};
 use rmpi_runtime::{CollOut, Collective, Layout, ReduceOp, ThreadLevel, COMM_WORLD as W};
 
 fn check(cond: bool, what: &str) {

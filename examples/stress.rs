@@ -203,7 +203,10 @@ fn main() {
     let (mut sent, mut received) = (0usize, 0usize);
     let mut wild_posted = 0usize;
 
-    while next_send < sched.sends.len() || next_spec < specific_recvs.len() || wild_posted < wild_total || !reqs.is_empty()
+    while next_send < sched.sends.len()
+        || next_spec < specific_recvs.len()
+        || wild_posted < wild_total
+        || !reqs.is_empty()
     {
         while sends_out < window && next_send < sched.sends.len() {
             let m = sched.sends[next_send];

@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 
 use buffer::{RecvBuf, SendBuf};
 use matching::{MatchQueues, SrcSel, TagSel, Unexpected, UnexpectedBody};
-use request::{ReqKind, RecvState, Request, RequestTable, SendState};
+use request::{RecvState, ReqKind, Request, RequestTable, SendState};
 pub use request::{ReqId, SendMode, Status};
 use wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN};
 
@@ -155,9 +155,8 @@ pub struct Engine {
 impl Engine {
     /// An engine for rank `me` of `size` world ranks.
     pub fn new(me: u32, size: u32, cfg: EngineConfig) -> Engine {
-        let peers = (0..size)
-            .map(|_| Peer { caps: None, credit: cfg.eager_window, owed: 0, outq: VecDeque::new() })
-            .collect();
+        let peers =
+            (0..size).map(|_| Peer { caps: None, credit: cfg.eager_window, owed: 0, outq: VecDeque::new() }).collect();
         Engine {
             me,
             cfg,
@@ -554,7 +553,13 @@ impl Engine {
                 } else {
                     *state = SendState::Streaming;
                     let buf = *buf;
-                    self.peers[from as usize].outq.push_back(Out::Data { sreq, rreq: h.b, buf, offset: 0, end: accept });
+                    self.peers[from as usize].outq.push_back(Out::Data {
+                        sreq,
+                        rreq: h.b,
+                        buf,
+                        offset: 0,
+                        end: accept,
+                    });
                     self.mark_busy(from);
                 }
             }

@@ -150,8 +150,9 @@ impl RequestTable {
 
     /// Every live request with its id.
     pub fn iter(&self) -> impl Iterator<Item = (ReqId, &Request)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
-            s.req.as_ref().map(|r| (ReqId(((s.generation as u64) << 32) | i as u64), r))
-        })
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.req.as_ref().map(|r| (ReqId(((s.generation as u64) << 32) | i as u64), r)))
     }
 }

@@ -46,36 +46,21 @@ fn main() {
             let mut c = client();
             let (rank, size) = (c.rank(), c.size());
             let jobid = c.jobid().to_string();
-            assert_eq!(
-                std::env::var("PMI_JOBID").ok().as_deref(),
-                Some(jobid.as_str())
-            );
+            assert_eq!(std::env::var("PMI_JOBID").ok().as_deref(), Some(jobid.as_str()));
             assert_eq!(check("universe", c.universe_size()), size);
             let map = check("mapping", c.process_mapping()).expect("mapping present");
-            assert_eq!(
-                check("parse", parse_process_mapping(&map, size)),
-                vec![0; size as usize]
-            );
-            check(
-                "put",
-                c.put(&format!("card-{rank}"), &format!("{jobid}:{rank}:x=y,z")),
-            );
+            assert_eq!(check("parse", parse_process_mapping(&map, size)), vec![0; size as usize]);
+            check("put", c.put(&format!("card-{rank}"), &format!("{jobid}:{rank}:x=y,z")));
             check("fence", c.fence());
             for p in 0..size {
                 let v = check("get", c.get(&format!("card-{p}")));
                 assert_eq!(v, Some(format!("{jobid}:{p}:x=y,z")), "card of {p}");
             }
             assert_eq!(check("get missing", c.get("no-such-key")), None);
-            check(
-                "put2",
-                c.put(&format!("card-{rank}"), &format!("second-{rank}")),
-            );
+            check("put2", c.put(&format!("card-{rank}"), &format!("second-{rank}")));
             check("fence2", c.fence());
             let next = (rank + 1) % size;
-            assert_eq!(
-                check("get2", c.get(&format!("card-{next}"))),
-                Some(format!("second-{next}"))
-            );
+            assert_eq!(check("get2", c.get(&format!("card-{next}"))), Some(format!("second-{next}")));
             check("finalize", c.finalize());
             println!("rank {rank} of {size} ok ({:?})", c.version());
         }
@@ -106,10 +91,7 @@ fn main() {
         "spew" => {
             let lines: usize = args[1].parse().expect("lines");
             let len: usize = args[2].parse().expect("len");
-            let rank: u8 = std::env::var("PMI_RANK")
-                .ok()
-                .and_then(|r| r.parse().ok())
-                .expect("PMI_RANK");
+            let rank: u8 = std::env::var("PMI_RANK").ok().and_then(|r| r.parse().ok()).expect("PMI_RANK");
             let letter = b'a' + rank % 26;
             let out = std::io::stdout();
             let mut out = out.lock();

@@ -52,11 +52,7 @@ struct Cli {
     wdir: Option<PathBuf>,
 
     /// Prefix every forwarded output line with the rank in brackets.
-    #[arg(
-        short = 'l',
-        long = "tag-output",
-        help = "Prefix every forwarded output line with \"[RANK] \""
-    )]
+    #[arg(short = 'l', long = "tag-output", help = "Prefix every forwarded output line with \"[RANK] \"")]
     tag_output: bool,
 
     /// End the job (exit status 124) after SECONDS; also env MPIEXEC_TIMEOUT.
@@ -88,15 +84,8 @@ pub struct Options {
 }
 
 /// Single-dash long options we accept, and how many values each takes.
-const SINGLE_DASH_LONG: &[(&str, usize)] = &[
-    ("np", 1),
-    ("genv", 2),
-    ("wdir", 1),
-    ("tag-output", 0),
-    ("timeout", 1),
-    ("help", 0),
-    ("version", 0),
-];
+const SINGLE_DASH_LONG: &[(&str, usize)] =
+    &[("np", 1), ("genv", 2), ("wdir", 1), ("tag-output", 0), ("timeout", 1), ("help", 0), ("version", 0)];
 
 /// Number of values taken by a (normalised) option token.
 fn values_of(token: &str) -> usize {
@@ -190,10 +179,8 @@ fn from_cli(cli: Cli, getenv: impl Fn(&str) -> Option<OsString>) -> Result<Optio
         None => match getenv("MPIEXEC_TIMEOUT") {
             Some(v) => {
                 let s = v.to_string_lossy();
-                let t: u64 = s
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("MPIEXEC_TIMEOUT={s:?} is not a number of seconds"))?;
+                let t: u64 =
+                    s.trim().parse().with_context(|| format!("MPIEXEC_TIMEOUT={s:?} is not a number of seconds"))?;
                 (t > 0).then_some(t)
             }
             None => None,
@@ -201,15 +188,7 @@ fn from_cli(cli: Cli, getenv: impl Fn(&str) -> Option<OsString>) -> Result<Optio
     };
     let mut command = cli.command.into_iter();
     let program = command.next().context("no program given")?;
-    Ok(Options {
-        np,
-        env,
-        wdir: cli.wdir,
-        tag_output: cli.tag_output,
-        timeout,
-        program,
-        args: command.collect(),
-    })
+    Ok(Options { np, env, wdir: cli.wdir, tag_output: cli.tag_output, timeout, program, args: command.collect() })
 }
 
 fn check_env_name(name: &str) -> Result<()> {
@@ -224,37 +203,21 @@ mod tests {
     use super::*;
 
     fn opts(line: &[&str], env: &[(&str, &str)]) -> Result<Options> {
-        let args: Vec<OsString> = std::iter::once("rmpirun")
-            .chain(line.iter().copied())
-            .map(OsString::from)
-            .collect();
+        let args: Vec<OsString> = std::iter::once("rmpirun").chain(line.iter().copied()).map(OsString::from).collect();
         let cli = Cli::try_parse_from(normalize_args(args))?;
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        from_cli(cli, move |n| {
-            env.iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| OsString::from(v))
-        })
+        let env: Vec<(String, String)> = env.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        from_cli(cli, move |n| env.iter().find(|(k, _)| k == n).map(|(_, v)| OsString::from(v)))
     }
 
     #[test]
     fn mpich_style() {
         let o = opts(
-            &[
-                "-np", "4", "-genv", "A", "1", "-genv", "B", "x y", "-wdir", "/tmp", "-l", "./app",
-                "-n", "3", "--np",
-            ],
+            &["-np", "4", "-genv", "A", "1", "-genv", "B", "x y", "-wdir", "/tmp", "-l", "./app", "-n", "3", "--np"],
             &[],
         )
         .unwrap();
         assert_eq!(o.np, 4);
-        assert_eq!(
-            o.env,
-            vec![("A".into(), "1".into()), ("B".into(), "x y".into())]
-        );
+        assert_eq!(o.env, vec![("A".into(), "1".into()), ("B".into(), "x y".into())]);
         assert_eq!(o.wdir, Some(PathBuf::from("/tmp")));
         assert!(o.tag_output);
         assert_eq!(o.program, "./app");
@@ -264,31 +227,12 @@ mod tests {
     #[test]
     fn open_mpi_style() {
         let o = opts(
-            &[
-                "-n",
-                "2",
-                "-x",
-                "FOO=bar",
-                "-x",
-                "HOME",
-                "-x",
-                "UNSET_VAR",
-                "--tag-output",
-                "--timeout",
-                "5",
-                "prog",
-            ],
+            &["-n", "2", "-x", "FOO=bar", "-x", "HOME", "-x", "UNSET_VAR", "--tag-output", "--timeout", "5", "prog"],
             &[("HOME", "/home/u")],
         )
         .unwrap();
         assert_eq!(o.np, 2);
-        assert_eq!(
-            o.env,
-            vec![
-                ("FOO".into(), "bar".into()),
-                ("HOME".into(), "/home/u".into())
-            ]
-        );
+        assert_eq!(o.env, vec![("FOO".into(), "bar".into()), ("HOME".into(), "/home/u".into())]);
         assert!(o.tag_output);
         assert_eq!(o.timeout, Some(5));
         assert_eq!(o.program, "prog");

@@ -111,11 +111,7 @@ impl Job {
                 let status = match status {
                     Ok(s) => s,
                     Err(e) => {
-                        self.fail(
-                            node,
-                            1,
-                            format!("cannot wait for rank {rank} (pid {pid}): {e}; ending the job"),
-                        );
+                        self.fail(node, 1, format!("cannot wait for rank {rank} (pid {pid}): {e}; ending the job"));
                         return;
                     }
                 };
@@ -131,16 +127,8 @@ impl Job {
                 } else {
                     let code = status.code().unwrap_or(1);
                     if code != 0 {
-                        let when = if state.pmi_init && !state.finalized {
-                            " before MPI_Finalize"
-                        } else {
-                            ""
-                        };
-                        self.fail(
-                            node,
-                            code,
-                            format!("rank {rank} exited with code {code}{when}; ending the job"),
-                        );
+                        let when = if state.pmi_init && !state.finalized { " before MPI_Finalize" } else { "" };
+                        self.fail(node, code, format!("rank {rank} exited with code {code}{when}; ending the job"));
                     } else if state.pmi_init && !state.finalized {
                         self.fail(
                             node,
@@ -220,26 +208,16 @@ pub async fn run(opts: Options) -> Result<(i32, OutputWriter)> {
     let (in_tx, mut in_rx) = mpsc::unbounded_channel();
     let (mut node, spawn_err) = LocalNode::start(&plan, in_tx, &output.sender());
 
-    let mut job = Job {
-        ranks: vec![RankState::default(); np as usize],
-        ending: None,
-        kill_at: None,
-        killed: false,
-    };
+    let mut job = Job { ranks: vec![RankState::default(); np as usize], ending: None, kill_at: None, killed: false };
     if let Some(e) = spawn_err {
         let prog = display(&e.program);
         job.fail(
             &node,
             spawn_failure_code(&e.error),
-            format!(
-                "cannot start rank {} ({prog}): {}; ending the job",
-                e.rank, e.error
-            ),
+            format!("cannot start rank {} ({prog}): {}; ending the job", e.rank, e.error),
         );
     }
-    let deadline = opts
-        .timeout
-        .map(|t| Instant::now() + Duration::from_secs(t));
+    let deadline = opts.timeout.map(|t| Instant::now() + Duration::from_secs(t));
 
     while node.running() > 0 {
         let far = Instant::now() + Duration::from_secs(86400);
@@ -292,11 +270,7 @@ fn on_signal(job: &mut Job, node: &LocalNode, sig: i32) {
         }
         return;
     }
-    job.fail(
-        node,
-        128 + sig,
-        format!("interrupted by {}; ending the job", signal_name(sig)),
-    );
+    job.fail(node, 128 + sig, format!("interrupted by {}; ending the job", signal_name(sig)));
 }
 
 fn display(s: &OsStr) -> String {

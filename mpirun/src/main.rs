@@ -37,10 +37,8 @@ fn main() {
 fn real_main() -> Result<i32> {
     let opts = cli::parse(std::env::args_os().collect())?;
     spawn::raise_fd_limit();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the tokio runtime")?;
     let (code, output) = rt.block_on(job::run(opts))?;
     // Dropping the runtime drops any forwarder still waiting on a pipe held
     // by a stray process, so that the output thread can finish.

@@ -170,16 +170,7 @@ impl LocalNode {
                     let prefix = plan.tag_output.then(|| format!("[{rank}] "));
                     node.adopt(rank, spawned, prefix, output);
                 }
-                Err(error) => {
-                    return (
-                        node,
-                        Some(SpawnError {
-                            rank,
-                            program: plan.program.clone(),
-                            error,
-                        }),
-                    )
-                }
+                Err(error) => return (node, Some(SpawnError { rank, program: plan.program.clone(), error })),
             }
         }
         (node, None)
@@ -194,20 +185,10 @@ impl LocalNode {
     ) {
         let mut child = spawned.child;
         if let Some(out) = child.stdout.take() {
-            self.stdio_tasks.push(tokio::spawn(forward_lines(
-                out,
-                Stream::Stdout,
-                prefix.clone(),
-                output.clone(),
-            )));
+            self.stdio_tasks.push(tokio::spawn(forward_lines(out, Stream::Stdout, prefix.clone(), output.clone())));
         }
         if let Some(err) = child.stderr.take() {
-            self.stdio_tasks.push(tokio::spawn(forward_lines(
-                err,
-                Stream::Stderr,
-                prefix,
-                output.clone(),
-            )));
+            self.stdio_tasks.push(tokio::spawn(forward_lines(err, Stream::Stderr, prefix, output.clone())));
         }
         if let Some(stdin) = child.stdin.take() {
             match stdin.into_owned_fd() {
@@ -223,11 +204,7 @@ impl LocalNode {
         // PMI reader and writer.
         let (eof_tx, eof_rx) = oneshot::channel::<()>();
         let (pmi_tx, pmi_rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
-        match spawned
-            .pmi
-            .set_nonblocking(true)
-            .and_then(|()| tokio::net::UnixStream::from_std(spawned.pmi))
-        {
+        match spawned.pmi.set_nonblocking(true).and_then(|()| tokio::net::UnixStream::from_std(spawned.pmi)) {
             Ok(stream) => {
                 let (rd, wr) = stream.into_split();
                 tokio::spawn(pmi_reader(rank, rd, self.inputs.clone(), eof_tx));
@@ -251,13 +228,7 @@ impl LocalNode {
 
         self.slots.insert(
             rank,
-            RankSlot {
-                pid: spawned.pid,
-                reaped: false,
-                exited: false,
-                pmi_tx,
-                conn: PmiServerConn::new(rank),
-            },
+            RankSlot { pid: spawned.pid, reaped: false, exited: false, pmi_tx, conn: PmiServerConn::new(rank) },
         );
     }
 
@@ -289,10 +260,7 @@ impl LocalNode {
         match input {
             NodeInput::PmiData { rank, bytes } => {
                 if pmi_trace_enabled() {
-                    eprintln!(
-                        "rmpirun: pmi rank {rank} -> {:?}",
-                        String::from_utf8_lossy(&bytes)
-                    );
+                    eprintln!("rmpirun: pmi rank {rank} -> {:?}", String::from_utf8_lossy(&bytes));
                 }
                 let outs = match self.slots.get_mut(&rank) {
                     Some(slot) => slot.conn.feed(&bytes, &mut self.kvs),
@@ -309,11 +277,7 @@ impl LocalNode {
                 if let Some(s) = self.slots.get_mut(&rank) {
                     s.exited = true;
                     s.reaped = true;
-                    events.push(NodeEvent::Exited {
-                        rank,
-                        pid: s.pid,
-                        status,
-                    });
+                    events.push(NodeEvent::Exited { rank, pid: s.pid, status });
                 }
             }
         }
@@ -325,10 +289,7 @@ impl LocalNode {
             match o {
                 ServerOutput::Reply(bytes) => {
                     if pmi_trace_enabled() {
-                        eprintln!(
-                            "rmpirun: pmi rank {rank} <- {:?}",
-                            String::from_utf8_lossy(&bytes)
-                        );
+                        eprintln!("rmpirun: pmi rank {rank} <- {:?}", String::from_utf8_lossy(&bytes));
                     }
                     if let Some(s) = self.slots.get(&rank) {
                         let _ = s.pmi_tx.send(Some(bytes));
@@ -370,13 +331,7 @@ async fn pmi_reader(
         match rd.read(&mut buf).await {
             Ok(0) => break,
             Ok(n) => {
-                if inputs
-                    .send(NodeInput::PmiData {
-                        rank,
-                        bytes: buf[..n].to_vec(),
-                    })
-                    .is_err()
-                {
+                if inputs.send(NodeInput::PmiData { rank, bytes: buf[..n].to_vec() }).is_err() {
                     break;
                 }
             }
@@ -387,10 +342,7 @@ async fn pmi_reader(
     let _ = eof.send(());
 }
 
-async fn pmi_writer(
-    mut wr: tokio::net::unix::OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
-) {
+async fn pmi_writer(mut wr: tokio::net::unix::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Option<Vec<u8>>>) {
     while let Some(msg) = rx.recv().await {
         match msg {
             Some(bytes) => {

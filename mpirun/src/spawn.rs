@@ -55,10 +55,7 @@ static ORIGINAL_NOFILE: std::sync::OnceLock<libc::rlimit> = std::sync::OnceLock:
 /// costs about three descriptors (stdout, stderr, PMI), so the default 1024
 /// would cap a job at ~300 ranks. Ranks get the original limit back.
 pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit with a valid pointer to a local rlimit.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
@@ -66,35 +63,21 @@ pub fn raise_fd_limit() {
         }
         let _ = ORIGINAL_NOFILE.set(lim);
         if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
             libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
         }
     }
 }
 
 /// In the child, after fork and before exec. Only async-signal-safe calls.
-fn child_setup(
-    pmi_fd: RawFd,
-    launcher_pid: libc::pid_t,
-    nofile: Option<libc::rlimit>,
-) -> io::Result<()> {
+fn child_setup(pmi_fd: RawFd, launcher_pid: libc::pid_t, nofile: Option<libc::rlimit>) -> io::Result<()> {
     // SAFETY: prctl/getppid/fcntl/setrlimit are async-signal-safe system
     // calls on plain integers and a local struct; nothing is allocated.
     unsafe {
         if let Some(lim) = nofile {
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
-        if libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        ) != 0
-        {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
             return Err(io::Error::last_os_error());
         }
         // The launcher may have died between fork and prctl: then nobody
@@ -130,11 +113,7 @@ pub fn spawn_rank(launch: &RankLaunch, pmi_env: &[(String, String)]) -> io::Resu
     if let Some(dir) = &launch.wdir {
         cmd.current_dir(dir);
     }
-    cmd.stdin(if launch.stdin_pipe {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
+    cmd.stdin(if launch.stdin_pipe { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped());
     cmd.stderr(Stdio::piped());
     cmd.process_group(launch.pgid.unwrap_or(0));
@@ -148,14 +127,8 @@ pub fn spawn_rank(launch: &RankLaunch, pmi_env: &[(String, String)]) -> io::Resu
     }
     let child = cmd.spawn()?;
     drop::<OwnedFd>(theirs.into());
-    let pid = child
-        .id()
-        .ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
-    Ok(SpawnedRank {
-        child,
-        pid,
-        pmi: ours,
-    })
+    let pid = child.id().ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
+    Ok(SpawnedRank { child, pid, pmi: ours })
 }
 
 /// Sends `sig` to a process group.

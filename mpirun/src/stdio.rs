@@ -50,21 +50,19 @@ impl OutputWriter {
     /// Starts the writer thread.
     pub fn start() -> io::Result<Self> {
         let (tx, mut rx) = mpsc::channel::<OutputChunk>(1024);
-        let thread = std::thread::Builder::new()
-            .name("rmpirun-output".into())
-            .spawn(move || {
-                while let Some(chunk) = rx.blocking_recv() {
-                    // Write errors (closed pipe) are ignored: keep draining so
-                    // that ranks never block on their output.
-                    let _ = match chunk.stream {
-                        Stream::Stdout => {
-                            let mut out = io::stdout().lock();
-                            out.write_all(&chunk.bytes).and_then(|()| out.flush())
-                        }
-                        Stream::Stderr => io::stderr().lock().write_all(&chunk.bytes),
-                    };
-                }
-            })?;
+        let thread = std::thread::Builder::new().name("rmpirun-output".into()).spawn(move || {
+            while let Some(chunk) = rx.blocking_recv() {
+                // Write errors (closed pipe) are ignored: keep draining so
+                // that ranks never block on their output.
+                let _ = match chunk.stream {
+                    Stream::Stdout => {
+                        let mut out = io::stdout().lock();
+                        out.write_all(&chunk.bytes).and_then(|()| out.flush())
+                    }
+                    Stream::Stderr => io::stderr().lock().write_all(&chunk.bytes),
+                };
+            }
+        })?;
         Ok(OutputWriter { tx, thread })
     }
 
@@ -155,28 +153,26 @@ pub fn forward_stdin(dest: OwnedFd) -> io::Result<()> {
         return Ok(());
     }
     set_blocking(&dest)?;
-    std::thread::Builder::new()
-        .name("rmpirun-stdin".into())
-        .spawn(move || {
-            let mut dest = std::fs::File::from(dest);
-            let mut buf = vec![0u8; 64 * 1024];
-            let stdin = io::stdin();
-            let mut input = stdin.lock();
-            loop {
-                let n = match input.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                };
-                // EPIPE (rank 0 gone or closed its stdin) ends the copy;
-                // SIGPIPE is ignored in Rust programs.
-                if dest.write_all(&buf[..n]).is_err() {
-                    break;
-                }
+    std::thread::Builder::new().name("rmpirun-stdin".into()).spawn(move || {
+        let mut dest = std::fs::File::from(dest);
+        let mut buf = vec![0u8; 64 * 1024];
+        let stdin = io::stdin();
+        let mut input = stdin.lock();
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            // EPIPE (rank 0 gone or closed its stdin) ends the copy;
+            // SIGPIPE is ignored in Rust programs.
+            if dest.write_all(&buf[..n]).is_err() {
+                break;
             }
-            // Dropping `dest` closes the pipe: rank 0 sees EOF.
-        })?;
+        }
+        // Dropping `dest` closes the pipe: rank 0 sees EOF.
+    })?;
     Ok(())
 }
 
@@ -208,14 +204,8 @@ mod tests {
 
     #[tokio::test]
     async fn lines_and_partial_tail() {
-        assert_eq!(
-            collect(b"a\nbb\nccc", None).await,
-            vec![b"a\n".to_vec(), b"bb\n".to_vec(), b"ccc".to_vec()]
-        );
-        assert_eq!(
-            collect(b"a\nccc", Some("[3] ")).await,
-            vec![b"[3] a\n".to_vec(), b"[3] ccc\n".to_vec()]
-        );
+        assert_eq!(collect(b"a\nbb\nccc", None).await, vec![b"a\n".to_vec(), b"bb\n".to_vec(), b"ccc".to_vec()]);
+        assert_eq!(collect(b"a\nccc", Some("[3] ")).await, vec![b"[3] a\n".to_vec(), b"[3] ccc\n".to_vec()]);
         assert!(collect(b"", Some("[0] ")).await.is_empty());
     }
 }

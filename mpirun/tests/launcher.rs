@@ -19,10 +19,7 @@ const RMPIRUN: &str = env!("CARGO_BIN_EXE_rmpirun");
 /// The `rank_helper` example (cargo builds examples for `cargo test`).
 fn helper() -> String {
     let exe = std::env::current_exe().expect("test exe");
-    let debug_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
+    let debug_dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
     let p: PathBuf = debug_dir.join("examples").join("rank_helper");
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rank_helper.rs");
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -77,11 +74,7 @@ impl Launched {
             .env_remove("PMI_FD")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -95,26 +88,14 @@ impl Launched {
         }
         let out = line_reader(child.stdout.take().expect("stdout"));
         let err = line_reader(child.stderr.take().expect("stderr"));
-        Launched {
-            child,
-            out,
-            err,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-            start: Instant::now(),
-        }
+        Launched { child, out, err, stdout: Vec::new(), stderr: Vec::new(), start: Instant::now() }
     }
 
     /// Waits until `n` stdout lines contain `needle`; returns those lines.
     fn wait_for_stdout(&mut self, needle: &str, n: usize, within: Duration) -> Vec<String> {
         let deadline = Instant::now() + within;
         loop {
-            let hits: Vec<String> = self
-                .stdout
-                .iter()
-                .filter(|l| l.contains(needle))
-                .cloned()
-                .collect();
+            let hits: Vec<String> = self.stdout.iter().filter(|l| l.contains(needle)).cloned().collect();
             if hits.len() >= n {
                 return hits;
             }
@@ -123,10 +104,7 @@ impl Launched {
                 Ok(l) => self.stdout.push(l),
                 Err(RecvTimeoutError::Timeout) => {
                     let _ = self.child.kill();
-                    panic!(
-                        "no {n} lines with {needle:?} in time; got {:?}",
-                        self.stdout
-                    )
+                    panic!("no {n} lines with {needle:?} in time; got {:?}", self.stdout)
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     panic!("stdout closed; got {:?}", self.stdout)
@@ -151,10 +129,7 @@ impl Launched {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!(
-                    "rmpirun did not finish within {within:?}; stdout {:?}",
-                    self.stdout
-                );
+                panic!("rmpirun did not finish within {within:?}; stdout {:?}", self.stdout);
             }
             std::thread::sleep(Duration::from_millis(5));
         };
@@ -166,12 +141,7 @@ impl Launched {
         for l in self.err.iter() {
             self.stderr.push(l);
         }
-        Finished {
-            code: status.code(),
-            stdout: self.stdout,
-            stderr: self.stderr,
-            elapsed,
-        }
+        Finished { code: status.code(), stdout: self.stdout, stderr: self.stderr, elapsed }
     }
 }
 
@@ -181,11 +151,7 @@ fn run(args: &[&str]) -> Finished {
 
 /// Pids printed by ranks as `pid=N`.
 fn pids_in(lines: &[String]) -> Vec<i32> {
-    lines
-        .iter()
-        .filter_map(|l| l.split("pid=").nth(1))
-        .filter_map(|p| p.trim().parse().ok())
-        .collect()
+    lines.iter().filter_map(|l| l.split("pid=").nth(1)).filter_map(|p| p.trim().parse().ok()).collect()
 }
 
 /// Live processes in process group `pgid`, as (pid, state). Zombies are
@@ -216,10 +182,7 @@ fn group_members(pgid: i32) -> Vec<(i32, String)> {
 fn assert_gone(pids: &[i32]) {
     assert!(!pids.is_empty(), "no pids were reported");
     for &pid in pids {
-        assert!(
-            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-            "rank process {pid} survived the job"
-        );
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "rank process {pid} survived the job");
         // SIGKILL is delivered asynchronously: allow a moment for it.
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
@@ -227,10 +190,7 @@ fn assert_gone(pids: &[i32]) {
             if left.is_empty() {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "processes left in group {pid}: {left:?}"
-            );
+            assert!(Instant::now() < deadline, "processes left in group {pid}: {left:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -255,11 +215,7 @@ fn more_ranks_than_cores_is_fine() {
 
 #[test]
 fn ranks_die_with_a_killed_launcher() {
-    let mut l = Launched::start(
-        &["-n", "3", "sh", "-c", "echo pid=$$; exec sleep 30"],
-        &[],
-        None,
-    );
+    let mut l = Launched::start(&["-n", "3", "sh", "-c", "echo pid=$$; exec sleep 30"], &[], None);
     let pids = pids_in(&l.wait_for_stdout("pid=", 3, Duration::from_secs(10)));
     l.signal(libc::SIGKILL);
     let f = l.finish(Duration::from_secs(10));
@@ -270,9 +226,7 @@ fn ranks_die_with_a_killed_launcher() {
     for pid in pids {
         loop {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat
-                .rsplit_once(')')
-                .map(|(_, a)| a.trim_start().chars().next());
+            let state = stat.rsplit_once(')').map(|(_, a)| a.trim_start().chars().next());
             if stat.is_empty() || state == Some(Some('Z')) {
                 break;
             }
@@ -284,17 +238,7 @@ fn ranks_die_with_a_killed_launcher() {
 
 #[test]
 fn second_sigint_kills_at_once() {
-    let mut l = Launched::start(
-        &[
-            "-n",
-            "2",
-            "sh",
-            "-c",
-            "trap '' TERM; echo pid=$$; exec sleep 30",
-        ],
-        &[],
-        None,
-    );
+    let mut l = Launched::start(&["-n", "2", "sh", "-c", "trap '' TERM; echo pid=$$; exec sleep 30"], &[], None);
     let pids = pids_in(&l.wait_for_stdout("pid=", 2, Duration::from_secs(10)));
     l.signal(libc::SIGINT);
     l.signal(libc::SIGINT);
@@ -340,29 +284,17 @@ fn ranks_get_pmi_environment() {
 
 #[test]
 fn failing_rank_code_is_the_job_code_and_others_are_killed() {
-    let f = run(&[
-        "-n",
-        "3",
-        "sh",
-        "-c",
-        "echo pid=$$; if [ $PMI_RANK = 1 ]; then sleep 0.2; exit 3; fi; exec sleep 30",
-    ]);
+    let f =
+        run(&["-n", "3", "sh", "-c", "echo pid=$$; if [ $PMI_RANK = 1 ]; then sleep 0.2; exit 3; fi; exec sleep 30"]);
     assert_eq!(f.code, Some(3), "{:?}", f.stderr);
     assert!(f.elapsed < Duration::from_secs(5), "{:?}", f.elapsed);
-    assert_eq!(
-        stderr_text(&f),
-        "rmpirun: rank 1 exited with code 3; ending the job\n"
-    );
+    assert_eq!(stderr_text(&f), "rmpirun: rank 1 exited with code 3; ending the job\n");
     assert_gone(&pids_in(&f.stdout));
 }
 
 #[test]
 fn killed_rank_ends_job_quickly_with_signal_message() {
-    let mut l = Launched::start(
-        &["-n", "4", "sh", "-c", "echo pid=$$; exec sleep 30"],
-        &[],
-        None,
-    );
+    let mut l = Launched::start(&["-n", "4", "sh", "-c", "echo pid=$$; exec sleep 30"], &[], None);
     let lines = l.wait_for_stdout("pid=", 4, Duration::from_secs(10));
     let pids = pids_in(&lines);
     let victim = pids[2];
@@ -376,12 +308,7 @@ fn killed_rank_ends_job_quickly_with_signal_message() {
     assert!(took < Duration::from_secs(2), "job took {took:?} to end");
     assert_eq!(f.code, Some(137));
     let err = stderr_text(&f);
-    assert!(
-        err.contains(&format!(
-            "(pid {victim}) killed by signal 9 (SIGKILL); ending the job"
-        )),
-        "{err}"
-    );
+    assert!(err.contains(&format!("(pid {victim}) killed by signal 9 (SIGKILL); ending the job")), "{err}");
     assert_eq!(f.stderr.len(), 1, "one message: {err}");
     assert_gone(&pids);
 }
@@ -426,8 +353,7 @@ fn final_partial_line_is_flushed() {
 
 #[test]
 fn stdin_goes_to_rank_zero_only_and_eof_propagates() {
-    let f = Launched::start(&["-l", "-n", "3", "cat"], &[], Some(b"hello\nworld\n"))
-        .finish(Duration::from_secs(30));
+    let f = Launched::start(&["-l", "-n", "3", "cat"], &[], Some(b"hello\nworld\n")).finish(Duration::from_secs(30));
     assert_eq!(f.code, Some(0), "{:?}", f.stderr);
     assert_eq!(f.stdout, vec!["[0] hello\n", "[0] world\n"]);
 }
@@ -479,15 +405,7 @@ fn program_arguments_that_look_like_options_pass_through() {
 fn lines_stay_whole_with_many_ranks_writing_long_lines() {
     let h = helper();
     let (ranks, lines, len) = (8usize, 150usize, 9000usize);
-    let f = run(&[
-        "-l",
-        "-n",
-        &ranks.to_string(),
-        &h,
-        "spew",
-        &lines.to_string(),
-        &len.to_string(),
-    ]);
+    let f = run(&["-l", "-n", &ranks.to_string(), &h, "spew", &lines.to_string(), &len.to_string()]);
     assert_eq!(f.code, Some(0), "{:?}", f.stderr);
     assert_eq!(f.stdout.len(), ranks * lines);
     let mut next = vec![0usize; ranks];
@@ -495,40 +413,23 @@ fn lines_stay_whole_with_many_ranks_writing_long_lines() {
         let (tag, rest) = l.split_once("] ").expect("tag");
         let rank: usize = tag.trim_start_matches('[').parse().expect("rank");
         let letter = (b'a' + (rank % 26) as u8) as char;
-        let (body, num) = rest
-            .trim_end_matches('\n')
-            .rsplit_once(' ')
-            .expect("number");
+        let (body, num) = rest.trim_end_matches('\n').rsplit_once(' ').expect("number");
         assert_eq!(body.len(), len, "line length of rank {rank}");
-        assert!(
-            body.chars().all(|c| c == letter),
-            "mixed line from rank {rank}"
-        );
-        assert_eq!(
-            num.parse::<usize>().unwrap(),
-            next[rank],
-            "order within rank {rank}"
-        );
+        assert!(body.chars().all(|c| c == letter), "mixed line from rank {rank}");
+        assert_eq!(num.parse::<usize>().unwrap(), next[rank], "order within rank {rank}");
         next[rank] += 1;
     }
 }
 
 fn interrupt(sig: i32, want_code: i32, name: &str) {
-    let mut l = Launched::start(
-        &["-n", "3", "sh", "-c", "echo pid=$$; exec sleep 30"],
-        &[],
-        None,
-    );
+    let mut l = Launched::start(&["-n", "3", "sh", "-c", "echo pid=$$; exec sleep 30"], &[], None);
     let pids = pids_in(&l.wait_for_stdout("pid=", 3, Duration::from_secs(10)));
     let t0 = Instant::now();
     l.signal(sig);
     let f = l.finish(Duration::from_secs(30));
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
     assert_eq!(f.code, Some(want_code));
-    assert_eq!(
-        stderr_text(&f),
-        format!("rmpirun: interrupted by {name}; ending the job\n")
-    );
+    assert_eq!(stderr_text(&f), format!("rmpirun: interrupted by {name}; ending the job\n"));
     assert_gone(&pids);
 }
 
@@ -544,26 +445,14 @@ fn sigterm_ends_job_with_143() {
 
 #[test]
 fn timeout_ends_job_with_124() {
-    let f = run(&[
-        "--timeout",
-        "1",
-        "-n",
-        "2",
-        "sh",
-        "-c",
-        "echo pid=$$; exec sleep 30",
-    ]);
+    let f = run(&["--timeout", "1", "-n", "2", "sh", "-c", "echo pid=$$; exec sleep 30"]);
     assert_eq!(f.code, Some(124));
     assert!(f.elapsed < Duration::from_secs(4), "{:?}", f.elapsed);
     assert!(stderr_text(&f).contains("rmpirun: job timed out after 1 s"));
     assert_gone(&pids_in(&f.stdout));
 
-    let f = Launched::start(
-        &["-n", "1", "sh", "-c", "echo pid=$$; exec sleep 30"],
-        &[("MPIEXEC_TIMEOUT", "1")],
-        None,
-    )
-    .finish(Duration::from_secs(30));
+    let f = Launched::start(&["-n", "1", "sh", "-c", "echo pid=$$; exec sleep 30"], &[("MPIEXEC_TIMEOUT", "1")], None)
+        .finish(Duration::from_secs(30));
     assert_eq!(f.code, Some(124));
     assert_gone(&pids_in(&f.stdout));
 }
@@ -577,21 +466,11 @@ fn missing_program_exits_127() {
 
 fn pmi_exchange(version: &str) {
     let h = helper();
-    let f = run(&[
-        "-n",
-        "5",
-        "-genv",
-        "RMPI_PMI_VERSION",
-        version,
-        &h,
-        "exchange",
-    ]);
+    let f = run(&["-n", "5", "-genv", "RMPI_PMI_VERSION", version, &h, "exchange"]);
     assert_eq!(f.code, Some(0), "{:?}", f.stderr);
     let mut ok: Vec<String> = f.stdout.clone();
     ok.sort();
-    let want: Vec<String> = (0..5)
-        .map(|r| format!("rank {r} of 5 ok (V{version})\n"))
-        .collect();
+    let want: Vec<String> = (0..5).map(|r| format!("rank {r} of 5 ok (V{version})\n")).collect();
     assert_eq!(ok, want);
 }
 
@@ -610,18 +489,7 @@ fn mpi_abort_ends_job_with_its_code() {
     let h = helper();
     for version in ["1", "2"] {
         let t0 = Instant::now();
-        let f = run(&[
-            "-n",
-            "3",
-            "-genv",
-            "RMPI_PMI_VERSION",
-            version,
-            &h,
-            "abort",
-            "1",
-            "7",
-            "out of cheese",
-        ]);
+        let f = run(&["-n", "3", "-genv", "RMPI_PMI_VERSION", version, &h, "abort", "1", "7", "out of cheese"]);
         assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
         assert_eq!(f.code, Some(7));
         let err = stderr_text(&f);
@@ -654,10 +522,7 @@ fn exit_code_after_finalize_is_reported() {
     assert_eq!(f.code, Some(0), "{:?}", f.stderr);
     let f = run(&["-n", "1", &h, "finalize-exit", "4"]);
     assert_eq!(f.code, Some(4));
-    assert_eq!(
-        stderr_text(&f),
-        "rmpirun: rank 0 exited with code 4; ending the job\n"
-    );
+    assert_eq!(stderr_text(&f), "rmpirun: rank 0 exited with code 4; ending the job\n");
 }
 
 #[test]
@@ -665,10 +530,7 @@ fn exit_before_finalize_is_named() {
     let h = helper();
     let f = run(&["-n", "1", &h, "init-exit", "3"]);
     assert_eq!(f.code, Some(3));
-    assert_eq!(
-        stderr_text(&f),
-        "rmpirun: rank 0 exited with code 3 before MPI_Finalize; ending the job\n"
-    );
+    assert_eq!(stderr_text(&f), "rmpirun: rank 0 exited with code 3 before MPI_Finalize; ending the job\n");
 }
 
 #[test]
@@ -676,21 +538,12 @@ fn exit_code_of_non_pmi_rank_is_named_without_finalize_hint() {
     let f = run(&["-n", "1", "sh", "-c", "exec 3<>/dev/null; exit 3"]);
     assert_eq!(f.code, Some(3));
     // Without PMI the rank is not an MPI process: no "before MPI_Finalize".
-    assert_eq!(
-        stderr_text(&f),
-        "rmpirun: rank 0 exited with code 3; ending the job\n"
-    );
+    assert_eq!(stderr_text(&f), "rmpirun: rank 0 exited with code 3; ending the job\n");
 }
 
 #[test]
 fn shm_leftovers_of_the_job_are_removed() {
-    let f = run(&[
-        "-n",
-        "2",
-        "sh",
-        "-c",
-        "touch /dev/shm/rmpi-$PMI_JOBID-$PMI_RANK && echo job=$PMI_JOBID",
-    ]);
+    let f = run(&["-n", "2", "sh", "-c", "touch /dev/shm/rmpi-$PMI_JOBID-$PMI_RANK && echo job=$PMI_JOBID"]);
     assert_eq!(f.code, Some(0), "{:?}", f.stderr);
     let job = f.stdout[0].trim().trim_start_matches("job=").to_string();
     for r in 0..2 {
@@ -712,12 +565,15 @@ fn mpich_wheel_runs_under_rmpirun() {
     lines.sort();
     assert_eq!(lines.len(), 3);
     for (r, l) in lines.iter().enumerate() {
-        assert!(
-            l.starts_with(&format!("Hello, World! I am process {r} of 3")),
-            "{l}"
-        );
+        assert!(l.starts_with(&format!("Hello, World! I am process {r} of 3")), "{l}");
     }
-    let f = run(&["-n", "3", &py, "-c", "from mpi4py import MPI\nimport time\nc = MPI.COMM_WORLD\nif c.rank == 1: c.Abort(5)\ntime.sleep(30)"]);
+    let f = run(&[
+        "-n",
+        "3",
+        &py,
+        "-c",
+        "from mpi4py import MPI\nimport time\nc = MPI.COMM_WORLD\nif c.rank == 1: c.Abort(5)\ntime.sleep(30)",
+    ]);
     assert_eq!(f.code, Some(5));
     assert!(stderr_text(&f).contains("rmpirun: rank 1 called MPI_Abort (code 5)"));
 }
@@ -725,17 +581,9 @@ fn mpich_wheel_runs_under_rmpirun() {
 #[test]
 fn many_ranks_under_a_low_fd_limit_and_ranks_keep_that_limit() {
     let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        &format!("ulimit -Sn 128 && exec {RMPIRUN} -n 100 sh -c 'ulimit -n'"),
-    ]);
+    cmd.args(["-c", &format!("ulimit -Sn 128 && exec {RMPIRUN} -n 100 sh -c 'ulimit -n'")]);
     let out = cmd.output().expect("sh");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 100);
     assert!(text.lines().all(|l| l == "128"), "{text}");

@@ -135,11 +135,7 @@ fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> io::Result<bool> {
                 }
             }
         };
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd, count 1.
         let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
         if rc < 0 {
@@ -164,10 +160,7 @@ fn check_rc(msg: &Message, cmd: &'static str) -> Result<(), PmiError> {
         return Err(PmiError::Server {
             cmd,
             rc,
-            msg: msg
-                .get("errmsg")
-                .or_else(|| msg.get("msg"))
-                .map(str::to_string),
+            msg: msg.get("errmsg").or_else(|| msg.get("msg")).map(str::to_string),
         });
     }
     Ok(())
@@ -181,23 +174,15 @@ fn parse_env_u32(var: &'static str) -> Result<Option<u32>, PmiError> {
             reason: "not a non-negative integer".into(),
         }),
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(v)) => Err(PmiError::BadEnv {
-            var,
-            value: v.to_string_lossy().into_owned(),
-            reason: "not UTF-8".into(),
-        }),
+        Err(std::env::VarError::NotUnicode(v)) => {
+            Err(PmiError::BadEnv { var, value: v.to_string_lossy().into_owned(), reason: "not UTF-8".into() })
+        }
     }
 }
 
 /// Check a key for [`PmiClient::put`] / [`PmiClient::get`].
 fn check_key(key: &str, max: usize) -> Result<(), PmiError> {
-    let bad = |reason| {
-        Err(PmiError::Invalid {
-            what: "key",
-            text: key.chars().take(80).collect(),
-            reason,
-        })
-    };
+    let bad = |reason| Err(PmiError::Invalid { what: "key", text: key.chars().take(80).collect(), reason });
     if key.is_empty() {
         return bad("empty");
     }
@@ -211,13 +196,7 @@ fn check_key(key: &str, max: usize) -> Result<(), PmiError> {
 }
 
 fn check_value(value: &str, max: usize) -> Result<(), PmiError> {
-    let bad = |reason| {
-        Err(PmiError::Invalid {
-            what: "value",
-            text: value.chars().take(80).collect(),
-            reason,
-        })
-    };
+    let bad = |reason| Err(PmiError::Invalid { what: "value", text: value.chars().take(80).collect(), reason });
     if value.len() > max {
         return bad("longer than the PMI value limit (see PmiClient::max_value_len)");
     }
@@ -256,11 +235,7 @@ impl PmiClient {
                 "2" | "" => PmiVersion::V2,
                 "1" => PmiVersion::V1,
                 _ => {
-                    return Err(PmiError::BadEnv {
-                        var: "RMPI_PMI_VERSION",
-                        value: v,
-                        reason: "must be 1 or 2".into(),
-                    })
+                    return Err(PmiError::BadEnv { var: "RMPI_PMI_VERSION", value: v, reason: "must be 1 or 2".into() })
                 }
             },
         };
@@ -277,11 +252,7 @@ impl PmiClient {
     ///
     /// Used by [`PmiClient::from_env`]; also handy for tests over a
     /// socketpair.
-    pub fn connect(
-        fd: OwnedFd,
-        version: PmiVersion,
-        hints: ClientHints,
-    ) -> Result<PmiClient, PmiError> {
+    pub fn connect(fd: OwnedFd, version: PmiVersion, hints: ClientHints) -> Result<PmiClient, PmiError> {
         let mut c = PmiClient {
             file: File::from(fd),
             rbuf: WireBuffer::new(),
@@ -299,23 +270,14 @@ impl PmiClient {
             PmiVersion::V1 => ("1", "1"),
             PmiVersion::V2 => ("2", "0"),
         };
-        let init = Message::new("init")
-            .with("pmi_version", v)
-            .with("pmi_subversion", sv);
+        let init = Message::new("init").with("pmi_version", v).with("pmi_subversion", sv);
         c.send(&init.encode_v1())?;
         let resp = c.recv_line(None)?;
         if resp.cmd != "response_to_init" {
-            return Err(PmiError::UnexpectedReply {
-                expected: "response_to_init",
-                got: resp.cmd,
-            });
+            return Err(PmiError::UnexpectedReply { expected: "response_to_init", got: resp.cmd });
         }
         if resp.get("rc") != Some("0") {
-            return Err(PmiError::Handshake(
-                String::from_utf8_lossy(&resp.encode_v1())
-                    .trim()
-                    .to_string(),
-            ));
+            return Err(PmiError::Handshake(String::from_utf8_lossy(&resp.encode_v1()).trim().to_string()));
         }
         match version {
             PmiVersion::V2 => c.init_v2(&hints)?,
@@ -335,10 +297,7 @@ impl PmiClient {
         check_rc(&full, "fullinit")?;
         self.rank = full.require_int("rank")?;
         self.size = full.require_int("size")?;
-        self.appnum = full
-            .get("appnum")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or(-1);
+        self.appnum = full.get("appnum").and_then(|a| a.parse().ok()).unwrap_or(-1);
         let id = self.request(Message::new("job-getid"), "job-getid-response")?;
         check_rc(&id, "job-getid")?;
         self.jobid = id.require("jobid")?.to_string();
@@ -350,16 +309,10 @@ impl PmiClient {
         self.size = hints.size.ok_or(PmiError::MissingEnv("PMI_SIZE"))?;
         let maxes = self.request(Message::new("get_maxes"), "maxes")?;
         check_rc(&maxes, "get_maxes")?;
-        if let Some(v) = maxes
-            .get("vallen_max")
-            .and_then(|v| v.parse::<usize>().ok())
-        {
+        if let Some(v) = maxes.get("vallen_max").and_then(|v| v.parse::<usize>().ok()) {
             self.max_value_len = self.max_value_len.min(v);
         }
-        if let Some(k) = maxes
-            .get("keylen_max")
-            .and_then(|v| v.parse::<usize>().ok())
-        {
+        if let Some(k) = maxes.get("keylen_max").and_then(|v| v.parse::<usize>().ok()) {
             self.max_key_len = self.max_key_len.min(k);
         }
         let app = self.request(Message::new("get_appnum"), "appnum")?;
@@ -413,13 +366,10 @@ impl PmiClient {
     pub fn universe_size(&mut self) -> Result<u32, PmiError> {
         match self.version {
             PmiVersion::V2 => {
-                let v = self.job_attr("universeSize")?.ok_or(PmiError::MissingKey {
-                    cmd: "info-getjobattr-response".into(),
-                    key: "value",
-                })?;
-                v.parse().map_err(|_| {
-                    PmiError::Malformed(format!("universeSize {v:?} is not an integer"))
-                })
+                let v = self
+                    .job_attr("universeSize")?
+                    .ok_or(PmiError::MissingKey { cmd: "info-getjobattr-response".into(), key: "value" })?;
+                v.parse().map_err(|_| PmiError::Malformed(format!("universeSize {v:?} is not an integer")))
             }
             PmiVersion::V1 => {
                 let m = self.request(Message::new("get_universe_size"), "universe_size")?;
@@ -450,10 +400,7 @@ impl PmiClient {
             });
         }
         check_key(key, usize::MAX)?;
-        let m = self.request(
-            Message::new("info-getjobattr").with("key", key),
-            "info-getjobattr-response",
-        )?;
+        let m = self.request(Message::new("info-getjobattr").with("key", key), "info-getjobattr-response")?;
         check_rc(&m, "info-getjobattr")?;
         if m.get("found") == Some("TRUE") {
             Ok(Some(m.require("value")?.to_string()))
@@ -469,8 +416,7 @@ impl PmiClient {
         match self.version {
             PmiVersion::V2 => self.max_value_len,
             PmiVersion::V1 => {
-                let overhead =
-                    "cmd=put kvsname= key= value=\n".len() + self.jobid.len() + key.len();
+                let overhead = "cmd=put kvsname= key= value=\n".len() + self.jobid.len() + key.len();
                 self.max_value_len.min(MAX_V1_LINE.saturating_sub(overhead))
             }
         }
@@ -486,19 +432,13 @@ impl PmiClient {
         check_key(key, self.max_key_len)?;
         check_value(value, self.max_value_len(key))?;
         let m = match self.version {
-            PmiVersion::V2 => self.request(
-                Message::new("kvs-put")
-                    .with("key", key)
-                    .with("value", value),
-                "kvs-put-response",
-            )?,
+            PmiVersion::V2 => {
+                self.request(Message::new("kvs-put").with("key", key).with("value", value), "kvs-put-response")?
+            }
             PmiVersion::V1 => {
                 let kvsname = self.jobid.clone();
                 self.request(
-                    Message::new("put")
-                        .with("kvsname", kvsname)
-                        .with("key", key)
-                        .with("value", value),
+                    Message::new("put").with("kvsname", kvsname).with("key", key).with("value", value),
                     "put_result",
                 )?
             }
@@ -528,10 +468,7 @@ impl PmiClient {
         match self.version {
             PmiVersion::V2 => {
                 let m = self.request(
-                    Message::new("kvs-get")
-                        .with("jobid", jobid)
-                        .with("srcid", "-1")
-                        .with("key", key),
+                    Message::new("kvs-get").with("jobid", jobid).with("srcid", "-1").with("key", key),
                     "kvs-get-response",
                 )?;
                 check_rc(&m, "kvs-get")?;
@@ -542,10 +479,7 @@ impl PmiClient {
                 }
             }
             PmiVersion::V1 => {
-                let m = self.request(
-                    Message::new("get").with("kvsname", jobid).with("key", key),
-                    "get_result",
-                )?;
+                let m = self.request(Message::new("get").with("kvsname", jobid).with("key", key), "get_result")?;
                 // Slurm answers a missing key with rc=1 (Hydra with rc=-1).
                 if m.get("rc") == Some("0") {
                     Ok(Some(m.require("value")?.to_string()))
@@ -564,9 +498,7 @@ impl PmiClient {
             return Err(PmiError::Finished(self.state_name()));
         }
         let bytes = match self.version {
-            PmiVersion::V1 => Message::new("abort")
-                .with("exitcode", code.to_string())
-                .encode_v1(),
+            PmiVersion::V1 => Message::new("abort").with("exitcode", code.to_string()).encode_v1(),
             PmiVersion::V2 => {
                 let clean: String = msg
                     .chars()
@@ -643,9 +575,7 @@ impl PmiClient {
 
     /// Read more bytes into the buffer; error on EOF or timeout.
     fn fill(&mut self, deadline: Option<Instant>, what: &'static str) -> Result<(), PmiError> {
-        if !wait_readable(self.file.as_raw_fd(), deadline)
-            .map_err(|e| PmiError::io("polling", e))?
-        {
+        if !wait_readable(self.file.as_raw_fd(), deadline).map_err(|e| PmiError::io("polling", e))? {
             return Err(PmiError::Timeout(what));
         }
         let mut buf = [0u8; 4096];
@@ -657,9 +587,7 @@ impl PmiClient {
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
-                    return Err(PmiError::Closed("reading"))
-                }
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => return Err(PmiError::Closed("reading")),
                 Err(e) => return Err(PmiError::io("reading", e)),
             }
         }
@@ -674,11 +602,7 @@ impl PmiClient {
         }
     }
 
-    fn recv_reply(
-        &mut self,
-        expect: &'static str,
-        deadline: Option<Instant>,
-    ) -> Result<Message, PmiError> {
+    fn recv_reply(&mut self, expect: &'static str, deadline: Option<Instant>) -> Result<Message, PmiError> {
         let m = loop {
             let next = match self.version {
                 PmiVersion::V1 => self.rbuf.next_line()?,
@@ -690,10 +614,7 @@ impl PmiClient {
             self.fill(deadline, expect)?;
         };
         if m.cmd != expect {
-            return Err(PmiError::UnexpectedReply {
-                expected: expect,
-                got: m.cmd,
-            });
+            return Err(PmiError::UnexpectedReply { expected: expect, got: m.cmd });
         }
         Ok(m)
     }

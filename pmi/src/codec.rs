@@ -40,10 +40,7 @@ pub struct Message {
 impl Message {
     /// A message with a command and no pairs.
     pub fn new(cmd: impl Into<String>) -> Self {
-        Message {
-            cmd: cmd.into(),
-            pairs: Vec::new(),
-        }
+        Message { cmd: cmd.into(), pairs: Vec::new() }
     }
 
     /// Builder: append one `key=value` pair.
@@ -54,26 +51,18 @@ impl Message {
 
     /// The value of the first pair named `key`, if any.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// The value of `key`, or [`PmiError::MissingKey`].
     pub fn require(&self, key: &'static str) -> Result<&str, PmiError> {
-        self.get(key).ok_or_else(|| PmiError::MissingKey {
-            cmd: self.cmd.clone(),
-            key,
-        })
+        self.get(key).ok_or_else(|| PmiError::MissingKey { cmd: self.cmd.clone(), key })
     }
 
     /// The integer value of `key` (PMI `rc`, `size`, ...).
     pub fn require_int<T: std::str::FromStr>(&self, key: &'static str) -> Result<T, PmiError> {
         let v = self.require(key)?;
-        v.trim().parse().map_err(|_| {
-            PmiError::Malformed(format!("cmd={}: {key}={v:?} is not an integer", self.cmd))
-        })
+        v.trim().parse().map_err(|_| PmiError::Malformed(format!("cmd={}: {key}={v:?} is not an integer", self.cmd)))
     }
 
     /// Encode as one PMI-1 line: `cmd=NAME k=v ...\n`.
@@ -119,24 +108,19 @@ impl Message {
     /// Fields are separated by runs of spaces; each must be `key=value`. The
     /// first field must be `cmd=NAME` (or `mcmd=NAME`, which PMI-1 spawn uses).
     pub fn parse_v1_line(line: &[u8]) -> Result<Message, PmiError> {
-        let text = std::str::from_utf8(line)
-            .map_err(|_| PmiError::Malformed("PMI-1 line is not UTF-8".into()))?;
+        let text = std::str::from_utf8(line).map_err(|_| PmiError::Malformed("PMI-1 line is not UTF-8".into()))?;
         let text = text.trim_end_matches(['\n', '\r']);
         let mut fields = text.split(' ').filter(|f| !f.is_empty());
-        let first = fields
-            .next()
-            .ok_or_else(|| PmiError::Malformed("empty PMI-1 line".into()))?;
+        let first = fields.next().ok_or_else(|| PmiError::Malformed("empty PMI-1 line".into()))?;
         let cmd = first
             .strip_prefix("cmd=")
             .or_else(|| first.strip_prefix("mcmd="))
-            .ok_or_else(|| {
-                PmiError::Malformed(format!("PMI-1 line does not start with cmd=: {text:?}"))
-            })?;
+            .ok_or_else(|| PmiError::Malformed(format!("PMI-1 line does not start with cmd=: {text:?}")))?;
         let mut msg = Message::new(cmd);
         for f in fields {
-            let (k, v) = f.split_once('=').ok_or_else(|| {
-                PmiError::Malformed(format!("PMI-1 field {f:?} has no '=' in {text:?}"))
-            })?;
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| PmiError::Malformed(format!("PMI-1 field {f:?} has no '=' in {text:?}")))?;
             msg.pairs.push((k.to_string(), v.to_string()));
         }
         Ok(msg)
@@ -148,14 +132,13 @@ impl Message {
     /// lacks its `;`; we are more lenient and keep it. The first pair must be
     /// `cmd=NAME`.
     pub fn parse_v2_body(body: &[u8]) -> Result<Message, PmiError> {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| PmiError::Malformed("PMI-2 body is not UTF-8".into()))?;
+        let text = std::str::from_utf8(body).map_err(|_| PmiError::Malformed("PMI-2 body is not UTF-8".into()))?;
         let mut rest = text;
         let mut pairs = Vec::new();
         while !rest.is_empty() {
-            let eq = rest.find('=').ok_or_else(|| {
-                PmiError::Malformed(format!("PMI-2 pair {rest:?} has no '=' in {text:?}"))
-            })?;
+            let eq = rest
+                .find('=')
+                .ok_or_else(|| PmiError::Malformed(format!("PMI-2 pair {rest:?} has no '=' in {text:?}")))?;
             let key = &rest[..eq];
             let after = &rest[eq + 1..];
             let (value, next) = match after.find(';') {
@@ -167,13 +150,8 @@ impl Message {
         }
         let mut it = pairs.into_iter();
         match it.next() {
-            Some((k, cmd)) if k == "cmd" => Ok(Message {
-                cmd,
-                pairs: it.collect(),
-            }),
-            _ => Err(PmiError::Malformed(format!(
-                "PMI-2 body does not start with cmd=: {text:?}"
-            ))),
+            Some((k, cmd)) if k == "cmd" => Ok(Message { cmd, pairs: it.collect() }),
+            _ => Err(PmiError::Malformed(format!("PMI-2 body does not start with cmd=: {text:?}"))),
         }
     }
 }
@@ -185,17 +163,11 @@ pub fn parse_v2_header(header: &[u8]) -> Result<usize, PmiError> {
         .map_err(|_| PmiError::Malformed(format!("PMI-2 header {header:?} is not ASCII")))?;
     let digits = text.trim_matches(' ');
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(PmiError::Malformed(format!(
-            "PMI-2 header {text:?} is not a decimal length"
-        )));
+        return Err(PmiError::Malformed(format!("PMI-2 header {text:?} is not a decimal length")));
     }
-    let len: usize = digits
-        .parse()
-        .map_err(|_| PmiError::Malformed(format!("PMI-2 header {text:?} out of range")))?;
+    let len: usize = digits.parse().map_err(|_| PmiError::Malformed(format!("PMI-2 header {text:?} out of range")))?;
     if len > V2_MAX_BODY {
-        return Err(PmiError::Malformed(format!(
-            "PMI-2 body length {len} exceeds {V2_MAX_BODY}"
-        )));
+        return Err(PmiError::Malformed(format!("PMI-2 body length {len} exceeds {V2_MAX_BODY}")));
     }
     Ok(len)
 }
@@ -231,9 +203,9 @@ impl WireBuffer {
                 line.pop();
                 Ok(Some(line))
             }
-            None if self.buf.len() > V1_MAX_LINE => Err(PmiError::Malformed(format!(
-                "PMI-1 line longer than {V1_MAX_LINE} bytes"
-            ))),
+            None if self.buf.len() > V1_MAX_LINE => {
+                Err(PmiError::Malformed(format!("PMI-1 line longer than {V1_MAX_LINE} bytes")))
+            }
             None => Ok(None),
         }
     }
@@ -266,10 +238,7 @@ mod tests {
 
     #[test]
     fn v1_round_trip() {
-        let m = Message::new("put")
-            .with("kvsname", "4.0")
-            .with("key", "key-1")
-            .with("value", "val-of-1");
+        let m = Message::new("put").with("kvsname", "4.0").with("key", "key-1").with("value", "val-of-1");
         let wire = m.encode_v1();
         assert_eq!(wire, b"cmd=put kvsname=4.0 key=key-1 value=val-of-1\n");
         assert_eq!(Message::parse_v1_line(&wire).unwrap(), m);
@@ -277,9 +246,7 @@ mod tests {
 
     #[test]
     fn v2_round_trip_with_awkward_values() {
-        let m = Message::new("kvs-put")
-            .with("key", "key-0")
-            .with("value", "val-of-0:a=b,c d");
+        let m = Message::new("kvs-put").with("key", "key-0").with("value", "val-of-0:a=b,c d");
         let wire = m.encode_v2();
         assert_eq!(wire, b"45    cmd=kvs-put;key=key-0;value=val-of-0:a=b,c d;");
         let mut wb = WireBuffer::new();

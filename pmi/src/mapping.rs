@@ -7,10 +7,7 @@
 use crate::error::PmiError;
 
 fn mapping_err(text: &str, reason: impl Into<String>) -> PmiError {
-    PmiError::Mapping {
-        text: text.to_string(),
-        reason: reason.into(),
-    }
+    PmiError::Mapping { text: text.to_string(), reason: reason.into() }
 }
 
 /// Parse a `PMI_process_mapping` value into the node id of every rank.
@@ -24,45 +21,29 @@ pub fn parse_process_mapping(s: &str, size: u32) -> Result<Vec<u32>, PmiError> {
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| mapping_err(s, "not enclosed in parentheses"))?;
-    let rest = inner
-        .strip_prefix("vector")
-        .ok_or_else(|| mapping_err(s, "does not start with \"vector\""))?;
+    let rest = inner.strip_prefix("vector").ok_or_else(|| mapping_err(s, "does not start with \"vector\""))?;
     let mut nodes = Vec::with_capacity(size as usize);
     let mut rest = rest;
     while !rest.is_empty() {
-        let r = rest
-            .strip_prefix(",(")
-            .ok_or_else(|| mapping_err(s, "expected \",(\" before a triple"))?;
-        let close = r
-            .find(')')
-            .ok_or_else(|| mapping_err(s, "unterminated triple"))?;
+        let r = rest.strip_prefix(",(").ok_or_else(|| mapping_err(s, "expected \",(\" before a triple"))?;
+        let close = r.find(')').ok_or_else(|| mapping_err(s, "unterminated triple"))?;
         let nums: Vec<&str> = r[..close].split(',').collect();
         if nums.len() != 3 {
-            return Err(mapping_err(
-                s,
-                format!("triple ({}) does not have 3 numbers", &r[..close]),
-            ));
+            return Err(mapping_err(s, format!("triple ({}) does not have 3 numbers", &r[..close])));
         }
         let mut v = [0u32; 3];
         for (slot, n) in v.iter_mut().zip(&nums) {
-            *slot = n
-                .parse()
-                .map_err(|_| mapping_err(s, format!("{n:?} is not a non-negative integer")))?;
+            *slot = n.parse().map_err(|_| mapping_err(s, format!("{n:?} is not a non-negative integer")))?;
         }
         let [start, count, per_node] = v;
         if count == 0 || per_node == 0 {
             return Err(mapping_err(s, "a triple with a zero count"));
         }
         for node in 0..count {
-            let id = start
-                .checked_add(node)
-                .ok_or_else(|| mapping_err(s, "node id overflows"))?;
+            let id = start.checked_add(node).ok_or_else(|| mapping_err(s, "node id overflows"))?;
             for _ in 0..per_node {
                 if nodes.len() >= size as usize {
-                    return Err(mapping_err(
-                        s,
-                        format!("describes more than the job's {size} ranks"),
-                    ));
+                    return Err(mapping_err(s, format!("describes more than the job's {size} ranks")));
                 }
                 nodes.push(id);
             }
@@ -70,10 +51,7 @@ pub fn parse_process_mapping(s: &str, size: u32) -> Result<Vec<u32>, PmiError> {
         rest = &r[close + 1..];
     }
     if nodes.len() != size as usize {
-        return Err(mapping_err(
-            s,
-            format!("describes {} ranks but the job has {size}", nodes.len()),
-        ));
+        return Err(mapping_err(s, format!("describes {} ranks but the job has {size}", nodes.len())));
     }
     Ok(nodes)
 }
@@ -115,11 +93,7 @@ mod tests {
         ("(vector,(0,1,3))", 3, &[0, 0, 0]),
         ("(vector,(0,1,3),(1,2,1))", 5, &[0, 0, 0, 1, 2]),
         ("(vector,(0,2,2))", 4, &[0, 0, 1, 1]),
-        (
-            "(vector,(0,3,1),(0,1,1),(0,1,1),(0,1,1))",
-            6,
-            &[0, 1, 2, 0, 0, 0],
-        ),
+        ("(vector,(0,3,1),(0,1,1),(0,1,1),(0,1,1))", 6, &[0, 1, 2, 0, 0, 0]),
         ("(vector,(0,1,2),(1,1,1),(0,1,3))", 6, &[0, 0, 1, 0, 0, 0]),
         ("(vector,(0,1,2),(1,2,1))", 4, &[0, 0, 1, 2]),
     ];
@@ -127,11 +101,7 @@ mod tests {
     #[test]
     fn slurm_table_rows_parse() {
         for (text, size, want) in SLURM_ROWS {
-            assert_eq!(
-                &parse_process_mapping(text, *size).unwrap()[..],
-                *want,
-                "{text}"
-            );
+            assert_eq!(&parse_process_mapping(text, *size).unwrap()[..], *want, "{text}");
         }
     }
 
@@ -139,35 +109,23 @@ mod tests {
     fn slurm_table_rows_format_and_reparse() {
         for (text, size, want) in SLURM_ROWS {
             let formatted = format_process_mapping(want);
-            assert_eq!(
-                &parse_process_mapping(&formatted, *size).unwrap()[..],
-                *want
-            );
+            assert_eq!(&parse_process_mapping(&formatted, *size).unwrap()[..], *want);
             // Where Slurm's own text is already compressed, we produce the same bytes.
             if !text.contains("(0,1,1),(0,1,1)") {
                 assert_eq!(&formatted, text);
             }
         }
-        assert_eq!(
-            format_process_mapping(&[0, 1, 2, 0, 0, 0]),
-            "(vector,(0,3,1),(0,1,3))"
-        );
+        assert_eq!(format_process_mapping(&[0, 1, 2, 0, 0, 0]), "(vector,(0,3,1),(0,1,3))");
     }
 
     #[test]
     fn arbitrary_slurm_mapping_every_rank_own_node() {
-        assert_eq!(
-            parse_process_mapping("(vector,(0,4,1))", 4).unwrap(),
-            vec![0, 1, 2, 3]
-        );
+        assert_eq!(parse_process_mapping("(vector,(0,4,1))", 4).unwrap(), vec![0, 1, 2, 3]);
     }
 
     #[test]
     fn whitespace_is_tolerated() {
-        assert_eq!(
-            parse_process_mapping(" ( vector, (0, 2, 1) ) ", 2).unwrap(),
-            vec![0, 1]
-        );
+        assert_eq!(parse_process_mapping(" ( vector, (0, 2, 1) ) ", 2).unwrap(), vec![0, 1]);
     }
 
     #[test]
@@ -175,10 +133,7 @@ mod tests {
         assert!(parse_process_mapping("(vector,(0,1,3))", 4).is_err());
         assert!(parse_process_mapping("(vector,(0,1,3))", 2).is_err());
         assert!(parse_process_mapping("(vector)", 1).is_err());
-        assert_eq!(
-            parse_process_mapping("(vector)", 0).unwrap(),
-            Vec::<u32>::new()
-        );
+        assert_eq!(parse_process_mapping("(vector)", 0).unwrap(), Vec::<u32>::new());
     }
 
     #[test]
@@ -203,10 +158,7 @@ mod tests {
     fn format_edge_cases() {
         assert_eq!(format_process_mapping(&[]), "(vector)");
         assert_eq!(format_process_mapping(&[5]), "(vector,(5,1,1))");
-        assert_eq!(
-            format_process_mapping(&[0, 0, 1, 1, 2]),
-            "(vector,(0,2,2),(2,1,1))"
-        );
+        assert_eq!(format_process_mapping(&[0, 0, 1, 1, 2]), "(vector,(0,2,2),(2,1,1))");
         assert_eq!(format_process_mapping(&[1, 0]), "(vector,(1,1,1),(0,1,1))");
     }
 }

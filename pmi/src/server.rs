@@ -85,10 +85,7 @@ impl Kvs {
     /// A KVS for `info`, with `PMI_process_mapping` already put and visible.
     pub fn new(info: JobInfo) -> Self {
         let mut committed = HashMap::new();
-        committed.insert(
-            "PMI_process_mapping".to_string(),
-            info.process_mapping.clone(),
-        );
+        committed.insert("PMI_process_mapping".to_string(), info.process_mapping.clone());
         Kvs {
             info,
             committed,
@@ -135,19 +132,14 @@ impl Kvs {
             self.committed.insert(k, v);
         }
         self.epoch += 1;
-        let waiters = std::mem::take(&mut self.in_fence)
-            .into_iter()
-            .filter(|&r| r != rank)
-            .collect();
+        let waiters = std::mem::take(&mut self.in_fence).into_iter().filter(|&r| r != rank).collect();
         FenceState::Completed(waiters)
     }
 
     /// Set a node attribute; returns the ranks waiting for node attributes.
     pub fn put_node_attr(&mut self, key: &str, value: &str) -> Vec<u32> {
         self.node_attrs.insert(key.to_string(), value.to_string());
-        std::mem::take(&mut self.node_attr_waiters)
-            .into_iter()
-            .collect()
+        std::mem::take(&mut self.node_attr_waiters).into_iter().collect()
     }
 
     /// A node attribute.
@@ -226,13 +218,7 @@ impl PmiServerConn {
     /// A fresh connection for `rank` (the launcher knows the rank: it gave
     /// the socket to exactly one process).
     pub fn new(rank: u32) -> Self {
-        PmiServerConn {
-            rank,
-            wire: WireBuffer::new(),
-            version: None,
-            pending: None,
-            done: false,
-        }
+        PmiServerConn { rank, wire: WireBuffer::new(), version: None, pending: None, done: false }
     }
 
     /// The rank this connection belongs to.
@@ -297,10 +283,7 @@ impl PmiServerConn {
     }
 
     fn protocol_error(&self, out: &mut Vec<ServerOutput>, detail: String) {
-        out.push(ServerOutput::Event(ServerEvent::ProtocolError {
-            rank: self.rank,
-            detail,
-        }));
+        out.push(ServerOutput::Event(ServerEvent::ProtocolError { rank: self.rank, detail }));
     }
 
     fn process(&mut self, kvs: &mut Kvs, out: &mut Vec<ServerOutput>) {
@@ -327,11 +310,7 @@ impl PmiServerConn {
     }
 
     fn handle_init(&mut self, msg: Message, out: &mut Vec<ServerOutput>) {
-        let chosen = match (
-            msg.cmd.as_str(),
-            msg.get("pmi_version"),
-            msg.get("pmi_subversion"),
-        ) {
+        let chosen = match (msg.cmd.as_str(), msg.get("pmi_version"), msg.get("pmi_subversion")) {
             ("init", Some("2"), Some("0")) => Some(PmiVersion::V2),
             ("init", Some("1"), Some("1")) => Some(PmiVersion::V1),
             _ => None,
@@ -351,18 +330,10 @@ impl PmiServerConn {
         match chosen {
             Some(version) => {
                 self.version = Some(version);
-                out.push(ServerOutput::Event(ServerEvent::Initialized {
-                    rank: self.rank,
-                    version,
-                }));
+                out.push(ServerOutput::Event(ServerEvent::Initialized { rank: self.rank, version }));
             }
-            None => self.protocol_error(
-                out,
-                format!(
-                    "unsupported PMI init: {:?}",
-                    String::from_utf8_lossy(&msg.encode_v1())
-                ),
-            ),
+            None => self
+                .protocol_error(out, format!("unsupported PMI init: {:?}", String::from_utf8_lossy(&msg.encode_v1()))),
         }
     }
 
@@ -382,19 +353,13 @@ impl PmiServerConn {
     fn reply_fence(&self, out: &mut Vec<ServerOutput>) {
         let bytes = match self.version {
             Some(PmiVersion::V1) => Message::new("barrier_out").with("rc", "0").encode_v1(),
-            _ => Message::new("kvs-fence-response")
-                .with("rc", "0")
-                .encode_v2(),
+            _ => Message::new("kvs-fence-response").with("rc", "0").encode_v2(),
         };
         out.push(ServerOutput::Reply(bytes));
     }
 
     fn abort(&mut self, code: i32, msg: String, out: &mut Vec<ServerOutput>) {
-        out.push(ServerOutput::Event(ServerEvent::Aborted {
-            rank: self.rank,
-            code,
-            msg,
-        }));
+        out.push(ServerOutput::Event(ServerEvent::Aborted { rank: self.rank, code, msg }));
         // No reply (none is expected); the launcher ends the job.
         self.done = true;
     }
@@ -414,30 +379,20 @@ impl PmiServerConn {
                     .with("vallen_max", VALLEN_MAX.to_string()),
             )),
             "get_universe_size" => out.push(reply(
-                Message::new("universe_size")
-                    .with("rc", "0")
-                    .with("size", kvs.info().universe_size.to_string()),
+                Message::new("universe_size").with("rc", "0").with("size", kvs.info().universe_size.to_string()),
             )),
-            "get_appnum" => out.push(reply(
-                Message::new("appnum")
-                    .with("rc", "0")
-                    .with("appnum", kvs.info().appnum.to_string()),
-            )),
-            "get_my_kvsname" => out.push(reply(
-                Message::new("my_kvsname")
-                    .with("rc", "0")
-                    .with("kvsname", kvs.info().jobid.clone()),
-            )),
+            "get_appnum" => {
+                out.push(reply(Message::new("appnum").with("rc", "0").with("appnum", kvs.info().appnum.to_string())))
+            }
+            "get_my_kvsname" => {
+                out.push(reply(Message::new("my_kvsname").with("rc", "0").with("kvsname", kvs.info().jobid.clone())))
+            }
             "put" => match (msg.get("key"), msg.get("value")) {
                 (Some(k), Some(v)) if !k.is_empty() => {
                     kvs.stage(k, v);
                     out.push(reply(Message::new("put_result").with("rc", "0")));
                 }
-                _ => out.push(reply(
-                    Message::new("put_result")
-                        .with("rc", "-1")
-                        .with("msg", "missing_key_or_value"),
-                )),
+                _ => out.push(reply(Message::new("put_result").with("rc", "-1").with("msg", "missing_key_or_value"))),
             },
             "barrier_in" => self.enter_fence(kvs, out),
             "get" => {
@@ -450,18 +405,12 @@ impl PmiServerConn {
             }
             "finalize" => {
                 out.push(reply(Message::new("finalize_ack").with("rc", "0")));
-                out.push(ServerOutput::Event(ServerEvent::Finalized {
-                    rank: self.rank,
-                }));
+                out.push(ServerOutput::Event(ServerEvent::Finalized { rank: self.rank }));
                 out.push(ServerOutput::Close);
                 self.done = true;
             }
             "abort" => {
-                let code = msg
-                    .get("exitcode")
-                    .or_else(|| msg.get("code"))
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(1);
+                let code = msg.get("exitcode").or_else(|| msg.get("code")).and_then(|c| c.parse().ok()).unwrap_or(1);
                 let text = msg
                     .get("error_msg")
                     .or_else(|| msg.get("msg"))
@@ -481,16 +430,11 @@ impl PmiServerConn {
         let reply = |m: Message| ServerOutput::Reply(m.encode_v2());
         let ok = |cmd: &str| Message::new(cmd).with("rc", "0");
         let invalid = |cmd: &str, what: &str| {
-            Message::new(cmd)
-                .with("rc", PMI2_ERR_INVALID_ARG.to_string())
-                .with("errmsg", what.replace(';', "_"))
+            Message::new(cmd).with("rc", PMI2_ERR_INVALID_ARG.to_string()).with("errmsg", what.replace(';', "_"))
         };
         match msg.cmd.as_str() {
             "fullinit" => {
-                let m = if ["pmijobid", "pmirank", "threaded"]
-                    .iter()
-                    .all(|k| msg.get(k).is_some())
-                {
+                let m = if ["pmijobid", "pmirank", "threaded"].iter().all(|k| msg.get(k).is_some()) {
                     let info = kvs.info();
                     ok("fullinit-response")
                         .with("pmi-version", "2")
@@ -501,16 +445,11 @@ impl PmiServerConn {
                         .with("debugged", "FALSE")
                         .with("pmiverbose", "FALSE")
                 } else {
-                    invalid(
-                        "fullinit-response",
-                        "fullinit needs pmijobid, pmirank and threaded",
-                    )
+                    invalid("fullinit-response", "fullinit needs pmijobid, pmirank and threaded")
                 };
                 out.push(reply(m));
             }
-            "job-getid" => out.push(reply(
-                ok("job-getid-response").with("jobid", kvs.info().jobid.clone()),
-            )),
+            "job-getid" => out.push(reply(ok("job-getid-response").with("jobid", kvs.info().jobid.clone()))),
             "info-getjobattr" => {
                 let value = match msg.get("key") {
                     Some("universeSize") => Some(kvs.info().universe_size.to_string()),
@@ -518,9 +457,7 @@ impl PmiServerConn {
                     _ => None,
                 };
                 let m = match value {
-                    Some(v) => ok("info-getjobattr-response")
-                        .with("found", "TRUE")
-                        .with("value", v),
+                    Some(v) => ok("info-getjobattr-response").with("found", "TRUE").with("value", v),
                     None => ok("info-getjobattr-response").with("found", "FALSE"),
                 };
                 out.push(reply(m));
@@ -529,40 +466,25 @@ impl PmiServerConn {
                 (Some(k), Some(v)) => {
                     let waiters = kvs.put_node_attr(k, v);
                     out.push(reply(ok("info-putnodeattr-response")));
-                    let waiters: Vec<u32> =
-                        waiters.into_iter().filter(|&r| r != self.rank).collect();
+                    let waiters: Vec<u32> = waiters.into_iter().filter(|&r| r != self.rank).collect();
                     if !waiters.is_empty() {
                         out.push(ServerOutput::Resume(waiters));
                     }
                 }
-                _ => out.push(reply(invalid(
-                    "info-putnodeattr-response",
-                    "info-putnodeattr needs key and value",
-                ))),
+                _ => out.push(reply(invalid("info-putnodeattr-response", "info-putnodeattr needs key and value"))),
             },
             "info-getnodeattr" => {
                 let Some(key) = msg.get("key") else {
-                    out.push(reply(invalid(
-                        "info-getnodeattr-response",
-                        "info-getnodeattr needs key",
-                    )));
+                    out.push(reply(invalid("info-getnodeattr-response", "info-getnodeattr needs key")));
                     return;
                 };
                 match kvs.node_attr(key) {
-                    Some(v) => out.push(reply(
-                        ok("info-getnodeattr-response")
-                            .with("found", "TRUE")
-                            .with("value", v),
-                    )),
+                    Some(v) => out.push(reply(ok("info-getnodeattr-response").with("found", "TRUE").with("value", v))),
                     None if msg.get("wait") == Some("TRUE") => {
-                        self.pending = Some(Pending::NodeAttr {
-                            key: key.to_string(),
-                        });
+                        self.pending = Some(Pending::NodeAttr { key: key.to_string() });
                         kvs.wait_node_attr(self.rank);
                     }
-                    None => out.push(reply(
-                        ok("info-getnodeattr-response").with("found", "FALSE"),
-                    )),
+                    None => out.push(reply(ok("info-getnodeattr-response").with("found", "FALSE"))),
                 }
             }
             "kvs-put" => match (msg.get("key"), msg.get("value")) {
@@ -570,35 +492,24 @@ impl PmiServerConn {
                     kvs.stage(k, v);
                     out.push(reply(ok("kvs-put-response")));
                 }
-                _ => out.push(reply(invalid(
-                    "kvs-put-response",
-                    "kvs-put needs key and value",
-                ))),
+                _ => out.push(reply(invalid("kvs-put-response", "kvs-put needs key and value"))),
             },
             "kvs-fence" => self.enter_fence(kvs, out),
             "kvs-get" => {
                 let m = match msg.get("key").and_then(|k| kvs.get(k)) {
-                    Some(v) => ok("kvs-get-response")
-                        .with("found", "TRUE")
-                        .with("value", v),
+                    Some(v) => ok("kvs-get-response").with("found", "TRUE").with("value", v),
                     None => ok("kvs-get-response").with("found", "FALSE"),
                 };
                 out.push(reply(m));
             }
             "finalize" => {
                 out.push(reply(ok("finalize-response")));
-                out.push(ServerOutput::Event(ServerEvent::Finalized {
-                    rank: self.rank,
-                }));
+                out.push(ServerOutput::Event(ServerEvent::Finalized { rank: self.rank }));
                 out.push(ServerOutput::Close);
                 self.done = true;
             }
             "abort" => {
-                let code = msg
-                    .get("code")
-                    .or_else(|| msg.get("exitcode"))
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(1);
+                let code = msg.get("code").or_else(|| msg.get("exitcode")).and_then(|c| c.parse().ok()).unwrap_or(1);
                 let text = msg.get("msg").unwrap_or("").to_string();
                 self.abort(code, text, out);
             }
@@ -728,35 +639,19 @@ mod tests {
         let mut kvs = job(3);
         kvs.info.jobid = "4.0".into();
         kvs.info.process_mapping = "(vector,(0,1,3))".into();
-        kvs.committed
-            .insert("PMI_process_mapping".into(), "(vector,(0,1,3))".into());
+        kvs.committed.insert("PMI_process_mapping".into(), "(vector,(0,1,3))".into());
         let mut conns: Vec<_> = (0..3).map(PmiServerConn::new).collect();
         for c in conns.iter_mut() {
             let out = c.feed(b"cmd=init pmi_version=1 pmi_subversion=1\n", &mut kvs);
-            assert_eq!(
-                replies(&out),
-                b"cmd=response_to_init rc=0 pmi_version=1 pmi_subversion=1\n"
-            );
+            assert_eq!(replies(&out), b"cmd=response_to_init rc=0 pmi_version=1 pmi_subversion=1\n");
         }
         let c0 = &mut conns[0];
         for (req, want) in [
-            (
-                &b"cmd=get_maxes\n"[..],
-                &b"cmd=maxes rc=0 kvsname_max=256 keylen_max=64 vallen_max=1024\n"[..],
-            ),
-            (
-                b"cmd=get_universe_size\n",
-                b"cmd=universe_size rc=0 size=3\n",
-            ),
+            (&b"cmd=get_maxes\n"[..], &b"cmd=maxes rc=0 kvsname_max=256 keylen_max=64 vallen_max=1024\n"[..]),
+            (b"cmd=get_universe_size\n", b"cmd=universe_size rc=0 size=3\n"),
             (b"cmd=get_appnum\n", b"cmd=appnum rc=0 appnum=-1\n"),
-            (
-                b"cmd=get_my_kvsname\n",
-                b"cmd=my_kvsname rc=0 kvsname=4.0\n",
-            ),
-            (
-                b"cmd=put kvsname=4.0 key=key-0 value=val-of-0\n",
-                b"cmd=put_result rc=0\n",
-            ),
+            (b"cmd=get_my_kvsname\n", b"cmd=my_kvsname rc=0 kvsname=4.0\n"),
+            (b"cmd=put kvsname=4.0 key=key-0 value=val-of-0\n", b"cmd=put_result rc=0\n"),
         ] {
             assert_eq!(replies(&c0.feed(req, &mut kvs)), want);
         }
@@ -767,25 +662,13 @@ mod tests {
         assert_eq!(replies(&out), b"cmd=barrier_out rc=0\n");
         assert!(out.contains(&ServerOutput::Resume(vec![0, 1])));
         for r in [0, 1] {
-            assert_eq!(
-                replies(&conns[r].resume(&mut kvs)),
-                b"cmd=barrier_out rc=0\n"
-            );
+            assert_eq!(replies(&conns[r].resume(&mut kvs)), b"cmd=barrier_out rc=0\n");
         }
         let c1 = &mut conns[1];
         for (req, want) in [
-            (
-                &b"cmd=get kvsname=4.0 key=key-0\n"[..],
-                &b"cmd=get_result rc=0 value=val-of-0\n"[..],
-            ),
-            (
-                b"cmd=get kvsname=4.0 key=no-such-key\n",
-                b"cmd=get_result rc=1\n",
-            ),
-            (
-                b"cmd=get kvsname=4.0 key=PMI_process_mapping\n",
-                b"cmd=get_result rc=0 value=(vector,(0,1,3))\n",
-            ),
+            (&b"cmd=get kvsname=4.0 key=key-0\n"[..], &b"cmd=get_result rc=0 value=val-of-0\n"[..]),
+            (b"cmd=get kvsname=4.0 key=no-such-key\n", b"cmd=get_result rc=1\n"),
+            (b"cmd=get kvsname=4.0 key=PMI_process_mapping\n", b"cmd=get_result rc=0 value=(vector,(0,1,3))\n"),
             (b"cmd=finalize\n", b"cmd=finalize_ack rc=0\n"),
         ] {
             assert_eq!(replies(&c1.feed(req, &mut kvs)), want);
@@ -797,16 +680,10 @@ mod tests {
         let mut kvs = job(1);
         let mut c = PmiServerConn::new(0);
         let out = c.feed(b"cmd=init pmi_version=3 pmi_subversion=0\n", &mut kvs);
-        assert_eq!(
-            replies(&out),
-            b"cmd=response_to_init rc=-1 pmi_version=2 pmi_subversion=0\n"
-        );
+        assert_eq!(replies(&out), b"cmd=response_to_init rc=-1 pmi_version=2 pmi_subversion=0\n");
         assert!(c.version().is_none());
         let out = c.feed(b"cmd=init pmi_version=1 pmi_subversion=1\n", &mut kvs);
-        assert_eq!(
-            replies(&out),
-            b"cmd=response_to_init rc=0 pmi_version=1 pmi_subversion=1\n"
-        );
+        assert_eq!(replies(&out), b"cmd=response_to_init rc=0 pmi_version=1 pmi_subversion=1\n");
         assert_eq!(c.version(), Some(PmiVersion::V1));
     }
 
@@ -817,25 +694,13 @@ mod tests {
         let mut b = PmiServerConn::new(1);
         a.feed(b"cmd=init pmi_version=2 pmi_subversion=0\n", &mut kvs);
         b.feed(b"cmd=init pmi_version=2 pmi_subversion=0\n", &mut kvs);
-        let mut req = Message::new("kvs-put")
-            .with("key", "a")
-            .with("value", "1")
-            .encode_v2();
+        let mut req = Message::new("kvs-put").with("key", "a").with("value", "1").encode_v2();
         req.extend(Message::new("kvs-fence").encode_v2());
-        req.extend(
-            Message::new("kvs-get")
-                .with("jobid", "x")
-                .with("srcid", "-1")
-                .with("key", "b")
-                .encode_v2(),
-        );
+        req.extend(Message::new("kvs-get").with("jobid", "x").with("srcid", "-1").with("key", "b").encode_v2());
         let out = a.feed(&req, &mut kvs);
         assert_eq!(replies(&out), b"26    cmd=kvs-put-response;rc=0;");
         assert!(a.is_waiting());
-        let mut req = Message::new("kvs-put")
-            .with("key", "b")
-            .with("value", "2")
-            .encode_v2();
+        let mut req = Message::new("kvs-put").with("key", "b").with("value", "2").encode_v2();
         req.extend(Message::new("kvs-fence").encode_v2());
         let out = b.feed(&req, &mut kvs);
         assert!(out.contains(&ServerOutput::Resume(vec![0])));
@@ -853,15 +718,9 @@ mod tests {
         let mut b = PmiServerConn::new(1);
         a.feed(b"cmd=init pmi_version=2 pmi_subversion=0\n", &mut kvs);
         b.feed(b"cmd=init pmi_version=2 pmi_subversion=0\n", &mut kvs);
-        let get = Message::new("info-getnodeattr")
-            .with("key", "k")
-            .with("wait", "TRUE")
-            .encode_v2();
+        let get = Message::new("info-getnodeattr").with("key", "k").with("wait", "TRUE").encode_v2();
         assert!(replies(&a.feed(&get, &mut kvs)).is_empty());
-        let put = Message::new("info-putnodeattr")
-            .with("key", "k")
-            .with("value", "v")
-            .encode_v2();
+        let put = Message::new("info-putnodeattr").with("key", "k").with("value", "v").encode_v2();
         let out = b.feed(&put, &mut kvs);
         assert!(out.contains(&ServerOutput::Resume(vec![0])));
         assert_eq!(
@@ -877,22 +736,9 @@ mod tests {
         c.feed(b"cmd=init pmi_version=2 pmi_subversion=0\n", &mut kvs);
         let out = c.feed(&Message::new("job-connect").encode_v2(), &mut kvs);
         assert!(replies(&out).is_empty());
-        assert!(matches!(
-            out[0],
-            ServerOutput::Event(ServerEvent::ProtocolError { rank: 0, .. })
-        ));
-        let out = c.feed(
-            b"44    cmd=abort;isworld=TRUE;msg=bad thing;code=7;",
-            &mut kvs,
-        );
-        assert_eq!(
-            out,
-            vec![ServerOutput::Event(ServerEvent::Aborted {
-                rank: 0,
-                code: 7,
-                msg: "bad thing".into()
-            })]
-        );
+        assert!(matches!(out[0], ServerOutput::Event(ServerEvent::ProtocolError { rank: 0, .. })));
+        let out = c.feed(b"44    cmd=abort;isworld=TRUE;msg=bad thing;code=7;", &mut kvs);
+        assert_eq!(out, vec![ServerOutput::Event(ServerEvent::Aborted { rank: 0, code: 7, msg: "bad thing".into() })]);
     }
 
     #[test]
@@ -901,14 +747,7 @@ mod tests {
         let mut c = PmiServerConn::new(0);
         c.feed(b"cmd=init pmi_version=1 pmi_subversion=1\n", &mut kvs);
         let out = c.feed(b"cmd=abort exitcode=9\n", &mut kvs);
-        assert_eq!(
-            out,
-            vec![ServerOutput::Event(ServerEvent::Aborted {
-                rank: 0,
-                code: 9,
-                msg: String::new()
-            })]
-        );
+        assert_eq!(out, vec![ServerOutput::Event(ServerEvent::Aborted { rank: 0, code: 9, msg: String::new() })]);
     }
 
     #[test]
@@ -916,10 +755,7 @@ mod tests {
         let mut kvs = job(1);
         let mut c = PmiServerConn::new(0);
         c.feed(b"cmd=init pmi_version=2 pmi_subversion=0\n", &mut kvs);
-        let out = c.feed(
-            &Message::new("fullinit").with("pmirank", "0").encode_v2(),
-            &mut kvs,
-        );
+        let out = c.feed(&Message::new("fullinit").with("pmirank", "0").encode_v2(), &mut kvs);
         let mut wb = WireBuffer::new();
         wb.push(&replies(&out));
         let m = wb.next_frame().unwrap().unwrap();

@@ -9,8 +9,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use rmpi_pmi::{
-    parse_process_mapping, ClientHints, JobInfo, Kvs, PmiClient, PmiServerConn, PmiVersion,
-    ServerEvent, ServerOutput,
+    parse_process_mapping, ClientHints, JobInfo, Kvs, PmiClient, PmiServerConn, PmiVersion, ServerEvent, ServerOutput,
 };
 
 struct Shared {
@@ -19,12 +18,7 @@ struct Shared {
     streams: Vec<UnixStream>,
 }
 
-fn apply(
-    shared: &mut Shared,
-    rank: u32,
-    outs: Vec<ServerOutput>,
-    events: &mpsc::Sender<ServerEvent>,
-) {
+fn apply(shared: &mut Shared, rank: u32, outs: Vec<ServerOutput>, events: &mpsc::Sender<ServerEvent>) {
     for o in outs {
         match o {
             ServerOutput::Reply(b) => {
@@ -95,11 +89,7 @@ fn exchange(version: PmiVersion) {
     let mut handles = Vec::new();
     for (rank, end) in ends.into_iter().enumerate() {
         handles.push(thread::spawn(move || {
-            let hints = ClientHints {
-                rank: Some(rank as u32),
-                size: Some(size),
-                jobid: Some("job-7".into()),
-            };
+            let hints = ClientHints { rank: Some(rank as u32), size: Some(size), jobid: Some("job-7".into()) };
             let keep = end.try_clone().unwrap();
             let mut c = PmiClient::connect(OwnedFd::from(end), version, hints).unwrap();
             assert_eq!(c.version(), version);
@@ -109,16 +99,9 @@ fn exchange(version: PmiVersion) {
             assert_eq!(c.appnum(), 0);
             assert_eq!(c.universe_size().unwrap(), size);
             let map = c.process_mapping().unwrap().unwrap();
-            assert_eq!(
-                parse_process_mapping(&map, size).unwrap(),
-                vec![0; size as usize]
-            );
+            assert_eq!(parse_process_mapping(&map, size).unwrap(), vec![0; size as usize]);
 
-            c.put(
-                &format!("card-{rank}"),
-                &format!("shm:/rmpi-{rank},tcp=127.0.0.1:{}", 1000 + rank),
-            )
-            .unwrap();
+            c.put(&format!("card-{rank}"), &format!("shm:/rmpi-{rank},tcp=127.0.0.1:{}", 1000 + rank)).unwrap();
             // Own put is invisible before the fence.
             assert_eq!(c.get(&format!("card-{rank}")).unwrap(), None);
             c.fence().unwrap();
@@ -130,14 +113,10 @@ fn exchange(version: PmiVersion) {
             }
             assert_eq!(c.get("no-such-key").unwrap(), None);
             // Second epoch: re-put replaces.
-            c.put(&format!("card-{rank}"), &format!("epoch2-{rank}"))
-                .unwrap();
+            c.put(&format!("card-{rank}"), &format!("epoch2-{rank}")).unwrap();
             c.fence().unwrap();
             let next = (rank as u32 + 1) % size;
-            assert_eq!(
-                c.get(&format!("card-{next}")).unwrap(),
-                Some(format!("epoch2-{next}"))
-            );
+            assert_eq!(c.get(&format!("card-{next}")).unwrap(), Some(format!("epoch2-{next}")));
             // Bad values are refused locally.
             assert!(c.put("k", "a b").is_err());
             assert!(c.put("k", "a;b").is_err());
@@ -180,11 +159,7 @@ fn pmi1_put_fence_get_finalize() {
 fn abort_reaches_server(version: PmiVersion) {
     let (mut ends, events) = start_server(1, "j");
     let end = ends.remove(0);
-    let hints = ClientHints {
-        rank: Some(0),
-        size: Some(1),
-        jobid: None,
-    };
+    let hints = ClientHints { rank: Some(0), size: Some(1), jobid: None };
     let mut c = PmiClient::connect(OwnedFd::from(end), version, hints).unwrap();
     c.abort(7, "out of cheese; sorry").unwrap();
     assert!(c.put("k", "v").is_err());
@@ -193,9 +168,7 @@ fn abort_reaches_server(version: PmiVersion) {
         PmiVersion::V1 => "",
     };
     loop {
-        let ev = events
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("abort event");
+        let ev = events.recv_timeout(std::time::Duration::from_secs(10)).expect("abort event");
         if let ServerEvent::Aborted { rank, code, msg } = ev {
             assert_eq!((rank, code, msg.as_str()), (0, 7, want_msg));
             break;
@@ -217,8 +190,7 @@ fn pmi1_abort_reaches_server() {
 fn pmi1_requires_rank_and_size_hints() {
     let (mut ends, _events) = start_server(1, "j");
     let end = ends.remove(0);
-    let err =
-        PmiClient::connect(OwnedFd::from(end), PmiVersion::V1, ClientHints::default()).unwrap_err();
+    let err = PmiClient::connect(OwnedFd::from(end), PmiVersion::V1, ClientHints::default()).unwrap_err();
     assert!(err.to_string().contains("PMI_RANK"), "{err}");
 }
 
@@ -233,8 +205,7 @@ fn launcher_death_is_an_error_not_a_hang() {
         // Launcher dies without answering.
         drop(b);
     });
-    let err =
-        PmiClient::connect(OwnedFd::from(a), PmiVersion::V2, ClientHints::default()).unwrap_err();
+    let err = PmiClient::connect(OwnedFd::from(a), PmiVersion::V2, ClientHints::default()).unwrap_err();
     assert!(matches!(err, rmpi_pmi::PmiError::Closed(_)), "{err}");
     t.join().unwrap();
 }

@@ -12,36 +12,21 @@ use rmpi_pmi::{PmiClient, PmiError, PmiVersion};
 fn from_env_singleton_port_and_fd() {
     std::env::remove_var("PMI_FD");
     std::env::remove_var("PMI_PORT");
-    assert!(
-        PmiClient::from_env().unwrap().is_none(),
-        "no PMI_FD: singleton"
-    );
+    assert!(PmiClient::from_env().unwrap().is_none(), "no PMI_FD: singleton");
 
     std::env::set_var("PMI_PORT", "localhost:1234");
-    assert!(matches!(
-        PmiClient::from_env(),
-        Err(PmiError::PmiPortUnsupported(_))
-    ));
+    assert!(matches!(PmiClient::from_env(), Err(PmiError::PmiPortUnsupported(_))));
     std::env::remove_var("PMI_PORT");
 
     std::env::set_var("PMI_FD", "987");
-    assert!(matches!(
-        PmiClient::from_env(),
-        Err(PmiError::BadEnv { .. })
-    ));
+    assert!(matches!(PmiClient::from_env(), Err(PmiError::BadEnv { .. })));
 
     // A scripted PMI-1 server.
     let (a, mut b) = UnixStream::pair().unwrap();
     let server = thread::spawn(move || {
         let script: &[(&str, &str)] = &[
-            (
-                "cmd=init pmi_version=1 pmi_subversion=1\n",
-                "cmd=response_to_init rc=0 pmi_version=1 pmi_subversion=1\n",
-            ),
-            (
-                "cmd=get_maxes\n",
-                "cmd=maxes rc=0 kvsname_max=256 keylen_max=64 vallen_max=1024\n",
-            ),
+            ("cmd=init pmi_version=1 pmi_subversion=1\n", "cmd=response_to_init rc=0 pmi_version=1 pmi_subversion=1\n"),
+            ("cmd=get_maxes\n", "cmd=maxes rc=0 kvsname_max=256 keylen_max=64 vallen_max=1024\n"),
             ("cmd=get_appnum\n", "cmd=appnum rc=0 appnum=-1\n"),
             ("cmd=get_my_kvsname\n", "cmd=my_kvsname rc=0 kvsname=4.0\n"),
         ];
@@ -61,10 +46,7 @@ fn from_env_singleton_port_and_fd() {
     std::env::set_var("RMPI_PMI_VERSION", "1");
     let c = PmiClient::from_env().unwrap().unwrap();
     assert_eq!(c.version(), PmiVersion::V1);
-    assert_eq!(
-        (c.rank(), c.size(), c.jobid(), c.appnum()),
-        (2, 3, "4.0", -1)
-    );
+    assert_eq!((c.rank(), c.size(), c.jobid(), c.appnum()), (2, 3, "4.0", -1));
     assert_eq!(c.raw_fd(), fd);
     // The descriptor is now close-on-exec.
     // SAFETY: F_GETFD only reads the descriptor flags.

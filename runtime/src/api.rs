@@ -15,7 +15,7 @@ use crate::bootstrap;
 use crate::coll::{CollOut, CollRun};
 use crate::comm::{compare_groups, CommId, Compare, Group, GroupId, Tables, COMM_SELF, COMM_WORLD, MASK_WORDS};
 use crate::error::{err, ErrorClass, MpiError, MpiResult};
-use crate::ops::{predefined, Prim, PredefOp};
+use crate::ops::{predefined, PredefOp, Prim};
 use crate::persist::Persistent;
 use crate::state::{self, block_on, with, ReqBody, RequestId, Runtime, ThreadLevel};
 
@@ -186,7 +186,14 @@ pub fn comm_world_rank(c: CommId, rank: i32) -> MpiResult<u32> {
 ///
 /// # Safety
 /// `buf..buf+len` must stay valid and unmodified until the request completes.
-pub unsafe fn isend(buf: *const u8, len: usize, dest: i32, tag: i32, comm: CommId, mode: SendMode) -> MpiResult<RequestId> {
+pub unsafe fn isend(
+    buf: *const u8,
+    len: usize,
+    dest: i32,
+    tag: i32,
+    comm: CommId,
+    mode: SendMode,
+) -> MpiResult<RequestId> {
     with(|rt| {
         let (ctx, group, me) = comm_info(&rt.tables, comm)?;
         check_rank(dest, group.len() as i32, false)?;
@@ -273,14 +280,17 @@ fn try_complete(rt: &mut Runtime, id: RequestId) -> MpiResult<Option<Status>> {
     let body = rt.reqs.get_mut(id)?;
     let st = match body {
         ReqBody::Done(st) => Some(*st),
-        ReqBody::P2p(rid) => rt.net.engine.status(*rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?,
+        ReqBody::P2p(rid) => {
+            rt.net.engine.status(*rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?
+        }
         ReqBody::Coll { done, .. } => done.then(Status::default),
         ReqBody::PersistentColl { active, .. } => return Ok((!*active).then(Status::default)),
         ReqBody::Persistent { active, .. } => {
             return match *active {
                 None => Ok(Some(null_status())),
                 Some(rid) => {
-                    let st = rt.net.engine.status(rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?;
+                    let st =
+                        rt.net.engine.status(rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?;
                     if st.is_some() {
                         let _ = rt.net.engine.free(rid);
                         if let ReqBody::Persistent { active, .. } = rt.reqs.get_mut(id)? {
@@ -352,7 +362,9 @@ pub fn test_all(ids: &[Option<RequestId>]) -> MpiResult<Option<Vec<Status>>> {
 fn is_complete(rt: &mut Runtime, id: RequestId) -> MpiResult<bool> {
     Ok(match rt.reqs.get_mut(id)? {
         ReqBody::Done(_) => true,
-        ReqBody::P2p(rid) => rt.net.engine.status(*rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?.is_some(),
+        ReqBody::P2p(rid) => {
+            rt.net.engine.status(*rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?.is_some()
+        }
         ReqBody::Coll { done, .. } => *done,
         ReqBody::PersistentColl { active, .. } => !*active,
         ReqBody::Persistent { active: None, .. } => true,
@@ -524,7 +536,8 @@ pub unsafe fn imrecv(buf: *mut u8, len: usize, msg: Message) -> MpiResult<Reques
         Message::Msg(m) => {
             // SAFETY: forwarded from this function's contract.
             let rbuf = if len == 0 { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf, len) } };
-            let rid = rt.net.engine.post_mrecv(m, rbuf).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?;
+            let rid =
+                rt.net.engine.post_mrecv(m, rbuf).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?;
             Ok(rt.reqs.insert(ReqBody::P2p(rid)))
         }
     })
@@ -541,7 +554,14 @@ pub fn mrecv(buf: &mut [u8], msg: Message) -> MpiResult<Status> {
 ///
 /// # Safety
 /// The buffer must stay valid while the request exists and is active.
-pub unsafe fn send_init(buf: *const u8, len: usize, dest: i32, tag: i32, comm: CommId, mode: SendMode) -> MpiResult<RequestId> {
+pub unsafe fn send_init(
+    buf: *const u8,
+    len: usize,
+    dest: i32,
+    tag: i32,
+    comm: CommId,
+    mode: SendMode,
+) -> MpiResult<RequestId> {
     with(|rt| {
         let (ctx, group, me) = comm_info(&rt.tables, comm)?;
         check_rank(dest, group.len() as i32, false)?;
@@ -621,7 +641,11 @@ fn start_one(rt: &mut Runtime, id: RequestId) -> MpiResult<()> {
 
 // ---------------------------------------------------------------- collectives
 
-fn new_run(rt: &mut Runtime, comm: CommId, make: impl FnOnce(usize, usize) -> MpiResult<Collective>) -> MpiResult<CollRun> {
+fn new_run(
+    rt: &mut Runtime,
+    comm: CommId,
+    make: impl FnOnce(usize, usize) -> MpiResult<Collective>,
+) -> MpiResult<CollRun> {
     let c = rt.tables.comm_mut(comm)?;
     let seq = c.coll_seq;
     c.coll_seq = c.coll_seq.wrapping_add(1);
@@ -636,7 +660,10 @@ fn coll_err(e: rmpi_collectives::CollError) -> MpiError {
 
 /// Run a collective to completion and return its output (the blocking form).
 /// `make(rank, size)` builds it for this rank of `comm`.
-pub fn coll_blocking(comm: CommId, make: impl FnOnce(usize, usize) -> Result<Collective, CollError>) -> MpiResult<Vec<u8>> {
+pub fn coll_blocking(
+    comm: CommId,
+    make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
+) -> MpiResult<Vec<u8>> {
     run_blocking(comm, |r, n| make(r, n).map_err(coll_err))
 }
 
@@ -932,7 +959,10 @@ pub fn group_incl(g: GroupId, ranks: &[i32]) -> MpiResult<GroupId> {
         let mut v = Vec::with_capacity(ranks.len());
         for &r in ranks {
             if r < 0 || r as usize >= grp.len() || !seen.insert(r) {
-                return err(ErrorClass::Rank, format!("invalid or repeated rank {r} for a group of size {}", grp.len()));
+                return err(
+                    ErrorClass::Rank,
+                    format!("invalid or repeated rank {r} for a group of size {}", grp.len()),
+                );
             }
             v.push(grp[r as usize]);
         }

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use rmpi_engine::{Engine, EngineConfig};
 use rmpi_pmi::{parse_process_mapping, PmiClient};
+use rmpi_transports::cma;
 use rmpi_transports::shm::{ShmConfig, ShmTransport};
 use rmpi_transports::tcp::{TcpConfig, TcpTransport};
-use rmpi_transports::cma;
 
 use crate::comm::Tables;
 use crate::error::{ErrorClass, MpiError, MpiResult};
@@ -97,7 +97,8 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         None
     };
 
-    let shm_peers: Vec<u32> = if shm.is_some() { local.iter().copied().filter(|&r| r != rank).collect() } else { vec![] };
+    let shm_peers: Vec<u32> =
+        if shm.is_some() { local.iter().copied().filter(|&r| r != rank).collect() } else { vec![] };
     if let Some(p) = pmi.as_mut().filter(|_| size > 1) {
         if let Some(s) = &shm {
             p.put(&shm_card_key(rank), &s.card()).map_err(pmi_err("put"))?;

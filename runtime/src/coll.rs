@@ -45,7 +45,15 @@ impl CollRun {
 
     /// Advance the schedule; true when complete.
     pub fn progress(&mut self, net: &mut Net) -> MpiResult<bool> {
-        let mut p2p = EngineP2p { run_ctx: self.ctx, group: &self.group, rank: self.rank, seq: self.seq, net, tokens: &mut self.tokens, next_token: &mut self.next_token };
+        let mut p2p = EngineP2p {
+            run_ctx: self.ctx,
+            group: &self.group,
+            rank: self.rank,
+            seq: self.seq,
+            net,
+            tokens: &mut self.tokens,
+            next_token: &mut self.next_token,
+        };
         let algo = self.coll.algorithm();
         self.coll.progress(&mut p2p).map_err(|e| {
             let class = match e {

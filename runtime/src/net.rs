@@ -55,9 +55,8 @@ impl Net {
         let same_node = self.world.node_of_rank[peer as usize] == self.world.node_of_rank[self.world.rank as usize];
         let pmi = &mut self.pmi;
         let mut card = |p: u32| -> MpiResult<String> {
-            let pmi = pmi
-                .as_mut()
-                .ok_or_else(|| MpiError::new(ErrorClass::Intern, "no PMI to look up a peer's address"))?;
+            let pmi =
+                pmi.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Intern, "no PMI to look up a peer's address"))?;
             pmi.get(&tcp_card_key(p))
                 .map_err(|e| MpiError::new(ErrorClass::Intern, format!("PMI get of rank {p}'s card: {e}")))?
                 .ok_or_else(|| MpiError::new(ErrorClass::Intern, format!("rank {p} published no TCP address")))
@@ -113,9 +112,7 @@ impl Net {
         let Some(p) = &self.pmi else { return false };
         let mut b = [0u8; 1];
         // SAFETY: recv into a valid 1-byte buffer; MSG_PEEK leaves the data.
-        let n = unsafe {
-            libc::recv(p.raw_fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
-        };
+        let n = unsafe { libc::recv(p.raw_fd(), b.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
         n == 0
     }
 }

@@ -97,7 +97,10 @@ impl Requests {
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                matches!(s.body, Some(ReqBody::Coll { done: false, .. }) | Some(ReqBody::PersistentColl { active: true, .. }))
+                matches!(
+                    s.body,
+                    Some(ReqBody::Coll { done: false, .. }) | Some(ReqBody::PersistentColl { active: true, .. })
+                )
             })
             .map(|(i, s)| RequestId(((s.generation as u64) << 32) | i as u64))
             .collect()
