@@ -89,7 +89,7 @@ fn bandwidth(group: Group, len: usize, total: usize) -> f64 {
 }
 
 #[test]
-#[ignore]
+#[ignore = "a timing benchmark, not a test: run with --ignored --nocapture"]
 fn report_latency_and_bandwidth() {
     for (name, make) in [("shm", shm_group as fn(usize) -> Group), ("tcp", tcp_group)] {
         for len in [0usize, 64, 4096] {
