@@ -215,7 +215,7 @@ impl RunningJob {
     }
 
     /// Wait for the job to end by itself within its deadline; returns its output.
-    pub fn finish(mut self) -> JobOutput {
+    pub fn finish(self) -> JobOutput {
         let deadline = self.timeout.saturating_sub(self.start.elapsed());
         self.finish_within(deadline)
     }
