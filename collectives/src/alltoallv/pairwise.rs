@@ -16,14 +16,7 @@ pub const KEY: &str = "alltoallv:pairwise";
 
 /// The alltoallv schedule (see [`Collective::alltoallv`](crate::Collective::alltoallv)).
 pub fn build(a: CollArgs) -> Result<Schedule, CollError> {
-    let (send, recv) = a.alltoallv_layouts()?;
-    let mut b = ScheduleBuilder::new(a.rank, a.size)?;
-    let input = b.buffer(a.data);
-    b.set_input(input);
-    let out = b.zeroed(recv.extent());
-    build_into(&mut b, input, &send, out, &recv, 0)?;
-    b.set_output(out);
-    Ok(b.finish())
+    super::schedule(a, build_into)
 }
 
 /// Adds a pairwise-exchange alltoallv from `input` (blocks per `send`)

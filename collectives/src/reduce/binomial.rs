@@ -31,13 +31,7 @@ pub fn build(
     data: Vec<u8>,
     op: &Arc<dyn ReduceOp>,
 ) -> Result<Schedule, CollError> {
-    let mut b = ScheduleBuilder::new(rank, size)?;
-    let input = b.buffer(data);
-    b.set_input(input);
-    if let Some(out) = build_into(&mut b, root, op, input, 0)? {
-        b.set_output(out);
-    }
-    Ok(b.finish())
+    super::schedule(rank, size, root, data, op, build_into)
 }
 
 /// Adds a binomial reduce of `input` to `root` to `b`, using tags `tag` and

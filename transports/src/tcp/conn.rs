@@ -349,7 +349,9 @@ impl Incoming {
             }
             let want = match self.state {
                 InState::Established { .. } if self.end - self.start >= FRAME_HEADER => {
-                    let flen = u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().unwrap()) as usize;
+                    let flen =
+                        u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().expect("a 4-byte slice"))
+                            as usize;
                     (FRAME_HEADER + flen - (self.end - self.start)).clamp(1, 4 << 20).max(READ_CHUNK)
                 }
                 _ => READ_CHUNK,
@@ -419,7 +421,8 @@ impl Incoming {
             return InEvent::Open;
         };
         while self.end - self.start >= FRAME_HEADER {
-            let flen = u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().unwrap()) as usize;
+            let flen =
+                u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().expect("a 4-byte slice")) as usize;
             if flen > max_frame {
                 return InEvent::Broken(format!("frame of {flen} bytes exceeds {max_frame}"));
             }

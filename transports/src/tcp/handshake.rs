@@ -100,7 +100,7 @@ pub(crate) fn check_hello(buf: &[u8], me: Rank, job: &str, secret: &[u8], nonce:
         return Hello::Incomplete;
     }
     let u16_at = |i: usize| u16::from_le_bytes([buf[i], buf[i + 1]]);
-    let u32_at = |i: usize| u32::from_le_bytes(buf[i..i + 4].try_into().unwrap());
+    let u32_at = |i: usize| u32::from_le_bytes(buf[i..i + 4].try_into().expect("a 4-byte slice"));
     if u16_at(4) != VERSION {
         return Hello::Rejected("unsupported version");
     }
