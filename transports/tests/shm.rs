@@ -157,8 +157,10 @@ fn shm_child_process_role() {
         return;
     };
     let mut t = create(&job, 1, 2);
-    println!("CARD {}", t.card());
+    // Map the parent's segment before showing our card: once the parent has
+    // our card it unlinks its own segment's name.
     t.attach(0, &parent_card).unwrap();
+    println!("CARD {}", t.card());
     // A buffer the parent reads with CMA.
     let secret_buf: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     let addr = (secret_buf.as_ptr() as usize as u64).to_le_bytes();
