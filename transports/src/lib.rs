@@ -22,6 +22,7 @@
 use std::os::fd::RawFd;
 
 pub mod cma;
+pub mod ofi;
 pub mod shm;
 pub mod tcp;
 mod wait;

@@ -161,3 +161,33 @@ pub fn tcp_group_raw(n: usize) -> Vec<TcpTransport> {
 pub fn tcp_group(n: usize) -> Group {
     tcp_group_raw(n).into_iter().map(|t| Box::new(t) as Box<dyn Transport>).collect()
 }
+
+/// `n` ofi transports over `provider` that know each other's cards, or
+/// `None` (with a message) when libfabric is not installed.
+pub fn ofi_group_raw(n: usize, provider: &str) -> Option<Vec<rmpi_transports::ofi::OfiTransport>> {
+    use rmpi_transports::ofi::{OfiConfig, OfiTransport};
+    if let Err(why) = rmpi_transports::ofi::library() {
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    let mut ts: Vec<OfiTransport> = (0..n as Rank)
+        .map(|r| {
+            OfiTransport::open(OfiConfig {
+                rank: r,
+                secret: SECRET.to_vec(),
+                fabric_only: false,
+                provider: Some(provider.to_string()),
+            })
+            .unwrap()
+        })
+        .collect();
+    let cards: Vec<String> = ts.iter().map(|t| t.card()).collect();
+    for (i, t) in ts.iter_mut().enumerate() {
+        for (j, c) in cards.iter().enumerate() {
+            if i != j {
+                t.add_peer(j as Rank, c).unwrap();
+            }
+        }
+    }
+    Some(ts)
+}
