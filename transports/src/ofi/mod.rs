@@ -206,6 +206,7 @@ impl OfiTransport {
                         unsafe { Offer::read(p) }.provider
                     })
                     .collect();
+                offered.dedup();
                 let wanted = match (&cfg.provider, cfg.fabric_only) {
                     (Some(p), _) => format!("provider {p}"),
                     (None, true) => "fabric provider".to_string(),
