@@ -72,18 +72,20 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
     let world = World { rank, size, node_of_rank, jobid: jobid.clone() };
     let local = world.local_ranks();
     let force_tcp = std::env::var("RMPI_TRANSPORT").map(|v| v.eq_ignore_ascii_case("tcp")).unwrap_or(false);
+    let force_ofi = crate::ofi::forced();
     let secret = std::env::var("RMPI_JOB_SECRET")
         .ok()
         .and_then(|s| decode_hex(&s))
         .unwrap_or_else(|| format!("rmpi-job-{jobid}").into_bytes());
 
     let tr = |e: rmpi_transports::TransportError| MpiError::new(ErrorClass::Other, format!("transport setup: {e}"));
-    let mut shm = if !force_tcp && local.len() > 1 {
+    let ofi = crate::ofi::open(rank, size, &secret, local.len() < size as usize)?;
+    let mut shm = if !force_tcp && !force_ofi && local.len() > 1 {
         Some(ShmTransport::create(ShmConfig { job: jobid.clone(), rank, local_ranks: local.clone() }).map_err(tr)?)
     } else {
         None
     };
-    let tcp = if size > 1 && (force_tcp || local.len() < size as usize) {
+    let tcp = if size > 1 && !force_ofi && (force_tcp || local.len() < size as usize) {
         Some(
             TcpTransport::bind(TcpConfig {
                 rank,
@@ -105,6 +107,9 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         }
         if let Some(t) = &tcp {
             p.put(&tcp_card_key(rank), &t.card()).map_err(pmi_err("put"))?;
+        }
+        if let Some(o) = &ofi {
+            crate::ofi::put_card(p, rank, &o.card())?;
         }
         p.fence().map_err(pmi_err("fence"))?;
         if let Some(s) = shm.as_mut() {
@@ -134,6 +139,7 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         },
     );
     let mut router = Router::new(rank, size, shm, tcp);
+    router.set_ofi(ofi);
     for &peer in &shm_peers {
         router.set_shm(&mut engine, peer);
     }
@@ -155,7 +161,7 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
 /// every rank: a job either spans nodes or forces TCP everywhere), fence
 /// first so no rank closes its sockets while a peer still reads from them.
 pub(crate) fn stop(rt: &mut Runtime) -> MpiResult<()> {
-    let uses_tcp = rt.net.router.tcp.is_some();
+    let uses_tcp = rt.net.router.tcp.is_some() || rt.net.router.ofi.is_some();
     if let Some(p) = rt.net.pmi.as_mut() {
         if uses_tcp {
             p.fence().map_err(pmi_err("fence"))?;

@@ -53,6 +53,18 @@ impl Net {
     /// Make sure world rank `peer` can be sent to.
     pub fn ensure_route(&mut self, peer: u32) -> MpiResult<()> {
         let same_node = self.world.node_of_rank[peer as usize] == self.world.node_of_rank[self.world.rank as usize];
+        if self.router.has_ofi() && !self.router.is_routed(peer) && peer != self.world.rank {
+            // Forced ofi reaches every peer; automatic ofi only other nodes.
+            if crate::ofi::forced() || !same_node {
+                if let Some(pmi) = self.pmi.as_mut() {
+                    if let Some(c) = crate::ofi::get_card(pmi, peer)? {
+                        if self.router.route_ofi(&mut self.engine, peer, &c)? {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
         let pmi = &mut self.pmi;
         let mut card = |p: u32| -> MpiResult<String> {
             let pmi =

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::os::fd::RawFd;
 
 use rmpi_engine::{Action, Engine, PeerCaps};
-use rmpi_transports::{cma, shm::ShmTransport, tcp::TcpTransport, Transport, TransportError};
+use rmpi_transports::{cma, ofi::OfiTransport, shm::ShmTransport, tcp::TcpTransport, Transport, TransportError};
 
 use crate::error::{ErrorClass, MpiError, MpiResult};
 
@@ -23,6 +23,8 @@ pub enum Route {
     Loopback,
     Shm,
     Tcp,
+    /// libfabric (see `crate::ofi`).
+    Ofi,
 }
 
 /// The transports of this rank and the route to every peer.
@@ -31,6 +33,7 @@ pub struct Router {
     routes: Vec<Route>,
     pub(crate) shm: Option<ShmTransport>,
     pub(crate) tcp: Option<TcpTransport>,
+    pub(crate) ofi: Option<OfiTransport>,
     loopback: VecDeque<Vec<u8>>,
     single_copy: bool,
     scratch: Vec<u32>,
@@ -48,6 +51,7 @@ impl Router {
             routes: vec![Route::Unknown; size as usize],
             shm,
             tcp,
+            ofi: None,
             loopback: VecDeque::new(),
             single_copy: cma::probe(),
             scratch: Vec::new(),
@@ -69,6 +73,32 @@ impl Router {
             );
             self.routes[peer as usize] = Route::Shm;
         }
+    }
+
+    /// Use `ofi` for the peers [`Router::route_ofi`] is given.
+    pub fn set_ofi(&mut self, ofi: Option<OfiTransport>) {
+        self.ofi = ofi;
+    }
+
+    /// Whether ofi is open (then [`Router::route_ofi`] may route peers).
+    pub fn has_ofi(&self) -> bool {
+        self.ofi.is_some()
+    }
+
+    /// Route `peer` through ofi with its business card. `Ok(false)` when
+    /// the card is of another provider (the caller falls back to TCP).
+    pub fn route_ofi(&mut self, engine: &mut Engine, peer: u32, card: &str) -> MpiResult<bool> {
+        let Some(ofi) = self.ofi.as_mut() else { return Ok(false) };
+        match ofi.add_peer(peer, card) {
+            Ok(()) => {}
+            Err(TransportError::BadCard(_)) if self.tcp.is_some() => return Ok(false),
+            Err(e) => return Err(transport_err(e)),
+        }
+        let c = ofi.caps();
+        engine
+            .set_peer_caps(peer, PeerCaps { max_packet: c.max_packet, eager_limit: c.eager_limit, single_copy: false });
+        self.routes[peer as usize] = Route::Ofi;
+        Ok(true)
     }
 
     /// Make sure `peer` has a route; `card` fetches a TCP business card.
@@ -131,6 +161,14 @@ impl Router {
                     Err(e) => return Err(transport_err(e)),
                 }
             }
+            if let Some(ofi) = self.ofi.as_mut() {
+                match ofi.poll(&mut deliver) {
+                    Ok(k) => n += k,
+                    // As for TCP: the launcher ends the job if the peer died.
+                    Err(TransportError::PeerGone { .. }) => n += 1,
+                    Err(e) => return Err(transport_err(e)),
+                }
+            }
         }
         if let Some(e) = fault {
             return Err(MpiError::new(ErrorClass::Intern, e.to_string()));
@@ -165,6 +203,7 @@ impl Router {
                     }
                     Route::Shm => self.shm.as_mut().expect("shm route").try_send(peer, &[t.header(), t.payload()]),
                     Route::Tcp => self.tcp.as_mut().expect("tcp route").try_send(peer, &[t.header(), t.payload()]),
+                    Route::Ofi => self.ofi.as_mut().expect("ofi route").try_send(peer, &[t.header(), t.payload()]),
                     Route::Unknown => {
                         return Err(MpiError::new(ErrorClass::Intern, format!("packet for unrouted rank {peer}")))
                     }
@@ -186,6 +225,7 @@ impl Router {
     /// must not close its connections then).
     pub fn has_pending_writes(&self) -> bool {
         self.tcp.as_ref().is_some_and(|t| t.has_pending_writes())
+            || self.ofi.as_ref().is_some_and(|t| t.has_pending_writes())
     }
 
     /// Whether loopback packets are waiting (then sleeping is wrong).
@@ -202,6 +242,9 @@ impl Router {
         if let Some(t) = self.tcp.as_mut() {
             ok &= t.prepare_sleep();
         }
+        if let Some(t) = self.ofi.as_mut() {
+            ok &= t.prepare_sleep();
+        }
         ok
     }
 
@@ -211,6 +254,9 @@ impl Router {
             s.wait_fds(out);
         }
         if let Some(t) = self.tcp.as_ref() {
+            t.wait_fds(out);
+        }
+        if let Some(t) = self.ofi.as_ref() {
             t.wait_fds(out);
         }
     }
@@ -223,6 +269,9 @@ impl Router {
         if let Some(t) = self.tcp.as_mut() {
             t.end_sleep();
         }
+        if let Some(t) = self.ofi.as_mut() {
+            t.end_sleep();
+        }
     }
 
     /// Traffic counters per transport, for tests and diagnostics.
@@ -233,6 +282,9 @@ impl Router {
         }
         if let Some(t) = self.tcp.as_ref() {
             v.push(("tcp", t.counters()));
+        }
+        if let Some(t) = self.ofi.as_ref() {
+            v.push(("ofi", t.counters()));
         }
         v
     }

@@ -3,7 +3,8 @@
 //!
 //! The provider name (e.g. `tcp;ofi_rxm`, `verbs;ofi_rxm`, `efa`) travels
 //! with the address so a rank never feeds an address to an endpoint of a
-//! different provider.
+//! different provider. PMI values may not hold `;`, so the card writes the
+//! layers of a provider name joined by `+` (`tcp+ofi_rxm`).
 
 use crate::TransportError;
 
@@ -13,7 +14,7 @@ pub const MAX_VALUE: usize = 1000;
 
 /// Format a card.
 pub fn format(provider: &str, addr: &[u8]) -> String {
-    let mut s = format!("ofi1,{provider},");
+    let mut s = format!("ofi1,{},", provider.replace(';', "+"));
     for b in addr {
         s.push_str(&format!("{b:02x}"));
     }
@@ -27,7 +28,7 @@ pub fn parse(card: &str) -> Result<(String, Vec<u8>), TransportError> {
     if it.next() != Some("ofi1") {
         return Err(bad());
     }
-    let prov = it.next().ok_or_else(bad)?.to_string();
+    let prov = it.next().ok_or_else(bad)?.replace('+', ";");
     let hex = it.next().ok_or_else(bad)?;
     if hex.is_empty() || hex.len() % 2 != 0 {
         return Err(bad());
@@ -64,7 +65,7 @@ mod tests {
     #[test]
     fn cards_round_trip() {
         let c = format("tcp;ofi_rxm", &[2, 0, 0x1f, 0x90, 127, 0, 0, 1]);
-        assert_eq!(c, "ofi1,tcp;ofi_rxm,02001f907f000001");
+        assert_eq!(c, "ofi1,tcp+ofi_rxm,02001f907f000001");
         assert_eq!(parse(&c).unwrap(), ("tcp;ofi_rxm".to_string(), vec![2, 0, 0x1f, 0x90, 127, 0, 0, 1]));
         assert!(parse("tcp1,80,127.0.0.1").is_err());
         assert!(parse("ofi1,shm,abc").is_err());

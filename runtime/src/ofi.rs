@@ -1,0 +1,99 @@
+//! The ofi (libfabric) parts of start-up and routing: when to open the
+//! transport, its business card in PMI, and reporting the provider.
+//!
+//! * `RMPI_TRANSPORT=ofi` forces ofi between all ranks (no shared memory,
+//!   no TCP); `FI_PROVIDER` (read by libfabric) picks the provider, for
+//!   example `tcp`, `sockets` or `shm`. Failing to open it fails start-up.
+//! * Otherwise, when some peer is on another node, ofi is tried with fabric
+//!   providers only (verbs, efa, cxi, psm3, opx...; never tcp, udp,
+//!   sockets or shm, which rmpi's own transports cover). A rank without one
+//!   publishes no ofi card, and a pair of ranks uses ofi only if both
+//!   published cards of the same provider: else TCP, as before.
+//! * `RMPI_TRANSPORT=tcp` keeps ofi off.
+//! * `RMPI_VERBOSE=1`: each rank prints the provider it uses (or why not).
+//!
+//! The card (`rmpi-ofi-R`) is split across several PMI keys when it is
+//! longer than a PMI value may be.
+
+use rmpi_pmi::PmiClient;
+use rmpi_transports::ofi::{card, OfiConfig, OfiTransport};
+
+use crate::error::{ErrorClass, MpiError, MpiResult};
+
+/// Key under which a rank publishes its ofi business card.
+pub fn card_key(rank: u32) -> String {
+    format!("rmpi-ofi-{rank}")
+}
+
+/// Whether `RMPI_TRANSPORT=ofi`.
+pub fn forced() -> bool {
+    std::env::var("RMPI_TRANSPORT").map(|v| v.eq_ignore_ascii_case("ofi")).unwrap_or(false)
+}
+
+/// Whether `RMPI_TRANSPORT=tcp` (which keeps ofi off).
+fn tcp_forced() -> bool {
+    std::env::var("RMPI_TRANSPORT").map(|v| v.eq_ignore_ascii_case("tcp")).unwrap_or(false)
+}
+
+fn verbose() -> bool {
+    std::env::var("RMPI_VERBOSE").map(|v| !v.is_empty() && v != "0").unwrap_or(false)
+}
+
+/// Open the ofi transport if this job should use it: always when forced
+/// (an error then ends start-up), else only with a fabric provider and
+/// some peer on another node.
+pub fn open(rank: u32, size: u32, secret: &[u8], remote_peers: bool) -> MpiResult<Option<OfiTransport>> {
+    let force = forced();
+    if size < 2 || tcp_forced() || !(force || remote_peers) {
+        return Ok(None);
+    }
+    let cfg = OfiConfig { rank, secret: secret.to_vec(), fabric_only: !force, provider: None };
+    match OfiTransport::open(cfg) {
+        Ok(t) => {
+            if verbose() {
+                eprintln!("rmpi: rank {rank}: transport ofi: {}", t.describe());
+            }
+            Ok(Some(t))
+        }
+        Err(e) if force => Err(MpiError::new(ErrorClass::Other, format!("RMPI_TRANSPORT=ofi: {e}"))),
+        Err(e) => {
+            if verbose() {
+                eprintln!("rmpi: rank {rank}: ofi not used between nodes ({e}); using TCP");
+            }
+            Ok(None)
+        }
+    }
+}
+
+fn pmi_err(e: rmpi_pmi::PmiError) -> MpiError {
+    MpiError::new(ErrorClass::Other, format!("PMI failed with the ofi card: {e}"))
+}
+
+/// Publish `card` under this rank's key (in pieces if it is long).
+pub fn put_card(pmi: &mut PmiClient, rank: u32, text: &str) -> MpiResult<()> {
+    let key = card_key(rank);
+    for (i, v) in card::split(text, card::MAX_VALUE).iter().enumerate() {
+        let k = if i == 0 { key.clone() } else { format!("{key}.{i}") };
+        pmi.put(&k, v).map_err(pmi_err)?;
+    }
+    Ok(())
+}
+
+/// Rank `peer`'s ofi card, or `None` if it published none.
+pub fn get_card(pmi: &mut PmiClient, peer: u32) -> MpiResult<Option<String>> {
+    let key = card_key(peer);
+    let Some(head) = pmi.get(&key).map_err(pmi_err)? else { return Ok(None) };
+    let n = card::parts(&head);
+    if n == 0 {
+        return Ok(Some(head));
+    }
+    let mut whole = String::new();
+    for i in 1..=n {
+        let piece = pmi
+            .get(&format!("{key}.{i}"))
+            .map_err(pmi_err)?
+            .ok_or_else(|| MpiError::new(ErrorClass::Other, format!("rank {peer}'s ofi card lacks piece {i}")))?;
+        whole.push_str(&piece);
+    }
+    Ok(Some(whole))
+}
