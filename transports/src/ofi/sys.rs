@@ -73,7 +73,7 @@ pub const FI_AV_UNSPEC: c_int = 0;
 pub const FI_AV_MAP: c_int = 1;
 pub const FI_AV_TABLE: c_int = 2;
 // enum fi_threading
-pub const FI_THREAD_DOMAIN: c_int = 4;
+pub const FI_THREAD_DOMAIN: c_int = 3;
 // enum fi_progress
 pub const FI_PROGRESS_AUTO: c_int = 1;
 pub const FI_PROGRESS_MANUAL: c_int = 2;
