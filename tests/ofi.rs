@@ -103,6 +103,15 @@ fn verbose_names_the_provider_and_the_traffic_takes_it() {
         );
     }
     assert!(out.stdout.contains("size=100000"), "{}", out.stdout);
+    // 100000 bytes is past the eager limit: rank 1 pulled every one of
+    // rank 0's messages with fi_read (tcp;ofi_rxm has FI_RMA).
+    let moved = out.stderr.lines().find(|l| l.starts_with("rmpi: rank 1: ofi moved")).expect("rank 1's report");
+    let reads: u64 = moved
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" bytes)").and_then(|p| p.split(" single-copy reads (").next()))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no read count in {moved:?}"));
+    assert!(reads >= 20, "rank 1 read every message itself: {moved}");
 }
 
 #[test]

@@ -81,8 +81,10 @@ pub enum EngineError {
 pub enum Action {
     /// Read `len` bytes at `addr` in process `pid` into the receive buffer
     /// of `req` (see [`Engine::recv_buffer`]), then call
-    /// [`Engine::single_copy_done`].
-    SingleCopyRead { req: ReqId, pid: u64, addr: u64, len: usize },
+    /// [`Engine::single_copy_done`]. `peer` sent the offer; over a fabric
+    /// (ofi) `pid` and `addr` are what its transport put in the `Rts` (a
+    /// memory key and a remote address) instead.
+    SingleCopyRead { req: ReqId, peer: u32, pid: u64, addr: u64, len: usize },
 }
 
 /// A packet ready to go to a peer: the header and a view of the payload.
@@ -685,7 +687,13 @@ impl Engine {
                 match single_copy {
                     Some((pid, addr)) if accept > 0 && self.cfg.single_copy_ok => {
                         *state = RecvState::SingleCopy { peer, sreq, pid, addr, expect: accept };
-                        self.actions.push_back(Action::SingleCopyRead { req: rid, pid, addr, len: accept as usize });
+                        self.actions.push_back(Action::SingleCopyRead {
+                            req: rid,
+                            peer,
+                            pid,
+                            addr,
+                            len: accept as usize,
+                        });
                     }
                     _ => {
                         *state = RecvState::Receiving { expect: accept, got: 0 };

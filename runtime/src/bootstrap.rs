@@ -128,7 +128,9 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         }
     }
 
-    let single_copy_ok = cma::probe();
+    // Single-copy reads: by cross-memory attach on this node, by fi_read
+    // over an ofi provider with RMA (a failed read falls back to streaming).
+    let single_copy_ok = cma::probe() || ofi.as_ref().is_some_and(|o| o.rma_read_capable());
     let mut engine = Engine::new(
         rank,
         size,
@@ -162,6 +164,7 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
 /// first so no rank closes its sockets while a peer still reads from them.
 pub(crate) fn stop(rt: &mut Runtime) -> MpiResult<()> {
     let uses_tcp = rt.net.router.tcp.is_some() || rt.net.router.ofi.is_some();
+    crate::ofi::report(rt.net.world.rank, rt.net.router.ofi.as_ref());
     if let Some(p) = rt.net.pmi.as_mut() {
         if uses_tcp {
             p.fence().map_err(pmi_err("fence"))?;

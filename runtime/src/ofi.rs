@@ -47,7 +47,7 @@ pub fn open(rank: u32, size: u32, secret: &[u8], remote_peers: bool) -> MpiResul
     if size < 2 || tcp_forced() || !(force || remote_peers) {
         return Ok(None);
     }
-    let cfg = OfiConfig { rank, secret: secret.to_vec(), fabric_only: !force, provider: None };
+    let cfg = OfiConfig { rank, secret: secret.to_vec(), fabric_only: !force, provider: None, loopback: !remote_peers };
     match OfiTransport::open(cfg) {
         Ok(t) => {
             if verbose() {
@@ -96,4 +96,16 @@ pub fn get_card(pmi: &mut PmiClient, peer: u32) -> MpiResult<Option<String>> {
         whole.push_str(&piece);
     }
     Ok(Some(whole))
+}
+
+/// With `RMPI_VERBOSE`, what this rank moved over ofi (at finalize).
+pub fn report(rank: u32, ofi: Option<&OfiTransport>) {
+    let Some(o) = ofi.filter(|_| verbose()) else { return };
+    use rmpi_transports::Transport;
+    let c = o.counters();
+    let (reads, read_bytes) = o.reads_completed();
+    eprintln!(
+        "rmpi: rank {rank}: ofi moved {} packets ({} bytes) out, {} packets ({} bytes) in, {} single-copy reads ({} bytes)",
+        c.packets_sent, c.bytes_sent, c.packets_received, c.bytes_received, reads, read_bytes
+    );
 }

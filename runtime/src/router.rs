@@ -9,7 +9,8 @@
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
 
-use rmpi_engine::{Action, Engine, PeerCaps};
+use rmpi_engine::wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN};
+use rmpi_engine::{Action, Engine, PeerCaps, ReqId};
 use rmpi_transports::{cma, ofi::OfiTransport, shm::ShmTransport, tcp::TcpTransport, Transport, TransportError};
 
 use crate::error::{ErrorClass, MpiError, MpiResult};
@@ -95,8 +96,8 @@ impl Router {
             Err(e) => return Err(transport_err(e)),
         }
         let c = ofi.caps();
-        engine
-            .set_peer_caps(peer, PeerCaps { max_packet: c.max_packet, eager_limit: c.eager_limit, single_copy: false });
+        let single_copy = ofi.rma_read_capable();
+        engine.set_peer_caps(peer, PeerCaps { max_packet: c.max_packet, eager_limit: c.eager_limit, single_copy });
         self.routes[peer as usize] = Route::Ofi;
         Ok(true)
     }
@@ -162,7 +163,20 @@ impl Router {
                 }
             }
             if let Some(ofi) = self.ofi.as_mut() {
-                match ofi.poll(&mut deliver) {
+                // A Fin or Cts answers an Rts: the sender's buffer need no
+                // longer be exposed for reading.
+                let mut answered = Vec::new();
+                let mut deliver_ofi = |from: u32, pkt: &[u8]| {
+                    if let Some(h) = Header::decode(pkt).filter(|h| matches!(h.kind, Kind::Fin | Kind::Cts)) {
+                        answered.push((from, h.a));
+                    }
+                    deliver(from, pkt)
+                };
+                let r = ofi.poll(&mut deliver_ofi);
+                for (from, sreq) in answered {
+                    ofi.unexpose(from, sreq);
+                }
+                match r {
                     Ok(k) => n += k,
                     // As for TCP: the launcher ends the job if the peer died.
                     Err(TransportError::PeerGone { .. }) => n += 1,
@@ -173,13 +187,34 @@ impl Router {
         if let Some(e) = fault {
             return Err(MpiError::new(ErrorClass::Intern, e.to_string()));
         }
-        while let Some(Action::SingleCopyRead { req, pid, addr, len }) = engine.next_action() {
+        while let Some(Action::SingleCopyRead { req, peer, pid, addr, len }) = engine.next_action() {
+            if self.routes[peer as usize] == Route::Ofi {
+                // Over ofi `pid` is the memory key the sender's transport offered.
+                let ofi = self.ofi.as_mut().expect("ofi route");
+                match engine.recv_buffer(req) {
+                    Some(mut buf) => {
+                        let b = buf.prefix_mut(len);
+                        // SAFETY: the engine leaves the receive buffer alone
+                        // until single_copy_done, called when the read ends.
+                        unsafe { ofi.read(peer, b.as_mut_ptr(), b.len(), addr, pid, req.0) };
+                    }
+                    None => engine.single_copy_done(req, false),
+                }
+                n += 1;
+                continue;
+            }
             let ok = match engine.recv_buffer(req) {
                 Some(mut buf) => cma::read_remote(pid as i32, addr as usize, buf.prefix_mut(len)).is_ok(),
                 None => false,
             };
             engine.single_copy_done(req, ok);
             n += 1;
+        }
+        if let Some(ofi) = self.ofi.as_mut() {
+            for (token, ok) in ofi.take_reads_done() {
+                engine.single_copy_done(ReqId(token), ok);
+                n += 1;
+            }
         }
         Ok(n)
     }
@@ -203,7 +238,13 @@ impl Router {
                     }
                     Route::Shm => self.shm.as_mut().expect("shm route").try_send(peer, &[t.header(), t.payload()]),
                     Route::Tcp => self.tcp.as_mut().expect("tcp route").try_send(peer, &[t.header(), t.payload()]),
-                    Route::Ofi => self.ofi.as_mut().expect("ofi route").try_send(peer, &[t.header(), t.payload()]),
+                    Route::Ofi => {
+                        let ofi = self.ofi.as_mut().expect("ofi route");
+                        let mut h = [0u8; HEADER_LEN];
+                        h.copy_from_slice(t.header());
+                        offer_ofi_read(ofi, peer, &mut h);
+                        ofi.try_send(peer, &[&h, t.payload()])
+                    }
                     Route::Unknown => {
                         return Err(MpiError::new(ErrorClass::Intern, format!("packet for unrouted rank {peer}")))
                     }
@@ -288,4 +329,23 @@ impl Router {
         }
         v
     }
+}
+
+/// An `Rts` offering a single-copy read goes over ofi with the memory key
+/// and remote address of the sender's buffer (exposed for reading) in place
+/// of the pid and address the engine wrote; if exposing fails, the offer is
+/// withdrawn and the receiver answers `Cts` as usual.
+fn offer_ofi_read(ofi: &mut OfiTransport, peer: u32, h: &mut [u8; HEADER_LEN]) {
+    let Some(mut hd) = Header::decode(h) else { return };
+    if hd.kind != Kind::Rts || hd.flags & FLAG_SINGLE_COPY == 0 {
+        return;
+    }
+    match ofi.expose(peer, hd.a, hd.c, hd.len) {
+        Ok((addr, key)) => {
+            hd.b = key;
+            hd.c = addr;
+        }
+        Err(_) => hd.flags &= !FLAG_SINGLE_COPY,
+    }
+    *h = hd.encode();
 }

@@ -596,7 +596,7 @@ impl Net {
     /// Perform one single-copy read that rank `r` asked for.
     fn perform_action(&mut self, r: usize, idx: usize) {
         let a = self.actions[r].swap_remove(idx);
-        let Action::SingleCopyRead { req, pid, addr, len } = a;
+        let Action::SingleCopyRead { req, pid, addr, len, .. } = a;
         // Find the send whose buffer is being read, to check the pid offered.
         let owner = self
             .ops

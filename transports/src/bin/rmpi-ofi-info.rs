@@ -25,7 +25,7 @@ fn main() {
         Err(e) => println!("  {e}"),
     }
     for (what, fabric_only) in [("RMPI_TRANSPORT=ofi", false), ("between nodes", true)] {
-        let cfg = OfiConfig { rank: 0, secret: Vec::new(), fabric_only, provider: None };
+        let cfg = OfiConfig { rank: 0, secret: Vec::new(), fabric_only, provider: None, loopback: false };
         match OfiTransport::open(cfg) {
             Ok(t) => println!("{what}: {}", t.describe()),
             Err(e) => println!("{what}: {}", if fabric_only { format!("rmpi's TCP ({e})") } else { e.to_string() }),

@@ -56,13 +56,12 @@ pub struct Offer {
     pub provider: String,
     pub fabric: String,
     pub domain: String,
-    pub caps: u64,
     pub mode: u64,
     pub mr_mode: i32,
+    pub mr_key_size: usize,
     pub inject_size: usize,
     pub max_msg_size: usize,
     pub msg_order: u64,
-    pub tx_size: usize,
     pub rx_size: usize,
     pub data_progress: i32,
 }
@@ -81,13 +80,12 @@ impl Offer {
             provider: cstr(fa.prov_name),
             fabric: cstr(fa.name),
             domain: cstr(da.name),
-            caps: i.caps,
             mode: i.mode,
             mr_mode: da.mr_mode,
+            mr_key_size: da.mr_key_size,
             inject_size: tx.inject_size,
             max_msg_size: ep.max_msg_size,
             msg_order: tx.msg_order,
-            tx_size: tx.size,
             rx_size: rx.size,
             data_progress: da.data_progress,
         }
@@ -96,11 +94,10 @@ impl Offer {
     /// One line for `RMPI_VERBOSE` and the info tool.
     pub fn describe(&self) -> String {
         format!(
-            "provider {} (fabric {}, domain {}){}{}, inject {} B, {} progress",
+            "provider {} (fabric {}, domain {}){}, inject {} B, {} progress",
             self.provider,
             self.fabric,
             self.domain,
-            if self.caps & FI_RMA != 0 { ", RMA" } else { "" },
             if self.msg_order & FI_ORDER_SAS != 0 { ", ordered" } else { "" },
             self.inject_size,
             if self.data_progress == FI_PROGRESS_AUTO { "auto" } else { "manual" },
@@ -155,13 +152,26 @@ impl InfoList {
         v
     }
 
-    /// The first entry acceptable to `want` (by provider name).
-    pub fn choose(&self, want: impl Fn(&Offer) -> bool) -> Option<(*mut fi_info, Offer)> {
-        self.entries().into_iter().find_map(|p| {
-            // SAFETY: a live list node.
-            let o = unsafe { Offer::read(p) };
-            want(&o).then_some((p, o))
-        })
+    /// The first entry acceptable to `want`: on the interface named by
+    /// `FI_TCP_IFACE` or `FI_SOCKETS_IFACE` when one is set (libfabric
+    /// still lists loopback then), else with `loopback` on the loopback
+    /// interface if there is one.
+    pub fn choose(&self, want: impl Fn(&Offer) -> bool, loopback: bool) -> Option<(*mut fi_info, Offer)> {
+        let ok: Vec<(*mut fi_info, Offer)> = self
+            .entries()
+            .into_iter()
+            .filter_map(|p| {
+                // SAFETY: a live list node.
+                let o = unsafe { Offer::read(p) };
+                want(&o).then_some((p, o))
+            })
+            .collect();
+        let iface = ["FI_TCP_IFACE", "FI_SOCKETS_IFACE"].iter().find_map(|k| std::env::var(k).ok());
+        let pick = match iface {
+            Some(i) => ok.iter().position(|(_, o)| o.domain == i),
+            None => ok.iter().position(|(_, o)| loopback && o.fabric.starts_with("127.")),
+        };
+        ok.into_iter().nth(pick.unwrap_or(0))
     }
 }
 

@@ -28,11 +28,13 @@
 //! eager limit [`EAGER_LIMIT`]; large messages use the engine's
 //! rendezvous over messages (Rts / Cts / Data).
 
-pub mod api;
+mod api;
 pub mod card;
-pub mod info;
-pub mod order;
+mod info;
+mod order;
+mod rma;
 mod slab;
+pub use info::{core_provider, is_fabric, SOCKET_PROVIDERS};
 pub mod sys;
 
 use std::collections::{HashMap, VecDeque};
@@ -80,6 +82,9 @@ pub struct OfiConfig {
     /// Use only this provider (full name such as `tcp;ofi_rxm`, or its core
     /// provider `tcp`); libfabric's own `FI_PROVIDER` filter applies too.
     pub provider: Option<String>,
+    /// Every peer is on this machine: prefer the loopback interface of
+    /// socket providers (as the TCP transport listens on 127.0.0.1 then).
+    pub loopback: bool,
 }
 
 /// Whether libfabric can be loaded (and which version), without opening
@@ -177,6 +182,9 @@ pub struct OfiTransport {
     inbound: HashMap<Rank, Inbound>,
     counters: Counters,
     rejected: u64,
+    /// Local buffers must be registered (`FI_MR_LOCAL`).
+    register_local: bool,
+    rma: rma::Rma,
 }
 
 // SAFETY: the libfabric objects are opened with FI_THREAD_DOMAIN and used
@@ -188,39 +196,56 @@ impl OfiTransport {
     /// Load libfabric, pick a provider and open an endpoint.
     pub fn open(cfg: OfiConfig) -> Result<Self, TransportError> {
         let lib = Lib::get().map_err(|e| fail("ofi load", e))?;
+        let want_rma = std::env::var("RMPI_OFI_RMA").map(|v| v != "0").unwrap_or(true);
+        let acceptable = |o: &Offer| {
+            (!cfg.fabric_only || info::is_fabric(&o.provider))
+                && cfg.provider.as_deref().into_iter().all(|p| o.provider == p || info::core_provider(&o.provider) == p)
+        };
+        // Prefer a provider that can also read remote memory (single-copy
+        // rendezvous); else any that moves messages.
+        if want_rma {
+            if let Ok(infos) = info::query(lib, true) {
+                if let Some((chosen, offer)) = infos.choose(acceptable, cfg.loopback) {
+                    return Self::open_with(lib, &cfg, infos, chosen, offer, true);
+                }
+            }
+        }
         let infos = info::query(lib, false).map_err(|e| fail("fi_getinfo", e))?;
-        let (chosen, offer) = infos
-            .choose(|o| {
-                (!cfg.fabric_only || info::is_fabric(&o.provider))
-                    && cfg
-                        .provider
-                        .as_deref()
-                        .map_or(true, |p| o.provider == p || info::core_provider(&o.provider) == p)
-            })
-            .ok_or_else(|| {
-                let mut offered: Vec<String> = infos
-                    .entries()
-                    .into_iter()
-                    .map(|p| {
-                        // SAFETY: a live list node.
-                        unsafe { Offer::read(p) }.provider
-                    })
-                    .collect();
-                offered.dedup();
-                let wanted = match (&cfg.provider, cfg.fabric_only) {
-                    (Some(p), _) => format!("provider {p}"),
-                    (None, true) => "fabric provider".to_string(),
-                    (None, false) => "provider".to_string(),
-                };
-                fail("ofi provider", format!("no {wanted} (offered: {})", offered.join(", ")))
-            })?;
+        let (chosen, offer) = infos.choose(acceptable, cfg.loopback).ok_or_else(|| {
+            let mut offered: Vec<String> = infos
+                .entries()
+                .into_iter()
+                .map(|p| {
+                    // SAFETY: a live list node.
+                    unsafe { Offer::read(p) }.provider
+                })
+                .collect();
+            offered.dedup();
+            let wanted = match (&cfg.provider, cfg.fabric_only) {
+                (Some(p), _) => format!("provider {p}"),
+                (None, true) => "fabric provider".to_string(),
+                (None, false) => "provider".to_string(),
+            };
+            fail("ofi provider", format!("no {wanted} (offered: {})", offered.join(", ")))
+        })?;
+        Self::open_with(lib, &cfg, infos, chosen, offer, false)
+    }
+
+    fn open_with(
+        lib: &'static Lib,
+        cfg: &OfiConfig,
+        infos: InfoList,
+        chosen: *mut fi_info,
+        offer: Offer,
+        rma: bool,
+    ) -> Result<Self, TransportError> {
         let max_packet = env_usize("RMPI_OFI_MAX_PACKET", DEFAULT_MAX_PACKET)
             .clamp(1024, offer.max_msg_size.saturating_sub(PREFIX).max(1024));
         let rx_slots = env_usize("RMPI_OFI_RX_SLOTS", DEFAULT_RX_SLOTS).clamp(2, offer.rx_size.max(2));
         let mut t = OfiTransport {
             lib,
             caps: Caps { name: "ofi", max_packet, eager_limit: EAGER_LIMIT.min(max_packet / 2), single_copy: false },
-            offer,
+            offer: offer.clone(),
             rank: cfg.rank,
             token: token(&cfg.secret),
             _infos: infos,
@@ -235,12 +260,12 @@ impl OfiTransport {
             rx: None,
             small: None,
             large: None,
-            ctx: (0..rx_slots + SMALL_SLOTS + LARGE_SLOTS)
+            ctx: (0..rx_slots + SMALL_SLOTS + LARGE_SLOTS + rma::MAX_READS)
                 .map(|_| OpCtx { _provider: [std::ptr::null_mut(); 8] })
                 .collect(),
             free_small: (0..SMALL_SLOTS).rev().collect(),
             free_large: (0..LARGE_SLOTS).rev().collect(),
-            tx_peer: vec![0; rx_slots + SMALL_SLOTS + LARGE_SLOTS],
+            tx_peer: vec![0; rx_slots + SMALL_SLOTS + LARGE_SLOTS + rma::MAX_READS],
             tx_inflight: 0,
             repost: Vec::new(),
             backlog: VecDeque::new(),
@@ -248,6 +273,8 @@ impl OfiTransport {
             inbound: HashMap::new(),
             counters: Counters::default(),
             rejected: 0,
+            register_local: false,
+            rma: rma::Rma::new(rma && offer_key_fits(&offer), offer.mr_mode),
         };
         // SAFETY: `chosen` stays alive in `t._infos`; every object is
         // closed in Drop, in reverse order of opening.
@@ -324,6 +351,7 @@ impl OfiTransport {
         chk("fi_enable", api::fi_enable(self.ep))?;
 
         let register = self.offer.mr_mode & FI_MR_LOCAL != 0 || self.offer.mode & FI_LOCAL_MR != 0;
+        self.register_local = register;
         let slab = |slot, count, access| {
             Slab::new(lib, self.domain, slot, count, register, access).map_err(|e| fail("ofi buffers", e))
         };
@@ -378,8 +406,9 @@ impl OfiTransport {
     /// One line describing the provider and endpoint.
     pub fn describe(&self) -> String {
         format!(
-            "{}, {} sleep",
+            "{}{}, {} sleep",
             self.offer.describe(),
+            if self.rma.enabled { ", fi_read rendezvous" } else { "" },
             match self.waiting {
                 Waiting::Fds(..) => "fd",
                 Waiting::Timer(_) => "timed",
@@ -435,6 +464,11 @@ impl OfiTransport {
         self.rejected
     }
 
+    /// Context index of the first read slot.
+    fn read_base(&self) -> usize {
+        self.rx.as_ref().map_or(0, |s| s.count) + SMALL_SLOTS + LARGE_SLOTS
+    }
+
     fn ctx_index(&self, p: *mut c_void) -> usize {
         (p as usize - self.ctx.as_ptr() as usize) / std::mem::size_of::<OpCtx>()
     }
@@ -469,6 +503,11 @@ impl OfiTransport {
             if r == -(FI_EAVAIL as isize) {
                 let (slot, why) = self.read_error(self.cq_tx);
                 let Some(i) = slot else { return Err(fail("ofi send completion", why)) };
+                if i >= self.read_base() {
+                    // A failed read: the engine falls back to streaming.
+                    self.reap_read(i, false);
+                    continue;
+                }
                 self.free_tx_slot(i, rx_slots);
                 let peer = self.tx_peer[i];
                 if let Some(p) = self.peers.get_mut(&peer) {
@@ -481,7 +520,11 @@ impl OfiTransport {
             }
             for e in &ents[..r as usize] {
                 let i = self.ctx_index(e.op_context);
-                self.free_tx_slot(i, rx_slots);
+                if i >= self.read_base() {
+                    self.reap_read(i, true);
+                } else {
+                    self.free_tx_slot(i, rx_slots);
+                }
             }
         }
     }
@@ -612,6 +655,11 @@ fn gather(out: &mut [u8], prefix: &[u8; PREFIX], parts: &[&[u8]]) {
     }
 }
 
+/// Memory keys must fit the 64 bits an `Rts` carries.
+fn offer_key_fits(o: &Offer) -> bool {
+    o.mr_key_size <= 8 && o.mr_mode & FI_MR_RAW == 0
+}
+
 fn token(secret: &[u8]) -> u64 {
     let mut h = Sha256::new();
     h.update(b"rmpi-ofi-token");
@@ -696,11 +744,12 @@ impl Transport for OfiTransport {
         }
         self.drain_tx()?;
         self.flush_backlog()?;
+        self.pump_reads();
         self.drain_rx(deliver)
     }
 
     fn prepare_sleep(&mut self) -> bool {
-        if !self.repost.is_empty() || !self.backlog.is_empty() {
+        if !self.repost.is_empty() || !self.backlog.is_empty() || self.rma.has_queued() {
             return false;
         }
         match &self.waiting {
@@ -772,6 +821,7 @@ impl Drop for OfiTransport {
             if !self.av.is_null() {
                 api::fi_close(&mut (*self.av).fid);
             }
+            self.close_rma();
             self.rx = None;
             self.small = None;
             self.large = None;

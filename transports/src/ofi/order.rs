@@ -67,6 +67,7 @@ impl Inbound {
     }
 
     /// Packets held back.
+    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.early.len()
     }

@@ -177,6 +177,7 @@ pub fn ofi_group_raw(n: usize, provider: &str) -> Option<Vec<rmpi_transports::of
                 secret: SECRET.to_vec(),
                 fabric_only: false,
                 provider: Some(provider.to_string()),
+                loopback: true,
             })
             .unwrap()
         })
