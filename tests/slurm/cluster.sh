@@ -4,9 +4,10 @@
 #   cluster.sh up [--nodes 1|3] [--owner PID] DIR
 #   cluster.sh down DIR
 #   cluster.sh status DIR
-#   cluster.sh check            # can a cluster run here? exit 0, or 3 with the reason
+#   cluster.sh check [NODES]    # root and namespaces? exit 0, or 3 with the reason
 #
-# `up` installs Debian's munge and Slurm packages if they are missing, writes
+# `up` installs Debian's munge and Slurm packages (munge slurmctld slurmd
+# slurm-client, and iproute2 for several nodes) if they are missing, writes
 # a munge key and slurm.conf under DIR (created if needed, must be empty or
 # absent), starts munged, slurmctld and one slurmd per node, and waits until
 # every node is idle. Then `. DIR/env` (or SLURM_CONF=DIR/slurm.conf) makes
@@ -34,7 +35,8 @@ set -eEuo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
 REGISTRY=/run/rmpi-slurm
-PKGS=(munge slurmctld slurmd slurm-client)
+# Daemons and ip live in sbin, which a test's PATH may lack.
+export PATH=$PATH:/usr/sbin:/sbin
 UP_DEADLINE=${RMPI_SLURM_UP_SECS:-90}
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
@@ -57,37 +59,39 @@ wait_for() {
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
-check() {
+check_root() {
   [ "$(id -u)" = 0 ] || cannot "not root (Slurm daemons and namespaces need root)"
-  command -v unshare >/dev/null && command -v nsenter >/dev/null || cannot "unshare/nsenter missing (util-linux)"
-  if [ "${1:-3}" != 1 ]; then
-    command -v ip >/dev/null || cannot "ip missing (iproute2)"
-    unshare --net --uts --mount --ipc --pid --fork --mount-proc true 2>/dev/null ||
-      cannot "cannot create network/uts/mount/ipc/pid namespaces"
-  fi
 }
 
+check_namespaces() {
+  command -v unshare >/dev/null && command -v nsenter >/dev/null || cannot "unshare/nsenter missing (util-linux)"
+  [ "$1" = 1 ] && return 0
+  command -v ip >/dev/null || cannot "ip missing (iproute2)"
+  unshare --net --uts --mount --ipc --pid --fork --mount-proc true 2>/dev/null ||
+    cannot "cannot create network/uts/mount/ipc/pid namespaces"
+}
+
+# install_packages NODES: the Debian packages whose commands are missing.
 install_packages() {
-  local missing=()
-  local c
-  for c in munged slurmctld slurmd srun; do
-    command -v "$c" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$c" >/dev/null 2>&1 || missing+=("$c")
+  local want=() cmd pkg
+  for cmd in munged:munge slurmctld:slurmctld slurmd:slurmd srun:slurm-client; do
+    command -v "${cmd%%:*}" >/dev/null 2>&1 || want+=("${cmd#*:}")
   done
-  [ -e /usr/lib/x86_64-linux-gnu/slurm-wlm/mpi_pmi2.so ] || ls /usr/lib/*/slurm-wlm/mpi_pmi2.so >/dev/null 2>&1 ||
-    missing+=(mpi_pmi2.so)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  command -v apt-get >/dev/null || cannot "missing ${missing[*]} and no apt-get to install them"
-  log "installing ${PKGS[*]} (missing: ${missing[*]})"
+  ls /usr/lib/*/slurm-wlm/mpi_pmi2.so >/dev/null 2>&1 || want+=(slurm-wlm-basic-plugins)
+  if [ "$1" != 1 ]; then command -v ip >/dev/null 2>&1 || want+=(iproute2); fi
+  [ ${#want[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || cannot "${want[*]} missing and no apt-get to install them"
+  log "installing ${want[*]}"
   local out
   out=$(mktemp)
   # Another apt may hold the lock (CI installs things too): wait for it.
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    -o DPkg::Lock::Timeout=300 "${PKGS[@]}" >"$out" 2>&1; then
-    if ! { apt-get update -qq -o DPkg::Lock::Timeout=300 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      --no-install-recommends -o DPkg::Lock::Timeout=300 "${PKGS[@]}"; } >>"$out" 2>&1; then
+  local apt=(apt-get -y -qq -o DPkg::Lock::Timeout=300)
+  if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends "${want[@]}" >"$out" 2>&1; then
+    if ! { "${apt[@]}" update && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install --no-install-recommends \
+      "${want[@]}"; } >>"$out" 2>&1; then
       tail -5 "$out" >&2
       rm -f "$out"
-      cannot "apt-get could not install ${PKGS[*]}"
+      cannot "apt-get could not install ${want[*]}"
     fi
   fi
   rm -f "$out"
@@ -269,8 +273,9 @@ up() {
   done
   [ -n "$dir" ] || die "usage: cluster.sh up [--nodes 1|3] [--owner PID] DIR"
   case $nodes in 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8) ;; *) die "--nodes must be 1..8" ;; esac
-  check "$nodes"
-  install_packages
+  check_root
+  install_packages "$nodes"
+  check_namespaces "$nodes"
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   [ ! -e "$dir/pids" ] || die "$dir already holds a cluster (run down first, or use a fresh DIR)"
@@ -318,41 +323,55 @@ EOF
   log "up: $nodes node(s), slot $slot, in $(( ($(date +%s%N) - start) / 1000000 )) ms; SLURM_CONF=$dir/slurm.conf"
 }
 
-# stop NAME PID SECS: SIGTERM, wait up to SECS, then SIGKILL.
-stop_pid() {
-  local name=$1 pid=$2 secs=$3
-  alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  if ! wait_for "$secs" "$name to exit" sh -c "! kill -0 $pid"; then
-    kill -KILL "$pid" 2>/dev/null || true
-    wait_for 5 "$name to die" sh -c "! kill -0 $pid" || true
+# stop_pids SECS PID...: SIGTERM to all at once, wait up to SECS for all to
+# exit, then SIGKILL whatever is left.
+stop_pids() {
+  local secs=$1 p live=()
+  shift
+  for p in "$@"; do
+    if alive "$p"; then
+      live+=("$p")
+      kill -TERM "$p" 2>/dev/null || true
+    fi
+  done
+  [ ${#live[@]} -eq 0 ] && return 0
+  if ! wait_for "$secs" "pids ${live[*]} to exit" sh -c "! kill -0 ${live[*]} 2>/dev/null"; then
+    kill -KILL "${live[@]}" 2>/dev/null || true
+    wait_for 5 "pids ${live[*]} to die" sh -c "! kill -0 ${live[*]} 2>/dev/null" || true
   fi
+}
+
+# The pids recorded under DIR/pids for these names (missing ones skipped).
+pids_of() {
+  local dir=$1 f
+  shift
+  for f in "$@"; do
+    for f in "$dir"/pids/$f; do [ -e "$f" ] && cat "$f"; done
+  done
+  return 0
 }
 
 down() {
   local dir=${1:?usage: cluster.sh down DIR}
   [ -d "$dir/pids" ] || die "$dir holds no cluster"
   dir=$(cd "$dir" && pwd)
-  local f name
   # The watcher may be the one calling us: do not kill ourselves.
   if [ -e "$dir/pids/watcher" ] && [ "$(cat "$dir/pids/watcher")" != "${RMPI_WATCHER_SELF:-}" ]; then
-    stop_pid watcher "$(cat "$dir/pids/watcher")" 2
+    stop_pids 2 "$(cat "$dir/pids/watcher")"
   fi
   # Jobs first, so slurmstepds end their tasks while slurmd still runs.
   if [ -e "$dir/slurm.conf" ] && alive "$(cat "$dir/pids/slurmctld" 2>/dev/null)"; then
     SLURM_CONF=$dir/slurm.conf timeout 10 scancel --full --quiet --user=root 2>/dev/null || true
   fi
   # Nodes: TERM to the namespace's pid 1 stops slurmd, then pid 1 exits and
-  # the kernel kills whatever else is left in that pid namespace.
-  for f in "$dir"/pids/holder-*; do
-    [ -e "$f" ] || continue
-    name=${f##*/holder-}
-    stop_pid "node $name" "$(cat "$dir/pids/node-$name" 2>/dev/null)" 8
-    stop_pid "holder of $name" "$(cat "$f")" 3
-  done
-  [ -e "$dir/pids/slurmd" ] && stop_pid slurmd "$(cat "$dir/pids/slurmd")" 8
-  [ -e "$dir/pids/slurmctld" ] && stop_pid slurmctld "$(cat "$dir/pids/slurmctld")" 8
-  [ -e "$dir/pids/munged" ] && stop_pid munged "$(cat "$dir/pids/munged")" 8
+  # the kernel kills whatever else is left in that pid namespace. slurmctld
+  # stops at the same time; munged last (the others may still use it).
+  # shellcheck disable=SC2046
+  stop_pids 8 $(pids_of "$dir" 'node-*' slurmd slurmctld)
+  # shellcheck disable=SC2046
+  stop_pids 3 $(pids_of "$dir" 'holder-*')
+  # shellcheck disable=SC2046
+  stop_pids 8 $(pids_of "$dir" munged)
   if [ -e "$dir/bridge" ]; then
     ip link del "$(cat "$dir/bridge")" 2>/dev/null || true
     rm -f "$dir/bridge"
@@ -390,7 +409,11 @@ case $cmd in
   up) up "$@" ;;
   down) down "$@" ;;
   status) status "$@" ;;
-  check) check "${1:-3}" && echo "ok" ;;
+  check)
+    check_root
+    check_namespaces "${1:-3}"
+    echo ok
+    ;;
   _node) node_main "$@" ;;
   _watch) watch_owner "$@" ;;
   *)
