@@ -13,7 +13,8 @@
 //! * three nodes (`-N 3 -n 6 --ntasks-per-node=2`): hello names three hosts,
 //!   bcast, psum, the C program, a p2p stress whose messages cross nodes,
 //!   transport counters showing TCP between nodes and shared memory within
-//!   one, and the same over PMI-1 (`RMPI_PMI_VERSION=1`);
+//!   one, the same over PMI-1 (`RMPI_PMI_VERSION=1`), cyclic placement,
+//!   and no file left in any node's /dev/shm;
 //! * an `sbatch` script in the shape users write (`srun python bcast.py`),
 //!   whose output file is checked;
 //! * `srun --mpi=none` of a multi-task step fails with the message to use
@@ -170,6 +171,26 @@ fn three_nodes_bcast_and_psum(c: &Ctx) {
     expect_every_rank(&out, 6, |r| format!("rank {r}: bcast ok"));
     let out = c.srun3(&[&ex("psum")]).run();
     expect_every_rank(&out, 6, |r| format!("rank {r}: sum = 120"));
+}
+
+/// Cyclic placement (rank r on node r mod 3): the process mapping Slurm
+/// hands out is followed, so ranks 0 and 3 share n1 (shared memory) and
+/// every ring neighbour is on another node (TCP).
+fn three_nodes_cyclic_placement(c: &Ctx) {
+    let out = c.srun3(&["-m", "cyclic", &ex("hello")]).run();
+    expect_every_rank(&out, 6, |r| format!("Hello, World! I am process {r} of 6 on n{}.", r % 3 + 1));
+    let out = c.srun3(&["-m", "cyclic", &ex("counters")]).run();
+    out.assert_ok();
+    for r in 0..6 {
+        assert!(
+            counter(&out, r, "tcp", "bytes_sent") >= 4096,
+            "rank {r} sends to the next node by TCP:\n{}",
+            out.stdout
+        );
+        assert_eq!(counter(&out, r, "shm", "bytes_sent"), 0, "rank {r} has no local ring neighbour:\n{}", out.stdout);
+    }
+    let out = c.srun3(&["-m", "cyclic", &ex("bcast")]).run();
+    expect_every_rank(&out, 6, |r| format!("rank {r}: bcast ok"));
 }
 
 fn three_nodes_c_program(c: &Ctx) {
@@ -337,6 +358,7 @@ const TESTS: &[(&str, TestFn)] = &[
     ("three_nodes_p2p_stress", three_nodes_p2p_stress),
     ("three_nodes_counters_tcp_between_nodes", three_nodes_counters_tcp_between_nodes),
     ("three_nodes_pmi1", three_nodes_pmi1),
+    ("three_nodes_cyclic_placement", three_nodes_cyclic_placement),
     ("three_nodes_leave_no_shm_files", three_nodes_leave_no_shm_files),
     ("sbatch_script_with_srun_python", sbatch_script_with_srun_python),
     ("srun_without_pmi_names_the_fix", srun_without_pmi_names_the_fix),
