@@ -14,7 +14,8 @@
 //!   bcast, psum, the C program, a p2p stress whose messages cross nodes,
 //!   transport counters showing TCP between nodes and shared memory within
 //!   one, the same over PMI-1 (`RMPI_PMI_VERSION=1`), cyclic placement,
-//!   and no file left in any node's /dev/shm;
+//!   PMI values over Slurm's 1024-byte limit (`pmi_kvs_check`, split into
+//!   segments), and no file left in any node's /dev/shm;
 //! * an `sbatch` script in the shape users write (`srun python bcast.py`),
 //!   whose output file is checked;
 //! * `srun --mpi=none` of a multi-task step fails with the message to use
@@ -257,6 +258,21 @@ fn three_nodes_pmi1(c: &Ctx) {
     counters_show_tcp_between_nodes(&c.srun3(&[&ex("counters")]).env("RMPI_PMI_VERSION", "1").run());
 }
 
+/// Values over Slurm's 1024-byte limit go through in segments, with both
+/// wire versions, 8 ranks of a node putting before each fence.
+fn three_nodes_long_pmi_values(c: &Ctx) {
+    let probe = profile_dir().join("examples/pmi_kvs_check");
+    assert!(probe.exists(), "{} is missing: build the examples first (make)", probe.display());
+    let probe = probe.display().to_string();
+    for v in ["2", "1"] {
+        let out = c
+            .srun(&["--mpi=pmi2", "-N", "3", "-n", "24", "--ntasks-per-node=8", &probe])
+            .env("RMPI_PMI_VERSION", v)
+            .run();
+        expect_every_rank(&out, 24, |r| format!("kvs ok: rank {r} of 24 (PMI-{v}, mapping (vector,(0,3,8)))"));
+    }
+}
+
 /// Nothing of rmpi is left in any node's /dev/shm (each node has its own).
 fn three_nodes_leave_no_shm_files(c: &Ctx) {
     c.srun3(&[&ex("bcast")]).run().assert_ok();
@@ -359,6 +375,7 @@ const TESTS: &[(&str, TestFn)] = &[
     ("three_nodes_counters_tcp_between_nodes", three_nodes_counters_tcp_between_nodes),
     ("three_nodes_pmi1", three_nodes_pmi1),
     ("three_nodes_cyclic_placement", three_nodes_cyclic_placement),
+    ("three_nodes_long_pmi_values", three_nodes_long_pmi_values),
     ("three_nodes_leave_no_shm_files", three_nodes_leave_no_shm_files),
     ("sbatch_script_with_srun_python", sbatch_script_with_srun_python),
     ("srun_without_pmi_names_the_fix", srun_without_pmi_names_the_fix),
