@@ -19,7 +19,8 @@
 //! * an `sbatch` script in the shape users write (`srun python bcast.py`),
 //!   whose output file is checked;
 //! * `srun --mpi=none` of a multi-task step fails with the message to use
-//!   `--mpi=pmi2` (Rust and C).
+//!   `--mpi=pmi2` (Rust and C);
+//! * MPI_Abort ends the step; so does a rank exiting early under `srun -K`.
 //!
 //! The binary has its own `main` (harness = false) so the cluster is set up
 //! once and torn down after the last test. Arguments: substrings selecting
@@ -360,6 +361,29 @@ fn srun_without_pmi_names_the_fix(c: &Ctx) {
     expect_every_rank(&out, 1, |_| "Hello, World! I am process 0 of 1 on n1.".to_string());
 }
 
+// ---- failure ----
+
+/// MPI_Abort on one rank reaches Slurm (PMI abort): the whole step is killed
+/// at once and srun fails.
+fn abort_ends_the_step(c: &Ctx) {
+    let start = Instant::now();
+    let out = c.srun3(&[&ex("abort"), "--rank", "3", "--code", "5"]).timeout(Duration::from_secs(60)).run();
+    assert!(!out.status.success(), "srun must fail:\n{}", out.stderr);
+    assert!(out.stderr.contains("rank 3: MPI_Abort called with code 5"), "the rank says why:\n{}", out.stderr);
+    assert!(start.elapsed() < Duration::from_secs(20), "the step ended late: {:?}", start.elapsed());
+}
+
+/// A rank that exits without MPI_Finalize while the others wait for it: with
+/// `srun -K` (--kill-on-bad-exit) Slurm ends the step. (Without -K Slurm
+/// leaves the other tasks running, for rmpi as for any MPI.)
+fn early_exit_with_kill_on_bad_exit_ends_the_step(c: &Ctx) {
+    let start = Instant::now();
+    let out = c.srun3(&["-K", &ex("exit_early"), "--rank", "3"]).timeout(Duration::from_secs(60)).run();
+    assert!(!out.status.success(), "srun must fail:\n{}", out.stderr);
+    assert!(out.stderr.contains("task 3: Exited with exit code 3"), "srun names the task:\n{}", out.stderr);
+    assert!(start.elapsed() < Duration::from_secs(20), "the step ended late: {:?}", start.elapsed());
+}
+
 // ---- the runner ----
 
 type TestFn = fn(&Ctx);
@@ -379,6 +403,8 @@ const TESTS: &[(&str, TestFn)] = &[
     ("three_nodes_leave_no_shm_files", three_nodes_leave_no_shm_files),
     ("sbatch_script_with_srun_python", sbatch_script_with_srun_python),
     ("srun_without_pmi_names_the_fix", srun_without_pmi_names_the_fix),
+    ("abort_ends_the_step", abort_ends_the_step),
+    ("early_exit_with_kill_on_bad_exit_ends_the_step", early_exit_with_kill_on_bad_exit_ends_the_step),
 ];
 
 /// The cluster for this run; `down` on drop.
