@@ -45,8 +45,11 @@ struct Ctx {
 impl Ctx {
     /// `srun ARGS...` against the test cluster.
     fn srun(&self, args: &[&str]) -> Job {
-        Job::direct(PathBuf::from("srun"))
-            .args(args)
+        let mut job = Job::direct(PathBuf::from("srun"));
+        for k in outer_launch_vars() {
+            job = job.env_remove(&k);
+        }
+        job.args(args)
             .env("SLURM_CONF", &self.dir.join("slurm.conf").display().to_string())
             .timeout(Duration::from_secs(120))
     }
@@ -64,6 +67,13 @@ impl Ctx {
         all.extend_from_slice(args);
         self.srun(&all)
     }
+}
+
+/// Variables of a Slurm job or MPI launcher the tests may run inside (CI on
+/// a cluster): srun and the ranks must not see them.
+fn outer_launch_vars() -> Vec<String> {
+    const PREFIXES: &[&str] = &["SLURM_", "SBATCH_", "SALLOC_", "SRUN_", "PMI_", "PMIX_", "RMPI_"];
+    std::env::vars().map(|(k, _)| k).filter(|k| PREFIXES.iter().any(|p| k.starts_with(p))).collect()
 }
 
 fn root() -> PathBuf {
@@ -300,6 +310,9 @@ fn sbatch_script_with_srun_python(c: &Ctx) {
         std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
     );
     let mut cmd = Command::new("sbatch");
+    for k in outer_launch_vars() {
+        cmd.env_remove(k);
+    }
     cmd.args(["--parsable", "--wait", "bcast.sbatch"])
         .current_dir(&job_dir)
         .env("SLURM_CONF", c.dir.join("slurm.conf"))

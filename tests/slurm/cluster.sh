@@ -69,6 +69,15 @@ check_namespaces() {
   command -v ip >/dev/null || cannot "ip missing (iproute2)"
   unshare --net --uts --mount --ipc --pid --fork --mount-proc true 2>/dev/null ||
     cannot "cannot create network/uts/mount/ipc/pid namespaces"
+  local probe=rmpichk$$
+  if ! ip link add "$probe" type veth peer name "${probe}p" 2>/dev/null; then
+    cannot "cannot create veth pairs"
+  fi
+  ip link del "$probe" 2>/dev/null || true
+  if ! ip link add "$probe" type bridge 2>/dev/null; then
+    cannot "cannot create bridges"
+  fi
+  ip link del "$probe" 2>/dev/null || true
 }
 
 # install_packages NODES: the Debian packages whose commands are missing.
