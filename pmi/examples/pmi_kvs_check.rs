@@ -1,7 +1,8 @@
 //! Checks a launcher's key-value space from inside a job, with no MPI:
 //! every rank puts a short value and a 5000-byte one (stored in segments by
 //! `put_split`, as Slurm takes at most 1024 bytes per value), fences, and
-//! reads back every rank's values; then a second epoch replaces them.
+//! reads back every rank's values one by one; then a second epoch replaces
+//! them and reads them in one batch (`get_split_many`, pipelined with PMI-2).
 //!
 //!   srun --mpi=pmi2 -n 6 pmi_kvs_check          (RMPI_PMI_VERSION=1 for PMI-1)
 //!
@@ -20,16 +21,24 @@ fn run() -> Result<String, String> {
         pmi.put_split(&format!("short-{rank}"), &format!("tcp1,{epoch},{rank}")).map_err(|e| e.to_string())?;
         pmi.put_split(&format!("long-{rank}"), &long_value(rank, epoch)).map_err(|e| e.to_string())?;
         pmi.fence().map_err(|e| e.to_string())?;
+        // Epoch 0 reads key by key, epoch 1 in one pipelined batch.
+        let keys: Vec<String> = (0..size).flat_map(|p| [format!("short-{p}"), format!("long-{p}")]).collect();
+        let values = if epoch == 0 {
+            keys.iter().map(|k| pmi.get_split(k)).collect::<Result<Vec<_>, _>>()
+        } else {
+            pmi.get_split_many(&keys)
+        }
+        .map_err(|e| e.to_string())?;
         for peer in 0..size {
-            let short = pmi.get_split(&format!("short-{peer}")).map_err(|e| e.to_string())?;
+            let short = &values[2 * peer as usize];
             if short.as_deref() != Some(format!("tcp1,{epoch},{peer}").as_str()) {
                 return Err(format!("epoch {epoch}: short value of rank {peer} is {short:?}"));
             }
-            let long = pmi.get_split(&format!("long-{peer}")).map_err(|e| e.to_string())?;
+            let long = &values[2 * peer as usize + 1];
             if long.as_deref() != Some(long_value(peer, epoch).as_str()) {
                 return Err(format!(
                     "epoch {epoch}: long value of rank {peer} is wrong ({:?} bytes)",
-                    long.map(|l| l.len())
+                    long.as_ref().map(|l| l.len())
                 ));
             }
         }

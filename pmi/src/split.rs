@@ -76,4 +76,16 @@ impl PmiClient {
         }
         Ok(Some(value))
     }
+
+    /// [`get_split`](Self::get_split) for several keys, with the heads
+    /// fetched by [`get_many`](Self::get_many) (pipelined with PMI-2).
+    pub fn get_split_many(&mut self, keys: &[String]) -> Result<Vec<Option<String>>, PmiError> {
+        let mut values = self.get_many(keys)?;
+        for (key, value) in keys.iter().zip(values.iter_mut()) {
+            if value.as_deref().is_some_and(|v| v.starts_with(SEGMENTS_MARK)) {
+                *value = self.get_split(key)?;
+            }
+        }
+        Ok(values)
+    }
 }

@@ -131,6 +131,19 @@ fn exchange(version: PmiVersion) {
                 assert_eq!(c.get_split(&format!("mark-{peer}")).unwrap().as_deref(), Some("rmpi-segments:7"));
             }
             assert_eq!(c.get_split("no-such-key").unwrap(), None);
+            // Many keys at once (pipelined with PMI-2), more than one batch.
+            let mut keys: Vec<String> = Vec::new();
+            for i in 0..150 {
+                keys.push(format!("card-{}", i % size as usize));
+                keys.push(if i % 50 == 0 { format!("long-{}", i % size as usize) } else { format!("missing-{i}") });
+            }
+            let one_by_one: Vec<Option<String>> = keys.iter().map(|k| c.get(k).unwrap()).collect();
+            assert_eq!(c.get_many(&keys).unwrap(), one_by_one);
+            let split = c.get_split_many(&keys).unwrap();
+            for (k, v) in keys.iter().zip(&split) {
+                assert_eq!(v, &c.get_split(k).unwrap(), "{k}");
+            }
+            assert_eq!(split[1].as_ref().map(String::len), Some(3000));
             // Second epoch: re-put replaces.
             c.put(&format!("card-{rank}"), &format!("epoch2-{rank}")).unwrap();
             c.fence().unwrap();

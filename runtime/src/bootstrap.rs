@@ -108,11 +108,12 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         }
         p.fence().map_err(pmi_err("fence"))?;
         if let Some(s) = shm.as_mut() {
-            for &peer in &shm_peers {
-                let card = p
-                    .get_split(&shm_card_key(peer))
-                    .map_err(pmi_err("get"))?
-                    .ok_or_else(|| MpiError::new(ErrorClass::Other, format!("rank {peer} published no shm card")))?;
+            // One pipelined batch: a node of N ranks asks for N*(N-1) cards.
+            let keys: Vec<String> = shm_peers.iter().map(|&peer| shm_card_key(peer)).collect();
+            let cards = p.get_split_many(&keys).map_err(pmi_err("get"))?;
+            for (&peer, card) in shm_peers.iter().zip(cards) {
+                let card =
+                    card.ok_or_else(|| MpiError::new(ErrorClass::Other, format!("rank {peer} published no shm card")))?;
                 s.attach(peer, &card).map_err(tr)?;
             }
         }
