@@ -11,7 +11,8 @@
 #
 # Stands up its own 3-node Slurm cluster (tests/slurm/cluster.sh) and takes it
 # down at the end. Each case runs REPS times (default 5); medians are printed:
-# "init" is launch to end of MPI_Init (last rank), "total" launch to exit.
+# "init" is launch to end of MPI_Init (last rank), "total" launch to exit;
+# the /bin/true rows are Slurm's own cost of starting and ending the tasks.
 # The 3-node launcher rows use the namespace agent as remote shell (Hydra's
 # -launcher-exec; rmpirun's --launcher-exec once it has one).
 set -euo pipefail
@@ -59,14 +60,28 @@ case_() {
   printf '%-40s %8s %8s\n' "$label" "$(awk '{print $1}' <<<"$res" | median)" "$(awk '{print $2}' <<<"$res" | median)"
 }
 
+# baseline LABEL CMD...: a job of /bin/true (no MPI): the launcher's own cost.
+baseline() {
+  local label=$1 i t0 t1
+  shift
+  for i in $(seq "$REPS"); do
+    t0=$(date +%s.%N)
+    timeout 120 "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; continue; }
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v c="$t1" 'BEGIN {printf "%.3f\n", c - a}'
+  done | median | xargs printf '%-40s %8s %8s\n' "$label" "-"
+}
+
 P=$WORK/init_time
 printf '%-40s %8s %8s\n' "case (median of $REPS)" "init s" "total s"
+baseline "srun /bin/true 1 node x 64 (no MPI)" srun -O -N1 -n64 -w n1 /bin/true
 case_ "rmpi  srun --mpi=pmi2 1 node x 64" "$PREFIX/lib" srun --mpi=pmi2 -O -N1 -n64 -w n1 "$P"
 case_ "rmpi  rmpirun -n 64 (one host)" "$PREFIX/lib" "$PREFIX/bin/rmpirun" -n 64 "$P"
 if [ -x "$MPICH/bin/mpiexec" ]; then
   case_ "mpich srun --mpi=pmi2 1 node x 64" "$MPICH/lib" srun --mpi=pmi2 -O -N1 -n64 -w n1 "$P"
   case_ "mpich mpiexec -n 64 (one host)" "$MPICH/lib" "$MPICH/bin/mpiexec" -n 64 "$P"
 fi
+baseline "srun /bin/true 3 nodes x 8 (no MPI)" srun -N3 -n24 --ntasks-per-node=8 /bin/true
 case_ "rmpi  srun --mpi=pmi2 3 nodes x 8" "$PREFIX/lib" srun --mpi=pmi2 -N3 -n24 --ntasks-per-node=8 "$P"
 if "$PREFIX/bin/rmpirun" --help 2>&1 | grep -q -- --launcher-exec; then
   case_ "rmpi  rmpirun 3 hosts x 8 (agent)" "$PREFIX/lib" "$PREFIX/bin/rmpirun" --launcher-exec "$AGENT" \
