@@ -25,6 +25,9 @@ pub const MAX_VALUE_LEN: usize = 1024;
 pub const MAX_KEY_LEN: usize = 64;
 /// Longest PMI-1 command line Slurm reads (newline included).
 pub const MAX_V1_LINE: usize = 1024;
+/// PMI-2 `kvs-get` requests [`PmiClient::get_many`] writes at once (their
+/// replies, up to ~1 KiB each, must fit the socket buffer meanwhile).
+pub const GET_PIPELINE: usize = 64;
 
 /// What the environment says about this rank before we ask the server.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -488,6 +491,36 @@ impl PmiClient {
                 }
             }
         }
+    }
+
+    /// The values of several keys as of the last completed fence, as
+    /// [`get`](Self::get) gives them one by one. With PMI-2 the requests are
+    /// pipelined, [`GET_PIPELINE`] per write, and their replies read in
+    /// order (Slurm's stepd reads one frame at a time and answers each; so
+    /// does rmpirun): one round trip instead of one per key. PMI-1 servers
+    /// take one command per read, so there the keys go one by one.
+    pub fn get_many(&mut self, keys: &[String]) -> Result<Vec<Option<String>>, PmiError> {
+        self.check_active()?;
+        if self.version == PmiVersion::V1 {
+            return keys.iter().map(|k| self.get(k)).collect();
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(GET_PIPELINE) {
+            let mut bytes = Vec::new();
+            for k in chunk {
+                check_key(k, usize::MAX)?;
+                let m = Message::new("kvs-get").with("jobid", self.jobid.clone()).with("srcid", "-1").with("key", k);
+                bytes.extend_from_slice(&m.encode_v2());
+            }
+            self.send(&bytes)?;
+            let deadline = self.reply_timeout.map(|t| Instant::now() + t);
+            for _ in chunk {
+                let m = self.recv_reply("kvs-get-response", deadline)?;
+                check_rc(&m, "kvs-get")?;
+                out.push(if m.get("found") == Some("TRUE") { Some(m.require("value")?.to_string()) } else { None });
+            }
+        }
+        Ok(out)
     }
 
     /// Ask the launcher to end the job: PMI-1 `cmd=abort exitcode=N`; PMI-2

@@ -9,6 +9,8 @@
 //!   Slurm's `mpi/pmi2` plugin over the descriptor given in `PMI_FD`.
 //! * [`server`]: the launcher side, a sans-I/O state machine per connection
 //!   ([`PmiServerConn`]) over a shared key-value space ([`Kvs`]).
+//! * [`PmiClient::put_split`] / [`PmiClient::get_split`]: values longer
+//!   than the 1024-byte PMI limit, stored as segments.
 //! * [`parse_process_mapping`] / [`format_process_mapping`]: the
 //!   `PMI_process_mapping` vector telling which ranks share a node.
 //!
@@ -20,11 +22,13 @@ pub mod codec;
 mod error;
 mod mapping;
 pub mod server;
+mod split;
 
 pub use client::{ClientHints, PmiClient};
 pub use error::PmiError;
 pub use mapping::{format_process_mapping, parse_process_mapping};
 pub use server::{FenceState, JobInfo, Kvs, PmiServerConn, ServerEvent, ServerOutput};
+pub use split::{MAX_SEGMENTS, SEGMENTS_MARK};
 
 /// The PMI wire protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -112,6 +112,38 @@ fn exchange(version: PmiVersion) {
                 );
             }
             assert_eq!(c.get("no-such-key").unwrap(), None);
+            // Long values go in segments; short ones (even one that looks
+            // like the segment marker) come back unchanged.
+            let long: String = (0..3000).map(|i| char::from(b'a' + ((i + rank) % 26) as u8)).collect();
+            c.put_split(&format!("long-{rank}"), &long).unwrap();
+            c.put_split(&format!("short-{rank}"), "tcp1,80,127.0.0.1").unwrap();
+            c.put_split(&format!("mark-{rank}"), "rmpi-segments:7").unwrap();
+            c.fence().unwrap();
+            for peer in 0..size as usize {
+                let want: String = (0..3000).map(|i| char::from(b'a' + ((i + peer) % 26) as u8)).collect();
+                assert_eq!(c.get_split(&format!("long-{peer}")).unwrap(), Some(want));
+                let per = c.max_value_len(&format!("long-{peer}#1023"));
+                assert_eq!(
+                    c.get(&format!("long-{peer}")).unwrap(),
+                    Some(format!("rmpi-segments:{}", 3000_usize.div_ceil(per)))
+                );
+                assert_eq!(c.get_split(&format!("short-{peer}")).unwrap().as_deref(), Some("tcp1,80,127.0.0.1"));
+                assert_eq!(c.get_split(&format!("mark-{peer}")).unwrap().as_deref(), Some("rmpi-segments:7"));
+            }
+            assert_eq!(c.get_split("no-such-key").unwrap(), None);
+            // Many keys at once (pipelined with PMI-2), more than one batch.
+            let mut keys: Vec<String> = Vec::new();
+            for i in 0..150 {
+                keys.push(format!("card-{}", i % size as usize));
+                keys.push(if i % 50 == 0 { format!("long-{}", i % size as usize) } else { format!("missing-{i}") });
+            }
+            let one_by_one: Vec<Option<String>> = keys.iter().map(|k| c.get(k).unwrap()).collect();
+            assert_eq!(c.get_many(&keys).unwrap(), one_by_one);
+            let split = c.get_split_many(&keys).unwrap();
+            for (k, v) in keys.iter().zip(&split) {
+                assert_eq!(v, &c.get_split(k).unwrap(), "{k}");
+            }
+            assert_eq!(split[1].as_ref().map(String::len), Some(3000));
             // Second epoch: re-put replaces.
             c.put(&format!("card-{rank}"), &format!("epoch2-{rank}")).unwrap();
             c.fence().unwrap();

@@ -103,21 +103,22 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         if shm.is_some() { local.iter().copied().filter(|&r| r != rank).collect() } else { vec![] };
     if let Some(p) = pmi.as_mut().filter(|_| size > 1) {
         if let Some(s) = &shm {
-            p.put(&shm_card_key(rank), &s.card()).map_err(pmi_err("put"))?;
+            p.put_split(&shm_card_key(rank), &s.card()).map_err(pmi_err("put"))?;
         }
         if let Some(t) = &tcp {
-            p.put(&tcp_card_key(rank), &t.card()).map_err(pmi_err("put"))?;
+            p.put_split(&tcp_card_key(rank), &t.card()).map_err(pmi_err("put"))?;
         }
         if let Some(o) = &ofi {
             crate::ofi::put_card(p, rank, &o.card())?;
         }
         p.fence().map_err(pmi_err("fence"))?;
         if let Some(s) = shm.as_mut() {
-            for &peer in &shm_peers {
-                let card = p
-                    .get(&shm_card_key(peer))
-                    .map_err(pmi_err("get"))?
-                    .ok_or_else(|| MpiError::new(ErrorClass::Other, format!("rank {peer} published no shm card")))?;
+            // One pipelined batch: a node of N ranks asks for N*(N-1) cards.
+            let keys: Vec<String> = shm_peers.iter().map(|&peer| shm_card_key(peer)).collect();
+            let cards = p.get_split_many(&keys).map_err(pmi_err("get"))?;
+            for (&peer, card) in shm_peers.iter().zip(cards) {
+                let card =
+                    card.ok_or_else(|| MpiError::new(ErrorClass::Other, format!("rank {peer} published no shm card")))?;
                 s.attach(peer, &card).map_err(tr)?;
             }
         }

@@ -69,7 +69,7 @@ impl Net {
         let mut card = |p: u32| -> MpiResult<String> {
             let pmi =
                 pmi.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Intern, "no PMI to look up a peer's address"))?;
-            pmi.get(&tcp_card_key(p))
+            pmi.get_split(&tcp_card_key(p))
                 .map_err(|e| MpiError::new(ErrorClass::Intern, format!("PMI get of rank {p}'s card: {e}")))?
                 .ok_or_else(|| MpiError::new(ErrorClass::Intern, format!("rank {p} published no TCP address")))
         };

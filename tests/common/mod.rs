@@ -101,6 +101,12 @@ impl Job {
         self
     }
 
+    /// Do not pass `k` on from the test's environment.
+    pub fn env_remove(mut self, k: &str) -> Job {
+        self.cmd.env_remove(k);
+        self
+    }
+
     /// Tag every process of the job with `RMPITEST_MARKER=<marker>`.
     pub fn marked(mut self, marker: &str) -> Job {
         self.marker = Some(marker.to_string());
