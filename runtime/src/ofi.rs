@@ -12,11 +12,11 @@
 //! * `RMPI_TRANSPORT=tcp` keeps ofi off.
 //! * `RMPI_VERBOSE=1`: each rank prints the provider it uses (or why not).
 //!
-//! The card (`rmpi-ofi-R`) is split across several PMI keys when it is
-//! longer than a PMI value may be.
+//! The card (`rmpi-ofi-R`) goes through PMI's `put_split`, like the other
+//! cards, so long fabric addresses fit PMI's value limit.
 
 use rmpi_pmi::PmiClient;
-use rmpi_transports::ofi::{card, OfiConfig, OfiTransport};
+use rmpi_transports::ofi::{OfiConfig, OfiTransport};
 
 use crate::error::{ErrorClass, MpiError, MpiResult};
 
@@ -69,33 +69,14 @@ fn pmi_err(e: rmpi_pmi::PmiError) -> MpiError {
     MpiError::new(ErrorClass::Other, format!("PMI failed with the ofi card: {e}"))
 }
 
-/// Publish `card` under this rank's key (in pieces if it is long).
+/// Publish `card` under this rank's key (PMI splits a long one).
 pub fn put_card(pmi: &mut PmiClient, rank: u32, text: &str) -> MpiResult<()> {
-    let key = card_key(rank);
-    for (i, v) in card::split(text, card::MAX_VALUE).iter().enumerate() {
-        let k = if i == 0 { key.clone() } else { format!("{key}.{i}") };
-        pmi.put(&k, v).map_err(pmi_err)?;
-    }
-    Ok(())
+    pmi.put_split(&card_key(rank), text).map_err(pmi_err)
 }
 
 /// Rank `peer`'s ofi card, or `None` if it published none.
 pub fn get_card(pmi: &mut PmiClient, peer: u32) -> MpiResult<Option<String>> {
-    let key = card_key(peer);
-    let Some(head) = pmi.get(&key).map_err(pmi_err)? else { return Ok(None) };
-    let n = card::parts(&head);
-    if n == 0 {
-        return Ok(Some(head));
-    }
-    let mut whole = String::new();
-    for i in 1..=n {
-        let piece = pmi
-            .get(&format!("{key}.{i}"))
-            .map_err(pmi_err)?
-            .ok_or_else(|| MpiError::new(ErrorClass::Other, format!("rank {peer}'s ofi card lacks piece {i}")))?;
-        whole.push_str(&piece);
-    }
-    Ok(Some(whole))
+    pmi.get_split(&card_key(peer)).map_err(pmi_err)
 }
 
 /// With `RMPI_VERBOSE`, what this rank moved over ofi (at finalize).
