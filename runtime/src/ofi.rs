@@ -4,7 +4,8 @@
 //! * `RMPI_TRANSPORT=ofi` forces ofi between all ranks (no shared memory,
 //!   no TCP); `FI_PROVIDER` (read by libfabric) picks the provider, for
 //!   example `tcp`, `sockets` or `shm`. Failing to open it fails start-up.
-//! * Otherwise, when some peer is on another node, ofi is tried with fabric
+//! * Otherwise, when some peer is on another node and the machine has a
+//!   fabric device (or `FI_PROVIDER` is set), ofi is tried with fabric
 //!   providers only (verbs, efa, cxi, psm3, opx...; never tcp, udp,
 //!   sockets or shm, which rmpi's own transports cover). A rank without one
 //!   publishes no ofi card, and a pair of ranks uses ofi only if both
@@ -47,6 +48,14 @@ pub fn open(rank: u32, size: u32, secret: &[u8], remote_peers: bool) -> MpiResul
     if size < 2 || tcp_forced() || !(force || remote_peers) {
         return Ok(None);
     }
+    if !force && std::env::var_os("FI_PROVIDER").is_none() && !fabric_hardware_present() {
+        // Loading libfabric and asking it costs up to a second here (it
+        // scans /proc/kallsyms); without a fabric device the answer is no.
+        if verbose() {
+            eprintln!("rmpi: rank {rank}: no fabric device found; using TCP between nodes");
+        }
+        return Ok(None);
+    }
     let cfg = OfiConfig { rank, secret: secret.to_vec(), fabric_only: !force, provider: None, loopback: !remote_peers };
     match OfiTransport::open(cfg) {
         Ok(t) => {
@@ -63,6 +72,24 @@ pub fn open(rank: u32, size: u32, secret: &[u8], remote_peers: bool) -> MpiResul
             Ok(None)
         }
     }
+}
+
+/// Whether the machine shows a device a fabric provider drives: an RDMA
+/// device (verbs, EFA, PSM3 over verbs), a Slingshot NIC (CXI) or an
+/// Omni-Path HFI (OPX, PSM2). `FI_PROVIDER` set by the user skips this check.
+fn fabric_hardware_present() -> bool {
+    let nonempty = |dir: &str| std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    nonempty("/sys/class/infiniband")
+        || nonempty("/sys/class/cxi")
+        || std::fs::read_dir("/dev")
+            .map(|d| {
+                d.flatten().any(|e| {
+                    let n = e.file_name();
+                    let n = n.to_string_lossy();
+                    n.starts_with("cxi") || n.starts_with("hfi1")
+                })
+            })
+            .unwrap_or(false)
 }
 
 fn pmi_err(e: rmpi_pmi::PmiError) -> MpiError {
