@@ -40,7 +40,7 @@ pub mod sys;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::c_void;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -64,6 +64,9 @@ const SMALL_SLOTS: usize = 64;
 const LARGE_SLOTS: usize = 16;
 /// Longest sleep without a wait descriptor.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(1);
+/// Default `RMPI_OFI_CONNECT_TIMEOUT` (seconds): a peer whose first sends
+/// stay unanswered this long is reported unreachable.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: usize = 60;
 /// Largest packet injected from the stack.
 const INJECT_BUF: usize = 256;
 /// Completions read per call.
@@ -130,6 +133,12 @@ struct Peer {
     addr: fi_addr_t,
     next_seq: u32,
     gone: Option<String>,
+    /// The peer answered: a send to it completed or a packet came from it.
+    heard: bool,
+    /// Sends to it in slots, not completed yet.
+    unfinished: u32,
+    /// Since when a peer not yet heard from has had unfinished sends.
+    waiting_since: Option<Instant>,
 }
 
 enum Waiting {
@@ -185,6 +194,8 @@ pub struct OfiTransport {
     /// Local buffers must be registered (`FI_MR_LOCAL`).
     register_local: bool,
     rma: rma::Rma,
+    /// How long a peer may leave the first sends to it unanswered.
+    connect_timeout: Option<Duration>,
 }
 
 // SAFETY: the libfabric objects are opened with FI_THREAD_DOMAIN and used
@@ -274,6 +285,10 @@ impl OfiTransport {
             counters: Counters::default(),
             rejected: 0,
             register_local: false,
+            connect_timeout: match env_usize("RMPI_OFI_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_SECS) {
+                0 => None,
+                s => Some(Duration::from_secs(s as u64)),
+            },
             rma: rma::Rma::new(rma && offer_key_fits(&offer), offer.mr_mode),
         };
         // SAFETY: `chosen` stays alive in `t._infos`; every object is
@@ -444,7 +459,8 @@ impl OfiTransport {
                 if r < 0 { self.lib.strerror(r as isize) } else { format!("{r} inserted") }
             )));
         }
-        self.peers.insert(peer, Peer { addr: fa, next_seq: 0, gone: None });
+        self.peers
+            .insert(peer, Peer { addr: fa, next_seq: 0, gone: None, heard: false, unfinished: 0, waiting_since: None });
         Ok(())
     }
 
@@ -457,6 +473,12 @@ impl OfiTransport {
     /// them; with manual progress it needs this rank's calls to do so).
     pub fn has_pending_writes(&self) -> bool {
         self.tx_inflight > 0 || !self.backlog.is_empty()
+    }
+
+    /// How long a peer may leave the first sends to it unanswered before
+    /// `poll` reports it unreachable (`None`: forever).
+    pub fn set_connect_timeout(&mut self, t: Option<Duration>) {
+        self.connect_timeout = t;
     }
 
     /// Packets dropped for a wrong job token or a short prefix.
@@ -530,6 +552,10 @@ impl OfiTransport {
     }
 
     fn free_tx_slot(&mut self, i: usize, rx_slots: usize) {
+        if let Some(p) = self.peers.get_mut(&self.tx_peer[i]) {
+            p.heard = true;
+            p.unfinished -= 1;
+        }
         if i < rx_slots + SMALL_SLOTS {
             self.free_small.push(i - rx_slots);
         } else {
@@ -569,6 +595,9 @@ impl OfiTransport {
                     Some((tok, src, seq)) if tok == self.token => {
                         let body = &pkt[PREFIX..];
                         let inb = self.inbound.entry(src).or_default();
+                        if let Some(p) = self.peers.get_mut(&src) {
+                            p.heard = true;
+                        }
                         if inb.accept(seq) {
                             deliver(src, body);
                             n += 1;
@@ -622,6 +651,28 @@ impl OfiTransport {
         if q.small { &mut self.free_small } else { &mut self.free_large }.push(q.slot);
     }
 
+    /// A peer that never answered within the connect timeout is
+    /// unreachable (a wrong interface, a firewall): libfabric's socket
+    /// providers retry silently, so say so instead of hanging.
+    fn check_unanswered(&mut self) -> Result<(), TransportError> {
+        let Some(limit) = self.connect_timeout else { return Ok(()) };
+        let late = self
+            .peers
+            .iter()
+            .find(|(_, p)| !p.heard && p.unfinished > 0 && p.waiting_since.is_some_and(|t| t.elapsed() > limit));
+        if let Some((&peer, _)) = late {
+            return Err(fail(
+                "ofi connect",
+                format!(
+                    "rank {peer} has not answered for {limit:?} over {} (unreachable address? \
+                     FI_TCP_IFACE / FI_SOCKETS_IFACE pick the interface; RMPI_OFI_CONNECT_TIMEOUT=0 waits forever)",
+                    self.offer.provider
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Post queued packets, in order, until the provider pushes back.
     fn flush_backlog(&mut self) -> Result<(), TransportError> {
         while let Some(q) = self.backlog.front() {
@@ -636,6 +687,7 @@ impl OfiTransport {
                 let reason = format!("fi_send: {}", self.lib.strerror(r));
                 if let Some(p) = self.peers.get_mut(&q.peer) {
                     p.gone.get_or_insert(reason.clone());
+                    p.unfinished -= 1;
                 }
                 return Err(TransportError::PeerGone { peer: q.peer, reason });
             }
@@ -720,6 +772,7 @@ impl Transport for OfiTransport {
             if r == 0 {
                 self.in_flight(&q);
                 self.sent(peer, total);
+                self.unfinished(peer);
                 return Ok(());
             }
             if r != -(FI_EAGAIN as isize) {
@@ -731,6 +784,7 @@ impl Transport for OfiTransport {
         // the packet is accepted and waits in its slot.
         self.backlog.push_back(q);
         self.sent(peer, total);
+        self.unfinished(peer);
         Ok(())
     }
 
@@ -745,7 +799,9 @@ impl Transport for OfiTransport {
         self.drain_tx()?;
         self.flush_backlog()?;
         self.pump_reads();
-        self.drain_rx(deliver)
+        let n = self.drain_rx(deliver)?;
+        self.check_unanswered()?;
+        Ok(n)
     }
 
     fn prepare_sleep(&mut self) -> bool {
@@ -795,6 +851,16 @@ impl Transport for OfiTransport {
 }
 
 impl OfiTransport {
+    /// A send to `peer` now waits in a slot.
+    fn unfinished(&mut self, peer: Rank) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.unfinished += 1;
+            if !p.heard && p.waiting_since.is_none() {
+                p.waiting_since = Some(Instant::now());
+            }
+        }
+    }
+
     fn sent(&mut self, peer: Rank, total: usize) {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.next_seq = p.next_seq.wrapping_add(1);
