@@ -4,8 +4,8 @@
 //! transport keeps per-peer FIFO order, never buffers without bound (a full
 //! queue answers [`TransportError::WouldBlock`] and the caller keeps the packet),
 //! and connects lazily. The runtime picks one transport per peer (self is
-//! handled inside the engine; shared memory for ranks on this node; TCP
-//! otherwise), so per-pair order holds whatever the mix.
+//! handled inside the engine; shared memory for ranks on this node; ofi or
+//! TCP otherwise), so per-pair order holds whatever the mix.
 //!
 //! Sleeping: a rank with nothing to do calls [`Transport::prepare_sleep`] on
 //! every transport, then `poll(2)`s the union of [`Transport::wait_fds`]
@@ -16,8 +16,9 @@
 //! for `POLLOUT`), so the caller must keep polling instead of sleeping.
 //!
 //! Modules: [`shm`] (same node, lock-free rings in `/dev/shm`), [`tcp`]
-//! (between nodes, authenticated by the job secret), [`cma`] (single-copy
-//! reads of a local peer's memory).
+//! (between nodes, authenticated by the job secret), [`ofi`] (libfabric,
+//! loaded at run time: verbs, EFA, CXI, PSM3, OPX, or its socket and shm
+//! providers), [`cma`] (single-copy reads of a local peer's memory).
 
 use std::os::fd::RawFd;
 
