@@ -13,7 +13,8 @@
 //! moves packets: `try_send` copies the packet behind a 16-byte prefix
 //! ([`order`]: job token, source rank, sequence) into a registered send
 //! slot ([`slab`]) and posts `fi_send` (or `fi_inject` when it fits the
-//! provider's inject size); a full send queue or no free slot answers
+//! provider's inject size); a packet the provider refuses for now waits in
+//! its slot, in order, and only with no free slot does `try_send` answer
 //! `WouldBlock`. A fixed number of receive slots stay posted; `poll` reads
 //! both completion queues, delivers each sender's packets in sequence order
 //! and reposts the slots. Reading the queues is also what drives providers
@@ -25,8 +26,12 @@
 //! descriptor ends every sleep after [`POLL_INTERVAL`].
 //!
 //! Caps: packets up to [`DEFAULT_MAX_PACKET`] (`RMPI_OFI_MAX_PACKET`),
-//! eager limit [`EAGER_LIMIT`]; large messages use the engine's
-//! rendezvous over messages (Rts / Cts / Data).
+//! eager limit [`EAGER_LIMIT`]. Large messages use the engine's rendezvous:
+//! by one `fi_read` of the sender's exposed buffer where the provider has
+//! `FI_RMA` ([`rma`]), else through messages (Rts / Cts / Data).
+//!
+//! A peer whose first sends stay unanswered for `RMPI_OFI_CONNECT_TIMEOUT`
+//! seconds is reported by `poll` (socket providers retry silently).
 
 mod api;
 pub mod card;
