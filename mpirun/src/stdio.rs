@@ -176,7 +176,7 @@ pub fn forward_stdin(dest: OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-fn set_blocking(fd: &OwnedFd) -> io::Result<()> {
+pub fn set_blocking(fd: &OwnedFd) -> io::Result<()> {
     let raw = fd.as_raw_fd();
     // SAFETY: fcntl on a descriptor we own; only the O_NONBLOCK flag changes.
     unsafe {

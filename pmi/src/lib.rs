@@ -9,6 +9,8 @@
 //!   Slurm's `mpi/pmi2` plugin over the descriptor given in `PMI_FD`.
 //! * [`server`]: the launcher side, a sans-I/O state machine per connection
 //!   ([`PmiServerConn`]) over a shared key-value space ([`Kvs`]).
+//! * [`tree`]: the job-wide fence over a tree of node proxies (member
+//!   KVSs gather their node's puts; the tree merges and broadcasts them).
 //! * [`parse_process_mapping`] / [`format_process_mapping`]: the
 //!   `PMI_process_mapping` vector telling which ranks share a node.
 //!
@@ -20,6 +22,7 @@ pub mod codec;
 mod error;
 mod mapping;
 pub mod server;
+pub mod tree;
 
 pub use client::{ClientHints, PmiClient};
 pub use error::PmiError;
