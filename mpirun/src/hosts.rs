@@ -175,7 +175,7 @@ pub fn expand_tasks_per_node(s: &str) -> Result<Vec<u32>> {
         };
         let n: u32 = n.parse().with_context(|| format!("tasks per node {s:?}"))?;
         let rep: usize = rep.parse().with_context(|| format!("tasks per node {s:?}"))?;
-        out.extend(std::iter::repeat(n).take(rep));
+        out.resize(out.len() + rep, n);
     }
     Ok(out)
 }

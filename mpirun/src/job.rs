@@ -334,7 +334,7 @@ pub async fn run(opts: Options) -> Result<(i32, OutputWriter)> {
 
     loop {
         let local_running = nodes.local.as_ref().map_or(0, LocalNode::running);
-        let remote_done = nodes.remote.as_ref().map_or(true, Remote::all_done);
+        let remote_done = nodes.remote.as_ref().is_none_or(Remote::all_done);
         if local_running == 0 && remote_done && (plan_sent || job.ending.is_some()) {
             break;
         }
