@@ -16,6 +16,7 @@
 mod common;
 use common::*;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -499,4 +500,69 @@ fn real_ssh_to_two_hosts() {
     assert_eq!(out.stdout.lines().filter(|l| *l == want).count(), 4, "want 4 × {want:?}:\n{}", out.stdout);
     assert_no_process_left(&m, END_WITHIN);
     let _ = std::fs::remove_file(dir.join("userkey"));
+}
+
+#[test]
+fn stdin_reaches_rank_zero_on_a_remote_host() {
+    require_netns!();
+    use std::io::{Read, Write};
+    let c = Cluster::new(2);
+    let hosts = c.hosts();
+    let m = marker("stdin");
+    let mut child = Command::new(common::rmpirun())
+        .args(["-hosts", &hosts, "-ppn", "1", "--launcher-exec", &agent(), "-l", "/bin/sh", "-c"])
+        .arg(r#"if [ "$PMI_RANK" = 0 ]; then echo "got $(wc -l) lines on $(hostname)"; else cat; echo "rank 1 stdin closed"; fi"#)
+        .env("RMPITEST_MARKER", &m)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("start rmpirun");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for i in 0..1000 {
+            writeln!(stdin, "line {i}").expect("write stdin");
+        }
+    } // closed: end of input
+    let start = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            // SAFETY: killing our own child's process group.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            panic!("job did not end");
+        }
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+    let mut out = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
+    let mut err = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+    assert!(child.wait().expect("wait").success(), "{out}\n{err}");
+    assert!(out.contains(&format!("[0] got 1000 lines on {}", c.host(1))), "{out}\n{err}");
+    assert!(out.contains("[1] rank 1 stdin closed"), "{out}");
+    assert_no_process_left(&m, END_WITHIN);
+}
+
+#[test]
+fn killing_rmpirun_takes_every_host_down() {
+    require_netns!();
+    let c = Cluster::new(2);
+    let hosts = c.hosts();
+    let m = marker("hostskill");
+    let mut job = rmpirun(
+        &["-hosts", &hosts, "-ppn", "2", "--launcher-exec", &agent()],
+        "blocked_recv",
+        &["--delay-ms", "60000"],
+        &m,
+    )
+    .spawn();
+    job.wait_for_line("ready", Duration::from_secs(60));
+    // SAFETY: killing our own child (rmpirun only, not its group).
+    unsafe { libc::kill(job.pid(), libc::SIGKILL) };
+    let out = job.finish_within(Duration::from_secs(10));
+    assert_eq!(out.status.code(), None, "rmpirun was killed");
+    // The proxies see rmpirun's connection drop and kill their ranks.
+    assert_no_process_left(&m, END_WITHIN);
+    c.assert_empty(END_WITHIN);
 }
