@@ -156,8 +156,19 @@ impl Remote {
                     .arg("--kill-on-bad-exit=1")
                     .arg("--mpi=none")
                     .arg("--cpu-bind=none")
-                    .arg(format!("--nodelist={}", hosts.join(",")))
-                    .arg(&exe)
+                    .arg(format!("--nodelist={}", hosts.join(",")));
+                // The ranks are the proxies' children: give each proxy the
+                // node's CPUs, or a cgroup-confining Slurm would squeeze all
+                // of a node's ranks onto one CPU.
+                let cpus = std::env::var("SLURM_JOB_CPUS_PER_NODE")
+                    .ok()
+                    .and_then(|v| crate::hosts::expand_tasks_per_node(&v).ok())
+                    .and_then(|v| v.into_iter().min())
+                    .filter(|&c| c > 1);
+                if let Some(c) = cpus {
+                    cmd.arg(format!("--cpus-per-task={c}"));
+                }
+                cmd.arg(&exe)
                     .args(["--proxy", "--slurm-node", "--fanout", &fanout.to_string(), "--root", &root])
                     .env("RMPI_PROXY_SECRET", secret)
                     .stdin(Stdio::null());
