@@ -113,10 +113,10 @@ fn one_fence(n: usize, ranks: usize, value: usize, fanout: usize, gbps: f64) -> 
     total += dt;
     level_max_down[0] = dt;
     level_link_down[0] = dt + link(frame.len() * tree_children(0, nodes, fanout).len());
-    for i in 1..nodes {
+    for (i, node_kvs) in kvs.iter_mut().enumerate().skip(1) {
         let t = Instant::now();
         let d = decode_delta(&frame).expect("valid merge");
-        let resumed = kvs[i].complete_fence(d);
+        let resumed = node_kvs.complete_fence(d);
         assert_eq!(resumed.len(), ranks);
         let dt = t.elapsed();
         total += dt;
