@@ -260,6 +260,10 @@ fn three_hosts_two_ranks_each_through_the_agent() {
         assert!(bytes_sent(&cs, r, "tcp") >= 4096, "rank {r} → next host over tcp:\n{}", out.stdout);
         assert!(bytes_sent(&cs, r, "shm") < 4096, "rank {r} sent across hosts over shm:\n{}", out.stdout);
     }
+    // Point-to-point under load, most pairs across hosts.
+    let out = rmpirun(&base, "stress", &["--messages", "20000", "--max-size", "1048576", "--seed", "7"], &m).run();
+    out.assert_ok();
+    assert_eq!(out.stdout.lines().filter(|l| l.starts_with("stress ok")).count(), 6, "{}", out.stdout);
     assert_no_process_left(&m, END_WITHIN);
     c.assert_empty(END_WITHIN);
 }
