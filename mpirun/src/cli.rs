@@ -37,8 +37,8 @@ Exit status:
 #[command(
     name = "rmpirun",
     version,
-    about = "Start an MPI job of rmpi ranks on this host",
-    override_usage = "rmpirun [OPTIONS] [-n N] PROGRAM [ARGS]...",
+    about = "Start an MPI job of rmpi ranks, on this host or across hosts",
+    override_usage = "rmpirun [OPTIONS] [-n N] [-hosts H1,H2 | -hostfile FILE] [-ppn N] PROGRAM [ARGS]...",
     after_help = EXIT_CODES
 )]
 struct Cli {
