@@ -39,8 +39,12 @@ impl Layout {
             }
             (None, None) => None,
         };
+        // Inside a job step (`srun rmpirun ...`, SLURM_STEP_ID set) another
+        // srun would wait for the step's own resources: there, only an
+        // explicit `-launcher slurm` uses the allocation.
         let slurm = match (&given, &opts.launcher) {
-            (None, None) | (None, Some(Launcher::Slurm)) => hosts::slurm_hosts(getenv)?,
+            (None, None) if getenv("SLURM_STEP_ID").is_none() => hosts::slurm_hosts(getenv)?,
+            (None, Some(Launcher::Slurm)) => hosts::slurm_hosts(getenv)?,
             _ => None,
         };
         if opts.launcher == Some(Launcher::Slurm) && given.is_none() && slurm.is_none() {
@@ -191,5 +195,12 @@ mod tests {
         // Hosts given win over the allocation.
         let l = Layout::new(&opts(Some(2), Some("a,b"), None), &env).unwrap();
         assert_eq!(l.launcher, Launcher::Agent(vec!["ssh".into()]));
+        // Inside a step (srun rmpirun ...): this host only, unless asked.
+        let in_step = |k: &str| if k == "SLURM_STEP_ID" { Some("0".to_string()) } else { env(k) };
+        let l = Layout::new(&opts(Some(2), None, None), &in_step).unwrap();
+        assert!(!l.is_multi_host());
+        let mut o = opts(None, None, None);
+        o.launcher = Some(Launcher::Slurm);
+        assert_eq!(Layout::new(&o, &in_step).unwrap().launcher, Launcher::Slurm);
     }
 }
