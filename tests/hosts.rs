@@ -46,6 +46,18 @@ fn unsupported() -> Option<String> {
     if !unshare.is_ok_and(|s| s.success()) {
         return Some("`unshare` is not available".into());
     }
+    let probe = format!("rhprobe{}", std::process::id() % 100_000);
+    for kind in ["bridge", "veth"] {
+        let made = Command::new("ip")
+            .args(["link", "add", &probe, "type", kind])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            return Some(format!("cannot create a {kind} interface"));
+        }
+        let _ = Command::new("ip").args(["link", "del", &probe]).stderr(Stdio::null()).status();
+    }
     None
 }
 
