@@ -582,3 +582,33 @@ fn killing_rmpirun_takes_every_host_down() {
     assert_no_process_left(&m, END_WITHIN);
     c.assert_empty(END_WITHIN);
 }
+
+#[test]
+fn sigusr1_reaches_ranks_on_every_host() {
+    require_netns!();
+    let c = Cluster::new(1);
+    // Ranks 0 and 1 run under rmpirun itself, 2 and 3 under a proxy.
+    let hosts = format!("localhost,{}", c.host(1));
+    let here = String::from_utf8(Command::new("hostname").output().expect("hostname").stdout).expect("utf-8");
+    let here = here.trim().to_string();
+    let m = marker("usr1");
+    let mut job = rmpirun_cmd(
+        &["-hosts", &hosts, "-ppn", "2", "--launcher-exec", &agent(), "-l"],
+        PathBuf::from("/bin/sh"),
+        &["-c", r#"trap 'echo "got USR1 on $(hostname)"; exit 0' USR1; echo ready; while :; do sleep 0.05; done"#],
+        &m,
+    )
+    .spawn();
+    for _ in 0..4 {
+        job.wait_for_line("ready", Duration::from_secs(30));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(job.pid(), libc::SIGUSR1) };
+    let out = job.finish_within(Duration::from_secs(10));
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    for (r, host) in [(0, &here), (1, &here), (2, &c.host(1)), (3, &c.host(1))] {
+        let want = format!("[{r}] got USR1 on {host}");
+        assert_eq!(out.stdout.matches(&want).count(), 1, "{want:?} once:\n{}", out.stdout);
+    }
+    assert_no_process_left(&m, END_WITHIN);
+}

@@ -18,6 +18,7 @@
 //!   0.5 s later; every rank is reaped.
 //! * `SIGINT`/`SIGTERM`/`SIGHUP` to rmpirun end the job the same way with
 //!   130/143/129; a second one kills at once. The time limit ends it with 124.
+//!   `SIGUSR1`/`SIGUSR2` are passed on to every rank.
 //! * Multi-host: a node proxy that cannot start, does not join within
 //!   `RMPI_PROXY_TIMEOUT` seconds (default 60), or loses its connection
 //!   fails the job (exit status 1) with a message naming the host. Ranks
@@ -70,6 +71,16 @@ impl Nodes {
     fn signal_all(&self, sig: libc::c_int) {
         if let Some(l) = &self.local {
             l.signal_all(sig);
+        }
+        if let Some(r) = &self.remote {
+            r.broadcast(&Msg::Signal { sig });
+        }
+    }
+
+    /// Passes a signal the ranks may handle (SIGUSR1/2) to each rank once.
+    fn forward(&self, sig: libc::c_int) {
+        if let Some(l) = &self.local {
+            l.signal_each(sig);
         }
         if let Some(r) = &self.remote {
             r.broadcast(&Msg::Signal { sig });
@@ -289,6 +300,8 @@ pub async fn run(opts: Options) -> Result<(i32, OutputWriter)> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut sigusr1 = signal(SignalKind::user_defined1()).context("installing the SIGUSR1 handler")?;
+    let mut sigusr2 = signal(SignalKind::user_defined2()).context("installing the SIGUSR2 handler")?;
 
     let output = OutputWriter::start().context("starting the output thread")?;
     let out_tx = output.sender();
@@ -395,6 +408,9 @@ pub async fn run(opts: Options) -> Result<(i32, OutputWriter)> {
             _ = sigint.recv() => on_signal(&mut job, &nodes, libc::SIGINT),
             _ = sigterm.recv() => on_signal(&mut job, &nodes, libc::SIGTERM),
             _ = sighup.recv() => on_signal(&mut job, &nodes, libc::SIGHUP),
+            // Passed on to every rank, on every host; the job goes on.
+            _ = sigusr1.recv() => nodes.forward(libc::SIGUSR1),
+            _ = sigusr2.recv() => nodes.forward(libc::SIGUSR2),
             _ = sleep_until(timeout_at), if deadline.is_some() && job.ending.is_none() => {
                 let secs = opts.timeout.unwrap_or(0);
                 job.fail(&nodes, EXIT_TIMEOUT, format!("job timed out after {secs} s; ending the job"));

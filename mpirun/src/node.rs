@@ -304,6 +304,16 @@ impl LocalNode {
         }
     }
 
+    /// Sends `sig` once to every rank not yet reaped (not to the group: a
+    /// signal the ranks handle must arrive once).
+    pub fn signal_each(&self, sig: libc::c_int) {
+        for s in self.slots.values() {
+            if !s.reaped {
+                kill_pid(s.pid, sig);
+            }
+        }
+    }
+
     /// Handles one input; returns the events for the job.
     pub fn handle(&mut self, input: NodeInput) -> Vec<NodeEvent> {
         let mut events = Vec::new();

@@ -353,7 +353,11 @@ impl Proxy {
             Msg::Signal { sig } => {
                 self.broadcast(&Msg::Signal { sig });
                 if let Some(n) = &self.node {
-                    n.signal_all(sig);
+                    if sig == libc::SIGUSR1 || sig == libc::SIGUSR2 {
+                        n.signal_each(sig);
+                    } else {
+                        n.signal_all(sig);
+                    }
                 }
             }
             Msg::Stdin { bytes } => {
