@@ -241,6 +241,11 @@ fn spawn_failure_code(not_found: bool) -> i32 {
 fn stdin_reader() -> mpsc::UnboundedReceiver<Vec<u8>> {
     use std::io::Read;
     let (tx, rx) = mpsc::unbounded_channel();
+    if crate::stdio::stdin_is_background_tty() {
+        // Reading would stop us with SIGTTIN: rank 0 gets an empty stdin.
+        let _ = tx.send(Vec::new());
+        return rx;
+    }
     let _ = std::thread::Builder::new().name("rmpirun-stdin".into()).spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         let stdin = std::io::stdin();

@@ -134,7 +134,7 @@ pub async fn forward_lines<R: AsyncRead + Unpin>(
 
 /// True when reading our stdin would stop us with `SIGTTIN` (we run in the
 /// background of an interactive shell).
-fn stdin_is_background_tty() -> bool {
+pub fn stdin_is_background_tty() -> bool {
     // SAFETY: isatty/tcgetpgrp/getpgrp only query the state of fd 0 and of
     // this process.
     unsafe {
