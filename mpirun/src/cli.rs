@@ -13,7 +13,14 @@ use anyhow::{bail, Context, Result};
 use clap::{ArgAction, Parser};
 
 const EXIT_CODES: &str = "\
-Options may also be written with one dash: -np, -genv, -wdir, -tag-output, -timeout.
+Options may also be written with one dash: -np, -genv, -wdir, -tag-output, -timeout,
+-hosts, -hostfile, -ppn, -launcher, -launcher-exec.
+
+Hosts: ranks are placed block-wise, host by host, as many per host as its
+slots (or -ppn), starting again at the first host while ranks remain
+(MPICH Hydra's rule); without -n, one round of slots. Inside a Slurm
+allocation (SLURM_JOB_NODELIST set) and without -hosts/-hostfile, the
+allocation's nodes are used and the node proxies are started with srun.
 
 Exit status:
   0        all ranks exited with 0
@@ -30,8 +37,8 @@ Exit status:
 #[command(
     name = "rmpirun",
     version,
-    about = "Start an MPI job of rmpi ranks on this host",
-    override_usage = "rmpirun [OPTIONS] [-n N] PROGRAM [ARGS]...",
+    about = "Start an MPI job of rmpi ranks, on this host or across hosts",
+    override_usage = "rmpirun [OPTIONS] [-n N] [-hosts H1,H2 | -hostfile FILE] [-ppn N] PROGRAM [ARGS]...",
     after_help = EXIT_CODES
 )]
 struct Cli {
@@ -59,16 +66,59 @@ struct Cli {
     #[arg(long = "timeout", value_name = "SECONDS")]
     timeout: Option<u64>,
 
+    /// Run on these hosts (`h1,h2:SLOTS,...`).
+    #[arg(long = "hosts", alias = "host", value_name = "LIST")]
+    hosts: Option<String>,
+
+    /// Run on the hosts of FILE (`host[:slots]` per line, `#` comments).
+    #[arg(short = 'f', long = "hostfile", alias = "machinefile", value_name = "FILE")]
+    hostfile: Option<PathBuf>,
+
+    /// Ranks per host in each placement round (instead of the host's slots).
+    #[arg(long = "ppn", alias = "npernode", value_name = "N")]
+    ppn: Option<u32>,
+
+    /// How to start node proxies: ssh (default; see --launcher-exec), slurm
+    /// (srun; the default inside an allocation), or fork (this host only).
+    #[arg(long = "launcher", value_name = "NAME")]
+    launcher: Option<String>,
+
+    /// Remote-start agent, called as `AGENT HOST "COMMAND"` like ssh (may
+    /// contain arguments, split at spaces). Default: ssh.
+    #[arg(long = "launcher-exec", alias = "bootstrap-exec", value_name = "AGENT")]
+    launcher_exec: Option<String>,
+
     /// The program to start, and its arguments.
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "PROGRAM")]
     command: Vec<OsString>,
 }
 
+/// How node proxies are started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launcher {
+    /// `AGENT HOST "command"` (ssh by default); the words of the agent.
+    Agent(Vec<String>),
+    /// One `srun` step with a proxy per node.
+    Slurm,
+    /// Everything on this host.
+    Fork,
+}
+
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// Number of ranks.
-    pub np: u32,
+    /// Number of ranks (`None`: one round of the hosts' slots; 1 on one host).
+    pub np: Option<u32>,
+    /// `-hosts`.
+    pub hosts: Option<String>,
+    /// `-hostfile`.
+    pub hostfile: Option<PathBuf>,
+    /// `-ppn`.
+    pub ppn: Option<u32>,
+    /// `-launcher` (`None`: slurm inside an allocation without hosts given, else ssh).
+    pub launcher: Option<Launcher>,
+    /// The remote-start agent's words (default `ssh`).
+    pub agent: Vec<String>,
     /// Extra environment for every rank, in order (`-genv` and `-x`).
     pub env: Vec<(OsString, OsString)>,
     /// Working directory of the ranks (default: rmpirun's).
@@ -84,8 +134,24 @@ pub struct Options {
 }
 
 /// Single-dash long options we accept, and how many values each takes.
-const SINGLE_DASH_LONG: &[(&str, usize)] =
-    &[("np", 1), ("genv", 2), ("wdir", 1), ("tag-output", 0), ("timeout", 1), ("help", 0), ("version", 0)];
+const SINGLE_DASH_LONG: &[(&str, usize)] = &[
+    ("np", 1),
+    ("genv", 2),
+    ("wdir", 1),
+    ("tag-output", 0),
+    ("timeout", 1),
+    ("help", 0),
+    ("version", 0),
+    ("hosts", 1),
+    ("host", 1),
+    ("hostfile", 1),
+    ("machinefile", 1),
+    ("ppn", 1),
+    ("npernode", 1),
+    ("launcher", 1),
+    ("launcher-exec", 1),
+    ("bootstrap-exec", 1),
+];
 
 /// Number of values taken by a (normalised) option token.
 fn values_of(token: &str) -> usize {
@@ -93,7 +159,8 @@ fn values_of(token: &str) -> usize {
         return 0;
     }
     match token {
-        "-n" | "--np" | "--wdir" | "--timeout" | "-x" => 1,
+        "-n" | "--np" | "--wdir" | "--timeout" | "-x" | "-f" | "--hosts" | "--host" | "--hostfile"
+        | "--machinefile" | "--ppn" | "--npernode" | "--launcher" | "--launcher-exec" | "--bootstrap-exec" => 1,
         "--genv" => 2,
         _ => 0,
     }
@@ -148,9 +215,26 @@ pub fn parse(args: Vec<OsString>) -> Result<Options> {
 }
 
 fn from_cli(cli: Cli, getenv: impl Fn(&str) -> Option<OsString>) -> Result<Options> {
-    let np = cli.np.unwrap_or(1);
-    if np == 0 {
+    let np = cli.np;
+    if np == Some(0) {
         bail!("-n must be at least 1");
+    }
+    if cli.ppn == Some(0) {
+        bail!("-ppn must be at least 1");
+    }
+    let launcher = match cli.launcher.as_deref() {
+        None => None,
+        Some("ssh") | Some("rsh") => Some(Launcher::Agent(Vec::new())),
+        Some("slurm") | Some("srun") => Some(Launcher::Slurm),
+        Some("fork") | Some("local") => Some(Launcher::Fork),
+        Some(other) => bail!("unknown launcher {other:?} (ssh, slurm or fork)"),
+    };
+    let agent: Vec<String> = match &cli.launcher_exec {
+        Some(a) => a.split_whitespace().map(String::from).collect(),
+        None => vec!["ssh".to_string()],
+    };
+    if agent.is_empty() {
+        bail!("--launcher-exec is empty");
     }
     let mut env = Vec::new();
     for pair in cli.genv.chunks(2) {
@@ -188,7 +272,20 @@ fn from_cli(cli: Cli, getenv: impl Fn(&str) -> Option<OsString>) -> Result<Optio
     };
     let mut command = cli.command.into_iter();
     let program = command.next().context("no program given")?;
-    Ok(Options { np, env, wdir: cli.wdir, tag_output: cli.tag_output, timeout, program, args: command.collect() })
+    Ok(Options {
+        np,
+        hosts: cli.hosts,
+        hostfile: cli.hostfile,
+        ppn: cli.ppn,
+        launcher,
+        agent,
+        env,
+        wdir: cli.wdir,
+        tag_output: cli.tag_output,
+        timeout,
+        program,
+        args: command.collect(),
+    })
 }
 
 fn check_env_name(name: &str) -> Result<()> {
@@ -216,7 +313,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(o.np, 4);
+        assert_eq!(o.np, Some(4));
         assert_eq!(o.env, vec![("A".into(), "1".into()), ("B".into(), "x y".into())]);
         assert_eq!(o.wdir, Some(PathBuf::from("/tmp")));
         assert!(o.tag_output);
@@ -231,7 +328,7 @@ mod tests {
             &[("HOME", "/home/u")],
         )
         .unwrap();
-        assert_eq!(o.np, 2);
+        assert_eq!(o.np, Some(2));
         assert_eq!(o.env, vec![("FOO".into(), "bar".into()), ("HOME".into(), "/home/u".into())]);
         assert!(o.tag_output);
         assert_eq!(o.timeout, Some(5));
@@ -244,12 +341,31 @@ mod tests {
         let o = opts(&["-tag-output", "-timeout", "7", "-n5", "a"], &[]).unwrap();
         assert!(o.tag_output);
         assert_eq!(o.timeout, Some(7));
-        assert_eq!(o.np, 5);
-        assert_eq!(opts(&["--np=6", "a"], &[]).unwrap().np, 6);
-        assert_eq!(opts(&["-np=6", "a"], &[]).unwrap().np, 6);
+        assert_eq!(o.np, Some(5));
+        assert_eq!(opts(&["--np=6", "a"], &[]).unwrap().np, Some(6));
+        assert_eq!(opts(&["-np=6", "a"], &[]).unwrap().np, Some(6));
         let o = opts(&["--", "-weird-prog", "-np"], &[]).unwrap();
         assert_eq!(o.program, "-weird-prog");
         assert_eq!(o.args, vec!["-np"]);
+    }
+
+    #[test]
+    fn host_options() {
+        let o = opts(&["-hosts", "n1,n2:2", "-ppn", "2", "-launcher-exec", "ip netns exec", "./a", "-f", "x"], &[])
+            .unwrap();
+        assert_eq!(o.hosts.as_deref(), Some("n1,n2:2"));
+        assert_eq!(o.ppn, Some(2));
+        assert_eq!(o.agent, vec!["ip", "netns", "exec"]);
+        assert_eq!(o.args, vec!["-f", "x"]);
+        assert_eq!(o.np, None);
+        let o = opts(&["-f", "hf", "-launcher", "slurm", "a"], &[]).unwrap();
+        assert_eq!(o.hostfile, Some(PathBuf::from("hf")));
+        assert_eq!(o.launcher, Some(Launcher::Slurm));
+        assert_eq!(o.agent, vec!["ssh"]);
+        let o = opts(&["--hostfile", "hf", "--host", "a,b", "a"], &[]).unwrap();
+        assert_eq!(o.hosts.as_deref(), Some("a,b"));
+        assert!(opts(&["-ppn", "0", "a"], &[]).is_err());
+        assert!(opts(&["-launcher", "pigeon", "a"], &[]).is_err());
     }
 
     #[test]

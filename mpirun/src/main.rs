@@ -11,19 +11,33 @@
 //! Only stdin forwarding and output writing use plain threads, because their
 //! blocking reads and writes must not stall the loop.
 //!
-//! Modules: [`cli`] (command line), [`job`] (policy, main loop), [`node`]
-//! (this host's ranks and PMI server, the future per-node proxy), [`spawn`]
-//! (fork/exec of a rank), [`stdio`] (output and stdin forwarding).
+//! Modules: [`cli`] (command line), [`job`] (policy, main loop), [`layout`]
+//! and [`hosts`] (hosts and placement), [`node`] (one host's ranks and PMI
+//! server), [`remote`] (starting and talking to node proxies), [`proxy`]
+//! (`rmpirun --proxy`, the node proxy), [`wire`] and [`conn`] (the control
+//! protocol), [`addrs`] (addresses), [`spawn`] (fork/exec of a rank),
+//! [`stdio`] (output and stdin forwarding).
 
+mod addrs;
 mod cli;
+mod conn;
+mod hosts;
 mod job;
+mod layout;
 mod node;
+mod proxy;
+mod remote;
 mod spawn;
 mod stdio;
+mod wire;
 
 use anyhow::{Context, Result};
 
 fn main() {
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    if args.first().map(String::as_str) == Some("--proxy") {
+        std::process::exit(proxy::main(&args));
+    }
     let code = match real_main() {
         Ok(code) => code,
         Err(e) => {

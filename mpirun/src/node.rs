@@ -3,10 +3,12 @@
 //!
 //! [`LocalNode`] is deliberately separate from the job policy in
 //! [`crate::job`]: it knows processes, sockets and the PMI server, and
-//! reports [`NodeEvent`]s; it never decides to end the job. Multi-host launch
-//! will run the same type in a per-node proxy process and carry the events
-//! and the KVS fence over a connection to rmpirun; today the only node is
-//! this host and its `Kvs` is the job's.
+//! reports [`NodeEvent`]s; it never decides to end the job. rmpirun runs one
+//! for the ranks of its own host, and every node proxy ([`crate::proxy`])
+//! runs one for its host. Its KVS is a member KVS: when all of the node's
+//! ranks are in a fence it reports [`NodeEvent::FenceGathered`], and the
+//! caller completes the fence with the job's merged puts
+//! ([`LocalNode::complete_fence`]) once the tree fence is done.
 //!
 //! Per rank, three kinds of tasks feed one channel of [`NodeInput`]: a PMI
 //! reader, an exit watcher, and the stdio forwarders (which write to the
@@ -16,6 +18,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -61,6 +64,8 @@ pub enum NodeInput {
 pub enum NodeEvent {
     /// A PMI event (init, finalize, abort, protocol error).
     Pmi(ServerEvent),
+    /// Every rank of the node is in the fence; these are their puts.
+    FenceGathered(Vec<(String, String)>),
     /// A rank's process ended (its PMI input was read first).
     Exited {
         /// Rank.
@@ -94,14 +99,29 @@ pub struct NodePlan {
     pub program: OsString,
     /// Its arguments.
     pub args: Vec<OsString>,
+    /// Environment laid over rmpirun's (a proxy: rmpirun's environment).
+    pub base_env: Vec<(OsString, OsString)>,
     /// User environment (`-genv`, `-x`).
     pub user_env: Vec<(OsString, OsString)>,
+    /// Set by the launcher after the user's (e.g. `RMPI_TCP_IF`).
+    pub extra_env: Vec<(String, String)>,
+    /// Where rank 0's stdin comes from.
+    pub stdin: StdinSource,
     /// Working directory.
     pub wdir: Option<PathBuf>,
     /// Per-job secret handed to ranks as `RMPI_JOB_SECRET`.
     pub secret: String,
     /// Prefix output lines with `[rank] `.
     pub tag_output: bool,
+}
+
+/// Where rank 0's standard input comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinSource {
+    /// rmpirun's own stdin, copied by a thread.
+    Launcher,
+    /// The caller writes it ([`LocalNode::take_stdin`]); a proxy gets it from rmpirun.
+    Caller,
 }
 
 /// `RMPI_PMI_TRACE=1` in rmpirun's environment prints every PMI message
@@ -126,6 +146,8 @@ pub struct LocalNode {
     pgid: Option<i32>,
     inputs: mpsc::UnboundedSender<NodeInput>,
     stdio_tasks: Vec<JoinHandle<()>>,
+    stdin_source: StdinSource,
+    stdin: Option<OwnedFd>,
 }
 
 impl LocalNode {
@@ -139,17 +161,21 @@ impl LocalNode {
     ) -> (LocalNode, Option<SpawnError>) {
         let mut node = LocalNode {
             slots: HashMap::new(),
-            kvs: Kvs::new(plan.job.clone()),
+            kvs: Kvs::new_member(plan.job.clone(), u32::try_from(plan.ranks.len()).expect("ranks fit u32")),
             pgid: None,
             inputs,
             stdio_tasks: Vec::new(),
+            stdin_source: plan.stdin,
+            stdin: None,
         };
+        let mut env = plan.base_env.clone();
+        env.extend(plan.user_env.iter().cloned());
         let local_size = plan.ranks.len();
         for (local, &rank) in plan.ranks.iter().enumerate() {
             let launch = RankLaunch {
                 program: plan.program.clone(),
                 args: plan.args.clone(),
-                env: plan.user_env.clone(),
+                env: env.clone(),
                 wdir: plan.wdir.clone(),
                 stdin_pipe: rank == 0,
                 pgid: node.pgid,
@@ -161,7 +187,10 @@ impl LocalNode {
                 ("RMPI_JOB_SECRET".to_string(), plan.secret.clone()),
                 ("RMPI_LOCAL_RANK".to_string(), local.to_string()),
                 ("RMPI_LOCAL_SIZE".to_string(), local_size.to_string()),
-            ];
+            ]
+            .into_iter()
+            .chain(plan.extra_env.iter().cloned())
+            .collect::<Vec<_>>();
             match spawn_rank(&launch, &pmi_env) {
                 Ok(spawned) => {
                     if node.pgid.is_none() {
@@ -192,6 +221,7 @@ impl LocalNode {
         }
         if let Some(stdin) = child.stdin.take() {
             match stdin.into_owned_fd() {
+                Ok(fd) if self.stdin_source == StdinSource::Caller => self.stdin = Some(fd),
                 Ok(fd) => {
                     if let Err(e) = forward_stdin(fd) {
                         eprintln!("rmpirun: warning: cannot forward stdin to rank 0: {e}");
@@ -232,6 +262,26 @@ impl LocalNode {
         );
     }
 
+    /// Rank 0's stdin pipe, with [`StdinSource::Caller`] (once).
+    pub fn take_stdin(&mut self) -> Option<OwnedFd> {
+        self.stdin.take()
+    }
+
+    /// Ends the current fence with the job's merged puts: they become
+    /// visible and the node's waiting ranks get their replies.
+    pub fn complete_fence(&mut self, merged: Vec<(String, String)>) -> Vec<NodeEvent> {
+        let waiters = self.kvs.complete_fence(merged);
+        let mut events = Vec::new();
+        for r in waiters {
+            let more = match self.slots.get_mut(&r) {
+                Some(slot) => slot.conn.resume(&mut self.kvs),
+                None => Vec::new(),
+            };
+            self.apply(r, more, &mut events);
+        }
+        events
+    }
+
     /// The job's process group (the first rank's pid), once a rank started.
     pub fn pgid(&self) -> Option<i32> {
         self.pgid
@@ -247,6 +297,16 @@ impl LocalNode {
         if let Some(pgid) = self.pgid {
             kill_group(pgid, sig);
         }
+        for s in self.slots.values() {
+            if !s.reaped {
+                kill_pid(s.pid, sig);
+            }
+        }
+    }
+
+    /// Sends `sig` once to every rank not yet reaped (not to the group: a
+    /// signal the ranks handle must arrive once).
+    pub fn signal_each(&self, sig: libc::c_int) {
         for s in self.slots.values() {
             if !s.reaped {
                 kill_pid(s.pid, sig);
@@ -301,6 +361,7 @@ impl LocalNode {
                     }
                 }
                 ServerOutput::Event(e) => events.push(NodeEvent::Pmi(e)),
+                ServerOutput::Gathered(delta) => events.push(NodeEvent::FenceGathered(delta)),
                 ServerOutput::Resume(ranks) => {
                     for r in ranks {
                         let more = match self.slots.get_mut(&r) {

@@ -134,7 +134,7 @@ pub async fn forward_lines<R: AsyncRead + Unpin>(
 
 /// True when reading our stdin would stop us with `SIGTTIN` (we run in the
 /// background of an interactive shell).
-fn stdin_is_background_tty() -> bool {
+pub fn stdin_is_background_tty() -> bool {
     // SAFETY: isatty/tcgetpgrp/getpgrp only query the state of fd 0 and of
     // this process.
     unsafe {
@@ -176,7 +176,7 @@ pub fn forward_stdin(dest: OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-fn set_blocking(fd: &OwnedFd) -> io::Result<()> {
+pub fn set_blocking(fd: &OwnedFd) -> io::Result<()> {
     let raw = fd.as_raw_fd();
     // SAFETY: fcntl on a descriptor we own; only the O_NONBLOCK flag changes.
     unsafe {

@@ -11,6 +11,8 @@
 //!   ([`PmiServerConn`]) over a shared key-value space ([`Kvs`]).
 //! * [`PmiClient::put_split`] / [`PmiClient::get_split`]: values longer
 //!   than the 1024-byte PMI limit, stored as segments.
+//! * [`tree`]: the job-wide fence over a tree of node proxies (member
+//!   KVSs gather their node's puts; the tree merges and broadcasts them).
 //! * [`parse_process_mapping`] / [`format_process_mapping`]: the
 //!   `PMI_process_mapping` vector telling which ranks share a node.
 //!
@@ -23,6 +25,7 @@ mod error;
 mod mapping;
 pub mod server;
 mod split;
+pub mod tree;
 
 pub use client::{ClientHints, PmiClient};
 pub use error::PmiError;

@@ -63,6 +63,11 @@ pub enum FenceState {
     /// This rank completed the fence: staged puts are now visible. The listed
     /// ranks were waiting and must be resumed (the caller's rank is not listed).
     Completed(Vec<u32>),
+    /// A member KVS ([`Kvs::new_member`]): every local rank has entered. The
+    /// puts staged since the last fence are handed out for the job-wide
+    /// (tree) fence; all local ranks keep waiting until
+    /// [`Kvs::complete_fence`].
+    Gathered(Vec<(String, String)>),
 }
 
 /// The job-wide key-value space, node attributes and fence bookkeeping.
@@ -70,9 +75,17 @@ pub enum FenceState {
 /// Puts are staged and become visible to everybody (the putter included) only
 /// when a fence completes, that is when all `size` ranks have entered it. A
 /// later put of the same key replaces the value.
+///
+/// A *member* KVS ([`Kvs::new_member`]) serves only one node's ranks of a
+/// larger job: when all of its local ranks have entered a fence it hands
+/// its staged puts out ([`FenceState::Gathered`]) instead of completing;
+/// the launcher combines the nodes' puts (see [`crate::tree`]) and calls
+/// [`Kvs::complete_fence`] with the job's merged puts.
 #[derive(Debug)]
 pub struct Kvs {
     info: JobInfo,
+    /// `Some(n)`: a member KVS serving `n` local ranks.
+    local_ranks: Option<u32>,
     committed: HashMap<String, String>,
     staged: Vec<(String, String)>,
     in_fence: BTreeSet<u32>,
@@ -88,6 +101,7 @@ impl Kvs {
         committed.insert("PMI_process_mapping".to_string(), info.process_mapping.clone());
         Kvs {
             info,
+            local_ranks: None,
             committed,
             staged: Vec::new(),
             in_fence: BTreeSet::new(),
@@ -95,6 +109,25 @@ impl Kvs {
             node_attrs: HashMap::new(),
             node_attr_waiters: BTreeSet::new(),
         }
+    }
+
+    /// A member KVS for one node of a multi-node job, serving `local_ranks`
+    /// of the job's ranks (see [`FenceState::Gathered`]).
+    pub fn new_member(info: JobInfo, local_ranks: u32) -> Self {
+        let mut kvs = Kvs::new(info);
+        kvs.local_ranks = Some(local_ranks);
+        kvs
+    }
+
+    /// Ends a gathered fence of a member KVS: `merged` (the puts of every
+    /// rank of the job in this fence) becomes visible, and the local ranks
+    /// that waited are returned, to be resumed.
+    pub fn complete_fence(&mut self, merged: impl IntoIterator<Item = (String, String)>) -> Vec<u32> {
+        for (k, v) in merged {
+            self.committed.insert(k, v);
+        }
+        self.epoch += 1;
+        std::mem::take(&mut self.in_fence).into_iter().collect()
     }
 
     /// The job facts.
@@ -125,6 +158,12 @@ impl Kvs {
     /// `rank` enters the fence. Completes it when all ranks are in.
     pub fn enter_fence(&mut self, rank: u32) -> FenceState {
         self.in_fence.insert(rank);
+        if let Some(local) = self.local_ranks {
+            if self.in_fence.len() < local as usize {
+                return FenceState::Waiting;
+            }
+            return FenceState::Gathered(std::mem::take(&mut self.staged));
+        }
         if self.in_fence.len() < self.info.size as usize {
             return FenceState::Waiting;
         }
@@ -196,6 +235,10 @@ pub enum ServerOutput {
     Resume(Vec<u32>),
     /// Close the connection after writing the replies before this.
     Close,
+    /// Member KVS only: every local rank is in the fence; these are the
+    /// node's puts for the job-wide fence. The ranks stay waiting until the
+    /// driver calls [`Kvs::complete_fence`] and resumes them.
+    Gathered(Vec<(String, String)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,6 +384,10 @@ impl PmiServerConn {
         let entered_at = kvs.epoch();
         match kvs.enter_fence(self.rank) {
             FenceState::Waiting => self.pending = Some(Pending::Fence { entered_at }),
+            FenceState::Gathered(delta) => {
+                self.pending = Some(Pending::Fence { entered_at });
+                out.push(ServerOutput::Gathered(delta));
+            }
             FenceState::Completed(waiters) => {
                 self.reply_fence(out);
                 if !waiters.is_empty() {
@@ -673,6 +720,48 @@ mod tests {
         ] {
             assert_eq!(replies(&c1.feed(req, &mut kvs)), want);
         }
+    }
+
+    /// A member KVS gathers its node's puts when its local ranks are all
+    /// in, and answers the fence only when the job-wide merge comes back.
+    #[test]
+    fn member_kvs_gathers_then_completes_with_the_merge() {
+        let info = job(4).info.clone();
+        let mut kvs = Kvs::new_member(info, 2);
+        let mut a = PmiServerConn::new(0);
+        let mut b = PmiServerConn::new(1);
+        a.feed(b"cmd=init pmi_version=2 pmi_subversion=0\n", &mut kvs);
+        b.feed(b"cmd=init pmi_version=1 pmi_subversion=1\n", &mut kvs);
+        a.feed(&Message::new("kvs-put").with("key", "k0").with("value", "v0").encode_v2(), &mut kvs);
+        b.feed(b"cmd=put kvsname=x key=k1 value=v1\n", &mut kvs);
+        assert!(replies(&a.feed(&Message::new("kvs-fence").encode_v2(), &mut kvs)).is_empty());
+        let out = b.feed(b"cmd=barrier_in\n", &mut kvs);
+        assert!(replies(&out).is_empty(), "no reply before the job-wide fence");
+        let gathered: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                ServerOutput::Gathered(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(gathered, vec![vec![("k0".to_string(), "v0".to_string()), ("k1".to_string(), "v1".to_string())]]);
+        assert!(a.is_waiting() && b.is_waiting());
+        // Not visible yet; then the merge (with another node's key) arrives.
+        assert_eq!(kvs.get("k0"), None);
+        let mut waiters = kvs.complete_fence(vec![
+            ("k0".to_string(), "v0".to_string()),
+            ("k1".to_string(), "v1".to_string()),
+            ("k2".to_string(), "v2".to_string()),
+        ]);
+        waiters.sort();
+        assert_eq!(waiters, vec![0, 1]);
+        assert_eq!(replies(&a.resume(&mut kvs)), b"28    cmd=kvs-fence-response;rc=0;");
+        assert_eq!(replies(&b.resume(&mut kvs)), b"cmd=barrier_out rc=0\n");
+        assert_eq!(kvs.get("k2"), Some("v2"));
+        // The next fence gathers only what was put since.
+        a.feed(&Message::new("kvs-fence").encode_v2(), &mut kvs);
+        let out = b.feed(b"cmd=barrier_in\n", &mut kvs);
+        assert!(out.contains(&ServerOutput::Gathered(vec![])));
     }
 
     #[test]

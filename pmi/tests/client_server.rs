@@ -30,6 +30,7 @@ fn apply(shared: &mut Shared, rank: u32, outs: Vec<ServerOutput>, events: &mpsc:
             ServerOutput::Close => {
                 let _ = shared.streams[rank as usize].shutdown(Shutdown::Both);
             }
+            ServerOutput::Gathered(_) => unreachable!("a standalone KVS never gathers"),
             ServerOutput::Resume(ranks) => {
                 for r in ranks {
                     let Shared { kvs, conns, .. } = &mut *shared;
