@@ -8,6 +8,7 @@
 //! * `state`: the global state, its lock, spin-then-sleep waiting.
 //! * `comm`, `coll`, `ops`: communicators and groups, collective schedules
 //!   over the engine, reduction operators.
+//! * [`rma`]: one-sided communication (windows) over active messages.
 //! * [`api`]: the MPI operations.
 
 pub use rmpi_engine as engine;
@@ -20,6 +21,7 @@ pub mod error;
 mod net;
 pub mod ops;
 mod persist;
+pub mod rma;
 mod router;
 mod state;
 
