@@ -1,6 +1,6 @@
 //! C programs built with the staged rmpicc and run with rmpirun: point-to-point,
 //! collectives and ops, derived datatypes, attributes, error classes, the fatal
-//! default handler.
+//! default handler, one-sided communication (RMA windows).
 
 mod common;
 
@@ -51,6 +51,18 @@ fn generalized_requests_create_group_and_neighbourhood_collectives() {
     passes("extra", 1, "extra OK");
     passes("extra", 2, "extra OK");
     passes("extra", 5, "extra OK");
+}
+
+#[test]
+fn one_sided_fence_pscw_passive_atomics_dynamic_and_shared_windows() {
+    passes("rma", 1, "rma OK");
+    passes("rma", 2, "rma OK");
+    passes("rma", 3, "rma OK");
+    // Over TCP too (the engine's rendezvous streams the large put).
+    let exe = compile("rma");
+    let o = run(3, &exe, &[("RMPI_TRANSPORT", "tcp")]);
+    let (out, err) = text(&o);
+    assert!(o.status.success() && out.contains("rma OK"), "rma over TCP failed ({}):\n{out}\n{err}", o.status);
 }
 
 #[test]
