@@ -118,8 +118,28 @@ enum Kind {
     Cas,
 }
 
+type Origin = (*const c_void, i64, MpiDatatype);
+type Fetched = (*mut c_void, i64, MpiDatatype);
+type Target = (i64, MpiDatatype);
+
 impl Call {
-    fn new(kind: Kind, rank: c_int, disp: MpiAint, target: (i64, MpiDatatype)) -> Call {
+    fn put(origin: Origin, rank: c_int, disp: MpiAint, target: Target) -> Call {
+        Call { origin, ..Call::new(Kind::Put, rank, disp, target) }
+    }
+
+    fn get(result: Fetched, rank: c_int, disp: MpiAint, target: Target) -> Call {
+        Call { result, ..Call::new(Kind::Get, rank, disp, target) }
+    }
+
+    fn acc(origin: Origin, rank: c_int, disp: MpiAint, target: Target, op: MpiOp) -> Call {
+        Call { origin, op, ..Call::new(Kind::Acc, rank, disp, target) }
+    }
+
+    fn get_acc(origin: Origin, result: Fetched, rank: c_int, disp: MpiAint, target: Target, op: MpiOp) -> Call {
+        Call { origin, result, op, ..Call::new(Kind::GetAcc, rank, disp, target) }
+    }
+
+    fn new(kind: Kind, rank: c_int, disp: MpiAint, target: Target) -> Call {
         Call {
             kind,
             origin: (std::ptr::null(), 0, MPI_DATATYPE_NULL),
@@ -206,83 +226,6 @@ fn req_ptr(req: *mut MpiRequest) -> AbiResult<*mut MpiRequest> {
 
 // ---------------------------------------------------------------- put / get
 
-unsafe fn put(
-    func: &str,
-    o: *const c_void,
-    oc: i64,
-    odt: MpiDatatype,
-    rank: c_int,
-    disp: MpiAint,
-    tc: i64,
-    tdt: MpiDatatype,
-    win: MpiWin,
-    req: *mut MpiRequest,
-) -> c_int {
-    let mut c = Call::new(Kind::Put, rank, disp, (tc, tdt));
-    c.origin = (o, oc, odt);
-    start(func, win, c, req)
-}
-
-unsafe fn get(
-    func: &str,
-    o: *mut c_void,
-    oc: i64,
-    odt: MpiDatatype,
-    rank: c_int,
-    disp: MpiAint,
-    tc: i64,
-    tdt: MpiDatatype,
-    win: MpiWin,
-    req: *mut MpiRequest,
-) -> c_int {
-    let mut c = Call::new(Kind::Get, rank, disp, (tc, tdt));
-    c.result = (o, oc, odt);
-    start(func, win, c, req)
-}
-
-unsafe fn acc(
-    func: &str,
-    o: *const c_void,
-    oc: i64,
-    odt: MpiDatatype,
-    rank: c_int,
-    disp: MpiAint,
-    tc: i64,
-    tdt: MpiDatatype,
-    op: MpiOp,
-    win: MpiWin,
-    req: *mut MpiRequest,
-) -> c_int {
-    let mut c = Call::new(Kind::Acc, rank, disp, (tc, tdt));
-    c.origin = (o, oc, odt);
-    c.op = op;
-    start(func, win, c, req)
-}
-
-#[allow(clippy::too_many_arguments)]
-unsafe fn get_acc(
-    func: &str,
-    o: *const c_void,
-    oc: i64,
-    odt: MpiDatatype,
-    r: *mut c_void,
-    rc: i64,
-    rdt: MpiDatatype,
-    rank: c_int,
-    disp: MpiAint,
-    tc: i64,
-    tdt: MpiDatatype,
-    op: MpiOp,
-    win: MpiWin,
-    req: *mut MpiRequest,
-) -> c_int {
-    let mut c = Call::new(Kind::GetAcc, rank, disp, (tc, tdt));
-    c.origin = (o, oc, odt);
-    c.result = (r, rc, rdt);
-    c.op = op;
-    start(func, win, c, req)
-}
-
 /// A request-based call needs its request pointer: report a null one.
 unsafe fn with_req(func: &str, win: MpiWin, req: *mut MpiRequest, f: impl FnOnce(*mut MpiRequest) -> c_int) -> c_int {
     match req_ptr(req) {
@@ -292,58 +235,58 @@ unsafe fn with_req(func: &str, win: MpiWin, req: *mut MpiRequest, f: impl FnOnce
 }
 
 export! { fn MPI_Put / PMPI_Put(o: *const c_void, oc: c_int, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: c_int, tdt: MpiDatatype, win: MpiWin) -> c_int {
-    put("MPI_Put", o, oc as i64, odt, rank, disp, tc as i64, tdt, win, no_req())
+    start("MPI_Put", win, Call::put((o, oc as i64, odt), rank, disp, (tc as i64, tdt)), no_req())
 }}
 export! { fn MPI_Put_c / PMPI_Put_c(o: *const c_void, oc: MpiCount, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: MpiCount, tdt: MpiDatatype, win: MpiWin) -> c_int {
-    put("MPI_Put_c", o, oc, odt, rank, disp, tc, tdt, win, no_req())
+    start("MPI_Put_c", win, Call::put((o, oc, odt), rank, disp, (tc, tdt)), no_req())
 }}
 export! { fn MPI_Rput / PMPI_Rput(o: *const c_void, oc: c_int, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: c_int, tdt: MpiDatatype, win: MpiWin, req: *mut MpiRequest) -> c_int {
-    with_req("MPI_Rput", win, req, |r| put("MPI_Rput", o, oc as i64, odt, rank, disp, tc as i64, tdt, win, r))
+    with_req("MPI_Rput", win, req, |r| start("MPI_Rput", win, Call::put((o, oc as i64, odt), rank, disp, (tc as i64, tdt)), r))
 }}
 export! { fn MPI_Rput_c / PMPI_Rput_c(o: *const c_void, oc: MpiCount, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: MpiCount, tdt: MpiDatatype, win: MpiWin, req: *mut MpiRequest) -> c_int {
-    with_req("MPI_Rput_c", win, req, |r| put("MPI_Rput_c", o, oc, odt, rank, disp, tc, tdt, win, r))
+    with_req("MPI_Rput_c", win, req, |r| start("MPI_Rput_c", win, Call::put((o, oc, odt), rank, disp, (tc, tdt)), r))
 }}
 export! { fn MPI_Get / PMPI_Get(o: *mut c_void, oc: c_int, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: c_int, tdt: MpiDatatype, win: MpiWin) -> c_int {
-    get("MPI_Get", o, oc as i64, odt, rank, disp, tc as i64, tdt, win, no_req())
+    start("MPI_Get", win, Call::get((o, oc as i64, odt), rank, disp, (tc as i64, tdt)), no_req())
 }}
 export! { fn MPI_Get_c / PMPI_Get_c(o: *mut c_void, oc: MpiCount, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: MpiCount, tdt: MpiDatatype, win: MpiWin) -> c_int {
-    get("MPI_Get_c", o, oc, odt, rank, disp, tc, tdt, win, no_req())
+    start("MPI_Get_c", win, Call::get((o, oc, odt), rank, disp, (tc, tdt)), no_req())
 }}
 export! { fn MPI_Rget / PMPI_Rget(o: *mut c_void, oc: c_int, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: c_int, tdt: MpiDatatype, win: MpiWin, req: *mut MpiRequest) -> c_int {
-    with_req("MPI_Rget", win, req, |r| get("MPI_Rget", o, oc as i64, odt, rank, disp, tc as i64, tdt, win, r))
+    with_req("MPI_Rget", win, req, |r| start("MPI_Rget", win, Call::get((o, oc as i64, odt), rank, disp, (tc as i64, tdt)), r))
 }}
 export! { fn MPI_Rget_c / PMPI_Rget_c(o: *mut c_void, oc: MpiCount, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: MpiCount, tdt: MpiDatatype, win: MpiWin, req: *mut MpiRequest) -> c_int {
-    with_req("MPI_Rget_c", win, req, |r| get("MPI_Rget_c", o, oc, odt, rank, disp, tc, tdt, win, r))
+    with_req("MPI_Rget_c", win, req, |r| start("MPI_Rget_c", win, Call::get((o, oc, odt), rank, disp, (tc, tdt)), r))
 }}
 
 // ---------------------------------------------------------------- accumulates
 
 export! { fn MPI_Accumulate / PMPI_Accumulate(o: *const c_void, oc: c_int, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: c_int, tdt: MpiDatatype, op: MpiOp, win: MpiWin) -> c_int {
-    acc("MPI_Accumulate", o, oc as i64, odt, rank, disp, tc as i64, tdt, op, win, no_req())
+    start("MPI_Accumulate", win, Call::acc((o, oc as i64, odt), rank, disp, (tc as i64, tdt), op), no_req())
 }}
 export! { fn MPI_Accumulate_c / PMPI_Accumulate_c(o: *const c_void, oc: MpiCount, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: MpiCount, tdt: MpiDatatype, op: MpiOp, win: MpiWin) -> c_int {
-    acc("MPI_Accumulate_c", o, oc, odt, rank, disp, tc, tdt, op, win, no_req())
+    start("MPI_Accumulate_c", win, Call::acc((o, oc, odt), rank, disp, (tc, tdt), op), no_req())
 }}
 export! { fn MPI_Raccumulate / PMPI_Raccumulate(o: *const c_void, oc: c_int, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: c_int, tdt: MpiDatatype, op: MpiOp, win: MpiWin, req: *mut MpiRequest) -> c_int {
-    with_req("MPI_Raccumulate", win, req, |r| acc("MPI_Raccumulate", o, oc as i64, odt, rank, disp, tc as i64, tdt, op, win, r))
+    with_req("MPI_Raccumulate", win, req, |r| start("MPI_Raccumulate", win, Call::acc((o, oc as i64, odt), rank, disp, (tc as i64, tdt), op), r))
 }}
 export! { fn MPI_Raccumulate_c / PMPI_Raccumulate_c(o: *const c_void, oc: MpiCount, odt: MpiDatatype, rank: c_int, disp: MpiAint, tc: MpiCount, tdt: MpiDatatype, op: MpiOp, win: MpiWin, req: *mut MpiRequest) -> c_int {
-    with_req("MPI_Raccumulate_c", win, req, |r| acc("MPI_Raccumulate_c", o, oc, odt, rank, disp, tc, tdt, op, win, r))
+    with_req("MPI_Raccumulate_c", win, req, |r| start("MPI_Raccumulate_c", win, Call::acc((o, oc, odt), rank, disp, (tc, tdt), op), r))
 }}
 export! { fn MPI_Get_accumulate / PMPI_Get_accumulate(o: *const c_void, oc: c_int, odt: MpiDatatype, r: *mut c_void, rc: c_int, rdt: MpiDatatype, rank: c_int, disp: MpiAint, tc: c_int, tdt: MpiDatatype, op: MpiOp, win: MpiWin) -> c_int {
-    get_acc("MPI_Get_accumulate", o, oc as i64, odt, r, rc as i64, rdt, rank, disp, tc as i64, tdt, op, win, no_req())
+    start("MPI_Get_accumulate", win, Call::get_acc((o, oc as i64, odt), (r, rc as i64, rdt), rank, disp, (tc as i64, tdt), op), no_req())
 }}
 export! { fn MPI_Get_accumulate_c / PMPI_Get_accumulate_c(o: *const c_void, oc: MpiCount, odt: MpiDatatype, r: *mut c_void, rc: MpiCount, rdt: MpiDatatype, rank: c_int, disp: MpiAint, tc: MpiCount, tdt: MpiDatatype, op: MpiOp, win: MpiWin) -> c_int {
-    get_acc("MPI_Get_accumulate_c", o, oc, odt, r, rc, rdt, rank, disp, tc, tdt, op, win, no_req())
+    start("MPI_Get_accumulate_c", win, Call::get_acc((o, oc, odt), (r, rc, rdt), rank, disp, (tc, tdt), op), no_req())
 }}
 export! { fn MPI_Rget_accumulate / PMPI_Rget_accumulate(o: *const c_void, oc: c_int, odt: MpiDatatype, r: *mut c_void, rc: c_int, rdt: MpiDatatype, rank: c_int, disp: MpiAint, tc: c_int, tdt: MpiDatatype, op: MpiOp, win: MpiWin, req: *mut MpiRequest) -> c_int {
-    with_req("MPI_Rget_accumulate", win, req, |q| get_acc("MPI_Rget_accumulate", o, oc as i64, odt, r, rc as i64, rdt, rank, disp, tc as i64, tdt, op, win, q))
+    with_req("MPI_Rget_accumulate", win, req, |q| start("MPI_Rget_accumulate", win, Call::get_acc((o, oc as i64, odt), (r, rc as i64, rdt), rank, disp, (tc as i64, tdt), op), q))
 }}
 export! { fn MPI_Rget_accumulate_c / PMPI_Rget_accumulate_c(o: *const c_void, oc: MpiCount, odt: MpiDatatype, r: *mut c_void, rc: MpiCount, rdt: MpiDatatype, rank: c_int, disp: MpiAint, tc: MpiCount, tdt: MpiDatatype, op: MpiOp, win: MpiWin, req: *mut MpiRequest) -> c_int {
-    with_req("MPI_Rget_accumulate_c", win, req, |q| get_acc("MPI_Rget_accumulate_c", o, oc, odt, r, rc, rdt, rank, disp, tc, tdt, op, win, q))
+    with_req("MPI_Rget_accumulate_c", win, req, |q| start("MPI_Rget_accumulate_c", win, Call::get_acc((o, oc, odt), (r, rc, rdt), rank, disp, (tc, tdt), op), q))
 }}
 export! { fn MPI_Fetch_and_op / PMPI_Fetch_and_op(o: *const c_void, r: *mut c_void, dt: MpiDatatype, rank: c_int, disp: MpiAint, op: MpiOp, win: MpiWin) -> c_int {
-    get_acc("MPI_Fetch_and_op", o, 1, dt, r, 1, dt, rank, disp, 1, dt, op, win, no_req())
+    start("MPI_Fetch_and_op", win, Call::get_acc((o, 1, dt), (r, 1, dt), rank, disp, (1, dt), op), no_req())
 }}
 export! { fn MPI_Compare_and_swap / PMPI_Compare_and_swap(o: *const c_void, cmp: *const c_void, r: *mut c_void, dt: MpiDatatype, rank: c_int, disp: MpiAint, win: MpiWin) -> c_int {
     let mut c = Call::new(Kind::Cas, rank, disp, (1, dt));
