@@ -137,6 +137,16 @@ static void pscw(void) {
             CHECK(mem[round] == 1000 * round + rank);
         }
     }
+    /* Symmetric, every rank starting before it posts (a blocking start would
+     * deadlock): each writes its rank into its right neighbour's slot 3. */
+    mem[3] = -1;
+    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Win_start(world, 0, win);
+    MPI_Win_post(world, 0, win);
+    MPI_Put(&rank, 1, MPI_INT, (rank + 1) % size, 3, 1, MPI_INT, win);
+    MPI_Win_complete(win);
+    MPI_Win_wait(win);
+    CHECK(mem[3] == (rank + size - 1) % size);
     MPI_Group_free(&others);
     MPI_Group_free(&zero);
     MPI_Group_free(&world);

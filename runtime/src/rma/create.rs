@@ -73,6 +73,7 @@ fn build(comm: CommId, flavor: Flavor, size: usize, disp_unit: usize) -> MpiResu
                 dirty: vec![false; n],
                 fence_open: false,
                 access: None,
+                unposted: Vec::new(),
                 exposure: None,
                 locks: vec![None; n],
                 lock_all: None,

@@ -205,6 +205,8 @@ pub(crate) struct Win {
     dirty: Vec<bool>,
     fence_open: bool,
     access: Option<Vec<i32>>,
+    /// Targets of the access epoch whose post has not arrived yet.
+    unposted: Vec<i32>,
     exposure: Option<Vec<i32>>,
     /// Locks this origin holds: `Some(nocheck)`.
     locks: Vec<Option<bool>>,

@@ -14,6 +14,9 @@ use crate::state::{with, ReqBody, RequestId, Runtime};
 /// completes when the operation has completed locally (the origin buffer
 /// may be reused; fetched data has arrived).
 pub fn rma_op(id: WinId, op: RmaOp, request: bool) -> MpiResult<Option<RequestId>> {
+    if op.target != PROC_NULL {
+        super::sync::await_posts(id, &[op.target])?;
+    }
     with(|rt| {
         let Runtime { net, rma, reqs, .. } = rt;
         let opid = if request {

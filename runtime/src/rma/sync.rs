@@ -167,10 +167,11 @@ pub fn post(id: WinId, g: GroupId) -> MpiResult<()> {
     })
 }
 
-/// `MPI_Win_start`: open an access epoch to the targets in `g` (waits for
-/// their posts).
+/// `MPI_Win_start`: open an access epoch to the targets in `g`. It does not
+/// wait for their posts: the first operation to a target (or the
+/// completion) does, so a process may start before it posts.
 pub fn start(id: WinId, g: GroupId) -> MpiResult<()> {
-    let ranks = with(|rt| {
+    with(|rt| {
         let ranks = ranks_in(rt, rt.rma.win(id)?, g)?;
         let w = rt.rma.win_mut(id)?;
         if w.access.is_some() {
@@ -179,26 +180,42 @@ pub fn start(id: WinId, g: GroupId) -> MpiResult<()> {
         if w.lock_all.is_some() || w.locks.iter().any(|l| l.is_some()) {
             return err(ErrorClass::RmaSync, "MPI_Win_start while the window is locked");
         }
-        Ok(ranks)
-    })?;
+        w.unposted = ranks.clone();
+        w.access = Some(ranks);
+        Ok(())
+    })
+}
+
+/// Wait until the targets in `targets` that this access epoch has not yet
+/// seen post have posted (consuming their posts).
+pub(super) fn await_posts(id: WinId, targets: &[i32]) -> MpiResult<()> {
+    let waiting = with(|rt| Ok(rt.rma.win(id)?.unposted.iter().any(|t| targets.contains(t))))?;
+    if !waiting {
+        return Ok(());
+    }
     block_on(|rt| {
         let w = rt.rma.win_mut(id)?;
-        if ranks.iter().all(|&t| w.posts[t as usize] > 0) {
-            for &t in &ranks {
+        let mut i = 0;
+        while i < w.unposted.len() {
+            let t = w.unposted[i];
+            if targets.contains(&t) && w.posts[t as usize] > 0 {
                 w.posts[t as usize] -= 1;
+                w.unposted.swap_remove(i);
+            } else {
+                i += 1;
             }
-            return Ok(Some(()));
         }
-        Ok(None)
-    })?;
-    with(|rt| {
-        rt.rma.win_mut(id)?.access = Some(ranks);
-        Ok(())
+        Ok((!w.unposted.iter().any(|t| targets.contains(t))).then_some(()))
     })
 }
 
 /// `MPI_Win_complete`: end the access epoch.
 pub fn complete(id: WinId) -> MpiResult<()> {
+    let group = with(|rt| match &rt.rma.win(id)?.access {
+        Some(g) => Ok(g.clone()),
+        None => err(ErrorClass::RmaSync, "MPI_Win_complete without MPI_Win_start"),
+    })?;
+    await_posts(id, &group)?;
     let ranks = with(|rt| {
         let (net, w) = parts(rt, id)?;
         let Some(ranks) = w.access.take() else {
