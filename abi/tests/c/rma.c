@@ -177,6 +177,20 @@ static void passive_target(void) {
         CHECK(mem[size - 1] == 10 * (size - 1) || size == 1);
         MPI_Win_unlock(0, win);
     }
+    /* Exclusive locks exclude: read-modify-write of one counter without atomics. */
+    if (rank == 0) mem[0] = 0;
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (i = 0; i < 300; i++) {
+        int c = -1;
+        MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, win);
+        MPI_Get(&c, 1, MPI_INT, 0, 0, 1, MPI_INT, win);
+        MPI_Win_flush(0, win);
+        c++;
+        MPI_Put(&c, 1, MPI_INT, 0, 0, 1, MPI_INT, win);
+        MPI_Win_unlock(0, win);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 0) CHECK(mem[0] == 300 * size);
     MPI_Win_free(&win);
 }
 

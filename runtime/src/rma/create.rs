@@ -65,6 +65,7 @@ fn build(comm: CommId, flavor: Flavor, size: usize, disp_unit: usize) -> MpiResu
                 incoming: VecDeque::new(),
                 replies: Vec::new(),
                 lock: TargetLock::default(),
+                parked: vec![None; n],
                 completes: vec![0; n],
                 posts: vec![0; n],
                 errors: vec![0; n],

@@ -194,6 +194,8 @@ pub(crate) struct Win {
     incoming: VecDeque<Incoming>,
     replies: Vec<(ReqId, Vec<u8>)>,
     lock: TargetLock,
+    /// Requests held back per origin while it waits for the lock.
+    parked: Vec<Option<VecDeque<Vec<u8>>>>,
     completes: Vec<u32>,
     posts: Vec<u32>,
     /// Errors found in each origin's operations, reported at its next ack.

@@ -63,7 +63,10 @@ pub fn flush(id: WinId, target: Option<i32>, local: bool) -> MpiResult<()> {
     wait_idle(id, Some(targets))
 }
 
-/// `MPI_Win_lock`.
+/// `MPI_Win_lock`. The lock request goes out and the call returns: the
+/// target holds back this origin's later requests until it grants the lock
+/// (so `lock; put; unlock` costs one round trip). A lock on the caller's
+/// own window waits for the grant, so local loads and stores are covered.
 pub fn lock(id: WinId, exclusive: bool, target: i32, nocheck: bool) -> MpiResult<()> {
     with(|rt| {
         let (net, w) = parts(rt, id)?;
@@ -78,9 +81,10 @@ pub fn lock(id: WinId, exclusive: bool, target: i32, nocheck: bool) -> MpiResult
         if !nocheck {
             w.control(net, target, Kind::Lock, if exclusive { wire::FLAG_EXCLUSIVE } else { 0 })?;
         }
-        Ok(())
-    })?;
-    wait_idle(id, Some(vec![target]))
+        Ok(w.rank == target && !nocheck)
+    })?
+    .then(|| wait_idle(id, Some(vec![target])))
+    .unwrap_or(Ok(()))
 }
 
 /// `MPI_Win_unlock`: every operation to `target` completes there.
@@ -99,7 +103,8 @@ pub fn unlock(id: WinId, target: i32) -> MpiResult<()> {
     wait_idle(id, Some(vec![target]))
 }
 
-/// `MPI_Win_lock_all`: a shared lock on every rank.
+/// `MPI_Win_lock_all`: a shared lock on every rank (waiting only for the
+/// caller's own, as [`lock`] does).
 pub fn lock_all(id: WinId, nocheck: bool) -> MpiResult<()> {
     with(|rt| {
         let (net, w) = parts(rt, id)?;
@@ -115,9 +120,10 @@ pub fn lock_all(id: WinId, nocheck: bool) -> MpiResult<()> {
                 w.control(net, t, Kind::Lock, 0)?;
             }
         }
-        Ok(())
-    })?;
-    wait_idle(id, None)
+        Ok((!nocheck).then_some(w.rank))
+    })?
+    .map(|me| wait_idle(id, Some(vec![me])))
+    .unwrap_or(Ok(()))
 }
 
 /// `MPI_Win_unlock_all`.

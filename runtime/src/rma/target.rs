@@ -35,7 +35,7 @@ pub(super) fn service(net: &mut Net, w: &mut Win) -> MpiResult<bool> {
         }
         let inc = w.incoming.pop_front().expect("front exists");
         let _ = net.engine.free(inc.rid);
-        handle(net, w, inc.src, &inc.buf)?;
+        dispatch(net, w, inc.src, inc.buf)?;
         moved = true;
     }
     let before = w.replies.len();
@@ -131,6 +131,22 @@ pub(super) fn scatter_into(ranges: &[(usize, usize)], data: &[u8]) {
     }
 }
 
+/// Carry out a request from origin `src`, or hold it back while that
+/// origin waits for a lock here (all but posts, which belong to the
+/// origin's exposure, not to its access).
+fn dispatch(net: &mut Net, w: &mut Win, src: i32, bytes: Vec<u8>) -> MpiResult<()> {
+    if src < 0 || src as usize >= w.group.len() {
+        return Ok(());
+    }
+    if let Some(q) = &mut w.parked[src as usize] {
+        if wire::decode(&bytes).is_none_or(|r| r.h.kind != Kind::Post) {
+            q.push_back(bytes);
+            return Ok(());
+        }
+    }
+    handle(net, w, src, &bytes)
+}
+
 /// Carry out one request from origin `src`.
 fn handle(net: &mut Net, w: &mut Win, src: i32, bytes: &[u8]) -> MpiResult<()> {
     if src < 0 || src as usize >= w.group.len() {
@@ -200,6 +216,7 @@ fn handle(net: &mut Net, w: &mut Win, src: i32, bytes: &[u8]) -> MpiResult<()> {
         }
         Kind::Lock => {
             let exclusive = h.flags & FLAG_EXCLUSIVE != 0;
+            w.parked[src as usize] = Some(Default::default());
             w.lock.waiting.push_back((src, exclusive, h.reply));
             grant(net, w)?;
         }
@@ -222,7 +239,7 @@ fn handle(net: &mut Net, w: &mut Win, src: i32, bytes: &[u8]) -> MpiResult<()> {
 }
 
 /// Grant queued lock requests in order while they are compatible with the
-/// holders.
+/// holders; a granted origin's held-back requests then run.
 fn grant(net: &mut Net, w: &mut Win) -> MpiResult<()> {
     while let Some(&(src, exclusive, tag)) = w.lock.waiting.front() {
         let free = w.lock.exclusive.is_none() && (!exclusive || w.lock.shared == 0);
@@ -236,6 +253,9 @@ fn grant(net: &mut Net, w: &mut Win) -> MpiResult<()> {
             w.lock.shared += 1;
         }
         ack(net, w, src, tag)?;
+        for b in w.parked[src as usize].take().unwrap_or_default() {
+            handle(net, w, src, &b)?;
+        }
     }
     Ok(())
 }
