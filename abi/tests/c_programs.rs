@@ -86,6 +86,16 @@ fn default_handler_ends_the_job_and_names_the_function() {
 }
 
 #[test]
+fn a_window_error_under_the_default_handler_ends_the_job() {
+    let exe = compile("rma_fatal");
+    let o = run(2, &exe, &[]);
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "an access outside the window must end the job:\n{out}\n{err}");
+    assert!(!out.contains("still alive"), "the program went on after the error:\n{out}");
+    assert!(err.contains("MPI_Put: ") && err.contains("MPI_ERR_RMA_RANGE"), "stderr must name the call:\n{err}");
+}
+
+#[test]
 fn rmpicc_show_prints_the_command_line() {
     let p = common::prefix();
     let o = std::process::Command::new(p.join("bin/rmpicc")).args(["-show", "x.c"]).output().expect("rmpicc -show");
