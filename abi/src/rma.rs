@@ -55,6 +55,21 @@ unsafe fn packed(buf: *const c_void, count: i64, dt: MpiDatatype) -> AbiResult<V
     d.pack_to_vec(count, mem, sp.lo).map_err(dt_err)
 }
 
+/// `(address, length)` of `count` items of `dt` at `buf` when they are one
+/// nonempty block of memory.
+fn dense_block((buf, count, dt): Origin) -> AbiResult<Option<(usize, usize)>> {
+    let count = check_count(count)?;
+    let d = dtype(dt)?;
+    let n = count.saturating_mul(d.size()) as usize;
+    if n == 0 || !d.is_contiguous() {
+        return Ok(None);
+    }
+    if buf.is_null() && d.true_lb() == 0 {
+        return fail(class::BUFFER, "null buffer with a nonzero count");
+    }
+    Ok(Some(((buf as isize).wrapping_add(d.true_lb() as isize) as usize, n)))
+}
+
 /// The memory blocks `(address, length)` of `count` items of `dt` at `buf`, in packed order.
 fn blocks_at(buf: *mut c_void, count: i64, dt: MpiDatatype) -> AbiResult<Vec<(usize, usize)>> {
     let rel = blocks(count, dt)?;
@@ -169,10 +184,16 @@ unsafe fn start(func: &str, win: MpiWin, c: Call, req: *mut MpiRequest) -> c_int
         }
         let (tcount, tdt) = c.target;
         let tblocks = blocks(tcount, tdt)?;
+        let mut data_at = None;
         let (kind, data, result) = match c.kind {
             Kind::Put => {
-                // SAFETY: forwarded from this function's contract.
-                let d = unsafe { packed(c.origin.0, c.origin.1, c.origin.2) }?;
+                data_at = dense_block(c.origin)?;
+                let d = if data_at.is_some() {
+                    Vec::new()
+                } else {
+                    // SAFETY: forwarded from this function's contract.
+                    unsafe { packed(c.origin.0, c.origin.1, c.origin.2) }?
+                };
                 (OpKind::Put, d, Vec::new())
             }
             Kind::Get => (OpKind::Get, Vec::new(), blocks_at(c.result.0, c.result.1, c.result.2)?),
@@ -203,7 +224,7 @@ unsafe fn start(func: &str, win: MpiWin, c: Call, req: *mut MpiRequest) -> c_int
                 (OpKind::Cas, d, blocks_at(c.result.0, 1, tdt)?)
             }
         };
-        let op = RmaOp { kind, data, result, target: c.rank, disp: c.disp as i64, blocks: tblocks };
+        let op = RmaOp { kind, data, data_at, result, target: c.rank, disp: c.disp as i64, blocks: tblocks };
         let r = rt::rma_op(id, op, !req.is_null())?;
         if let Some(r) = r {
             // SAFETY: `r` is Some only when `req` is non-null.

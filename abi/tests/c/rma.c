@@ -177,6 +177,51 @@ static void passive_target(void) {
         CHECK(mem[size - 1] == 10 * (size - 1) || size == 1);
         MPI_Win_unlock(0, win);
     }
+    /* Large puts (their data travels apart from the request) queued behind
+     * rank 0's own exclusive lock must not land before rank 0 unlocks. */
+    {
+        enum { N = 20000 }; /* ints per rank: 80 KB */
+        int *big, *src = malloc(N * sizeof(int)), j;
+        MPI_Win bw;
+        MPI_Datatype halves;
+        MPI_Win_allocate((MPI_Aint)N * 2 * size * sizeof(int), sizeof(int), MPI_INFO_NULL, MPI_COMM_WORLD, &big,
+                         &bw);
+        for (j = 0; j < N * 2 * size; j++) big[j] = -1;
+        for (j = 0; j < N; j++) src[j] = rank * N + j;
+        /* two blocks of N/2 ints, N ints apart: a staged (non-contiguous) target */
+        MPI_Type_vector(2, N / 2, N, MPI_INT, &halves);
+        MPI_Type_commit(&halves);
+        if (rank == 0) MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, bw); /* granted before the others ask */
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (rank == 0) {
+            for (i = 1; i < size; i++) MPI_Recv(NULL, 0, MPI_INT, MPI_ANY_SOURCE, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            for (j = 0; j < N * 2 * size; j++) CHECK(big[j] == -1); /* nothing landed under our lock */
+            MPI_Win_unlock(0, bw);
+        } else {
+            MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, bw);
+            MPI_Put(src, N, MPI_INT, 0, (MPI_Aint)rank * 2 * N, 1, halves, bw);
+            MPI_Send(NULL, 0, MPI_INT, 0, 7, MPI_COMM_WORLD);
+            MPI_Win_unlock(0, bw);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (rank == 0)
+            for (i = 1; i < size; i++)
+                for (j = 0; j < N; j++) {
+                    int at = i * 2 * N + (j < N / 2 ? j : j + N / 2);
+                    CHECK(big[at] == i * N + j);
+                }
+        /* and contiguous, straight into the window, while unlocked */
+        MPI_Win_fence(0, bw);
+        MPI_Put(src, N, MPI_INT, (rank + 1) % size, (MPI_Aint)rank * 2 * N, N, MPI_INT, bw);
+        MPI_Win_fence(0, bw);
+        {
+            int left = (rank + size - 1) % size;
+            for (j = 0; j < N; j++) CHECK(big[left * 2 * N + j] == left * N + j);
+        }
+        MPI_Type_free(&halves);
+        MPI_Win_free(&bw);
+        free(src);
+    }
     /* Exclusive locks exclude: read-modify-write of one counter without atomics. */
     if (rank == 0) mem[0] = 0;
     MPI_Barrier(MPI_COMM_WORLD);

@@ -69,7 +69,7 @@ fn build(comm: CommId, flavor: Flavor, size: usize, disp_unit: usize) -> MpiResu
                 completes: vec![0; n],
                 posts: vec![0; n],
                 errors: vec![0; n],
-                next_tag: 1,
+                next_tag: super::wire::FIRST_REPLY_TAG,
                 pending: Vec::new(),
                 dirty: vec![false; n],
                 fence_open: false,

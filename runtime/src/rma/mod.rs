@@ -91,6 +91,10 @@ pub struct RmaOp {
     pub kind: OpKind,
     /// Packed origin data (put, accumulate, compare-and-swap).
     pub data: Vec<u8>,
+    /// Instead of `data`, a put's origin data lies at `(address, length)`
+    /// (one block of the caller's memory, valid until the put completes
+    /// locally): large puts are then sent from there without a copy.
+    pub data_at: Option<(usize, usize)>,
     /// Where the answer goes (get, get-accumulate, CAS): `(address, length)`
     /// blocks filled in order.
     pub result: Vec<(usize, usize)>,
@@ -168,11 +172,23 @@ struct TargetLock {
     waiting: VecDeque<(i32, bool, i32)>,
 }
 
-/// A received request waiting for its data or its turn.
-struct Incoming {
-    rid: ReqId,
-    buf: Vec<u8>,
-    src: i32,
+/// A receive the target works through in order.
+enum Incoming {
+    /// A request.
+    Req { rid: ReqId, buf: Vec<u8>, src: i32 },
+    /// The data of a put sent apart from its header: straight into the
+    /// window (`stage` None), or staged for `ranges`; or, when its origin
+    /// waits for a lock, staged and then held back as the whole request
+    /// `header` + data.
+    Data { rid: ReqId, src: i32, stage: Option<Vec<u8>>, ranges: Option<Vec<(usize, usize)>>, header: Option<Vec<u8>> },
+}
+
+impl Incoming {
+    fn rid(&self) -> ReqId {
+        match self {
+            Incoming::Req { rid, .. } | Incoming::Data { rid, .. } => *rid,
+        }
+    }
 }
 
 /// One window on this rank.
@@ -286,7 +302,7 @@ impl Win {
 
     fn take_tag(&mut self) -> i32 {
         let t = self.next_tag;
-        self.next_tag = if t == i32::MAX { 1 } else { t + 1 };
+        self.next_tag = if t == i32::MAX { wire::FIRST_REPLY_TAG } else { t + 1 };
         t
     }
 
@@ -305,11 +321,25 @@ impl Win {
 
     /// Send a request to `target`.
     fn send(&mut self, net: &mut Net, target: i32, op: u64, bytes: Vec<u8>) -> MpiResult<()> {
-        let peer = self.group[target as usize];
         // SAFETY: `bytes` is kept in the pending entry until the send completes.
         let sbuf = unsafe { SendBuf::new(bytes.as_ptr(), bytes.len()) };
-        let rid = net.send(peer, self.ctx, self.rank, TAG_REQ, sbuf, SendMode::Standard)?;
-        self.pending.push(Pending { target, op, what: Wait::Send { rid, _buf: bytes } });
+        self.send_buf(net, target, op, TAG_REQ, sbuf, bytes)
+    }
+
+    /// Send `sbuf` to `target` on `tag`; `keep` (the bytes behind `sbuf`
+    /// when they are the library's) lives until the send completes.
+    fn send_buf(
+        &mut self,
+        net: &mut Net,
+        target: i32,
+        op: u64,
+        tag: i32,
+        sbuf: SendBuf,
+        keep: Vec<u8>,
+    ) -> MpiResult<()> {
+        let peer = self.group[target as usize];
+        let rid = net.send(peer, self.ctx, self.rank, tag, sbuf, SendMode::Standard)?;
+        self.pending.push(Pending { target, op, what: Wait::Send { rid, _buf: keep } });
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Starting an RMA operation at the origin: checks, the request message,
 //! and the receive of the answer for operations that fetch.
 
-use rmpi_engine::buffer::RecvBuf;
+use rmpi_engine::buffer::{RecvBuf, SendBuf};
 use rmpi_engine::matching::{SrcSel, TagSel};
 
 use super::wire::{self, Header, Kind};
@@ -69,11 +69,15 @@ pub fn rma_op(id: WinId, op: RmaOp, request: bool) -> MpiResult<Option<RequestId
             OpKind::GetAcc { op, elem } => (Kind::GetAcc, op, elem),
             OpKind::Cas => (Kind::Cas, 0, 0),
         };
+        let dlen = op.data_at.map(|d| d.1).unwrap_or(op.data.len());
+        if op.data_at.is_some() && kind != Kind::Put {
+            return err(ErrorClass::Intern, "origin data by address is for puts only");
+        }
         match kind {
-            Kind::Put | Kind::Acc if op.data.len() as u64 != total => {
+            Kind::Put | Kind::Acc if dlen as u64 != total => {
                 return err(
                     ErrorClass::Arg,
-                    format!("origin data ({} bytes) and target ({} bytes) do not match", op.data.len(), total),
+                    format!("origin data ({dlen} bytes) and target ({total} bytes) do not match"),
                 );
             }
             Kind::Cas if op.data.len() as u64 != 2 * total => {
@@ -122,9 +126,29 @@ pub fn rma_op(id: WinId, op: RmaOp, request: bool) -> MpiResult<Option<RequestId
         } else {
             w.dirty[t] = true;
         }
-        let bytes = wire::encode(&h, &op.blocks, &op.data);
-        w.send(net, op.target, opid, bytes)?;
-        entries += 1;
+        if kind == Kind::Put && dlen >= wire::ZCOPY_MIN {
+            // Header, then the data as its own message from where it lies.
+            h.flags |= wire::FLAG_DATA_FOLLOWS;
+            w.send(net, op.target, opid, wire::encode(&h, &op.blocks, &[]))?;
+            let (sbuf, keep) = match op.data_at {
+                // SAFETY: the caller keeps its block valid until the put completes locally (MPI's contract).
+                Some((a, n)) => (unsafe { SendBuf::new(a as *const u8, n) }, Vec::new()),
+                // SAFETY: the vector is kept in the pending entry until the send completes.
+                None => (unsafe { SendBuf::new(op.data.as_ptr(), op.data.len()) }, op.data),
+            };
+            w.send_buf(net, op.target, opid, wire::TAG_DATA, sbuf, keep)?;
+            entries += 2;
+        } else {
+            let bytes = match op.data_at {
+                // SAFETY: as above; the bytes are copied into the request now.
+                Some((a, n)) if n > 0 => {
+                    wire::encode(&h, &op.blocks, unsafe { std::slice::from_raw_parts(a as *const u8, n) })
+                }
+                _ => wire::encode(&h, &op.blocks, &op.data),
+            };
+            w.send(net, op.target, opid, bytes)?;
+            entries += 1;
+        }
         if !request {
             return Ok(None);
         }

@@ -6,7 +6,7 @@ use rmpi_engine::buffer::{RecvBuf, SendBuf};
 use rmpi_engine::matching::{SrcSel, TagSel};
 use rmpi_engine::SendMode;
 
-use super::wire::{self, Kind, Request, FLAG_EXCLUSIVE, FLAG_NOCHECK, TAG_REQ};
+use super::wire::{self, Kind, Request, FLAG_DATA_FOLLOWS, FLAG_EXCLUSIVE, FLAG_NOCHECK, TAG_DATA, TAG_REQ, ZCOPY_MIN};
 use super::{intern, resolve, Flavor, Incoming, Win};
 use crate::error::MpiResult;
 use crate::net::Net;
@@ -24,18 +24,21 @@ pub(super) fn service(net: &mut Net, w: &mut Win) -> MpiResult<bool> {
             unsafe { RecvBuf::new(buf.as_mut_ptr(), buf.len()) }
         };
         let rid = net.engine.post_mrecv(msg, rbuf).map_err(intern)?;
-        w.incoming.push_back(Incoming { rid, buf, src: st.source });
+        w.incoming.push_back(Incoming::Req { rid, buf, src: st.source });
         moved = true;
     }
-    // Strictly in arrival order: a request whose data is still coming holds
-    // back the ones behind it.
+    // Strictly in arrival order: a request (or a put's data) still coming
+    // holds back the ones behind it.
     while let Some(front) = w.incoming.front() {
-        if net.engine.status(front.rid).map_err(intern)?.is_none() {
+        if net.engine.status(front.rid()).map_err(intern)?.is_none() {
             break;
         }
         let inc = w.incoming.pop_front().expect("front exists");
-        let _ = net.engine.free(inc.rid);
-        dispatch(net, w, inc.src, inc.buf)?;
+        let _ = net.engine.free(inc.rid());
+        match inc {
+            Incoming::Req { buf, src, .. } => dispatch(net, w, src, buf)?,
+            Incoming::Data { src, stage, ranges, header, .. } => landed(net, w, src, stage, ranges, header)?,
+        }
         moved = true;
     }
     let before = w.replies.len();
@@ -59,15 +62,20 @@ pub(super) fn service(net: &mut Net, w: &mut Win) -> MpiResult<bool> {
 
 /// Send `data` to origin `src` on tag `tag`.
 fn reply(net: &mut Net, w: &mut Win, src: i32, tag: i32, data: Vec<u8>) -> MpiResult<()> {
-    let peer = w.group[src as usize];
     let sbuf = if data.is_empty() {
         SendBuf::empty()
     } else {
         // SAFETY: `data` is kept in `replies` until the send completes.
         unsafe { SendBuf::new(data.as_ptr(), data.len()) }
     };
+    reply_buf(net, w, src, tag, sbuf, data)
+}
+
+/// Send `sbuf` to origin `src` on tag `tag`, keeping `keep` until sent.
+fn reply_buf(net: &mut Net, w: &mut Win, src: i32, tag: i32, sbuf: SendBuf, keep: Vec<u8>) -> MpiResult<()> {
+    let peer = w.group[src as usize];
     let rid = net.send(peer, w.ctx, w.rank, tag, sbuf, SendMode::Standard)?;
-    w.replies.push((rid, data));
+    w.replies.push((rid, keep));
     Ok(())
 }
 
@@ -138,6 +146,9 @@ fn dispatch(net: &mut Net, w: &mut Win, src: i32, bytes: Vec<u8>) -> MpiResult<(
     if src < 0 || src as usize >= w.group.len() {
         return Ok(());
     }
+    if let Some(req) = wire::decode(&bytes).filter(|r| r.h.kind == Kind::Put && r.h.flags & FLAG_DATA_FOLLOWS != 0) {
+        return expect_data(net, w, src, &req, &bytes);
+    }
     if let Some(q) = &mut w.parked[src as usize] {
         if wire::decode(&bytes).is_none_or(|r| r.h.kind != Kind::Post) {
             q.push_back(bytes);
@@ -145,6 +156,69 @@ fn dispatch(net: &mut Net, w: &mut Win, src: i32, bytes: Vec<u8>) -> MpiResult<(
         }
     }
     handle(net, w, src, &bytes)
+}
+
+/// A put whose data follows: post the data's receive (into the window when
+/// it is one block and the origin holds its lock) and put it at the head
+/// of the queue, so nothing behind it runs before the data is in.
+fn expect_data(net: &mut Net, w: &mut Win, src: i32, req: &Request<'_>, bytes: &[u8]) -> MpiResult<()> {
+    let total: usize = req.blocks.iter().map(|b| b.1 as usize).sum();
+    let parked = w.parked[src as usize].is_some();
+    let ranges = if parked { None } else { locate(w, req) };
+    if !parked && ranges.is_none() {
+        w.errors[src as usize] += 1;
+    }
+    let direct = match &ranges {
+        Some(r) if r.len() == 1 && r[0].1 == total => Some(r[0]),
+        _ => None,
+    };
+    let mut stage = None;
+    let rbuf = match direct {
+        // SAFETY: `locate` checked the block lies in the window's memory, which stays valid
+        // while the window exists (and the window outlives its queue).
+        Some((a, n)) => unsafe { RecvBuf::new(a as *mut u8, n) },
+        None if total == 0 => RecvBuf::empty(),
+        None => {
+            let mut v = vec![0u8; total];
+            // SAFETY: the vector lives in the queue entry until the receive completes.
+            let rb = unsafe { RecvBuf::new(v.as_mut_ptr(), total) };
+            stage = Some(v);
+            rb
+        }
+    };
+    let rid = net.recv(w.ctx, SrcSel::Rank(src), TagSel::Tag(TAG_DATA), rbuf);
+    let header = parked.then(|| bytes.to_vec());
+    w.incoming.push_front(Incoming::Data { rid, src, stage, ranges: ranges.filter(|_| direct.is_none()), header });
+    Ok(())
+}
+
+/// A put's data is in: scatter it, or hold the whole put back while its
+/// origin waits for the lock.
+fn landed(
+    net: &mut Net,
+    w: &mut Win,
+    src: i32,
+    stage: Option<Vec<u8>>,
+    ranges: Option<Vec<(usize, usize)>>,
+    header: Option<Vec<u8>>,
+) -> MpiResult<()> {
+    let data = stage.unwrap_or_default();
+    if let Some(hb) = header {
+        let Some(req) = wire::decode(&hb) else { return Ok(()) };
+        let h = wire::Header { flags: req.h.flags & !FLAG_DATA_FOLLOWS, ..req.h };
+        let whole = wire::encode(&h, &req.blocks, &data);
+        return match &mut w.parked[src as usize] {
+            Some(q) => {
+                q.push_back(whole);
+                Ok(())
+            }
+            None => handle(net, w, src, &whole),
+        };
+    }
+    if let Some(r) = ranges {
+        scatter_into(&r, &data);
+    }
+    Ok(())
 }
 
 /// Carry out one request from origin `src`.
@@ -162,16 +236,19 @@ fn handle(net: &mut Net, w: &mut Win, src: i32, bytes: &[u8]) -> MpiResult<()> {
             Some(r) if r.iter().map(|x| x.1).sum::<usize>() == req.payload.len() => scatter_into(&r, req.payload),
             _ => w.errors[src as usize] += 1,
         },
-        Kind::Get => {
-            let data = match locate(w, &req) {
-                Some(r) => gather(&r),
-                None => {
-                    w.errors[src as usize] += 1;
-                    Vec::new()
-                }
-            };
-            reply(net, w, src, h.reply, data)?;
-        }
+        Kind::Get => match locate(w, &req) {
+            Some(r) if r.len() == 1 && r[0].1 >= ZCOPY_MIN => {
+                // Straight from the window: MPI forbids conflicting updates until the get completes.
+                // SAFETY: `locate` checked the block; the window outlives its pending replies.
+                let sbuf = unsafe { SendBuf::new(r[0].0 as *const u8, r[0].1) };
+                reply_buf(net, w, src, h.reply, sbuf, Vec::new())?;
+            }
+            Some(r) => reply(net, w, src, h.reply, gather(&r))?,
+            None => {
+                w.errors[src as usize] += 1;
+                reply(net, w, src, h.reply, Vec::new())?;
+            }
+        },
         Kind::Acc | Kind::GetAcc => {
             let Some(r) = locate(w, &req) else {
                 w.errors[src as usize] += 1;

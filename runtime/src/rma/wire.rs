@@ -12,10 +12,24 @@
 //! ```
 //!
 //! Answers (fetched data, acknowledgements) go back on tag `reply`, which
-//! the origin chose fresh and posted a receive for before sending.
+//! the origin chose fresh (at least [`FIRST_REPLY_TAG`]) and posted a
+//! receive for before sending.
+//!
+//! A put of at least [`ZCOPY_MIN`] bytes carries no payload: its header has
+//! [`FLAG_DATA_FOLLOWS`] and the data follows as its own message on
+//! [`TAG_DATA`], sent straight from the origin's memory, which the target
+//! receives straight into its window (no copy on either side when both are
+//! one block; one single-copy transfer on shared memory). Likewise a large
+//! get is answered straight from the window.
 
 /// Tag of every request.
 pub(crate) const TAG_REQ: i32 = 0;
+/// Tag of the data of a put sent apart from its header.
+pub(crate) const TAG_DATA: i32 = 1;
+/// Reply tags are this and above.
+pub(crate) const FIRST_REPLY_TAG: i32 = 2;
+/// Puts and gets of this many bytes or more move without intermediate copies.
+pub(crate) const ZCOPY_MIN: usize = 32 * 1024;
 
 /// Bytes of the fixed header.
 pub(crate) const HEADER: usize = 32;
@@ -60,6 +74,8 @@ impl Kind {
 pub(crate) const FLAG_EXCLUSIVE: u8 = 1;
 /// `flags` bit of an unlock: the lock was taken with MPI_MODE_NOCHECK (nothing to release).
 pub(crate) const FLAG_NOCHECK: u8 = 2;
+/// `flags` bit of a put: the data follows on [`TAG_DATA`].
+pub(crate) const FLAG_DATA_FOLLOWS: u8 = 4;
 
 /// A decoded request header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
