@@ -68,7 +68,7 @@ pub fn flush(id: WinId, target: Option<i32>, local: bool) -> MpiResult<()> {
 /// (so `lock; put; unlock` costs one round trip). A lock on the caller's
 /// own window waits for the grant, so local loads and stores are covered.
 pub fn lock(id: WinId, exclusive: bool, target: i32, nocheck: bool) -> MpiResult<()> {
-    with(|rt| {
+    let own = with(|rt| {
         let (net, w) = parts(rt, id)?;
         w.check_rank(target)?;
         if w.locks[target as usize].is_some() || w.lock_all.is_some() {
@@ -82,9 +82,12 @@ pub fn lock(id: WinId, exclusive: bool, target: i32, nocheck: bool) -> MpiResult
             w.control(net, target, Kind::Lock, if exclusive { wire::FLAG_EXCLUSIVE } else { 0 })?;
         }
         Ok(w.rank == target && !nocheck)
-    })?
-    .then(|| wait_idle(id, Some(vec![target])))
-    .unwrap_or(Ok(()))
+    })?;
+    if own {
+        wait_idle(id, Some(vec![target]))
+    } else {
+        Ok(())
+    }
 }
 
 /// `MPI_Win_unlock`: every operation to `target` completes there.
@@ -106,7 +109,7 @@ pub fn unlock(id: WinId, target: i32) -> MpiResult<()> {
 /// `MPI_Win_lock_all`: a shared lock on every rank (waiting only for the
 /// caller's own, as [`lock`] does).
 pub fn lock_all(id: WinId, nocheck: bool) -> MpiResult<()> {
-    with(|rt| {
+    let me = with(|rt| {
         let (net, w) = parts(rt, id)?;
         if w.lock_all.is_some() || w.locks.iter().any(|l| l.is_some()) {
             return err(ErrorClass::RmaSync, "the window is already locked");
@@ -121,9 +124,11 @@ pub fn lock_all(id: WinId, nocheck: bool) -> MpiResult<()> {
             }
         }
         Ok((!nocheck).then_some(w.rank))
-    })?
-    .map(|me| wait_idle(id, Some(vec![me])))
-    .unwrap_or(Ok(()))
+    })?;
+    match me {
+        Some(me) => wait_idle(id, Some(vec![me])),
+        None => Ok(()),
+    }
 }
 
 /// `MPI_Win_unlock_all`.
