@@ -333,8 +333,9 @@ export! { fn MPI_Win_free / PMPI_Win_free(win: *mut MpiWin) -> c_int {
             return fail(class::ARG, "null window pointer");
         }
         let id = win_id(h)?;
-        rt::win_free(id)?;
+        // Delete callbacks first, while the window is still whole (they may query it).
         delete_attrs(h);
+        rt::win_free(id)?;
         wins().remove(&h);
         out(win, MPI_WIN_NULL)
     })
