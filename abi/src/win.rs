@@ -211,6 +211,9 @@ fn begin(win: *mut MpiWin, disp_unit: MpiAint, comm: MpiComm, info: MpiInfo) -> 
         return fail(class::ARG, format!("invalid displacement unit {disp_unit}"));
     }
     comm_id(comm)?;
+    if st().inters.contains_key(&comm) {
+        return fail(class::COMM, "windows need an intracommunicator");
+    }
     rt::set_acc_resolver(acc_resolver);
     info_entries(info)
 }
