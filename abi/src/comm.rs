@@ -99,7 +99,9 @@ fn dup(comm: MpiComm) -> AbiResult<MpiComm> {
     let c = api::comm_dup(c)?;
     let h = comm_handle(c);
     inherit(comm, h, true)?;
-    if let Some(t) = st().topos.get(&comm).cloned() {
+    // (The guard of one `st()` must end before the next: the lock is not reentrant.)
+    let topo = st().topos.get(&comm).cloned();
+    if let Some(t) = topo {
         st().topos.insert(h, t);
     }
     Ok(h)

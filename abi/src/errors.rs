@@ -79,14 +79,7 @@ pub fn raise(func: &str, comm: MpiComm, e: AbiError) -> c_int {
     let h = handler_of(comm);
     match h {
         MPI_ERRORS_RETURN | MPIR_ERRORS_THROW_EXCEPTIONS => e.code,
-        MPI_ERRORS_ARE_FATAL | MPI_ERRORS_ABORT => {
-            let line = format!("{func}: {} ({})", e.msg, class_name(code_class(e.code)));
-            if rmpi_runtime::api::initialized() && !rmpi_runtime::api::finalized() {
-                rmpi_runtime::api::abort(rmpi_runtime::COMM_WORLD, e.code.max(1), &line)
-            }
-            eprintln!("rmpi: {line}");
-            std::process::exit(e.code.clamp(1, 255));
-        }
+        MPI_ERRORS_ARE_FATAL | MPI_ERRORS_ABORT => fatal(func, &e),
         user => {
             if let Some(f) = handles::errhandler_fn(user) {
                 let mut c = comm;
@@ -97,6 +90,17 @@ pub fn raise(func: &str, comm: MpiComm, e: AbiError) -> c_int {
             e.code
         }
     }
+}
+
+/// End the job for `e` raised by `func` (what the fatal handlers do): one
+/// line naming the function, then abort through the runtime.
+pub fn fatal(func: &str, e: &AbiError) -> ! {
+    let line = format!("{func}: {} ({})", e.msg, class_name(code_class(e.code)));
+    if rmpi_runtime::api::initialized() && !rmpi_runtime::api::finalized() {
+        rmpi_runtime::api::abort(rmpi_runtime::COMM_WORLD, e.code.max(1), &line)
+    }
+    eprintln!("rmpi: {line}");
+    std::process::exit(e.code.clamp(1, 255));
 }
 
 /// Class of an error code (user codes map to their class).

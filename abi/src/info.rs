@@ -17,7 +17,7 @@ fn index(h: MpiInfo) -> AbiResult<usize> {
         .ok_or_else(|| AbiError { code: class::INFO, msg: format!("invalid info handle {h:#x}") })
 }
 
-fn entries(h: MpiInfo) -> AbiResult<Vec<(String, String)>> {
+pub fn entries(h: MpiInfo) -> AbiResult<Vec<(String, String)>> {
     if h == MPI_INFO_ENV {
         return Ok(Vec::new());
     }

@@ -11,7 +11,8 @@
 //! `p2p`, `coll`, `comm` (communicators, groups, attributes), `info`,
 //! `misc` (init, version, time, memory), `topo` (topologies, neighbourhood
 //! collectives), `inter` (intercommunicators), `greq` (generalized requests),
-//! `attr` (datatype attributes), `unsupported` (the rest).
+//! `attr` (datatype attributes), `io` and `io_view` (MPI-IO over POSIX
+//! files), `unsupported` (the rest).
 #![allow(non_snake_case)]
 #![allow(clippy::missing_safety_doc)]
 
@@ -51,6 +52,8 @@ pub mod greq;
 pub mod handles;
 pub mod info;
 pub mod inter;
+pub mod io;
+pub mod io_view;
 pub mod misc;
 pub mod op;
 pub mod p2p;
