@@ -148,18 +148,12 @@ export! { fn MPI_Comm_split / PMPI_Comm_split(comm: MpiComm, color: c_int, key: 
         out(new, h)
     })
 }}
-export! { fn MPI_Comm_split_type / PMPI_Comm_split_type(comm: MpiComm, kind: c_int, key: c_int, _info: MpiInfo, new: *mut MpiComm) -> c_int {
+export! { fn MPI_Comm_split_type / PMPI_Comm_split_type(comm: MpiComm, kind: c_int, key: c_int, info: MpiInfo, new: *mut MpiComm) -> c_int {
     guard("MPI_Comm_split_type", comm, || {
         if new.is_null() {
             return fail(class::ARG, "null output argument");
         }
-        let color = if kind == MPI_UNDEFINED {
-            MPI_UNDEFINED
-        } else {
-            // Ranks of one node share a host name; its hash is the colour.
-            let h = api::processor_name().bytes().fold(5381u32, |h, b| h.wrapping_mul(33) ^ b as u32);
-            (h & 0x3fff_ffff) as c_int
-        };
+        let color = crate::split_type::color(comm_id(comm)?, kind, info)?;
         let h = match api::comm_split(comm_id(comm)?, color, key)? {
             Some(c) => {
                 let h = comm_handle(c);

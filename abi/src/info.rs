@@ -11,6 +11,18 @@ pub fn new_info(v: Vec<(String, String)>) -> MpiInfo {
     user_handle(KIND_INFO, insert(&mut st().infos, v))
 }
 
+/// Set `key` to `value` in info `h` (for calls that report through an info object).
+pub fn set_entry(h: MpiInfo, key: &str, value: &str) -> AbiResult<()> {
+    let i = index(h)?;
+    let mut s = st();
+    let list = s.infos[i].as_mut().expect("validated");
+    match list.iter_mut().find(|(k, _)| k == key) {
+        Some(e) => e.1 = value.to_string(),
+        None => list.push((key.to_string(), value.to_string())),
+    }
+    Ok(())
+}
+
 fn index(h: MpiInfo) -> AbiResult<usize> {
     user_index(KIND_INFO, h)
         .filter(|&i| st().infos.get(i).is_some_and(|s| s.is_some()))

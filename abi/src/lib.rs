@@ -12,7 +12,7 @@
 //! `misc` (init, version, time, memory), `topo` (topologies, neighbourhood
 //! collectives), `inter` (intercommunicators), `greq` (generalized requests),
 //! `attr` (datatype attributes), `io` and `io_view` (MPI-IO over POSIX
-//! files), `unsupported` (the rest).
+//! files), `session` (sessions, communicators from groups), `split_type`, `unsupported` (the rest).
 #![allow(non_snake_case)]
 #![allow(clippy::missing_safety_doc)]
 
@@ -57,5 +57,7 @@ pub mod io_view;
 pub mod misc;
 pub mod op;
 pub mod p2p;
+pub mod session;
+pub mod split_type;
 pub mod topo;
 pub mod unsupported;
