@@ -94,7 +94,9 @@ export! { fn MPI_Comm_rank / PMPI_Comm_rank(comm: MpiComm, rank: *mut c_int) -> 
 fn dup(comm: MpiComm) -> AbiResult<MpiComm> {
     let c = comm_id(comm)?;
     if crate::inter::inter(comm).is_some() {
-        return fail(class::UNSUPPORTED_OPERATION, "duplicating an intercommunicator is not supported yet");
+        let h = crate::inter_comm::dup(comm)?;
+        inherit(comm, h, true)?;
+        return Ok(h);
     }
     let c = api::comm_dup(c)?;
     let h = comm_handle(c);
@@ -137,6 +139,9 @@ export! { fn MPI_Comm_split / PMPI_Comm_split(comm: MpiComm, color: c_int, key: 
         if new.is_null() {
             return fail(class::ARG, "null output argument");
         }
+        if crate::inter::inter(comm).is_some() {
+            return out(new, crate::inter_comm::split(comm, color, key)?);
+        }
         let h = match api::comm_split(comm_id(comm)?, color, key)? {
             Some(c) => {
                 let h = comm_handle(c);
@@ -154,6 +159,9 @@ export! { fn MPI_Comm_split_type / PMPI_Comm_split_type(comm: MpiComm, kind: c_i
             return fail(class::ARG, "null output argument");
         }
         let color = crate::split_type::color(comm_id(comm)?, kind, info)?;
+        if crate::inter::inter(comm).is_some() {
+            return out(new, crate::inter_comm::split(comm, color, key)?);
+        }
         let h = match api::comm_split(comm_id(comm)?, color, key)? {
             Some(c) => {
                 let h = comm_handle(c);
@@ -197,6 +205,7 @@ export! { fn MPI_Comm_free / PMPI_Comm_free(comm: *mut MpiComm) -> c_int {
         api::comm_free(c)?;
         st().comm_errhandler.remove(&h);
         st().topos.remove(&h);
+        crate::buffers::forget(h);
         // SAFETY: checked non-null.
         unsafe { *comm = MPI_COMM_NULL };
         Ok(())

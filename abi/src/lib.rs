@@ -10,9 +10,10 @@
 //! `errors` (classes, strings, handlers, the boundary), `datatype`, `op`,
 //! `p2p`, `coll`, `comm` (communicators, groups, attributes), `info`,
 //! `misc` (init, version, time, memory), `topo` (topologies, neighbourhood
-//! collectives), `inter` (intercommunicators), `greq` (generalized requests),
+//! collectives), `inter` (intercommunicators), `inter_comm` (their dup and split), `greq` (generalized requests),
 //! `attr` (datatype attributes), `io` and `io_view` (MPI-IO over POSIX
-//! files), `session` (sessions, communicators from groups), `split_type`, `unsupported` (the rest).
+//! files), `buffers` (buffered-send buffers per
+//! communicator and session), `session` (sessions, communicators from groups), `split_type`, `unsupported` (the rest).
 #![allow(non_snake_case)]
 #![allow(clippy::missing_safety_doc)]
 
@@ -43,6 +44,7 @@ macro_rules! export {
 }
 
 pub mod attr;
+pub mod buffers;
 pub mod coll;
 pub mod comm;
 pub mod consts;
@@ -52,6 +54,7 @@ pub mod greq;
 pub mod handles;
 pub mod info;
 pub mod inter;
+pub mod inter_comm;
 pub mod io;
 pub mod io_view;
 pub mod misc;

@@ -139,12 +139,13 @@ fn bsend(buf: *const c_void, count: c_int, dt: MpiDatatype, dest: c_int, tag: c_
     // SAFETY: MPI gives `count` items of `dt` at `buf`.
     let data = unsafe { input(buf, count, dt) }?.into_owned();
     let n = data.len();
-    let attached = st().bsend_buf.map(|b| b.1).unwrap_or(0);
-    if n as c_int + MPI_BSEND_OVERHEAD > attached {
-        return fail(
-            class::BUFFER,
-            format!("buffered send of {n} bytes needs a larger attached buffer ({attached} bytes attached)"),
-        );
+    if let Some(attached) = crate::buffers::capacity(comm) {
+        if n + MPI_BSEND_OVERHEAD as usize > attached {
+            return fail(
+                class::BUFFER,
+                format!("buffered send of {n} bytes needs a larger attached buffer ({attached} bytes attached)"),
+            );
+        }
     }
     reap_bsends(false)?;
     // SAFETY: `data` is kept in bsend_pending until the request completes.
@@ -183,7 +184,7 @@ export! { fn MPI_Ibsend / PMPI_Ibsend(buf: *const c_void, count: c_int, dt: MpiD
 }}
 export! { fn MPI_Buffer_attach / PMPI_Buffer_attach(buf: *mut c_void, size: c_int) -> c_int {
     guard("MPI_Buffer_attach", MPI_COMM_WORLD, || {
-        if size < 0 {
+        if size < 0 && buf as usize != crate::buffers::BUFFER_AUTOMATIC {
             return fail(class::ARG, format!("invalid buffer size {size}"));
         }
         let mut s = st();
@@ -197,7 +198,10 @@ export! { fn MPI_Buffer_attach / PMPI_Buffer_attach(buf: *mut c_void, size: c_in
 export! { fn MPI_Buffer_detach / PMPI_Buffer_detach(buf: *mut c_void, size: *mut c_int) -> c_int {
     guard("MPI_Buffer_detach", MPI_COMM_WORLD, || {
         reap_bsends(true)?;
-        let (b, n) = st().bsend_buf.take().unwrap_or((0, 0));
+        let (b, mut n) = st().bsend_buf.take().unwrap_or((0, 0));
+        if b == crate::buffers::BUFFER_AUTOMATIC {
+            n = 0;
+        }
         if !buf.is_null() {
             // SAFETY: MPI passes the address of a pointer.
             unsafe { *buf.cast::<usize>() = b };

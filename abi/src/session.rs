@@ -54,6 +54,11 @@ fn index(h: MpiSession) -> AbiResult<usize> {
         .ok_or_else(|| AbiError { code: ERR_SESSION, msg: format!("invalid session handle {h:#x}") })
 }
 
+/// Validate a session handle.
+pub fn check(h: MpiSession) -> AbiResult<()> {
+    index(h).map(|_| ())
+}
+
 /// The error handler a session's errors go to (an invalid session's go to `MPI_COMM_SELF`'s).
 fn raise_session(func: &str, h: MpiSession, e: AbiError) -> c_int {
     let eh = index(h).ok().and_then(|i| sessions()[i].as_ref().map(|s| s.errh));
