@@ -476,7 +476,11 @@ fn wait_one(h: &mut MpiRequest) -> AbiResult<Status> {
             g.status()
         }
     };
-    Ok(finish(h, &r, s))
+    let s = finish(h, &r, s);
+    if let Req::Grequest(g) = &r {
+        g.check()?;
+    }
+    Ok(s)
 }
 
 /// Test one request handle.
@@ -493,7 +497,11 @@ fn test_one(h: &mut MpiRequest) -> AbiResult<Option<Status>> {
         Req::Done(s) => Some(*s),
         Req::Grequest(g) => g.is_done().then(|| g.status()),
     };
-    Ok(s.map(|s| finish(h, &r, s)))
+    let s = s.map(|s| finish(h, &r, s));
+    if let Req::Grequest(g) = &r {
+        g.check()?;
+    }
+    Ok(s)
 }
 
 fn err_of(s: &Status) -> c_int {
@@ -893,7 +901,10 @@ export! { fn MPI_Cancel / PMPI_Cancel(req: *mut MpiRequest) -> c_int {
         // SAFETY: checked non-null.
         match request(unsafe { *req })? {
             Req::Rt { id, .. } => api::cancel(id)?,
-            Req::Grequest(g) => g.cancel(),
+            Req::Grequest(g) => {
+                g.cancel();
+                g.check()?;
+            }
             Req::Done(_) => {}
         }
         Ok(())
