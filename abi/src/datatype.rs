@@ -91,6 +91,9 @@ const NAMED: &[(u32, Named)] = &[
     (0x4c000248, Named::Basic(Basic::Int16)),
     (0x4c000449, Named::Basic(Basic::Int32)),
     (0x4c00084a, Named::Basic(Basic::Int64)),
+    // MPIX_C_FLOAT16 and MPI_REAL2: IEEE half precision.
+    (0x4c000246, Named::Basic(Basic::Float16)),
+    (0x4c000226, Named::Basic(Basic::Float16)),
 ];
 
 /// Names of the predefined handles.
@@ -144,6 +147,23 @@ const NAMES: &[(u32, &str)] = &[
     (0x4c000820, "MPI_2INTEGER"),
     (0x4c000821, "MPI_2REAL"),
     (0x4c001023, "MPI_2DOUBLE_PRECISION"),
+    (0x4c000226, "MPI_REAL2"),
+    (0x4c000427, "MPI_REAL4"),
+    (0x4c000829, "MPI_REAL8"),
+    (0x4c000828, "MPI_COMPLEX8"),
+    (0x4c00102a, "MPI_COMPLEX16"),
+    (0x4c00012d, "MPI_INTEGER1"),
+    (0x4c00022f, "MPI_INTEGER2"),
+    (0x4c000430, "MPI_INTEGER4"),
+    (0x4c000831, "MPI_INTEGER8"),
+    (0x4c000834, "MPI_CXX_FLOAT_COMPLEX"),
+    (0x4c001035, "MPI_CXX_DOUBLE_COMPLEX"),
+    (0x4c002036, "MPI_CXX_LONG_DOUBLE_COMPLEX"),
+    (0x4c000147, "MPI_LOGICAL1"),
+    (0x4c000248, "MPI_LOGICAL2"),
+    (0x4c000449, "MPI_LOGICAL4"),
+    (0x4c00084a, "MPI_LOGICAL8"),
+    (0x4c000246, "MPIX_C_FLOAT16"),
 ];
 
 /// The canonical handle of a predefined type (for get_contents).
