@@ -13,7 +13,7 @@
 //! collectives), `inter` (intercommunicators), `inter_comm` (their dup and split), `greq` (generalized requests),
 //! `attr` (datatype attributes), `io` and `io_view` (MPI-IO over POSIX
 //! files), `buffers` (buffered-send buffers per
-//! communicator and session), `session` (sessions, communicators from groups), `split_type`, `status` (Fortran status conversions, field accessors), `unsupported` (the rest).
+//! communicator and session), `part` (partitioned point-to-point), `session` (sessions, communicators from groups), `split_type`, `status` (Fortran status conversions, field accessors), `unsupported` (the rest).
 #![allow(non_snake_case)]
 #![allow(clippy::missing_safety_doc)]
 
@@ -60,6 +60,7 @@ pub mod io_view;
 pub mod misc;
 pub mod op;
 pub mod p2p;
+pub mod part;
 pub mod session;
 pub mod split_type;
 pub mod status;

@@ -921,6 +921,7 @@ export! { fn MPI_Request_free / PMPI_Request_free(req: *mut MpiRequest) -> c_int
             Req::Done(_) => {}
         }
         st().active.remove(&h);
+        crate::part::forget(h);
         drop_request(h);
         // SAFETY: checked non-null.
         unsafe { *req = MPI_REQUEST_NULL };
@@ -987,9 +988,14 @@ export! { fn MPI_Start / PMPI_Start(req: *mut MpiRequest) -> c_int {
         // SAFETY: checked non-null.
         match request(unsafe { *req })? {
             Req::Rt { id, persistent: true, .. } => {
-                api::start(id)?;
                 // SAFETY: checked non-null.
-                st().active.insert(unsafe { *req });
+                let h = unsafe { *req };
+                if crate::part::is_psend(h) {
+                    crate::part::arm(h);
+                } else {
+                    api::start(id)?;
+                }
+                st().active.insert(h);
                 Ok(())
             }
             _ => fail(class::REQUEST, "MPI_Start needs a persistent request"),
@@ -1002,7 +1008,11 @@ export! { fn MPI_Startall / PMPI_Startall(n: c_int, reqs: *mut MpiRequest) -> c_
         for h in unsafe { req_array(n, reqs) }?.iter() {
             match request(*h)? {
                 Req::Rt { id, persistent: true, .. } => {
-                    api::start(id)?;
+                    if crate::part::is_psend(*h) {
+                        crate::part::arm(*h);
+                    } else {
+                        api::start(id)?;
+                    }
                     st().active.insert(*h);
                 }
                 _ => return fail(class::REQUEST, "MPI_Startall needs persistent requests"),
