@@ -23,7 +23,7 @@ use crate::consts::*;
 use crate::errors::{fail, guard, read_cstr, write_cstr, AbiResult};
 use crate::handles::comm_id;
 
-const MAX_PORT_NAME: usize = 1024;
+const MAX_PORT_NAME: usize = 256;
 const ERR_PORT: c_int = 38;
 const ERR_NAME: c_int = 33;
 /// Tags of the connection requests to ports (`PORT_TAG - seq`) and of the

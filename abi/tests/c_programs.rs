@@ -1,6 +1,6 @@
 //! C programs built with the staged rmpicc and run with rmpirun: point-to-point,
 //! collectives and ops, derived datatypes, attributes, error classes, the fatal
-//! default handler.
+//! default handler, MPI-IO, and MPI-4 sessions, partitioned communication and friends.
 
 mod common;
 
@@ -51,6 +51,19 @@ fn generalized_requests_create_group_and_neighbourhood_collectives() {
     passes("extra", 1, "extra OK");
     passes("extra", 2, "extra OK");
     passes("extra", 5, "extra OK");
+}
+
+#[test]
+fn mpi_io_offsets_views_shared_and_ordered_pointers_and_file_errors() {
+    passes("io", 1, "io OK");
+    passes("io", 3, "io OK");
+}
+
+#[test]
+fn sessions_split_types_buffers_partitioned_status_intercomm_dup_and_ports() {
+    passes("mpi4", 1, "mpi4 OK");
+    passes("mpi4", 2, "mpi4 OK");
+    passes("mpi4", 5, "mpi4 OK");
 }
 
 #[test]
