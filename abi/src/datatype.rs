@@ -394,6 +394,15 @@ pub fn new_type(dt: Datatype) -> MpiDatatype {
     user_handle(KIND_DATATYPE, insert(&mut st().types, TypeInfo { dt, committed: false }))
 }
 
+/// Record user datatype `h` as committed.
+pub fn mark_committed(h: MpiDatatype) {
+    if let Some(i) = user_index(KIND_DATATYPE, h) {
+        if let Some(Some(t)) = st().types.get_mut(i) {
+            t.committed = true;
+        }
+    }
+}
+
 /// Handle of an engine datatype (for get_contents): predefined, or a new handle.
 fn handle_of(d: &Datatype) -> MpiDatatype {
     if let rmpi_datatype::Recipe::Named(n) = d.recipe() {
@@ -572,6 +581,9 @@ export! { fn MPI_Type_free / PMPI_Type_free(dt: *mut MpiDatatype) -> c_int {
         // SAFETY: checked non-null.
         let h = unsafe { *dt };
         dtype(h)?;
+        if crate::f90::lookup(h).is_some() {
+            return fail(class::TYPE, "cannot free a predefined (Fortran 90 parameterized) datatype");
+        }
         match user_index(KIND_DATATYPE, h) {
             Some(i) => {
                 st().types[i] = None;
@@ -614,6 +626,12 @@ fn encode(a: EnumArg) -> i64 {
 
 export! { fn MPI_Type_get_envelope / PMPI_Type_get_envelope(dt: MpiDatatype, ni: *mut c_int, na: *mut c_int, nd: *mut c_int, combiner: *mut c_int) -> c_int {
     q!("MPI_Type_get_envelope", {
+        if let Some((comb, params)) = crate::f90::lookup(dt) {
+            out(ni, params.len() as c_int)?;
+            out(na, 0)?;
+            out(nd, 0)?;
+            return out(combiner, comb);
+        }
         let e = dtype(dt)?.envelope();
         out(ni, e.num_integers as c_int)?;
         out(na, e.num_addresses as c_int)?;
@@ -623,6 +641,16 @@ export! { fn MPI_Type_get_envelope / PMPI_Type_get_envelope(dt: MpiDatatype, ni:
 }}
 export! { fn MPI_Type_get_contents / PMPI_Type_get_contents(dt: MpiDatatype, mi: c_int, ma: c_int, md: c_int, ints: *mut c_int, addrs: *mut MpiAint, types: *mut MpiDatatype) -> c_int {
     q!("MPI_Type_get_contents", {
+        if let Some((_, params)) = crate::f90::lookup(dt) {
+            if (params.len() as c_int) > mi || ints.is_null() {
+                return fail(class::ARG, "output arrays too small for the contents");
+            }
+            for (i, v) in params.iter().enumerate() {
+                // SAFETY: checked against the caller's array length.
+                unsafe { *ints.add(i) = *v };
+            }
+            return Ok(());
+        }
         let d = dtype(dt)?;
         let Some(c) = d.contents(&encode) else { return fail(class::TYPE, "a predefined datatype has no contents") };
         if (c.integers.len() as c_int) > mi || (c.addresses.len() as c_int) > ma || (c.datatypes.len() as c_int) > md {

@@ -10,7 +10,7 @@
 //! `errors` (classes, strings, handlers, the boundary), `datatype`, `op`,
 //! `p2p`, `coll`, `comm` (communicators, groups, attributes), `info`,
 //! `misc` (init, version, time, memory), `topo` (topologies, neighbourhood
-//! collectives), `dynproc` (ports, names and join within a job), `inter` (intercommunicators), `inter_comm` (their dup and split), `greq` (generalized requests),
+//! collectives), `f90` (Fortran 90 parameterized types), `dynproc` (ports, names and join within a job), `inter` (intercommunicators), `inter_comm` (their dup and split), `greq` (generalized requests),
 //! `attr` (datatype attributes), `io` and `io_view` (MPI-IO over POSIX
 //! files), `buffers` (buffered-send buffers per
 //! communicator and session), `part` (partitioned point-to-point), `session` (sessions, communicators from groups), `split_type`, `status` (Fortran status conversions, field accessors), `unsupported` (the rest).
@@ -51,6 +51,7 @@ pub mod consts;
 pub mod datatype;
 pub mod dynproc;
 pub mod errors;
+pub mod f90;
 pub mod greq;
 pub mod handles;
 pub mod info;
