@@ -224,3 +224,11 @@ export! { fn MPI_Info_create_env / PMPI_Info_create_env(argc: c_int, argv: *mut 
         out(info, new_info(env_entries(&args)))
     })
 }}
+
+export! { fn MPI_Get_hw_resource_info / PMPI_Get_hw_resource_info(info: *mut MpiInfo) -> c_int {
+    guard("MPI_Get_hw_resource_info", MPI_COMM_WORLD, || {
+        // The hardware levels MPI_Comm_split_type(MPI_COMM_TYPE_HW_GUIDED) knows.
+        let v = vec![("mpi_hw_resource_type".to_string(), "mpi_shared_memory".to_string())];
+        out(info, new_info(v))
+    })
+}}
