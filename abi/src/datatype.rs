@@ -404,7 +404,7 @@ pub fn mark_committed(h: MpiDatatype) {
 }
 
 /// Handle of an engine datatype (for get_contents): predefined, or a new handle.
-fn handle_of(d: &Datatype) -> MpiDatatype {
+pub(crate) fn handle_of(d: &Datatype) -> MpiDatatype {
     if let rmpi_datatype::Recipe::Named(n) = d.recipe() {
         return named_handle(*n);
     }
@@ -587,6 +587,7 @@ export! { fn MPI_Type_free / PMPI_Type_free(dt: *mut MpiDatatype) -> c_int {
         match user_index(KIND_DATATYPE, h) {
             Some(i) => {
                 st().types[i] = None;
+                crate::largecount::forget(h);
                 crate::attr::delete_type_attrs(h);
                 out(dt, MPI_DATATYPE_NULL)
             }

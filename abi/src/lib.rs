@@ -10,7 +10,7 @@
 //! `errors` (classes, strings, handlers, the boundary), `datatype`, `op`,
 //! `p2p`, `coll`, `comm` (communicators, groups, attributes), `info`,
 //! `misc` (init, version, time, memory), `topo` (topologies, neighbourhood
-//! collectives), `f90` (Fortran 90 parameterized types), `dynproc` (ports, names and join within a job), `inter` (intercommunicators), `inter_comm` (their dup and split), `greq` (generalized requests),
+//! collectives), `f90` (Fortran 90 parameterized types), `largecount` (datatype `_c` forms), `dynproc` (ports, names and join within a job), `inter` (intercommunicators), `inter_comm` (their dup and split), `greq` (generalized requests),
 //! `attr` (datatype attributes), `io` and `io_view` (MPI-IO over POSIX
 //! files), `buffers` (buffered-send buffers per
 //! communicator and session), `part` (partitioned point-to-point), `session` (sessions, communicators from groups), `split_type`, `status` (Fortran status conversions, field accessors), `unsupported` (the rest).
@@ -59,6 +59,7 @@ pub mod inter;
 pub mod inter_comm;
 pub mod io;
 pub mod io_view;
+pub mod largecount;
 pub mod misc;
 pub mod op;
 pub mod p2p;
