@@ -151,6 +151,32 @@ int main(int argc, char **argv) {
         CHECK(MPI_Remove_error_code(code) == MPI_SUCCESS);
         CHECK(MPI_Remove_error_class(c) == MPI_SUCCESS);
     }
+    { /* Fortran 90 parameterized types and large-count contiguous types */
+        MPI_Datatype t, t2, c;
+        int ni, na, nd, comb, ints[2], sz;
+        MPI_Count lni, lna, lnc, lnd, cnt, big = (MPI_Count)1 << 33;
+        MPI_Type_create_f90_integer(4, &t);
+        MPI_Type_create_f90_integer(4, &t2);
+        CHECK(t == t2); /* one handle per request */
+        MPI_Type_size(t, &sz);
+        CHECK(sz == 2);
+        MPI_Type_get_envelope(t, &ni, &na, &nd, &comb);
+        CHECK(comb == MPI_COMBINER_F90_INTEGER && ni == 1 && na == 0 && nd == 0);
+        MPI_Type_get_contents(t, 1, 0, 0, ints, NULL, NULL);
+        CHECK(ints[0] == 4);
+        CHECK(MPI_Type_free(&t) != MPI_SUCCESS); /* predefined */
+        MPI_Type_create_f90_real(15, MPI_UNDEFINED, &t);
+        MPI_Type_size(t, &sz);
+        CHECK(sz == 8);
+        MPI_Type_contiguous_c(big, MPI_BYTE, &c);
+        MPI_Type_get_envelope_c(c, &lni, &lna, &lnc, &lnd, &comb);
+        CHECK(comb == MPI_COMBINER_CONTIGUOUS && lni == 0 && lnc == 1 && lnd == 1);
+        MPI_Type_get_contents_c(c, 0, 0, 1, 1, NULL, NULL, &cnt, &t2);
+        CHECK(cnt == big && t2 == MPI_BYTE);
+        MPI_Type_size_c(c, &cnt);
+        CHECK(cnt == big);
+        MPI_Type_free(&c);
+    }
     if (size >= 2) { /* intercommunicator: dup, split; ports between the halves */
         MPI_Comm half, inter, dup, sp, viaport;
         int color = rank < size / 2, rsize, v;
