@@ -747,6 +747,7 @@ fn status_out(status: *mut MpiStatus, s: &Status) {
 ///
 /// # Safety
 /// As [`access`]; `status` is a status pointer or ignore.
+#[allow(clippy::too_many_arguments)]
 unsafe fn blocking(
     func: &str,
     fh: MpiFile,
@@ -769,6 +770,7 @@ unsafe fn blocking(
 ///
 /// # Safety
 /// As [`access`].
+#[allow(clippy::too_many_arguments)]
 unsafe fn nonblocking(
     func: &str,
     fh: MpiFile,
