@@ -3,8 +3,9 @@
 //! `MPI_Intercomm_create_from_groups`.
 //!
 //! A session is a handle with an error handler and an info object; its
-//! process sets are `mpi://WORLD` and `mpi://SELF` (the runtime is shared
-//! with the world model, started by `MPI_Init` or by the first session).
+//! process sets are `mpi://WORLD` and `mpi://SELF`. The runtime is shared
+//! with the world model: started by `MPI_Init` or by the first session (then
+//! the last `MPI_Session_finalize` shuts it down).
 //!
 //! A communicator from a group needs a context id that its members agree on
 //! without a parent communicator: they first meet on a bootstrap context
@@ -14,6 +15,7 @@
 
 use std::ffi::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use rmpi_runtime::api;
@@ -40,6 +42,15 @@ struct Session {
 }
 
 static SESSIONS: Mutex<Vec<Option<Session>>> = Mutex::new(Vec::new());
+/// The first session started the runtime (no `MPI_Init` before it): the
+/// last `MPI_Session_finalize` then shuts it down, unless `MPI_Init` has
+/// adopted it since.
+static STARTED_RUNTIME: AtomicBool = AtomicBool::new(false);
+
+/// `MPI_Init` after a session started the runtime: the world model takes it over.
+pub fn adopt_runtime() -> bool {
+    STARTED_RUNTIME.swap(false, Ordering::AcqRel)
+}
 
 fn sessions() -> MutexGuard<'static, Vec<Option<Session>>> {
     SESSIONS.lock().unwrap_or_else(|e| e.into_inner())
@@ -103,6 +114,7 @@ export! { fn MPI_Session_init / PMPI_Session_init(info: MpiInfo, errh: MpiErrhan
         check_errhandler(errh)?;
         if !api::initialized() {
             api::init(rmpi_runtime::ThreadLevel::Multiple)?;
+            STARTED_RUNTIME.store(true, Ordering::Release);
         }
         let i = crate::handles::insert(&mut sessions(), Session { errh, info });
         out(session, user_handle(KIND_SESSION, i))
@@ -113,9 +125,17 @@ export! { fn MPI_Session_finalize / PMPI_Session_finalize(session: *mut MpiSessi
     let h = if session.is_null() { MPI_SESSION_NULL } else { unsafe { *session } };
     sguard("MPI_Session_finalize", h, || {
         let i = index(h)?;
-        sessions()[i] = None;
+        let last = {
+            let mut all = sessions();
+            all[i] = None;
+            all.iter().all(|s| s.is_none())
+        };
         // SAFETY: `h` came from this non-null pointer.
         unsafe { *session = MPI_SESSION_NULL };
+        if last && STARTED_RUNTIME.swap(false, Ordering::AcqRel) {
+            crate::p2p::reap_bsends(true)?;
+            api::finalize()?;
+        }
         Ok(())
     })
 }}

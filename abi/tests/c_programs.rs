@@ -67,6 +67,12 @@ fn sessions_split_types_buffers_partitioned_status_intercomm_dup_and_ports() {
 }
 
 #[test]
+fn a_program_using_only_sessions_starts_and_ends_mpi_with_them() {
+    passes("session_only", 1, "session_only OK");
+    passes("session_only", 3, "session_only OK");
+}
+
+#[test]
 fn attribute_callbacks_run_on_dup_and_free() {
     passes("attr", 2, "attr OK");
 }
