@@ -94,12 +94,16 @@ export! { fn MPI_Comm_rank / PMPI_Comm_rank(comm: MpiComm, rank: *mut c_int) -> 
 fn dup(comm: MpiComm) -> AbiResult<MpiComm> {
     let c = comm_id(comm)?;
     if crate::inter::inter(comm).is_some() {
-        return fail(class::UNSUPPORTED_OPERATION, "duplicating an intercommunicator is not supported yet");
+        let h = crate::inter_comm::dup(comm)?;
+        inherit(comm, h, true)?;
+        return Ok(h);
     }
     let c = api::comm_dup(c)?;
     let h = comm_handle(c);
     inherit(comm, h, true)?;
-    if let Some(t) = st().topos.get(&comm).cloned() {
+    // (The guard of one `st()` must end before the next: the lock is not reentrant.)
+    let topo = st().topos.get(&comm).cloned();
+    if let Some(t) = topo {
         st().topos.insert(h, t);
     }
     Ok(h)
@@ -135,6 +139,9 @@ export! { fn MPI_Comm_split / PMPI_Comm_split(comm: MpiComm, color: c_int, key: 
         if new.is_null() {
             return fail(class::ARG, "null output argument");
         }
+        if crate::inter::inter(comm).is_some() {
+            return out(new, crate::inter_comm::split(comm, color, key)?);
+        }
         let h = match api::comm_split(comm_id(comm)?, color, key)? {
             Some(c) => {
                 let h = comm_handle(c);
@@ -146,18 +153,15 @@ export! { fn MPI_Comm_split / PMPI_Comm_split(comm: MpiComm, color: c_int, key: 
         out(new, h)
     })
 }}
-export! { fn MPI_Comm_split_type / PMPI_Comm_split_type(comm: MpiComm, kind: c_int, key: c_int, _info: MpiInfo, new: *mut MpiComm) -> c_int {
+export! { fn MPI_Comm_split_type / PMPI_Comm_split_type(comm: MpiComm, kind: c_int, key: c_int, info: MpiInfo, new: *mut MpiComm) -> c_int {
     guard("MPI_Comm_split_type", comm, || {
         if new.is_null() {
             return fail(class::ARG, "null output argument");
         }
-        let color = if kind == MPI_UNDEFINED {
-            MPI_UNDEFINED
-        } else {
-            // Ranks of one node share a host name; its hash is the colour.
-            let h = api::processor_name().bytes().fold(5381u32, |h, b| h.wrapping_mul(33) ^ b as u32);
-            (h & 0x3fff_ffff) as c_int
-        };
+        let color = crate::split_type::color(comm_id(comm)?, kind, info)?;
+        if crate::inter::inter(comm).is_some() {
+            return out(new, crate::inter_comm::split(comm, color, key)?);
+        }
         let h = match api::comm_split(comm_id(comm)?, color, key)? {
             Some(c) => {
                 let h = comm_handle(c);
@@ -201,6 +205,7 @@ export! { fn MPI_Comm_free / PMPI_Comm_free(comm: *mut MpiComm) -> c_int {
         api::comm_free(c)?;
         st().comm_errhandler.remove(&h);
         st().topos.remove(&h);
+        crate::buffers::forget(h);
         // SAFETY: checked non-null.
         unsafe { *comm = MPI_COMM_NULL };
         Ok(())

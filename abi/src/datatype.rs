@@ -91,6 +91,9 @@ const NAMED: &[(u32, Named)] = &[
     (0x4c000248, Named::Basic(Basic::Int16)),
     (0x4c000449, Named::Basic(Basic::Int32)),
     (0x4c00084a, Named::Basic(Basic::Int64)),
+    // MPIX_C_FLOAT16 and MPI_REAL2: IEEE half precision.
+    (0x4c000246, Named::Basic(Basic::Float16)),
+    (0x4c000226, Named::Basic(Basic::Float16)),
 ];
 
 /// Names of the predefined handles.
@@ -144,6 +147,23 @@ const NAMES: &[(u32, &str)] = &[
     (0x4c000820, "MPI_2INTEGER"),
     (0x4c000821, "MPI_2REAL"),
     (0x4c001023, "MPI_2DOUBLE_PRECISION"),
+    (0x4c000226, "MPI_REAL2"),
+    (0x4c000427, "MPI_REAL4"),
+    (0x4c000829, "MPI_REAL8"),
+    (0x4c000828, "MPI_COMPLEX8"),
+    (0x4c00102a, "MPI_COMPLEX16"),
+    (0x4c00012d, "MPI_INTEGER1"),
+    (0x4c00022f, "MPI_INTEGER2"),
+    (0x4c000430, "MPI_INTEGER4"),
+    (0x4c000831, "MPI_INTEGER8"),
+    (0x4c000834, "MPI_CXX_FLOAT_COMPLEX"),
+    (0x4c001035, "MPI_CXX_DOUBLE_COMPLEX"),
+    (0x4c002036, "MPI_CXX_LONG_DOUBLE_COMPLEX"),
+    (0x4c000147, "MPI_LOGICAL1"),
+    (0x4c000248, "MPI_LOGICAL2"),
+    (0x4c000449, "MPI_LOGICAL4"),
+    (0x4c00084a, "MPI_LOGICAL8"),
+    (0x4c000246, "MPIX_C_FLOAT16"),
 ];
 
 /// The canonical handle of a predefined type (for get_contents).
@@ -374,8 +394,17 @@ pub fn new_type(dt: Datatype) -> MpiDatatype {
     user_handle(KIND_DATATYPE, insert(&mut st().types, TypeInfo { dt, committed: false }))
 }
 
+/// Record user datatype `h` as committed.
+pub fn mark_committed(h: MpiDatatype) {
+    if let Some(i) = user_index(KIND_DATATYPE, h) {
+        if let Some(Some(t)) = st().types.get_mut(i) {
+            t.committed = true;
+        }
+    }
+}
+
 /// Handle of an engine datatype (for get_contents): predefined, or a new handle.
-fn handle_of(d: &Datatype) -> MpiDatatype {
+pub(crate) fn handle_of(d: &Datatype) -> MpiDatatype {
     if let rmpi_datatype::Recipe::Named(n) = d.recipe() {
         return named_handle(*n);
     }
@@ -552,9 +581,13 @@ export! { fn MPI_Type_free / PMPI_Type_free(dt: *mut MpiDatatype) -> c_int {
         // SAFETY: checked non-null.
         let h = unsafe { *dt };
         dtype(h)?;
+        if crate::f90::lookup(h).is_some() {
+            return fail(class::TYPE, "cannot free a predefined (Fortran 90 parameterized) datatype");
+        }
         match user_index(KIND_DATATYPE, h) {
             Some(i) => {
                 st().types[i] = None;
+                crate::largecount::forget(h);
                 crate::attr::delete_type_attrs(h);
                 out(dt, MPI_DATATYPE_NULL)
             }
@@ -594,6 +627,12 @@ fn encode(a: EnumArg) -> i64 {
 
 export! { fn MPI_Type_get_envelope / PMPI_Type_get_envelope(dt: MpiDatatype, ni: *mut c_int, na: *mut c_int, nd: *mut c_int, combiner: *mut c_int) -> c_int {
     q!("MPI_Type_get_envelope", {
+        if let Some((comb, params)) = crate::f90::lookup(dt) {
+            out(ni, params.len() as c_int)?;
+            out(na, 0)?;
+            out(nd, 0)?;
+            return out(combiner, comb);
+        }
         let e = dtype(dt)?.envelope();
         out(ni, e.num_integers as c_int)?;
         out(na, e.num_addresses as c_int)?;
@@ -603,6 +642,16 @@ export! { fn MPI_Type_get_envelope / PMPI_Type_get_envelope(dt: MpiDatatype, ni:
 }}
 export! { fn MPI_Type_get_contents / PMPI_Type_get_contents(dt: MpiDatatype, mi: c_int, ma: c_int, md: c_int, ints: *mut c_int, addrs: *mut MpiAint, types: *mut MpiDatatype) -> c_int {
     q!("MPI_Type_get_contents", {
+        if let Some((_, params)) = crate::f90::lookup(dt) {
+            if (params.len() as c_int) > mi || ints.is_null() {
+                return fail(class::ARG, "output arrays too small for the contents");
+            }
+            for (i, v) in params.iter().enumerate() {
+                // SAFETY: checked against the caller's array length.
+                unsafe { *ints.add(i) = *v };
+            }
+            return Ok(());
+        }
         let d = dtype(dt)?;
         let Some(c) = d.contents(&encode) else { return fail(class::TYPE, "a predefined datatype has no contents") };
         if (c.integers.len() as c_int) > mi || (c.addresses.len() as c_int) > ma || (c.datatypes.len() as c_int) > md {

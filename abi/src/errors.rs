@@ -79,14 +79,7 @@ pub fn raise(func: &str, comm: MpiComm, e: AbiError) -> c_int {
     let h = handler_of(comm);
     match h {
         MPI_ERRORS_RETURN | MPIR_ERRORS_THROW_EXCEPTIONS => e.code,
-        MPI_ERRORS_ARE_FATAL | MPI_ERRORS_ABORT => {
-            let line = format!("{func}: {} ({})", e.msg, class_name(code_class(e.code)));
-            if rmpi_runtime::api::initialized() && !rmpi_runtime::api::finalized() {
-                rmpi_runtime::api::abort(rmpi_runtime::COMM_WORLD, e.code.max(1), &line)
-            }
-            eprintln!("rmpi: {line}");
-            std::process::exit(e.code.clamp(1, 255));
-        }
+        MPI_ERRORS_ARE_FATAL | MPI_ERRORS_ABORT => fatal(func, &e),
         user => {
             if let Some(f) = handles::errhandler_fn(user) {
                 let mut c = comm;
@@ -99,12 +92,31 @@ pub fn raise(func: &str, comm: MpiComm, e: AbiError) -> c_int {
     }
 }
 
+/// End the job for `e` raised by `func` (what the fatal handlers do): one
+/// line naming the function, then abort through the runtime.
+pub fn fatal(func: &str, e: &AbiError) -> ! {
+    let line = format!("{func}: {} ({})", e.msg, class_name(code_class(e.code)));
+    if rmpi_runtime::api::initialized() && !rmpi_runtime::api::finalized() {
+        rmpi_runtime::api::abort(rmpi_runtime::COMM_WORLD, e.code.max(1), &line)
+    }
+    eprintln!("rmpi: {line}");
+    std::process::exit(e.code.clamp(1, 255));
+}
+
+/// The first error class or code `MPI_Add_error_class`/`_code` hand out:
+/// above MPICH's `MPI_ERR_LASTCODE` (0x3fffffff), as MPICH's own are.
+pub const FIRST_USER_CODE: c_int = 0x4000_0000;
+
 /// Class of an error code (user codes map to their class).
 pub fn code_class(code: c_int) -> c_int {
     if code <= class::LAST || code >= 100 && code < 200 {
         return code;
     }
-    state().user_codes.get(&code).map(|c| c.0).unwrap_or(class::UNKNOWN)
+    let st = state();
+    if st.user_classes.contains_key(&code) {
+        return code;
+    }
+    st.user_codes.get(&code).map(|c| c.0).unwrap_or(class::UNKNOWN)
 }
 
 /// The `MPI_ERR_...` name of a predefined class.
@@ -295,3 +307,48 @@ export! { fn MPI_Add_error_string / PMPI_Add_error_string(code: c_int, s: *const
 pub fn last_used_code() -> c_int {
     state().next_code - 1
 }
+
+export! { fn MPI_Remove_error_class / PMPI_Remove_error_class(errclass: c_int) -> c_int {
+    guard("MPI_Remove_error_class", MPI_COMM_WORLD, || {
+        let mut st = state();
+        let Some(s) = st.user_classes.get(&errclass) else {
+            return fail(class::ARG, format!("{errclass} is not an error class added by MPI_Add_error_class"));
+        };
+        if !s.is_empty() {
+            return fail(class::ARG, format!("error class {errclass} still has a string (MPI_Remove_error_string first)"));
+        }
+        if st.user_codes.values().any(|c| c.0 == errclass) {
+            return fail(class::ARG, format!("error class {errclass} still has error codes"));
+        }
+        st.user_classes.remove(&errclass);
+        Ok(())
+    })
+}}
+
+export! { fn MPI_Remove_error_code / PMPI_Remove_error_code(errcode: c_int) -> c_int {
+    guard("MPI_Remove_error_code", MPI_COMM_WORLD, || {
+        let mut st = state();
+        let Some(c) = st.user_codes.get(&errcode) else {
+            return fail(class::ARG, format!("{errcode} is not an error code added by MPI_Add_error_code"));
+        };
+        if !c.1.is_empty() {
+            return fail(class::ARG, format!("error code {errcode} still has a string (MPI_Remove_error_string first)"));
+        }
+        st.user_codes.remove(&errcode);
+        Ok(())
+    })
+}}
+
+export! { fn MPI_Remove_error_string / PMPI_Remove_error_string(code: c_int) -> c_int {
+    guard("MPI_Remove_error_string", MPI_COMM_WORLD, || {
+        let mut st = state();
+        if let Some(c) = st.user_codes.get_mut(&code) {
+            c.1.clear();
+        } else if let Some(c) = st.user_classes.get_mut(&code) {
+            c.clear();
+        } else {
+            return fail(class::ARG, format!("error code {code} was not added by MPI_Add_error_class/code"));
+        }
+        Ok(())
+    })
+}}

@@ -3,7 +3,7 @@
 //! callback for the status and the free callback to release the state.
 
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
 use rmpi_runtime::Status;
@@ -28,6 +28,8 @@ pub struct Greq {
     pub cancel: Option<CancelFn>,
     pub extra: usize,
     pub done: AtomicBool,
+    /// The first error a query or free callback returned (0 if none).
+    pub err: AtomicI32,
 }
 
 impl Greq {
@@ -41,7 +43,8 @@ impl Greq {
         let mut m = MpiStatus { source: MPI_ANY_SOURCE, tag: MPI_ANY_TAG, ..Default::default() };
         if let Some(q) = self.query {
             // SAFETY: the application's query callback with its state and a status to fill.
-            unsafe { q(self.extra as *mut c_void, &mut m) };
+            let rc = unsafe { q(self.extra as *mut c_void, &mut m) };
+            self.note(rc);
         }
         Status {
             source: m.source,
@@ -56,7 +59,22 @@ impl Greq {
     pub fn release(&self) {
         if let Some(f) = self.free {
             // SAFETY: the application's free callback with its state.
-            unsafe { f(self.extra as *mut c_void) };
+            let rc = unsafe { f(self.extra as *mut c_void) };
+            self.note(rc);
+        }
+    }
+
+    fn note(&self, rc: c_int) {
+        if rc != MPI_SUCCESS {
+            let _ = self.err.compare_exchange(0, rc, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
+    /// The error a callback returned, reported once.
+    pub fn check(&self) -> AbiResult<()> {
+        match self.err.swap(0, Ordering::AcqRel) {
+            0 => Ok(()),
+            rc => fail(rc, format!("a generalized request callback returned error {rc}")),
         }
     }
 
@@ -64,7 +82,8 @@ impl Greq {
     pub fn cancel(&self) {
         if let Some(c) = self.cancel {
             // SAFETY: the application's cancel callback with its state.
-            unsafe { c(self.extra as *mut c_void, self.is_done() as c_int) };
+            let rc = unsafe { c(self.extra as *mut c_void, self.is_done() as c_int) };
+            self.note(rc);
         }
     }
 }
@@ -74,7 +93,7 @@ export! { fn MPI_Grequest_start / PMPI_Grequest_start(query: Option<QueryFn>, fr
         if req.is_null() {
             return fail(class::ARG, "null request pointer");
         }
-        let g = Greq { query, free, cancel, extra: extra as usize, done: AtomicBool::new(false) };
+        let g = Greq { query, free, cancel, extra: extra as usize, done: AtomicBool::new(false), err: AtomicI32::new(0) };
         // SAFETY: checked non-null.
         unsafe { *req = new_request(Req::Grequest(Arc::new(g))) };
         Ok(())

@@ -98,7 +98,7 @@ static STATE: Mutex<Option<State>> = Mutex::new(None);
 pub fn state() -> StGuard {
     let mut g = STATE.lock().unwrap_or_else(|e| e.into_inner());
     if g.is_none() {
-        *g = Some(State { next_code: 200, ..Default::default() });
+        *g = Some(State { next_code: crate::errors::FIRST_USER_CODE, ..Default::default() });
     }
     StGuard(g)
 }

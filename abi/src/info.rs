@@ -11,15 +11,27 @@ pub fn new_info(v: Vec<(String, String)>) -> MpiInfo {
     user_handle(KIND_INFO, insert(&mut st().infos, v))
 }
 
+/// Set `key` to `value` in info `h` (for calls that report through an info object).
+pub fn set_entry(h: MpiInfo, key: &str, value: &str) -> AbiResult<()> {
+    let i = index(h)?;
+    let mut s = st();
+    let list = s.infos[i].as_mut().expect("validated");
+    match list.iter_mut().find(|(k, _)| k == key) {
+        Some(e) => e.1 = value.to_string(),
+        None => list.push((key.to_string(), value.to_string())),
+    }
+    Ok(())
+}
+
 fn index(h: MpiInfo) -> AbiResult<usize> {
     user_index(KIND_INFO, h)
         .filter(|&i| st().infos.get(i).is_some_and(|s| s.is_some()))
         .ok_or_else(|| AbiError { code: class::INFO, msg: format!("invalid info handle {h:#x}") })
 }
 
-fn entries(h: MpiInfo) -> AbiResult<Vec<(String, String)>> {
+pub fn entries(h: MpiInfo) -> AbiResult<Vec<(String, String)>> {
     if h == MPI_INFO_ENV {
-        return Ok(Vec::new());
+        return Ok(env_entries(&[]));
     }
     let i = index(h)?;
     Ok(st().infos[i].clone().unwrap_or_default())
@@ -160,5 +172,63 @@ export! { fn MPI_Info_get_nthkey / PMPI_Info_get_nthkey(info: MpiInfo, n: c_int,
         // SAFETY: MPI gives MPI_MAX_INFO_KEY+1 bytes at `key`.
         unsafe { write_cstr(key, MPI_MAX_INFO_KEY + 1, k) };
         Ok(())
+    })
+}}
+
+/// The keys of `MPI_INFO_ENV` (MPI 4.1 §9.4.2): how this process was started.
+/// `args` are the command line given to `MPI_Info_create_env` (empty: this process's own).
+fn env_entries(args: &[String]) -> Vec<(String, String)> {
+    let own: Vec<String>;
+    let args = if args.is_empty() {
+        own = std::env::args().collect();
+        &own[..]
+    } else {
+        args
+    };
+    let mut v = Vec::new();
+    if let Some(cmd) = args.first() {
+        v.push(("command".to_string(), cmd.clone()));
+    }
+    if args.len() > 1 {
+        v.push(("argv".to_string(), args[1..].join(" ")));
+    }
+    if let Ok(n) = rmpi_runtime::api::comm_size(rmpi_runtime::COMM_WORLD) {
+        v.push(("maxprocs".to_string(), n.to_string()));
+    }
+    v.push(("host".to_string(), rmpi_runtime::api::processor_name()));
+    v.push(("arch".to_string(), std::env::consts::ARCH.to_string()));
+    if let Ok(d) = std::env::current_dir() {
+        v.push(("wdir".to_string(), d.display().to_string()));
+    }
+    if let Ok(l) = rmpi_runtime::api::query_thread() {
+        let name = ["MPI_THREAD_SINGLE", "MPI_THREAD_FUNNELED", "MPI_THREAD_SERIALIZED", "MPI_THREAD_MULTIPLE"];
+        v.push(("thread_level".to_string(), name[(l as usize).min(3)].to_string()));
+    }
+    v
+}
+
+export! { fn MPI_Info_create_env / PMPI_Info_create_env(argc: c_int, argv: *mut *mut c_char, info: *mut MpiInfo) -> c_int {
+    guard("MPI_Info_create_env", MPI_COMM_WORLD, || {
+        let mut args = Vec::new();
+        if !argv.is_null() {
+            for i in 0..argc.max(0) as usize {
+                // SAFETY: MPI passes argc strings at argv (or null argv).
+                let p = unsafe { *argv.add(i) };
+                if p.is_null() {
+                    break;
+                }
+                // SAFETY: NUL-terminated per the C convention for argv.
+                args.push(unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned());
+            }
+        }
+        out(info, new_info(env_entries(&args)))
+    })
+}}
+
+export! { fn MPI_Get_hw_resource_info / PMPI_Get_hw_resource_info(info: *mut MpiInfo) -> c_int {
+    guard("MPI_Get_hw_resource_info", MPI_COMM_WORLD, || {
+        // The hardware levels MPI_Comm_split_type(MPI_COMM_TYPE_HW_GUIDED) knows.
+        let v = vec![("mpi_hw_resource_type".to_string(), "mpi_shared_memory".to_string())];
+        out(info, new_info(v))
     })
 }}

@@ -25,7 +25,7 @@ pub struct Inter {
 }
 
 /// Tag reserved for the leaders' exchanges over an intercommunicator.
-const LEADER_TAG: c_int = i32::MAX - 7;
+pub(crate) const LEADER_TAG: c_int = i32::MAX - 7;
 
 /// The intercommunicator data of `comm`, if it is one.
 pub fn inter(comm: MpiComm) -> Option<Inter> {
@@ -41,27 +41,27 @@ fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
     Ok(())
 }
 
-fn mask_bytes(m: &[u64]) -> Vec<u8> {
+pub(crate) fn mask_bytes(m: &[u64]) -> Vec<u8> {
     m.iter().flat_map(|w| w.to_ne_bytes()).collect()
 }
 
-fn bytes_mask(b: &[u8]) -> Vec<u64> {
+pub(crate) fn bytes_mask(b: &[u8]) -> Vec<u64> {
     b.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().expect("8"))).collect()
 }
 
-fn u32s(b: &[u8]) -> Vec<u32> {
+pub(crate) fn u32s(b: &[u8]) -> Vec<u32> {
     b.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().expect("4"))).collect()
 }
 
 /// AND of every local process's free-slot mask.
-fn local_mask(local: CommId) -> AbiResult<Vec<u64>> {
+pub(crate) fn local_mask(local: CommId) -> AbiResult<Vec<u64>> {
     let m = mask_bytes(&api::context_free_mask()?);
     let mut o = vec![0u8; m.len()];
     api::allreduce(&m, &mut o, api::predefined_op(PredefOp::Band, Prim::U64)?, local)?;
     Ok(bytes_mask(&o))
 }
 
-fn lowest(m: &[u64]) -> AbiResult<usize> {
+pub(crate) fn lowest(m: &[u64]) -> AbiResult<usize> {
     m.iter()
         .enumerate()
         .find(|(_, w)| **w != 0)
@@ -71,7 +71,14 @@ fn lowest(m: &[u64]) -> AbiResult<usize> {
 
 /// The leader sends `mine` to the other group's leader and receives theirs
 /// (over `via`, addressing `peer`); every local process gets the reply.
-fn leader_swap(local: CommId, leader: c_int, via: CommId, peer: c_int, tag: c_int, mine: &[u8]) -> AbiResult<Vec<u8>> {
+pub(crate) fn leader_swap(
+    local: CommId,
+    leader: c_int,
+    via: CommId,
+    peer: c_int,
+    tag: c_int,
+    mine: &[u8],
+) -> AbiResult<Vec<u8>> {
     let me = api::comm_rank(local)?;
     let mut len = [0u8; 8];
     let mut reply = Vec::new();

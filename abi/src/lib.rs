@@ -10,9 +10,15 @@
 //! `errors` (classes, strings, handlers, the boundary), `datatype`, `op`,
 //! `p2p`, `coll`, `comm` (communicators, groups, attributes), `info`,
 //! `misc` (init, version, time, memory), `topo` (topologies, neighbourhood
-//! collectives), `inter` (intercommunicators), `greq` (generalized requests),
-//! `attr` (datatype attributes), `win` (RMA windows as objects), `rma` (RMA
-//! operations and synchronization), `unsupported` (the rest).
+//! collectives), `f90` (Fortran 90 parameterized types), `largecount`
+//! (datatype `_c` forms), `dynproc` (ports, names and join within a job),
+//! `inter` (intercommunicators), `inter_comm` (their dup and split), `greq`
+//! (generalized requests), `attr` (datatype attributes), `win` (RMA windows
+//! as objects), `rma` (RMA operations and synchronization), `io` and
+//! `io_view` (MPI-IO over POSIX files), `buffers` (buffered-send buffers per
+//! communicator and session), `part` (partitioned point-to-point), `session`
+//! (sessions, communicators from groups), `split_type`, `status` (Fortran
+//! status conversions, field accessors), `unsupported` (the rest).
 #![allow(non_snake_case)]
 #![allow(clippy::missing_safety_doc)]
 
@@ -43,19 +49,30 @@ macro_rules! export {
 }
 
 pub mod attr;
+pub mod buffers;
 pub mod coll;
 pub mod comm;
 pub mod consts;
 pub mod datatype;
+pub mod dynproc;
 pub mod errors;
+pub mod f90;
 pub mod greq;
 pub mod handles;
 pub mod info;
 pub mod inter;
+pub mod inter_comm;
+pub mod io;
+pub mod io_view;
+pub mod largecount;
 pub mod misc;
 pub mod op;
 pub mod p2p;
+pub mod part;
 pub mod rma;
+pub mod session;
+pub mod split_type;
+pub mod status;
 pub mod topo;
 pub mod unsupported;
 pub mod win;

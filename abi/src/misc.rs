@@ -25,7 +25,12 @@ fn level(l: c_int) -> ThreadLevel {
 }
 
 fn init(required: c_int) -> AbiResult<c_int> {
-    let l = api::init(level(required))?;
+    let l = if crate::session::adopt_runtime() {
+        // A session started the runtime; the world model takes it over.
+        api::query_thread()?
+    } else {
+        api::init(level(required))?
+    };
     let mut s = st();
     s.comm_errhandler.entry(MPI_COMM_WORLD).or_insert(MPI_ERRORS_ARE_FATAL);
     s.comm_errhandler.entry(MPI_COMM_SELF).or_insert(MPI_ERRORS_ARE_FATAL);

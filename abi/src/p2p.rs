@@ -139,12 +139,13 @@ fn bsend(buf: *const c_void, count: c_int, dt: MpiDatatype, dest: c_int, tag: c_
     // SAFETY: MPI gives `count` items of `dt` at `buf`.
     let data = unsafe { input(buf, count, dt) }?.into_owned();
     let n = data.len();
-    let attached = st().bsend_buf.map(|b| b.1).unwrap_or(0);
-    if n as c_int + MPI_BSEND_OVERHEAD > attached {
-        return fail(
-            class::BUFFER,
-            format!("buffered send of {n} bytes needs a larger attached buffer ({attached} bytes attached)"),
-        );
+    if let Some(attached) = crate::buffers::capacity(comm) {
+        if n + MPI_BSEND_OVERHEAD as usize > attached {
+            return fail(
+                class::BUFFER,
+                format!("buffered send of {n} bytes needs a larger attached buffer ({attached} bytes attached)"),
+            );
+        }
     }
     reap_bsends(false)?;
     // SAFETY: `data` is kept in bsend_pending until the request completes.
@@ -183,7 +184,7 @@ export! { fn MPI_Ibsend / PMPI_Ibsend(buf: *const c_void, count: c_int, dt: MpiD
 }}
 export! { fn MPI_Buffer_attach / PMPI_Buffer_attach(buf: *mut c_void, size: c_int) -> c_int {
     guard("MPI_Buffer_attach", MPI_COMM_WORLD, || {
-        if size < 0 {
+        if size < 0 && buf as usize != crate::buffers::BUFFER_AUTOMATIC {
             return fail(class::ARG, format!("invalid buffer size {size}"));
         }
         let mut s = st();
@@ -197,7 +198,10 @@ export! { fn MPI_Buffer_attach / PMPI_Buffer_attach(buf: *mut c_void, size: c_in
 export! { fn MPI_Buffer_detach / PMPI_Buffer_detach(buf: *mut c_void, size: *mut c_int) -> c_int {
     guard("MPI_Buffer_detach", MPI_COMM_WORLD, || {
         reap_bsends(true)?;
-        let (b, n) = st().bsend_buf.take().unwrap_or((0, 0));
+        let (b, mut n) = st().bsend_buf.take().unwrap_or((0, 0));
+        if b == crate::buffers::BUFFER_AUTOMATIC {
+            n = 0;
+        }
         if !buf.is_null() {
             // SAFETY: MPI passes the address of a pointer.
             unsafe { *buf.cast::<usize>() = b };
@@ -472,7 +476,11 @@ fn wait_one(h: &mut MpiRequest) -> AbiResult<Status> {
             g.status()
         }
     };
-    Ok(finish(h, &r, s))
+    let s = finish(h, &r, s);
+    if let Req::Grequest(g) = &r {
+        g.check()?;
+    }
+    Ok(s)
 }
 
 /// Test one request handle.
@@ -489,7 +497,11 @@ fn test_one(h: &mut MpiRequest) -> AbiResult<Option<Status>> {
         Req::Done(s) => Some(*s),
         Req::Grequest(g) => g.is_done().then(|| g.status()),
     };
-    Ok(s.map(|s| finish(h, &r, s)))
+    let s = s.map(|s| finish(h, &r, s));
+    if let Req::Grequest(g) = &r {
+        g.check()?;
+    }
+    Ok(s)
 }
 
 fn err_of(s: &Status) -> c_int {
@@ -889,7 +901,10 @@ export! { fn MPI_Cancel / PMPI_Cancel(req: *mut MpiRequest) -> c_int {
         // SAFETY: checked non-null.
         match request(unsafe { *req })? {
             Req::Rt { id, .. } => api::cancel(id)?,
-            Req::Grequest(g) => g.cancel(),
+            Req::Grequest(g) => {
+                g.cancel();
+                g.check()?;
+            }
             Req::Done(_) => {}
         }
         Ok(())
@@ -906,6 +921,7 @@ export! { fn MPI_Request_free / PMPI_Request_free(req: *mut MpiRequest) -> c_int
             Req::Done(_) => {}
         }
         st().active.remove(&h);
+        crate::part::forget(h);
         drop_request(h);
         // SAFETY: checked non-null.
         unsafe { *req = MPI_REQUEST_NULL };
@@ -972,9 +988,14 @@ export! { fn MPI_Start / PMPI_Start(req: *mut MpiRequest) -> c_int {
         // SAFETY: checked non-null.
         match request(unsafe { *req })? {
             Req::Rt { id, persistent: true, .. } => {
-                api::start(id)?;
                 // SAFETY: checked non-null.
-                st().active.insert(unsafe { *req });
+                let h = unsafe { *req };
+                if crate::part::is_psend(h) {
+                    crate::part::arm(h);
+                } else {
+                    api::start(id)?;
+                }
+                st().active.insert(h);
                 Ok(())
             }
             _ => fail(class::REQUEST, "MPI_Start needs a persistent request"),
@@ -987,7 +1008,11 @@ export! { fn MPI_Startall / PMPI_Startall(n: c_int, reqs: *mut MpiRequest) -> c_
         for h in unsafe { req_array(n, reqs) }?.iter() {
             match request(*h)? {
                 Req::Rt { id, persistent: true, .. } => {
-                    api::start(id)?;
+                    if crate::part::is_psend(*h) {
+                        crate::part::arm(*h);
+                    } else {
+                        api::start(id)?;
+                    }
                     st().active.insert(*h);
                 }
                 _ => return fail(class::REQUEST, "MPI_Startall needs persistent requests"),

@@ -1,6 +1,7 @@
 //! C programs built with the staged rmpicc and run with rmpirun: point-to-point,
 //! collectives and ops, derived datatypes, attributes, error classes, the fatal
-//! default handler, one-sided communication (RMA windows).
+//! default handler, one-sided communication (RMA windows), MPI-IO, and MPI-4
+//! sessions, partitioned communication and friends.
 
 mod common;
 
@@ -63,6 +64,22 @@ fn one_sided_fence_pscw_passive_atomics_dynamic_and_shared_windows() {
     let o = run(3, &exe, &[("RMPI_TRANSPORT", "tcp")]);
     let (out, err) = text(&o);
     assert!(o.status.success() && out.contains("rma OK"), "rma over TCP failed ({}):\n{out}\n{err}", o.status);
+fn mpi_io_offsets_views_shared_and_ordered_pointers_and_file_errors() {
+    passes("io", 1, "io OK");
+    passes("io", 3, "io OK");
+}
+
+#[test]
+fn sessions_split_types_buffers_partitioned_status_intercomm_dup_and_ports() {
+    passes("mpi4", 1, "mpi4 OK");
+    passes("mpi4", 2, "mpi4 OK");
+    passes("mpi4", 5, "mpi4 OK");
+}
+
+#[test]
+fn a_program_using_only_sessions_starts_and_ends_mpi_with_them() {
+    passes("session_only", 1, "session_only OK");
+    passes("session_only", 3, "session_only OK");
 }
 
 #[test]

@@ -18,6 +18,8 @@ for f in (ROOT / "src").glob("*.rs"):
         continue
     impl |= set(re.findall(r"fn (MPI_\w+) / PMPI_", f.read_text()))
     impl |= set(re.findall(r"pub unsafe extern \"C\" fn (MPI_\w+)\(", f.read_text()))
+    # Entry points made by a module's own macro: `MPI_Name / PMPI_Name: ...` lines.
+    impl |= set(re.findall(r"\b(MPI_\w+) / PMPI_\w+\s*[,:]", f.read_text()))
 
 decls = {}
 for m in re.finditer(r"^(.*?)\b(MPI_\w+)\((.*)\);$", proto, re.M):

@@ -100,11 +100,13 @@ pub enum Basic {
     Offset,
     /// `MPI_Count`.
     Count,
+    /// IEEE binary16 (`MPIX_C_FLOAT16`, Fortran `MPI_REAL2`).
+    Float16,
 }
 
 impl Basic {
     /// Every basic type, for table-driven callers and tests.
-    pub const ALL: [Basic; 32] = [
+    pub const ALL: [Basic; 33] = [
         Basic::Char,
         Basic::SignedChar,
         Basic::UnsignedChar,
@@ -137,6 +139,7 @@ impl Basic {
         Basic::Aint,
         Basic::Offset,
         Basic::Count,
+        Basic::Float16,
     ];
 
     /// Native size in bytes (`sizeof`).
@@ -144,7 +147,7 @@ impl Basic {
         use Basic::*;
         match self {
             Char | SignedChar | UnsignedChar | Byte | Packed | Int8 | Uint8 | Bool => 1,
-            Short | UnsignedShort | Int16 | Uint16 => 2,
+            Short | UnsignedShort | Int16 | Uint16 | Float16 => 2,
             Wchar | Int | Unsigned | Float | Int32 | Uint32 => 4,
             Long | UnsignedLong | LongLong | UnsignedLongLong | Double | Int64 | Uint64 | Aint | Offset | Count => 8,
             FloatComplex => 8,
@@ -182,7 +185,7 @@ impl Basic {
             Char | SignedChar | UnsignedChar | Byte | Packed | Int8 | Uint8 | Bool => Encoding::Bytes,
             Wchar | Short | Int | Long | LongLong | Int16 | Int32 | Int64 | Aint | Offset | Count => Encoding::Signed,
             UnsignedShort | Unsigned | UnsignedLong | UnsignedLongLong | Uint16 | Uint32 | Uint64 => Encoding::Unsigned,
-            Float | Double => Encoding::Ieee,
+            Float | Double | Float16 => Encoding::Ieee,
             LongDouble => Encoding::X87,
             FloatComplex => Encoding::Complex(ComplexPart::Float),
             DoubleComplex => Encoding::Complex(ComplexPart::Double),
