@@ -147,7 +147,7 @@ const NAMES: &[(u32, &str)] = &[
 ];
 
 /// The canonical handle of a predefined type (for get_contents).
-fn named_handle(n: Named) -> MpiDatatype {
+pub fn named_handle(n: Named) -> MpiDatatype {
     NAMED.iter().find(|(_, x)| *x == n).map(|(h, _)| *h as MpiDatatype).unwrap_or(MPI_DATATYPE_NULL)
 }
 

@@ -11,7 +11,8 @@
 //! `p2p`, `coll`, `comm` (communicators, groups, attributes), `info`,
 //! `misc` (init, version, time, memory), `topo` (topologies, neighbourhood
 //! collectives), `inter` (intercommunicators), `greq` (generalized requests),
-//! `attr` (datatype attributes), `unsupported` (the rest).
+//! `attr` (datatype attributes), `win` (RMA windows as objects), `rma` (RMA
+//! operations and synchronization), `unsupported` (the rest).
 #![allow(non_snake_case)]
 #![allow(clippy::missing_safety_doc)]
 
@@ -54,5 +55,7 @@ pub mod inter;
 pub mod misc;
 pub mod op;
 pub mod p2p;
+pub mod rma;
 pub mod topo;
 pub mod unsupported;
+pub mod win;

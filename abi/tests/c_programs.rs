@@ -1,6 +1,6 @@
 //! C programs built with the staged rmpicc and run with rmpirun: point-to-point,
 //! collectives and ops, derived datatypes, attributes, error classes, the fatal
-//! default handler.
+//! default handler, one-sided communication (RMA windows).
 
 mod common;
 
@@ -54,6 +54,18 @@ fn generalized_requests_create_group_and_neighbourhood_collectives() {
 }
 
 #[test]
+fn one_sided_fence_pscw_passive_atomics_dynamic_and_shared_windows() {
+    passes("rma", 1, "rma OK");
+    passes("rma", 2, "rma OK");
+    passes("rma", 3, "rma OK");
+    // Over TCP too (the engine's rendezvous streams the large put).
+    let exe = compile("rma");
+    let o = run(3, &exe, &[("RMPI_TRANSPORT", "tcp")]);
+    let (out, err) = text(&o);
+    assert!(o.status.success() && out.contains("rma OK"), "rma over TCP failed ({}):\n{out}\n{err}", o.status);
+}
+
+#[test]
 fn attribute_callbacks_run_on_dup_and_free() {
     passes("attr", 2, "attr OK");
 }
@@ -71,6 +83,16 @@ fn default_handler_ends_the_job_and_names_the_function() {
     assert!(!o.status.success(), "an invalid rank must end the job:\n{out}\n{err}");
     assert!(!out.contains("still alive"), "the program went on after the error:\n{out}");
     assert!(err.contains("MPI_Send: invalid rank 5 (communicator of size 2)"), "stderr must name the call:\n{err}");
+}
+
+#[test]
+fn a_window_error_under_the_default_handler_ends_the_job() {
+    let exe = compile("rma_fatal");
+    let o = run(2, &exe, &[]);
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "an access outside the window must end the job:\n{out}\n{err}");
+    assert!(!out.contains("still alive"), "the program went on after the error:\n{out}");
+    assert!(err.contains("MPI_Put: ") && err.contains("MPI_ERR_RMA_RANGE"), "stderr must name the call:\n{err}");
 }
 
 #[test]

@@ -284,6 +284,7 @@ fn try_complete(rt: &mut Runtime, id: RequestId) -> MpiResult<Option<Status>> {
             rt.net.engine.status(*rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?
         }
         ReqBody::Coll { done, .. } => done.then(Status::default),
+        ReqBody::Rma(op) => rt.rma.op_done(*op).then(Status::default),
         ReqBody::PersistentColl { active, .. } => return Ok((!*active).then(Status::default)),
         ReqBody::Persistent { active, .. } => {
             return match *active {
@@ -366,6 +367,7 @@ fn is_complete(rt: &mut Runtime, id: RequestId) -> MpiResult<bool> {
             rt.net.engine.status(*rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?.is_some()
         }
         ReqBody::Coll { done, .. } => *done,
+        ReqBody::Rma(op) => rt.rma.op_done(*op),
         ReqBody::PersistentColl { active, .. } => !*active,
         ReqBody::Persistent { active: None, .. } => true,
         ReqBody::Persistent { active: Some(rid), .. } => {

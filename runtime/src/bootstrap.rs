@@ -157,6 +157,7 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         oversubscribed,
         sleepers: 0,
         colls_in_flight: 0,
+        rma: Default::default(),
     })
 }
 

@@ -29,7 +29,18 @@ pub enum ErrorClass {
     Pending = 18,
     Request = 19,
     NoMem = 34,
+    Win = 45,
+    Base = 46,
+    LockType = 47,
+    RmaConflict = 49,
+    RmaSync = 50,
+    Size = 51,
     UnsupportedOperation = 52,
+    Assert = 53,
+    RmaRange = 55,
+    RmaAttach = 56,
+    RmaShared = 57,
+    RmaFlavor = 58,
 }
 
 impl ErrorClass {
@@ -57,6 +68,17 @@ impl ErrorClass {
             ErrorClass::Request => "MPI_ERR_REQUEST",
             ErrorClass::NoMem => "MPI_ERR_NO_MEM",
             ErrorClass::UnsupportedOperation => "MPI_ERR_UNSUPPORTED_OPERATION",
+            ErrorClass::Win => "MPI_ERR_WIN",
+            ErrorClass::Base => "MPI_ERR_BASE",
+            ErrorClass::LockType => "MPI_ERR_LOCKTYPE",
+            ErrorClass::RmaConflict => "MPI_ERR_RMA_CONFLICT",
+            ErrorClass::RmaSync => "MPI_ERR_RMA_SYNC",
+            ErrorClass::Size => "MPI_ERR_SIZE",
+            ErrorClass::Assert => "MPI_ERR_ASSERT",
+            ErrorClass::RmaRange => "MPI_ERR_RMA_RANGE",
+            ErrorClass::RmaAttach => "MPI_ERR_RMA_ATTACH",
+            ErrorClass::RmaShared => "MPI_ERR_RMA_SHARED",
+            ErrorClass::RmaFlavor => "MPI_ERR_RMA_FLAVOR",
         }
     }
 }

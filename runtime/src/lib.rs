@@ -8,6 +8,7 @@
 //! * `state`: the global state, its lock, spin-then-sleep waiting.
 //! * `comm`, `coll`, `ops`: communicators and groups, collective schedules
 //!   over the engine, reduction operators.
+//! * [`rma`]: one-sided communication (windows) over active messages.
 //! * [`api`]: the MPI operations.
 
 pub use rmpi_engine as engine;
@@ -21,6 +22,7 @@ mod net;
 mod ofi;
 pub mod ops;
 mod persist;
+pub mod rma;
 mod router;
 mod state;
 

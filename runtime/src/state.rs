@@ -40,6 +40,8 @@ pub(crate) enum ReqBody {
     PersistentColl { run: Box<CollRun>, comm: CommId, input: SendBuf, out: Option<CollOut>, active: bool },
     /// A persistent request and its current activation, if any.
     Persistent { spec: Persistent, active: Option<ReqId> },
+    /// A request-based RMA operation (`MPI_Rput` and friends).
+    Rma(u64),
 }
 
 /// Handle of an API-level request.
@@ -121,6 +123,8 @@ pub(crate) struct Runtime {
     pub sleepers: usize,
     /// Nonblocking collectives in flight exist (skip the scan otherwise).
     pub colls_in_flight: usize,
+    /// RMA windows.
+    pub rma: crate::rma::Rma,
 }
 
 const NOT_STARTED: u8 = 0;
@@ -188,6 +192,9 @@ impl Runtime {
                 }
             }
             moved |= self.net.progress()?;
+        }
+        if self.rma.active() {
+            moved |= crate::rma::progress(&mut self.net, &mut self.rma)?;
         }
         Ok(moved)
     }
