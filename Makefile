@@ -25,6 +25,7 @@ install: build
 	install -m 0755 $(RELEASE)/rmpirun $(DESTDIR)$(PREFIX)/bin/rmpirun
 	ln -sf rmpirun $(DESTDIR)$(PREFIX)/bin/mpiexec
 	ln -sf rmpirun $(DESTDIR)$(PREFIX)/bin/mpirun
+	install -m 0755 $(RELEASE)/rmpi-ofi-info $(DESTDIR)$(PREFIX)/bin/rmpi-ofi-info
 	if [ -f $(RELEASE)/libmpi.so ]; then \
 	  install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include && \
 	  install -m 0755 $(RELEASE)/libmpi.so $(DESTDIR)$(PREFIX)/lib/libmpi.so.12 && \

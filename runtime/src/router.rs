@@ -340,12 +340,14 @@ fn offer_ofi_read(ofi: &mut OfiTransport, peer: u32, h: &mut [u8; HEADER_LEN]) {
     if hd.kind != Kind::Rts || hd.flags & FLAG_SINGLE_COPY == 0 {
         return;
     }
-    match ofi.expose(peer, hd.a, hd.c, hd.len) {
+    // An empty message (an Rts for want of credit) has nothing to read.
+    let exposed = if hd.len == 0 { Err(()) } else { ofi.expose(peer, hd.a, hd.c, hd.len).map_err(|_| ()) };
+    match exposed {
         Ok((addr, key)) => {
             hd.b = key;
             hd.c = addr;
         }
-        Err(_) => hd.flags &= !FLAG_SINGLE_COPY,
+        Err(()) => hd.flags &= !FLAG_SINGLE_COPY,
     }
     *h = hd.encode();
 }

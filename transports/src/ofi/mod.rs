@@ -2,17 +2,17 @@
 //! fabric the machine has (verbs, EFA, CXI, PSM3, OPX), or of libfabric's
 //! socket and shared-memory providers for testing.
 //!
-//! The library is loaded at run time ([`api`]), so rmpi needs no libfabric
+//! The library is loaded at run time (`api.rs`), so rmpi needs no libfabric
 //! to build or run; [`OfiTransport::open`] fails with a reason when it is
-//! missing or offers nothing suitable ([`info`] has the hints and the
+//! missing or offers nothing suitable (`info.rs` has the hints and the
 //! choice of provider).
 //!
 //! Data path: one `FI_EP_RDM` endpoint with an address vector (peers are
 //! inserted from their business cards, [`card`]) and two completion queues
 //! (sends, receives). rmpi does its own matching, so the transport only
 //! moves packets: `try_send` copies the packet behind a 16-byte prefix
-//! ([`order`]: job token, source rank, sequence) into a registered send
-//! slot ([`slab`]) and posts `fi_send` (or `fi_inject` when it fits the
+//! (`order.rs`: job token, source rank, sequence) into a registered send
+//! slot (`slab.rs`) and posts `fi_send` (or `fi_inject` when it fits the
 //! provider's inject size); a packet the provider refuses for now waits in
 //! its slot, in order, and only with no free slot does `try_send` answer
 //! `WouldBlock`. A fixed number of receive slots stay posted; `poll` reads
@@ -28,7 +28,7 @@
 //! Caps: packets up to [`DEFAULT_MAX_PACKET`] (`RMPI_OFI_MAX_PACKET`),
 //! eager limit [`EAGER_LIMIT`]. Large messages use the engine's rendezvous:
 //! by one `fi_read` of the sender's exposed buffer where the provider has
-//! `FI_RMA` ([`rma`]), else through messages (Rts / Cts / Data).
+//! `FI_RMA` (`rma.rs`), else through messages (Rts / Cts / Data).
 //!
 //! A peer whose first sends stay unanswered for `RMPI_OFI_CONNECT_TIMEOUT`
 //! seconds is reported by `poll` (socket providers retry silently).

@@ -5,7 +5,7 @@
 //! (field order and types decide the layout; every struct is `repr(C)`).
 //! Many libfabric calls (`fi_domain`, `fi_endpoint`, `fi_send`,
 //! `fi_cq_read`, `fi_close`...) are static inline functions there that call
-//! through the `ops` tables of the objects; [`super::lib`] does the same
+//! through the `ops` tables of the objects; `api.rs` does the same
 //! through these tables. Entries rmpi never calls are typed [`Unused`]
 //! (still one pointer wide, so later entries keep their offsets).
 //! `tests/ofi_abi.rs` compiles a C program against the real headers and
