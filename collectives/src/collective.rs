@@ -328,6 +328,12 @@ impl Collective {
         Collective::start(CollectiveKind::NeighborAlltoallv, args)
     }
 
+    /// A collective running `schedule`, reported under `key`: for
+    /// composite collectives built from several schedules.
+    pub(crate) fn from_schedule(schedule: crate::Schedule, key: &'static str) -> Collective {
+        Collective { exec: Executor::new(schedule), algorithm: key, deferred: None }
+    }
+
     fn build(alg: &'static select::Algorithm, args: CollArgs) -> Result<Collective, CollError> {
         let schedule = (alg.build)(args)?;
         Ok(Collective { exec: Executor::new(schedule), algorithm: alg.key, deferred: None })
@@ -460,6 +466,15 @@ fn check_send_layout(layout: &Layout, n: usize, len: usize, what: &str) -> Resul
         return invalid(format!("{what}: send layout reaches byte {} of {len}", layout.extent()));
     }
     Ok(())
+}
+
+/// The schedule `kind` would run for `args` (validated, selected with the
+/// override honoured, built), and its algorithm's key: composite
+/// collectives embed these (see [`ScheduleBuilder::embed`]).
+pub(crate) fn schedule_for(kind: CollectiveKind, args: CollArgs) -> Result<(crate::Schedule, &'static str), CollError> {
+    let sel = selection_for(kind, &args)?;
+    let alg = select::choose(&sel)?;
+    Ok(((alg.build)(args)?, alg.key))
 }
 
 /// Validates `args` for `kind` and derives the selection inputs (see

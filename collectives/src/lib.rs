@@ -74,6 +74,7 @@ mod executor;
 pub mod exscan;
 pub mod gather;
 pub mod gatherv;
+pub mod inter;
 mod layout;
 pub mod neighbor_allgather;
 pub mod neighbor_allgatherv;
@@ -92,7 +93,7 @@ pub mod sim;
 pub use collective::Collective;
 pub use executor::Executor;
 pub use layout::{Layout, Neighbors};
-pub use schedule::{BufId, OperandOrder, Region, Schedule, ScheduleBuilder, Step, StepId};
+pub use schedule::{BufId, Embedded, OperandOrder, Region, Schedule, ScheduleBuilder, Step, StepId};
 
 /// Largest tag any schedule of this crate uses: tags are in `0..=MAX_TAG`.
 /// The runtime may rely on tags fitting in 8 bits.
