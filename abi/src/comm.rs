@@ -93,11 +93,10 @@ export! { fn MPI_Comm_rank / PMPI_Comm_rank(comm: MpiComm, rank: *mut c_int) -> 
 
 fn dup(comm: MpiComm) -> AbiResult<MpiComm> {
     let c = comm_id(comm)?;
-    if crate::inter::inter(comm).is_some() {
-        return fail(class::UNSUPPORTED_OPERATION, "duplicating an intercommunicator is not supported yet");
-    }
-    let c = api::comm_dup(c)?;
-    let h = comm_handle(c);
+    let h = match crate::inter::inter(comm) {
+        Some(i) => crate::inter::dup(comm, &i)?,
+        None => comm_handle(api::comm_dup(c)?),
+    };
     inherit(comm, h, true)?;
     if let Some(t) = st().topos.get(&comm).cloned() {
         st().topos.insert(h, t);

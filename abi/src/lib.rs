@@ -8,9 +8,10 @@
 //!
 //! Modules: `consts` (MPICH's values), `handles` (typed tables and casts),
 //! `errors` (classes, strings, handlers, the boundary), `datatype`, `op`,
-//! `p2p`, `coll`, `comm` (communicators, groups, attributes), `info`,
-//! `misc` (init, version, time, memory), `topo` (topologies, neighbourhood
-//! collectives), `inter` (intercommunicators), `greq` (generalized requests),
+//! `p2p`, `coll` (every collective, also on intercommunicators and
+//! topologies), `comm` (communicators, groups, attributes), `info`,
+//! `misc` (init, version, time, memory), `topo` (topologies),
+//! `inter` (intercommunicators), `greq` (generalized requests),
 //! `attr` (datatype attributes), `unsupported` (the rest).
 #![allow(non_snake_case)]
 #![allow(clippy::missing_safety_doc)]

@@ -276,7 +276,8 @@ pub fn sendrecv(
 }
 
 /// `MPI_Isendrecv`: one request for a receive and a send, complete when
-/// both are; its status is the receive's.
+/// both are; its status is the receive's. With `keep`, the send's bytes
+/// are `keep` (held by the request) and `sbuf`/`slen` are ignored.
 ///
 /// # Safety
 /// Both buffers must stay valid (and the receive buffer untouched) until
@@ -285,6 +286,7 @@ pub fn sendrecv(
 pub unsafe fn isendrecv(
     sbuf: *const u8,
     slen: usize,
+    keep: Option<Vec<u8>>,
     dest: i32,
     stag: i32,
     rbuf: *mut u8,
@@ -293,9 +295,11 @@ pub unsafe fn isendrecv(
     rtag: i32,
     comm: CommId,
 ) -> MpiResult<RequestId> {
+    let (sbuf, slen) = keep.as_ref().map_or((sbuf, slen), |k| (k.as_ptr(), k.len()));
     // SAFETY: forwarded from this function's contract.
     let r = unsafe { irecv(rbuf, rlen, src, rtag, comm)? };
-    // SAFETY: as above.
+    // SAFETY: as above; `keep`'s heap block does not move when the vector
+    // moves into the request, which holds it until completion.
     let s = match unsafe { isend(sbuf, slen, dest, stag, comm, SendMode::Standard) } {
         Ok(s) => s,
         Err(e) => {
@@ -303,7 +307,7 @@ pub unsafe fn isendrecv(
             return Err(e);
         }
     };
-    with(|rt| Ok(rt.reqs.insert(ReqBody::Compound { parts: vec![r, s], status_of: 0 })))
+    with(|rt| Ok(rt.reqs.insert(ReqBody::Compound { parts: vec![r, s], status_of: 0, _keep: keep })))
 }
 
 /// Complete a request if it is done. Non-persistent requests are freed.
@@ -316,7 +320,7 @@ fn try_complete(rt: &mut Runtime, id: RequestId) -> MpiResult<Option<Status>> {
         }
         ReqBody::Coll { done, .. } => done.then(Status::default),
         ReqBody::PersistentColl { active, .. } => return Ok((!*active).then(Status::default)),
-        ReqBody::Compound { parts, status_of } => {
+        ReqBody::Compound { parts, status_of, .. } => {
             let (parts, status_of) = (parts.clone(), *status_of);
             for &p in &parts {
                 if !is_complete(rt, p)? {

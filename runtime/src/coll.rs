@@ -186,6 +186,9 @@ impl std::fmt::Debug for CollIn {
     }
 }
 
+/// A function that places a collective's result.
+pub type Deliver = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 /// Where a collective's result goes when it completes: the caller's receive
 /// buffer, whole or only some byte ranges (the v-variants' blocks: MPI leaves
 /// the bytes between blocks untouched), or a function that places it (the
@@ -197,7 +200,7 @@ pub struct CollOut(Target);
 enum Target {
     Whole(RecvBuf),
     Blocks(RecvBuf, Vec<(usize, usize)>),
-    Func(Arc<dyn Fn(&[u8]) + Send + Sync>),
+    Func(Deliver),
 }
 
 impl std::fmt::Debug for CollOut {
@@ -224,7 +227,7 @@ impl CollOut {
 
     /// Hand the result to `f`, which runs once per completion inside the
     /// runtime's progress (it must not call MPI).
-    pub fn func(f: Arc<dyn Fn(&[u8]) + Send + Sync>) -> CollOut {
+    pub fn func(f: Deliver) -> CollOut {
         CollOut(Target::Func(f))
     }
 

@@ -38,8 +38,9 @@ pub(crate) enum ReqBody {
     /// A persistent collective: `input` is re-read at every start.
     PersistentColl { run: Box<CollRun>, comm: CommId, input: CollIn, out: Option<CollOut>, active: bool },
     /// Several requests completed as one (`MPI_Isendrecv`): done when all
-    /// are; its status is that of `parts[status_of]`.
-    Compound { parts: Vec<RequestId>, status_of: usize },
+    /// are; its status is that of `parts[status_of]`. `_keep` holds bytes
+    /// a part sends from (a packed copy) until then.
+    Compound { parts: Vec<RequestId>, status_of: usize, _keep: Option<Vec<u8>> },
     /// A persistent request and its current activation, if any.
     Persistent { spec: Persistent, active: Option<ReqId> },
 }

@@ -14,7 +14,12 @@ use crate::{CollError, ReduceOp};
 pub const KEY: &str = "inter_allreduce:reduce_swap_bcast";
 
 /// Adds the allreduce to `b` (see [`Collective::inter_allreduce`](crate::Collective::inter_allreduce)).
-pub fn build_into(b: &mut ScheduleBuilder, sides: Sides, data: Vec<u8>, op: Arc<dyn ReduceOp>) -> Result<(), CollError> {
+pub fn build_into(
+    b: &mut ScheduleBuilder,
+    sides: Sides,
+    data: Vec<u8>,
+    op: Arc<dyn ReduceOp>,
+) -> Result<(), CollError> {
     let len = data.len();
     let local = sides.local();
     let args = CollArgs { root: 0, data, op: Some(op), ..CollArgs::default() };

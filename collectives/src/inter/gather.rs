@@ -10,7 +10,13 @@ use crate::CollError;
 pub const KEY: &str = "inter_gather:local_gather";
 
 /// Adds the gather to `b` (see [`Collective::inter_gather`](crate::Collective::inter_gather)).
-pub fn build_into(b: &mut ScheduleBuilder, sides: Sides, role: Role, data: Vec<u8>, block: usize) -> Result<(), CollError> {
+pub fn build_into(
+    b: &mut ScheduleBuilder,
+    sides: Sides,
+    role: Role,
+    data: Vec<u8>,
+    block: usize,
+) -> Result<(), CollError> {
     match role {
         Role::Idle => Ok(()),
         Role::Root => {

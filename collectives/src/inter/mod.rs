@@ -121,7 +121,10 @@ impl Sides {
     /// Combined rank of the other group's rank `r`.
     pub fn remote_rank(&self, r: usize) -> Result<usize, CollError> {
         if r >= self.remote_size() {
-            return Err(CollError::Invalid(format!("root {r} out of range for a remote group of {}", self.remote_size())));
+            return Err(CollError::Invalid(format!(
+                "root {r} out of range for a remote group of {}",
+                self.remote_size()
+            )));
         }
         Ok(if self.in_low() { self.low + r } else { r })
     }
@@ -191,7 +194,12 @@ impl Collective {
     /// Intercommunicator reduce: the root gets the reduction, in the other
     /// group's rank order, of that group's `data`. The root's `data` is a
     /// zeroed buffer of the result's length.
-    pub fn inter_reduce(sides: Sides, role: Role, data: Vec<u8>, op: Arc<dyn ReduceOp>) -> Result<Collective, CollError> {
+    pub fn inter_reduce(
+        sides: Sides,
+        role: Role,
+        data: Vec<u8>,
+        op: Arc<dyn ReduceOp>,
+    ) -> Result<Collective, CollError> {
         collective(sides, reduce::KEY, |b| reduce::build_into(b, sides, role, data, op))
     }
 
@@ -209,7 +217,12 @@ impl Collective {
 
     /// Intercommunicator gatherv: the root's `recv` places each remote
     /// process's block in its output image; senders pass their block.
-    pub fn inter_gatherv(sides: Sides, role: Role, data: Vec<u8>, recv: Option<Layout>) -> Result<Collective, CollError> {
+    pub fn inter_gatherv(
+        sides: Sides,
+        role: Role,
+        data: Vec<u8>,
+        recv: Option<Layout>,
+    ) -> Result<Collective, CollError> {
         collective(sides, gatherv::KEY, |b| gatherv::build_into(b, sides, role, data, recv))
     }
 

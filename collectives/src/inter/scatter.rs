@@ -11,7 +11,13 @@ use crate::CollError;
 pub const KEY: &str = "inter_scatter:leader_scatter";
 
 /// Adds the scatter to `b` (see [`Collective::inter_scatter`](crate::Collective::inter_scatter)).
-pub fn build_into(b: &mut ScheduleBuilder, sides: Sides, role: Role, data: Vec<u8>, block: usize) -> Result<(), CollError> {
+pub fn build_into(
+    b: &mut ScheduleBuilder,
+    sides: Sides,
+    role: Role,
+    data: Vec<u8>,
+    block: usize,
+) -> Result<(), CollError> {
     match role {
         Role::Idle => Ok(()),
         Role::Root => {
