@@ -533,3 +533,26 @@ pub fn env_override(kind: CollectiveKind) -> Option<&'static str> {
         .get(&kind)
         .map(String::as_str)
 }
+
+/// Environment assignments that, over `0..sweep_len()`, force every
+/// registered algorithm at least once: assignment `k` sets each
+/// `RMPI_COLL_<COLLECTIVE>` to the `k`-th algorithm of that collective
+/// (cycling). Process-level tests run one job per assignment. With
+/// `order_preserving`, reductions cycle only through the algorithms that
+/// keep rank order (for programs that use non-commutative operators).
+pub fn sweep(k: usize, order_preserving: bool) -> Vec<(String, &'static str)> {
+    CollectiveKind::ALL
+        .iter()
+        .map(|&kind| {
+            let probe = Selection { kind, size: 2, bytes: 0, commutative: false };
+            let algs: Vec<&Algorithm> =
+                algorithms(kind).filter(|a| !order_preserving || !kind.reduces() || (a.supports)(&probe)).collect();
+            (kind.env_var(), algs[k % algs.len()].key)
+        })
+        .collect()
+}
+
+/// Number of [`sweep`] assignments needed to force every algorithm.
+pub fn sweep_len() -> usize {
+    CollectiveKind::ALL.iter().map(|&k| algorithms(k).count()).max().unwrap_or(1)
+}

@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use rmpi_collectives::inter::{Role, Sides};
 use rmpi_collectives::sim::run_collectives;
-use rmpi_collectives::{Collective, Layout, ReduceOp};
+use rmpi_collectives::{Collective, Layout};
 
 fn pairs() -> Vec<(usize, usize)> {
     let mut v: Vec<(usize, usize)> = (1..=6).flat_map(|a| (1..=6).map(move |b| (a, b))).collect();
@@ -37,7 +35,7 @@ fn block(rank: usize, len: usize, salt: usize) -> Vec<u8> {
     (0..len).map(|i| (rank * 37 + i * 11 + salt) as u8).collect()
 }
 
-fn mat_op() -> (Arc<dyn ReduceOp>, fn(Mat2, Mat2) -> Mat2) {
+fn mat_op() -> OpAndFn<Mat2> {
     op::<Mat2>(Mat2::mul, false)
 }
 
@@ -151,8 +149,9 @@ fn reduce_scatter_splits_the_other_groups_reduction() {
 #[test]
 fn gathers_and_scatters_move_every_block() {
     for (l, h) in pairs() {
-        for root_low in [true, false] {
-            let root = 0usize.max((if root_low { l } else { h }) / 2);
+        for (root_low, root) in
+            [true, false].into_iter().flat_map(|low| roots(if low { l } else { h }).into_iter().map(move |r| (low, r)))
+        {
             let at = if root_low { root } else { l + root };
             let senders: Vec<usize> = if root_low { (l..l + h).collect() } else { (0..l).collect() };
             let role_of = |s: &Sides| match (s.in_low() == root_low, s.local_rank() == root) {
