@@ -18,8 +18,7 @@
 //! runtime passes the receive buffer's contents as `data` and writes the
 //! output back to it.
 //!
-//! Intercommunicator forms are not provided yet (the runtime has no
-//! intercommunicators); they will be schedules over the remote group.
+//! Intercommunicator forms (`Collective::inter_*`) are in [`crate::inter`].
 
 use std::sync::Arc;
 

@@ -22,8 +22,9 @@
 //! `"allreduce:ring"`; [`select`] holds the registry, the selection table
 //! and the `RMPI_COLL_<COLLECTIVE>` overrides.
 //!
-//! Intercommunicator forms are not here yet: the runtime has no
-//! intercommunicators. Node-aware (two-level) forms are not here yet either.
+//! Composite collectives embed these schedules in a larger one
+//! ([`ScheduleBuilder::embed`]): the intercommunicator forms ([`inter`],
+//! over both groups of an intercommunicator at once) are built that way.
 //!
 //! This crate never depends on the runtime; the arrow points the other way.
 //!
@@ -35,7 +36,9 @@
 //!   at most tag 64: round-per-tag algorithms (dissemination barrier, Bruck,
 //!   scan, exscan) use tag k in round k (below 64); the folded power-of-two
 //!   algorithms (recursive doubling, Rabenseifner, recursive halving) use 0,
-//!   `1 + k`, `32 + k` and 64; the rest use 0..=2. Neighbourhood
+//!   `1 + k`, `32 + k` and 64; the rest use 0..=2. Composite schedules
+//!   shift an embedded one's tags by a base ([`inter`] uses 0, 65 and 200).
+//!   Neighbourhood
 //!   collectives use the edge labels of [`Neighbors`] as tags, which are at
 //!   most [`MAX_TAG`] (occurrence labels stay small unless an edge repeats
 //!   hundreds of times).
