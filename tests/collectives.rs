@@ -65,3 +65,21 @@ fn every_algorithm_forced_passes_through_the_runtime_and_the_rust_api() {
         }
     }
 }
+
+/// The runtime-level and Rust API programs on pretended nodes
+/// (`RMPI_NODE_MAP`), where barrier, bcast, reduce and allreduce take their
+/// node-aware forms.
+#[test]
+fn collectives_are_right_across_pretended_nodes() {
+    for (example, n, map) in [
+        ("collectives_all", 4, "2"),
+        ("collectives_all", 5, "0,1,1,0,1"),
+        ("collectives", 4, "2"),
+        ("collectives", 6, "3"),
+    ] {
+        let out = Job::new(n, example).env("RMPI_NODE_MAP", map).timeout(Duration::from_secs(120)).run();
+        out.assert_ok();
+        let ok = out.stdout.lines().filter(|l| l.ends_with(&format!("{example} ok"))).count();
+        assert_eq!(ok, n, "{example} n={n} map {map}: {}", out.stdout);
+    }
+}

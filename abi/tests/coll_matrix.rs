@@ -54,3 +54,19 @@ fn matrix_with_every_algorithm_forced() {
         }
     }
 }
+
+/// Pretended nodes (`RMPI_NODE_MAP`): shared memory inside a node, TCP
+/// between nodes, and the node-aware forms chosen by default (consecutive
+/// and interleaved node maps); and every algorithm forced across nodes.
+#[test]
+fn matrix_across_pretended_nodes() {
+    for (n, map) in [(4, "2"), (7, "0,1,0,1,2,2,0"), (9, "3")] {
+        passes(n, &[("RMPI_NODE_MAP", map)]);
+    }
+    for k in 0..sweep_len() {
+        let mut env = sweep(k, false);
+        env.push(("RMPI_NODE_MAP".into(), "2"));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        passes(4, &env);
+    }
+}

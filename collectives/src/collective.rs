@@ -91,7 +91,10 @@ impl Collective {
 
     /// Checks `args` for `kind`, selects an algorithm (honouring the
     /// environment override) and builds it.
-    fn start(kind: CollectiveKind, args: CollArgs) -> Result<Collective, CollError> {
+    fn start(kind: CollectiveKind, mut args: CollArgs) -> Result<Collective, CollError> {
+        if args.nodes.is_none() {
+            args.nodes = crate::locality::current().filter(|n| n.len() == args.size);
+        }
         let sel = selection_for(kind, &args)?;
         let alg = select::choose(&sel)?;
         Collective::build(alg, args)
@@ -476,6 +479,14 @@ pub(crate) fn schedule_for(kind: CollectiveKind, args: CollArgs) -> Result<(crat
     Ok(((alg.build)(args)?, alg.key))
 }
 
+/// The schedule the selection table (never an override) picks for `args`:
+/// the pieces of a two-level algorithm, which must not pick it again.
+pub(crate) fn default_schedule_for(kind: CollectiveKind, mut args: CollArgs) -> Result<crate::Schedule, CollError> {
+    args.nodes = None;
+    let sel = selection_for(kind, &args)?;
+    (select::default_for(&sel).build)(args)
+}
+
 /// Validates `args` for `kind` and derives the selection inputs (see
 /// [`Selection`] for which value each collective uses and why all ranks
 /// agree on it).
@@ -592,5 +603,9 @@ pub(crate) fn selection_for(kind: CollectiveKind, a: &CollArgs) -> Result<Select
             0
         }
     };
-    Ok(Selection { kind, size, bytes, commutative })
+    let (nodes, nodes_contiguous) = match &a.nodes {
+        Some(n) if n.len() == size => crate::locality::shape(n),
+        _ => (1, true),
+    };
+    Ok(Selection { kind, size, bytes, commutative, nodes, nodes_contiguous })
 }

@@ -24,7 +24,8 @@
 //!
 //! Composite collectives embed these schedules in a larger one
 //! ([`ScheduleBuilder::embed`]): the intercommunicator forms ([`inter`],
-//! over both groups of an intercommunicator at once) are built that way.
+//! over both groups of an intercommunicator at once) and the node-aware
+//! `two_level` algorithms ([`locality`] holds the node map) are built that way.
 //!
 //! This crate never depends on the runtime; the arrow points the other way.
 //!
@@ -79,6 +80,7 @@ pub mod gather;
 pub mod gatherv;
 pub mod inter;
 mod layout;
+pub mod locality;
 pub mod neighbor_allgather;
 pub mod neighbor_allgatherv;
 pub mod neighbor_alltoall;
@@ -92,6 +94,7 @@ pub mod scatterv;
 mod schedule;
 pub mod select;
 pub mod sim;
+mod two_level;
 
 pub use collective::Collective;
 pub use executor::Executor;

@@ -734,7 +734,10 @@ fn new_run(
             (s.members.into(), s.rank as i32)
         }
     };
-    let coll = make(rank as usize, group.len())?;
+    // The node of each participant: node-aware algorithms are chosen and
+    // built from it (the map is the same on every rank).
+    let nodes: Vec<usize> = group.iter().map(|&w| rt.net.world.node_of_rank[w as usize] as usize).collect();
+    let coll = rmpi_collectives::locality::with_nodes(&nodes, || make(rank as usize, group.len()))?;
     rt.tables.comm_mut(comm)?.coll_seq = seq.wrapping_add(1);
     Ok(CollRun::new(coll, ctx, group, rank, seq))
 }

@@ -18,6 +18,7 @@ pub mod coll;
 pub mod comm;
 pub mod error;
 mod net;
+mod nodemap;
 pub mod ops;
 mod persist;
 mod router;
