@@ -506,12 +506,12 @@ pub fn cancel(id: RequestId) -> MpiResult<()> {
                 let rid = *rid;
                 rt.net.engine.cancel_recv(rid);
             }
-            ReqBody::Compound { parts, .. } => {
-                for p in parts.clone() {
-                    if let ReqBody::P2p(rid) = rt.reqs.get_mut(p)? {
-                        let rid = *rid;
-                        rt.net.engine.cancel_recv(rid);
-                    }
+            ReqBody::Compound { parts, status_of, .. } => {
+                // Only the receive (whose status the request reports) is cancelled.
+                let p = parts[*status_of];
+                if let ReqBody::P2p(rid) = rt.reqs.get_mut(p)? {
+                    let rid = *rid;
+                    rt.net.engine.cancel_recv(rid);
                 }
             }
             _ => {}
