@@ -452,6 +452,7 @@ pub static REGISTRY: &[Algorithm] = &[
     alg!(allgather::recursive_doubling, Allgather),
     alg!(allgather::bruck, Allgather),
     alg!(allgather::ring, Allgather),
+    alg!(allgather::two_level, Allgather),
     alg!(allgatherv::ring, Allgatherv),
     alg!(allgatherv::gather_bcast, Allgatherv),
     alg!(alltoall::bruck, Alltoall),
@@ -492,6 +493,7 @@ const MIB: usize = 1024 * KIB;
 /// | collective | choice |
 /// |---|---|
 /// | barrier, bcast, reduce, allreduce on several nodes (some with several ranks; reductions: commutative, or each node's ranks consecutive) | two_level |
+/// | allgather on several nodes (some with several ranks) | two_level |
 /// | barrier | dissemination |
 /// | bcast | binomial if `n < 12 KiB` or `p <= 3`; else scatter_allgather |
 /// | reduce | rabenseifner if commutative, `n >= 16 KiB` and `p >= 4`; else binomial (order-preserving) |
@@ -532,6 +534,7 @@ pub fn default_for(sel: &Selection) -> &'static Algorithm {
         CollectiveKind::Scatter if n < 64 * KIB => scatter::binomial::KEY,
         CollectiveKind::Scatter => scatter::linear::KEY,
         CollectiveKind::Scatterv => scatterv::linear::KEY,
+        CollectiveKind::Allgather if sel.multi_node() => allgather::two_level::KEY,
         CollectiveKind::Allgather if n.saturating_mul(p) < 80 * KIB && !pof2 => allgather::bruck::KEY,
         CollectiveKind::Allgather if n.saturating_mul(p) < 512 * KIB && pof2 => allgather::recursive_doubling::KEY,
         CollectiveKind::Allgather => allgather::ring::KEY,

@@ -27,6 +27,8 @@ pub struct Nodes {
     pub leaders: Vec<usize>,
     /// This node's leader.
     pub my_leader: usize,
+    /// Every node's ranks, nodes in the order of `leaders`.
+    pub all: Vec<Vec<usize>>,
 }
 
 impl Nodes {
@@ -41,7 +43,7 @@ impl Nodes {
         let leaders: Vec<usize> =
             g.iter().map(|ranks| root.filter(|r| ranks.contains(r)).unwrap_or(ranks[0])).collect();
         let mine = g.iter().position(|ranks| ranks.contains(&args.rank)).expect("every rank has a node");
-        Nodes { local: g[mine].clone(), my_leader: leaders[mine], leaders }
+        Nodes { local: g[mine].clone(), my_leader: leaders[mine], leaders, all: g }
     }
 
     /// Whether this rank leads its node.

@@ -2,7 +2,7 @@
 //! of every kind (consecutive blocks, round-robin, uneven, one rank per
 //! node, one node), every root on small sizes, a commutative sum and (where
 //! each node's ranks are consecutive) a non-commutative matrix product,
-//! counts 0, 1 and odd; and the default choice picking them when a
+//! counts 0, 1 and odd, allgather in place and not; and the default choice picking them when a
 //! communicator spans several nodes.
 
 mod common;
@@ -77,6 +77,23 @@ fn two_level_forms_are_right_on_every_node_map() {
                 });
                 assert_eq!(out[root], total, "reduce size {size} map {map:?} root {root}");
             }
+            for in_place in [false, true] {
+                let blk = n + 2;
+                let blocks: Vec<Vec<u8>> = (0..size).map(|r| (0..blk).map(|i| (r * 31 + i) as u8).collect()).collect();
+                let want: Vec<u8> = blocks.concat();
+                let out = run("allgather:two_level", size, case, |r| CollArgs {
+                    data: if in_place {
+                        let mut v = vec![0xee; size * blk];
+                        v[r * blk..(r + 1) * blk].copy_from_slice(&blocks[r]);
+                        v
+                    } else {
+                        blocks[r].clone()
+                    },
+                    in_place,
+                    ..base(r)
+                });
+                assert!(out.iter().all(|o| *o == want), "allgather size {size} map {map:?} in place {in_place}");
+            }
             let out = run("allreduce:two_level", size, case, |r| CollArgs {
                 data: encode(&ints[r]),
                 op: Some(sum.clone()),
@@ -125,6 +142,7 @@ fn default_choice_is_two_level_across_nodes_only() {
             algo(map, &|| Collective::bcast(1, 6, 0, vec![0; 8]).unwrap()),
             algo(map, &|| Collective::reduce(1, 6, 0, vec![0; 8], sum.clone()).unwrap()),
             algo(map, &|| Collective::allreduce(1, 6, vec![0; 8], sum.clone()).unwrap()),
+            algo(map, &|| Collective::allgather(1, 6, vec![0; 8], false).unwrap()),
         ];
         for k in keys {
             assert_eq!(k.ends_with(":two_level"), expect_two_level, "{k} on {map:?}");
