@@ -169,7 +169,7 @@ fn run(key: &str, args: impl Fn(usize) -> CollArgs, size: usize, seed: u64) -> V
 }
 
 fn runnable(kind: K, size: usize, bytes: usize) -> Vec<&'static str> {
-    let sel = Selection { kind, size, bytes, commutative: true };
+    let sel = Selection::new(kind, size, bytes, true);
     select::algorithms(kind).filter(|a| (a.supports)(&sel)).map(|a| a.key).collect()
 }
 
