@@ -34,6 +34,9 @@ impl Items {
         if count < 0 {
             return fail(class::COUNT, format!("invalid count {count}"));
         }
+        if count > 0 && in_place(buf) {
+            return fail(class::BUFFER, "MPI_IN_PLACE where this call does not allow it");
+        }
         if count > 0 && dt.size() > 0 && buf.is_null() && dt.true_lb() == 0 {
             return fail(class::BUFFER, "null buffer with a nonzero count");
         }
