@@ -40,3 +40,46 @@ fn rust_api_collectives_split_and_groups_agree() {
         assert_eq!(ok, n, "n={n} tcp={tcp}: {}", out.stdout);
     }
 }
+
+/// Every registered algorithm forced by its `RMPI_COLL_*` override (one job
+/// per sweep assignment, each forcing one algorithm of every collective):
+/// the runtime-level program with every algorithm, the Rust API program
+/// (which reduces with a non-commutative operator) with the order-keeping
+/// ones for reductions.
+#[test]
+fn every_algorithm_forced_passes_through_the_runtime_and_the_rust_api() {
+    use rmpi_runtime::select::{sweep, sweep_len};
+    for k in 0..sweep_len() {
+        for (example, order_preserving) in [("collectives_all", false), ("collectives", true)] {
+            for n in [3, 4] {
+                let mut job = Job::new(n, example).timeout(Duration::from_secs(120));
+                let env = sweep(k, order_preserving);
+                for (var, alg) in &env {
+                    job = job.env(var, alg);
+                }
+                let out = job.run();
+                out.assert_ok();
+                let ok = out.stdout.lines().filter(|l| l.ends_with(&format!("{example} ok"))).count();
+                assert_eq!(ok, n, "{example} n={n} with {env:?}: {}", out.stdout);
+            }
+        }
+    }
+}
+
+/// The runtime-level and Rust API programs on pretended nodes
+/// (`RMPI_NODE_MAP`), where barrier, bcast, reduce and allreduce take their
+/// node-aware forms.
+#[test]
+fn collectives_are_right_across_pretended_nodes() {
+    for (example, n, map) in [
+        ("collectives_all", 4, "2"),
+        ("collectives_all", 5, "0,1,1,0,1"),
+        ("collectives", 4, "2"),
+        ("collectives", 6, "3"),
+    ] {
+        let out = Job::new(n, example).env("RMPI_NODE_MAP", map).timeout(Duration::from_secs(120)).run();
+        out.assert_ok();
+        let ok = out.stdout.lines().filter(|l| l.ends_with(&format!("{example} ok"))).count();
+        assert_eq!(ok, n, "{example} n={n} map {map}: {}", out.stdout);
+    }
+}

@@ -3,6 +3,7 @@
 //! runtime communicator whose peers are the remote group (so point-to-point
 //! ranks address the remote group) on a context slot both groups agreed on,
 //! plus, kept here, a private duplicate of the local intracommunicator.
+//! Their collectives are schedules over both groups (`coll`).
 
 use std::ffi::c_int;
 
@@ -197,79 +198,10 @@ pub fn local_group(i: &Inter) -> AbiResult<MpiGroup> {
     group_of_world(&i.local_world)
 }
 
-/// `MPI_Barrier` on an intercommunicator: local barrier, leaders' exchange, local barrier.
-pub fn barrier(comm: MpiComm, i: &Inter) -> AbiResult<()> {
-    let c = comm_id(comm)?;
-    api::barrier(i.local)?;
-    leader_swap(i.local, 0, c, 0, LEADER_TAG, &[1])?;
-    api::barrier(i.local)?;
-    Ok(())
-}
-
 /// Forget an intercommunicator's data (on free).
 pub fn forget(comm: MpiComm) -> AbiResult<()> {
     if let Some(i) = st().inters.remove(&comm) {
         api::comm_free(i.local)?;
     }
     Ok(())
-}
-
-/// `MPI_Bcast` on an intercommunicator: the root (`MPI_ROOT`) sends to the
-/// remote leader, which broadcasts in its group; `MPI_PROC_NULL` ranks idle.
-pub fn bcast(
-    comm: MpiComm,
-    i: &Inter,
-    buf: *mut std::ffi::c_void,
-    count: c_int,
-    dt: MpiDatatype,
-    root: c_int,
-) -> AbiResult<()> {
-    let c = comm_id(comm)?;
-    if root == MPI_PROC_NULL {
-        return Ok(());
-    }
-    if root == MPI_ROOT {
-        // SAFETY: MPI gives `count` items at `buf` on the root.
-        let data = unsafe { crate::datatype::input(buf, count, dt) }?;
-        api::send(&data, 0, LEADER_TAG - 1, c, rmpi_runtime::SendMode::Standard)?;
-        return Ok(());
-    }
-    if root < 0 || root as usize >= i.remote_world.len() {
-        return fail(class::ROOT, format!("invalid root {root} (remote group of size {})", i.remote_world.len()));
-    }
-    let mut o = crate::datatype::Output::new(buf, count, dt)?;
-    if api::comm_rank(i.local)? == 0 {
-        // SAFETY: the dense receive buffer or the staging image.
-        api::recv(unsafe { o.bytes() }, root, LEADER_TAG - 1, c)?;
-    }
-    // SAFETY: as above.
-    api::bcast(unsafe { o.bytes() }, 0, i.local)?;
-    o.finish(o.len)
-}
-
-/// `MPI_Allreduce` on an intercommunicator: each group gets the reduction
-/// of the other group's data (a local reduction, the leaders swap, a local
-/// broadcast).
-pub fn allreduce(
-    comm: MpiComm,
-    i: &Inter,
-    sbuf: *const std::ffi::c_void,
-    rbuf: *mut std::ffi::c_void,
-    count: c_int,
-    dt: MpiDatatype,
-    op: MpiOp,
-) -> AbiResult<()> {
-    let c = comm_id(comm)?;
-    let r = crate::op::resolve(op, dt)?;
-    // SAFETY: MPI gives `count` items at `sbuf`.
-    let data = unsafe { crate::datatype::input(sbuf, count, dt) }?.into_owned();
-    let mut local = vec![0u8; data.len()];
-    api::allreduce(&data, &mut local, r, i.local)?;
-    let remote = leader_swap(i.local, 0, c, 0, LEADER_TAG - 2, &local)?;
-    let mut o = crate::datatype::Output::new(rbuf, count, dt)?;
-    // SAFETY: the dense receive buffer or the staging image, of the packed size.
-    let b = unsafe { o.bytes() };
-    let n = b.len().min(remote.len());
-    b[..n].copy_from_slice(&remote[..n]);
-    o.finish(o.len)
 }

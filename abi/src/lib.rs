@@ -8,9 +8,9 @@
 //!
 //! Modules: `consts` (MPICH's values), `handles` (typed tables and casts),
 //! `errors` (classes, strings, handlers, the boundary), `datatype`, `op`,
-//! `p2p`, `coll`, `comm` (communicators, groups, attributes), `info`,
-//! `misc` (init, version, time, memory), `topo` (topologies, neighbourhood
-//! collectives), `f90` (Fortran 90 parameterized types), `largecount`
+//! `p2p`, `coll` (every collective, also on intercommunicators and
+//! topologies), `comm` (communicators, groups, attributes), `info`,
+//! `misc` (init, version, time, memory), `topo` (topologies), `f90` (Fortran 90 parameterized types), `largecount`
 //! (datatype `_c` forms), `dynproc` (ports, names and join within a job),
 //! `inter` (intercommunicators), `inter_comm` (their dup and split), `greq`
 //! (generalized requests), `attr` (datatype attributes), `win` (RMA windows

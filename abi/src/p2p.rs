@@ -1131,40 +1131,50 @@ export! { fn MPI_Test_cancelled / PMPI_Test_cancelled(status: *const MpiStatus, 
 
 // ---------------------------------------------------------------- nonblocking send-receive
 
-/// Complete a send-receive now and hand back a finished request with its
-/// receive status (a pairwise exchange cannot deadlock, so this is safe).
-fn done_request(req: *mut MpiRequest, s: Status) -> AbiResult<()> {
+/// A send-receive as one request (the runtime completes it when both
+/// halves are done): the receive is staged for a non-contiguous type, the
+/// send's packed copy lives in the runtime request.
+#[allow(clippy::too_many_arguments)]
+fn isendrecv(
+    send: Cow<'_, [u8]>,
+    dest: c_int,
+    stag: c_int,
+    mut o: Output,
+    src: c_int,
+    rtag: c_int,
+    comm: MpiComm,
+    req: *mut MpiRequest,
+) -> AbiResult<()> {
     out_req(req)?;
+    let c = comm_id(comm)?;
+    let (sp, sn) = (send.as_ptr(), send.len());
+    let keep = match send {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(v) => Some(v),
+    };
+    let (rp, rn) = (o.ptr(), o.len);
+    // SAFETY: the user's buffers (MPI's contract), the staging image (kept in the
+    // request) and the packed send copy (kept by the runtime) stay valid until completion.
+    let id = unsafe { api::isendrecv(sp, sn, keep, dest, stag, rp, rn, src, rtag, c) }?;
+    let stage = o.stage.is_some().then(|| Arc::new(Mutex::new(Stage::Recv(o))));
     // SAFETY: checked by out_req.
-    unsafe { *req = new_request(Req::Done(s)) };
+    unsafe { *req = new_request(Req::Rt { id, persistent: false, stage }) };
     Ok(())
 }
 
 export! { fn MPI_Isendrecv / PMPI_Isendrecv(sbuf: *const c_void, scount: c_int, sdt: MpiDatatype, dest: c_int, stag: c_int,
         rbuf: *mut c_void, rcount: c_int, rdt: MpiDatatype, src: c_int, rtag: c_int, comm: MpiComm, req: *mut MpiRequest) -> c_int {
     guard("MPI_Isendrecv", comm, || {
-        out_req(req)?;
-        let c = comm_id(comm)?;
-        // SAFETY: MPI gives `scount` items at `sbuf`.
+        // SAFETY: MPI gives `scount` items at `sbuf`, valid until completion.
         let s = unsafe { input(sbuf, scount, sdt) }?;
-        let mut o = Output::new(rbuf, rcount, rdt)?;
-        // SAFETY: MPI gives room for `rcount` items at `rbuf` (or the staging image).
-        let st = api::sendrecv(&s, dest, stag, unsafe { o.bytes() }, src, rtag, c)?;
-        o.finish(st.count)?;
-        done_request(req, st)
+        isendrecv(s, dest, stag, Output::new(rbuf, rcount, rdt)?, src, rtag, comm, req)
     })
 }}
 export! { fn MPI_Isendrecv_replace / PMPI_Isendrecv_replace(buf: *mut c_void, count: c_int, dt: MpiDatatype, dest: c_int, stag: c_int,
         src: c_int, rtag: c_int, comm: MpiComm, req: *mut MpiRequest) -> c_int {
     guard("MPI_Isendrecv_replace", comm, || {
-        out_req(req)?;
-        let c = comm_id(comm)?;
-        // SAFETY: MPI gives `count` items at `buf`.
+        // SAFETY: MPI gives `count` items at `buf`; they are sent from a copy.
         let copy = unsafe { input(buf, count, dt) }?.into_owned();
-        let mut o = Output::new(buf, count, dt)?;
-        // SAFETY: as above (or the staging image).
-        let st = api::sendrecv(&copy, dest, stag, unsafe { o.bytes() }, src, rtag, c)?;
-        o.finish(st.count)?;
-        done_request(req, st)
+        isendrecv(Cow::Owned(copy), dest, stag, Output::new(buf, count, dt)?, src, rtag, comm, req)
     })
 }}

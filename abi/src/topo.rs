@@ -69,7 +69,7 @@ fn cart(comm: MpiComm) -> AbiResult<(Vec<c_int>, Vec<bool>)> {
     }
 }
 
-fn coords_of(dims: &[c_int], mut rank: c_int) -> Vec<c_int> {
+pub(crate) fn coords_of(dims: &[c_int], mut rank: c_int) -> Vec<c_int> {
     let mut c = vec![0; dims.len()];
     for i in (0..dims.len()).rev() {
         c[i] = rank % dims[i].max(1);
@@ -78,7 +78,7 @@ fn coords_of(dims: &[c_int], mut rank: c_int) -> Vec<c_int> {
     c
 }
 
-fn rank_of(dims: &[c_int], periods: &[bool], coords: &[c_int]) -> AbiResult<c_int> {
+pub(crate) fn rank_of(dims: &[c_int], periods: &[bool], coords: &[c_int]) -> AbiResult<c_int> {
     let mut r = 0;
     for i in 0..dims.len() {
         let mut c = coords[i];
@@ -261,7 +261,7 @@ fn graph(comm: MpiComm) -> AbiResult<(Vec<c_int>, Vec<c_int>)> {
     }
 }
 
-fn neighbors(index: &[c_int], edges: &[c_int], r: c_int) -> AbiResult<Vec<c_int>> {
+pub(crate) fn neighbors(index: &[c_int], edges: &[c_int], r: c_int) -> AbiResult<Vec<c_int>> {
     if r < 0 || r as usize >= index.len() {
         return fail(class::RANK, format!("invalid rank {r} (graph of {} nodes)", index.len()));
     }
@@ -431,197 +431,4 @@ export! { fn MPI_Dist_graph_neighbors / PMPI_Dist_graph_neighbors(comm: MpiComm,
         }
         _ => fail(class::TOPOLOGY, "communicator has no distributed graph topology"),
     })
-}}
-
-// ---------------------------------------------------------------- neighbourhood collectives
-
-/// Base of the tags neighbourhood collectives use on the user's communicator.
-const NEIGHBOR_TAG: c_int = i32::MAX - 64;
-
-/// In- and out-neighbours of this process, with the tag each message uses
-/// (a Cartesian direction gets its own tag, so shifts onto the same
-/// process pair up by direction).
-#[allow(clippy::type_complexity)]
-fn neighbours(comm: MpiComm) -> AbiResult<(Vec<(c_int, c_int)>, Vec<(c_int, c_int)>)> {
-    let me = api::comm_rank(comm_id(comm)?)?;
-    Ok(match topo(comm)? {
-        Some(Topo::Cart { dims, periods }) => {
-            let c = coords_of(&dims, me);
-            let (mut ins, mut outs) = (vec![], vec![]);
-            for d in 0..dims.len() {
-                let at = |delta: c_int| {
-                    let mut x = c.clone();
-                    x[d] += delta;
-                    rank_of(&dims, &periods, &x).unwrap_or(MPI_PROC_NULL)
-                };
-                let (minus, plus) = (NEIGHBOR_TAG - 2 * d as c_int, NEIGHBOR_TAG - 2 * d as c_int - 1);
-                // From the -1 side comes what that process sent in its +1 direction.
-                ins.push((at(-1), plus));
-                ins.push((at(1), minus));
-                outs.push((at(-1), minus));
-                outs.push((at(1), plus));
-            }
-            (ins, outs)
-        }
-        Some(Topo::Graph { index, edges }) => {
-            let n: Vec<(c_int, c_int)> =
-                neighbors(&index, &edges, me)?.into_iter().map(|r| (r, NEIGHBOR_TAG)).collect();
-            (n.clone(), n)
-        }
-        Some(Topo::DistGraph { sources, dests, .. }) => (
-            sources.into_iter().map(|r| (r, NEIGHBOR_TAG)).collect(),
-            dests.into_iter().map(|r| (r, NEIGHBOR_TAG)).collect(),
-        ),
-        None => return fail(class::TOPOLOGY, "neighbourhood collectives need a communicator with a topology"),
-    })
-}
-
-/// Exchange blocks with the neighbours: `sends[j]` (offset, bytes) of `sbuf`
-/// goes to out-neighbour j, and in-neighbour i's block lands at `recvs[i]` of `rbuf`.
-fn exchange(
-    comm: MpiComm,
-    sbuf: *const std::ffi::c_void,
-    sends: &[(isize, usize)],
-    rbuf: *mut std::ffi::c_void,
-    recvs: &[(isize, usize)],
-) -> AbiResult<()> {
-    let c = comm_id(comm)?;
-    let (ins, outs) = neighbours(comm)?;
-    if sends.len() != outs.len() || recvs.len() != ins.len() {
-        return fail(class::ARG, "counts do not match the number of neighbours");
-    }
-    let mut reqs = Vec::new();
-    for (i, &(src, tag)) in ins.iter().enumerate() {
-        let (off, n) = recvs[i];
-        // SAFETY: MPI gives room for each incoming block at its displacement in `rbuf`,
-        // valid until the wait below.
-        reqs.push(Some(unsafe { api::irecv(rbuf.cast::<u8>().offset(off), n, src, tag, c) }?));
-    }
-    for (j, &(dst, tag)) in outs.iter().enumerate() {
-        let (off, n) = sends[j];
-        // SAFETY: MPI gives each outgoing block at its displacement in `sbuf`, valid until the wait.
-        reqs.push(Some(unsafe {
-            api::isend(sbuf.cast::<u8>().offset(off), n, dst, tag, c, rmpi_runtime::SendMode::Standard)
-        }?));
-    }
-    api::wait_all(&reqs)?;
-    Ok(())
-}
-
-fn block(count: c_int, dt: MpiDatatype) -> AbiResult<(usize, usize)> {
-    let (n, l) = crate::datatype::span(count, dt)?;
-    Ok((n, l.extent))
-}
-
-fn counts(n: usize, p: *const c_int) -> AbiResult<Vec<c_int>> {
-    // SAFETY: MPI gives one entry per neighbour.
-    Ok(unsafe { arr(n as c_int, p) }?.to_vec())
-}
-
-fn allgather(
-    comm: MpiComm,
-    sbuf: *const std::ffi::c_void,
-    sc: c_int,
-    sdt: MpiDatatype,
-    rbuf: *mut std::ffi::c_void,
-    rc: c_int,
-    rdt: MpiDatatype,
-) -> AbiResult<()> {
-    let (ins, outs) = neighbours(comm)?;
-    let (sn, _) = block(sc, sdt)?;
-    let (rn, _) = block(rc, rdt)?;
-    let sends = vec![(0isize, sn); outs.len()];
-    let recvs: Vec<(isize, usize)> = (0..ins.len()).map(|i| ((i * rn) as isize, rn)).collect();
-    exchange(comm, sbuf, &sends, rbuf, &recvs)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn allgatherv(
-    comm: MpiComm,
-    sbuf: *const std::ffi::c_void,
-    sc: c_int,
-    sdt: MpiDatatype,
-    rbuf: *mut std::ffi::c_void,
-    rcs: *const c_int,
-    displs: *const c_int,
-    rdt: MpiDatatype,
-) -> AbiResult<()> {
-    let (ins, outs) = neighbours(comm)?;
-    let (sn, _) = block(sc, sdt)?;
-    let (unit, ext) = block(1, rdt)?;
-    let (cs, ds) = (counts(ins.len(), rcs)?, counts(ins.len(), displs)?);
-    let sends = vec![(0isize, sn); outs.len()];
-    let recvs: Vec<(isize, usize)> =
-        (0..ins.len()).map(|i| (ds[i] as isize * ext as isize, cs[i].max(0) as usize * unit)).collect();
-    exchange(comm, sbuf, &sends, rbuf, &recvs)
-}
-
-fn alltoall(
-    comm: MpiComm,
-    sbuf: *const std::ffi::c_void,
-    sc: c_int,
-    sdt: MpiDatatype,
-    rbuf: *mut std::ffi::c_void,
-    rc: c_int,
-    rdt: MpiDatatype,
-) -> AbiResult<()> {
-    let (ins, outs) = neighbours(comm)?;
-    let (sn, _) = block(sc, sdt)?;
-    let (rn, _) = block(rc, rdt)?;
-    let sends: Vec<(isize, usize)> = (0..outs.len()).map(|j| ((j * sn) as isize, sn)).collect();
-    let recvs: Vec<(isize, usize)> = (0..ins.len()).map(|i| ((i * rn) as isize, rn)).collect();
-    exchange(comm, sbuf, &sends, rbuf, &recvs)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn alltoallv(
-    comm: MpiComm,
-    sbuf: *const std::ffi::c_void,
-    scs: *const c_int,
-    sds: *const c_int,
-    sdt: MpiDatatype,
-    rbuf: *mut std::ffi::c_void,
-    rcs: *const c_int,
-    rds: *const c_int,
-    rdt: MpiDatatype,
-) -> AbiResult<()> {
-    let (ins, outs) = neighbours(comm)?;
-    let (su, se) = block(1, sdt)?;
-    let (ru, re) = block(1, rdt)?;
-    let (sc, sd) = (counts(outs.len(), scs)?, counts(outs.len(), sds)?);
-    let (rc, rd) = (counts(ins.len(), rcs)?, counts(ins.len(), rds)?);
-    let sends: Vec<(isize, usize)> =
-        (0..outs.len()).map(|j| (sd[j] as isize * se as isize, sc[j].max(0) as usize * su)).collect();
-    let recvs: Vec<(isize, usize)> =
-        (0..ins.len()).map(|i| (rd[i] as isize * re as isize, rc[i].max(0) as usize * ru)).collect();
-    exchange(comm, sbuf, &sends, rbuf, &recvs)
-}
-
-fn done(req: *mut MpiRequest) -> AbiResult<()> {
-    out(req, crate::handles::new_request(crate::handles::Req::Done(crate::p2p::empty_status())))
-}
-
-export! { fn MPI_Neighbor_allgather / PMPI_Neighbor_allgather(sbuf: *const std::ffi::c_void, sc: c_int, sdt: MpiDatatype, rbuf: *mut std::ffi::c_void, rc: c_int, rdt: MpiDatatype, comm: MpiComm) -> c_int {
-    guard("MPI_Neighbor_allgather", comm, || allgather(comm, sbuf, sc, sdt, rbuf, rc, rdt))
-}}
-export! { fn MPI_Ineighbor_allgather / PMPI_Ineighbor_allgather(sbuf: *const std::ffi::c_void, sc: c_int, sdt: MpiDatatype, rbuf: *mut std::ffi::c_void, rc: c_int, rdt: MpiDatatype, comm: MpiComm, req: *mut MpiRequest) -> c_int {
-    guard("MPI_Ineighbor_allgather", comm, || { allgather(comm, sbuf, sc, sdt, rbuf, rc, rdt)?; done(req) })
-}}
-export! { fn MPI_Neighbor_allgatherv / PMPI_Neighbor_allgatherv(sbuf: *const std::ffi::c_void, sc: c_int, sdt: MpiDatatype, rbuf: *mut std::ffi::c_void, rcs: *const c_int, displs: *const c_int, rdt: MpiDatatype, comm: MpiComm) -> c_int {
-    guard("MPI_Neighbor_allgatherv", comm, || allgatherv(comm, sbuf, sc, sdt, rbuf, rcs, displs, rdt))
-}}
-export! { fn MPI_Ineighbor_allgatherv / PMPI_Ineighbor_allgatherv(sbuf: *const std::ffi::c_void, sc: c_int, sdt: MpiDatatype, rbuf: *mut std::ffi::c_void, rcs: *const c_int, displs: *const c_int, rdt: MpiDatatype, comm: MpiComm, req: *mut MpiRequest) -> c_int {
-    guard("MPI_Ineighbor_allgatherv", comm, || { allgatherv(comm, sbuf, sc, sdt, rbuf, rcs, displs, rdt)?; done(req) })
-}}
-export! { fn MPI_Neighbor_alltoall / PMPI_Neighbor_alltoall(sbuf: *const std::ffi::c_void, sc: c_int, sdt: MpiDatatype, rbuf: *mut std::ffi::c_void, rc: c_int, rdt: MpiDatatype, comm: MpiComm) -> c_int {
-    guard("MPI_Neighbor_alltoall", comm, || alltoall(comm, sbuf, sc, sdt, rbuf, rc, rdt))
-}}
-export! { fn MPI_Ineighbor_alltoall / PMPI_Ineighbor_alltoall(sbuf: *const std::ffi::c_void, sc: c_int, sdt: MpiDatatype, rbuf: *mut std::ffi::c_void, rc: c_int, rdt: MpiDatatype, comm: MpiComm, req: *mut MpiRequest) -> c_int {
-    guard("MPI_Ineighbor_alltoall", comm, || { alltoall(comm, sbuf, sc, sdt, rbuf, rc, rdt)?; done(req) })
-}}
-export! { fn MPI_Neighbor_alltoallv / PMPI_Neighbor_alltoallv(sbuf: *const std::ffi::c_void, scs: *const c_int, sds: *const c_int, sdt: MpiDatatype, rbuf: *mut std::ffi::c_void, rcs: *const c_int, rds: *const c_int, rdt: MpiDatatype, comm: MpiComm) -> c_int {
-    guard("MPI_Neighbor_alltoallv", comm, || alltoallv(comm, sbuf, scs, sds, sdt, rbuf, rcs, rds, rdt))
-}}
-export! { fn MPI_Ineighbor_alltoallv / PMPI_Ineighbor_alltoallv(sbuf: *const std::ffi::c_void, scs: *const c_int, sds: *const c_int, sdt: MpiDatatype, rbuf: *mut std::ffi::c_void, rcs: *const c_int, rds: *const c_int, rdt: MpiDatatype, comm: MpiComm, req: *mut MpiRequest) -> c_int {
-    guard("MPI_Ineighbor_alltoallv", comm, || { alltoallv(comm, sbuf, scs, sds, sdt, rbuf, rcs, rds, rdt)?; done(req) })
 }}

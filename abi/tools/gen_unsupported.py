@@ -13,7 +13,7 @@ import re
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 proto = (ROOT / "include" / "mpi_proto.h").read_text()
 impl = set()
-for f in (ROOT / "src").glob("*.rs"):
+for f in (ROOT / "src").rglob("*.rs"):
     if f.name == "unsupported.rs":
         continue
     impl |= set(re.findall(r"fn (MPI_\w+) / PMPI_", f.read_text()))

@@ -18,8 +18,7 @@
 //! runtime passes the receive buffer's contents as `data` and writes the
 //! output back to it.
 //!
-//! Intercommunicator forms are not provided yet (the runtime has no
-//! intercommunicators); they will be schedules over the remote group.
+//! Intercommunicator forms (`Collective::inter_*`) are in [`crate::inter`].
 
 use std::sync::Arc;
 
@@ -92,7 +91,10 @@ impl Collective {
 
     /// Checks `args` for `kind`, selects an algorithm (honouring the
     /// environment override) and builds it.
-    fn start(kind: CollectiveKind, args: CollArgs) -> Result<Collective, CollError> {
+    fn start(kind: CollectiveKind, mut args: CollArgs) -> Result<Collective, CollError> {
+        if args.nodes.is_none() {
+            args.nodes = crate::locality::current().filter(|n| n.len() == args.size);
+        }
         let sel = selection_for(kind, &args)?;
         let alg = select::choose(&sel)?;
         Collective::build(alg, args)
@@ -328,6 +330,12 @@ impl Collective {
         Collective::start(CollectiveKind::NeighborAlltoallv, args)
     }
 
+    /// A collective running `schedule`, reported under `key`: for
+    /// composite collectives built from several schedules.
+    pub(crate) fn from_schedule(schedule: crate::Schedule, key: &'static str) -> Collective {
+        Collective { exec: Executor::new(schedule), algorithm: key, deferred: None }
+    }
+
     fn build(alg: &'static select::Algorithm, args: CollArgs) -> Result<Collective, CollError> {
         let schedule = (alg.build)(args)?;
         Ok(Collective { exec: Executor::new(schedule), algorithm: alg.key, deferred: None })
@@ -462,6 +470,23 @@ fn check_send_layout(layout: &Layout, n: usize, len: usize, what: &str) -> Resul
     Ok(())
 }
 
+/// The schedule `kind` would run for `args` (validated, selected with the
+/// override honoured, built), and its algorithm's key: composite
+/// collectives embed these (see [`ScheduleBuilder::embed`]).
+pub(crate) fn schedule_for(kind: CollectiveKind, args: CollArgs) -> Result<(crate::Schedule, &'static str), CollError> {
+    let sel = selection_for(kind, &args)?;
+    let alg = select::choose(&sel)?;
+    Ok(((alg.build)(args)?, alg.key))
+}
+
+/// The schedule the selection table (never an override) picks for `args`:
+/// the pieces of a two-level algorithm, which must not pick it again.
+pub(crate) fn default_schedule_for(kind: CollectiveKind, mut args: CollArgs) -> Result<crate::Schedule, CollError> {
+    args.nodes = None;
+    let sel = selection_for(kind, &args)?;
+    (select::default_for(&sel).build)(args)
+}
+
 /// Validates `args` for `kind` and derives the selection inputs (see
 /// [`Selection`] for which value each collective uses and why all ranks
 /// agree on it).
@@ -578,5 +603,9 @@ pub(crate) fn selection_for(kind: CollectiveKind, a: &CollArgs) -> Result<Select
             0
         }
     };
-    Ok(Selection { kind, size, bytes, commutative })
+    let (nodes, nodes_contiguous) = match &a.nodes {
+        Some(n) if n.len() == size => crate::locality::shape(n),
+        _ => (1, true),
+    };
+    Ok(Selection { kind, size, bytes, commutative, nodes, nodes_contiguous })
 }

@@ -22,8 +22,10 @@
 //! `"allreduce:ring"`; [`select`] holds the registry, the selection table
 //! and the `RMPI_COLL_<COLLECTIVE>` overrides.
 //!
-//! Intercommunicator forms are not here yet: the runtime has no
-//! intercommunicators. Node-aware (two-level) forms are not here yet either.
+//! Composite collectives embed these schedules in a larger one
+//! ([`ScheduleBuilder::embed`]): the intercommunicator forms ([`inter`],
+//! over both groups of an intercommunicator at once) and the node-aware
+//! `two_level` algorithms ([`locality`] holds the node map) are built that way.
 //!
 //! This crate never depends on the runtime; the arrow points the other way.
 //!
@@ -35,7 +37,9 @@
 //!   at most tag 64: round-per-tag algorithms (dissemination barrier, Bruck,
 //!   scan, exscan) use tag k in round k (below 64); the folded power-of-two
 //!   algorithms (recursive doubling, Rabenseifner, recursive halving) use 0,
-//!   `1 + k`, `32 + k` and 64; the rest use 0..=2. Neighbourhood
+//!   `1 + k`, `32 + k` and 64; the rest use 0..=2. Composite schedules
+//!   shift an embedded one's tags by a base ([`inter`] uses 0, 65 and 200).
+//!   Neighbourhood
 //!   collectives use the edge labels of [`Neighbors`] as tags, which are at
 //!   most [`MAX_TAG`] (occurrence labels stay small unless an edge repeats
 //!   hundreds of times).
@@ -74,7 +78,9 @@ mod executor;
 pub mod exscan;
 pub mod gather;
 pub mod gatherv;
+pub mod inter;
 mod layout;
+pub mod locality;
 pub mod neighbor_allgather;
 pub mod neighbor_allgatherv;
 pub mod neighbor_alltoall;
@@ -88,11 +94,12 @@ pub mod scatterv;
 mod schedule;
 pub mod select;
 pub mod sim;
+mod two_level;
 
 pub use collective::Collective;
 pub use executor::Executor;
 pub use layout::{Layout, Neighbors};
-pub use schedule::{BufId, OperandOrder, Region, Schedule, ScheduleBuilder, Step, StepId};
+pub use schedule::{BufId, Embedded, OperandOrder, Region, Schedule, ScheduleBuilder, Step, StepId};
 
 /// Largest tag any schedule of this crate uses: tags are in `0..=MAX_TAG`.
 /// The runtime may rely on tags fitting in 8 bits.

@@ -272,6 +272,17 @@ impl Schedule {
     }
 }
 
+/// Where an embedded schedule ended up (see [`ScheduleBuilder::embed`]).
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    /// The sub-schedule's output buffer, if it has one on this rank.
+    pub output: Option<BufId>,
+    /// The sub-schedule's input buffer, if it has one.
+    pub input: Option<BufId>,
+    /// The appended steps, in order.
+    pub steps: Vec<StepId>,
+}
+
 /// How a step touches a region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AccessKind {
@@ -427,6 +438,70 @@ impl ScheduleBuilder {
             return Err(CollError::Invalid("copy regions overlap".into()));
         }
         self.push(Step::Copy { src, dst }, after)
+    }
+
+    /// Appends `sub`, a schedule built for rank `sub.rank()` of a
+    /// communicator of `sub.size()` ranks, as steps of this one: its peer
+    /// `i` is this schedule's rank `peers[i]`, its tags are shifted by
+    /// `tag_base`, and its buffers become new buffers here, except that its
+    /// input buffer becomes `input` when given (same length; the sub's own
+    /// initial bytes are then dropped and it reads whatever `input` holds at
+    /// that point in program order). Every appended step also waits for
+    /// `after`. Returns where the sub's buffers went, so later steps can read
+    /// its output (the builder orders them after the writes).
+    ///
+    /// This is how composite collectives (intercommunicator forms, node-aware
+    /// forms) reuse the intra-communicator algorithms over subsets of ranks.
+    /// Each sub-collective embedded over the same ranks needs its own tag
+    /// range: algorithms use tags up to 64 (see the crate doc).
+    pub fn embed(
+        &mut self,
+        sub: Schedule,
+        peers: &[usize],
+        tag_base: u32,
+        input: Option<BufId>,
+        after: &[StepId],
+    ) -> Result<Embedded, CollError> {
+        if peers.len() != sub.size || peers.get(sub.rank) != Some(&self.schedule.rank) {
+            return Err(CollError::Invalid(format!(
+                "embedding rank {} of {} through {} peers that do not map it to rank {}",
+                sub.rank,
+                sub.size,
+                peers.len(),
+                self.schedule.rank
+            )));
+        }
+        let Schedule { bufs, steps, deps, output, input: sub_input, .. } = sub;
+        let mut map = Vec::with_capacity(bufs.len());
+        for (i, data) in bufs.into_iter().enumerate() {
+            match input {
+                Some(outer) if sub_input == Some(BufId(i)) => {
+                    let have = self.schedule.bufs.get(outer.0).map(Vec::len);
+                    if have != Some(data.len()) {
+                        return Err(CollError::Invalid(format!(
+                            "embedded input of {} bytes mapped to a buffer of {have:?}",
+                            data.len()
+                        )));
+                    }
+                    map.push(outer);
+                }
+                _ => map.push(self.buffer(data)),
+            }
+        }
+        let region = |r: Region| Region::new(map[r.buf.0], r.range);
+        let mut ids: Vec<StepId> = Vec::with_capacity(steps.len());
+        for (step, d) in steps.into_iter().zip(deps) {
+            let mut wait: Vec<StepId> = d.iter().map(|x| ids[x.0]).collect();
+            wait.extend_from_slice(after);
+            let id = match step {
+                Step::Send { peer, tag, region: r } => self.send(peers[peer], tag_base + tag, region(r), &wait)?,
+                Step::Recv { peer, tag, region: r } => self.recv(peers[peer], tag_base + tag, region(r), &wait)?,
+                Step::Reduce { op, src, dst, order } => self.reduce(&op, region(src), region(dst), order, &wait)?,
+                Step::Copy { src, dst } => self.copy(region(src), region(dst), &wait)?,
+            };
+            ids.push(id);
+        }
+        Ok(Embedded { output: output.map(|b| map[b.0]), input: sub_input.map(|b| map[b.0]), steps: ids })
     }
 
     /// The finished schedule.

@@ -198,6 +198,22 @@ pub struct Selection {
     pub bytes: usize,
     /// Whether the reduction operator is commutative (true when there is none).
     pub commutative: bool,
+    /// Number of nodes the communicator spans (1 when unknown).
+    pub nodes: usize,
+    /// Whether each node's ranks are consecutive.
+    pub nodes_contiguous: bool,
+}
+
+impl Selection {
+    /// A selection on one node.
+    pub fn new(kind: CollectiveKind, size: usize, bytes: usize, commutative: bool) -> Selection {
+        Selection { kind, size, bytes, commutative, nodes: 1, nodes_contiguous: true }
+    }
+
+    /// Several nodes, some holding several ranks: where two-level forms pay.
+    pub fn multi_node(&self) -> bool {
+        self.nodes > 1 && self.nodes < self.size
+    }
 }
 
 /// Everything a schedule is built from. Which fields a collective reads is
@@ -227,6 +243,8 @@ pub struct CollArgs {
     pub recv_layout: Option<Layout>,
     /// The topology of a neighbourhood collective.
     pub neighbors: Option<Neighbors>,
+    /// The node of each rank (node-aware algorithms); `None`: one node.
+    pub nodes: Option<Arc<[usize]>>,
 }
 
 impl CollArgs {
@@ -273,6 +291,7 @@ impl std::fmt::Debug for CollArgs {
             .field("bytes", &self.data.len())
             .field("in_place", &self.in_place)
             .field("block", &self.block)
+            .field("nodes", &self.nodes)
             .finish_non_exhaustive()
     }
 }
@@ -303,6 +322,12 @@ fn commutative(s: &Selection) -> bool {
     s.commutative
 }
 
+/// Combining node by node keeps rank order when each node's ranks are
+/// consecutive; otherwise the operator must commute.
+fn order_kept_by_nodes(s: &Selection) -> bool {
+    s.commutative || s.nodes_contiguous
+}
+
 macro_rules! alg {
     ($module:path, $kind:ident) => {
         alg!($module, $kind, always)
@@ -329,6 +354,12 @@ pub static REGISTRY: &[Algorithm] = &[
         build: |a| barrier::recursive_doubling::build(a.rank, a.size),
     },
     Algorithm {
+        key: barrier::two_level::KEY,
+        kind: CollectiveKind::Barrier,
+        supports: always,
+        build: barrier::two_level::build,
+    },
+    Algorithm {
         key: bcast::binomial::KEY,
         kind: CollectiveKind::Bcast,
         supports: always,
@@ -339,6 +370,12 @@ pub static REGISTRY: &[Algorithm] = &[
         kind: CollectiveKind::Bcast,
         supports: always,
         build: |a| bcast::scatter_allgather::build(a.rank, a.size, a.root, a.data),
+    },
+    Algorithm {
+        key: bcast::two_level::KEY,
+        kind: CollectiveKind::Bcast,
+        supports: always,
+        build: bcast::two_level::build,
     },
     Algorithm {
         key: reduce::binomial::KEY,
@@ -357,6 +394,12 @@ pub static REGISTRY: &[Algorithm] = &[
             let op = Arc::clone(a.op()?);
             reduce::rabenseifner::build(a.rank, a.size, a.root, a.data, &op)
         },
+    },
+    Algorithm {
+        key: reduce::two_level::KEY,
+        kind: CollectiveKind::Reduce,
+        supports: order_kept_by_nodes,
+        build: reduce::two_level::build,
     },
     Algorithm {
         key: allreduce::recursive_doubling::KEY,
@@ -394,6 +437,12 @@ pub static REGISTRY: &[Algorithm] = &[
             allreduce::rabenseifner::build(a.rank, a.size, a.data, &op)
         },
     },
+    Algorithm {
+        key: allreduce::two_level::KEY,
+        kind: CollectiveKind::Allreduce,
+        supports: order_kept_by_nodes,
+        build: allreduce::two_level::build,
+    },
     alg!(gather::binomial, Gather),
     alg!(gather::linear, Gather),
     alg!(gatherv::linear, Gatherv),
@@ -403,6 +452,7 @@ pub static REGISTRY: &[Algorithm] = &[
     alg!(allgather::recursive_doubling, Allgather),
     alg!(allgather::bruck, Allgather),
     alg!(allgather::ring, Allgather),
+    alg!(allgather::two_level, Allgather),
     alg!(allgatherv::ring, Allgatherv),
     alg!(allgatherv::gather_bcast, Allgatherv),
     alg!(alltoall::bruck, Alltoall),
@@ -442,6 +492,8 @@ const MIB: usize = 1024 * KIB;
 ///
 /// | collective | choice |
 /// |---|---|
+/// | barrier, bcast, reduce, allreduce on several nodes (some with several ranks; reductions: commutative, or each node's ranks consecutive) | two_level |
+/// | allgather on several nodes (some with several ranks) | two_level |
 /// | barrier | dissemination |
 /// | bcast | binomial if `n < 12 KiB` or `p <= 3`; else scatter_allgather |
 /// | reduce | rabenseifner if commutative, `n >= 16 KiB` and `p >= 4`; else binomial (order-preserving) |
@@ -455,7 +507,18 @@ const MIB: usize = 1024 * KIB;
 /// | scan, exscan | recursive_doubling (order-preserving) |
 pub fn default_for(sel: &Selection) -> &'static Algorithm {
     let (p, n, pof2) = (sel.size, sel.bytes, sel.size.is_power_of_two());
+    let two_level = sel.multi_node() && (sel.commutative || sel.nodes_contiguous);
     let key = match sel.kind {
+        CollectiveKind::Barrier | CollectiveKind::Bcast | CollectiveKind::Reduce | CollectiveKind::Allreduce
+            if two_level =>
+        {
+            match sel.kind {
+                CollectiveKind::Barrier => barrier::two_level::KEY,
+                CollectiveKind::Bcast => bcast::two_level::KEY,
+                CollectiveKind::Reduce => reduce::two_level::KEY,
+                _ => allreduce::two_level::KEY,
+            }
+        }
         CollectiveKind::Barrier => barrier::dissemination::KEY,
         CollectiveKind::Bcast if n < 12 * KIB || p <= 3 => bcast::binomial::KEY,
         CollectiveKind::Bcast => bcast::scatter_allgather::KEY,
@@ -471,6 +534,7 @@ pub fn default_for(sel: &Selection) -> &'static Algorithm {
         CollectiveKind::Scatter if n < 64 * KIB => scatter::binomial::KEY,
         CollectiveKind::Scatter => scatter::linear::KEY,
         CollectiveKind::Scatterv => scatterv::linear::KEY,
+        CollectiveKind::Allgather if sel.multi_node() => allgather::two_level::KEY,
         CollectiveKind::Allgather if n.saturating_mul(p) < 80 * KIB && !pof2 => allgather::bruck::KEY,
         CollectiveKind::Allgather if n.saturating_mul(p) < 512 * KIB && pof2 => allgather::recursive_doubling::KEY,
         CollectiveKind::Allgather => allgather::ring::KEY,
@@ -532,4 +596,27 @@ pub fn env_override(kind: CollectiveKind) -> Option<&'static str> {
         })
         .get(&kind)
         .map(String::as_str)
+}
+
+/// Environment assignments that, over `0..sweep_len()`, force every
+/// registered algorithm at least once: assignment `k` sets each
+/// `RMPI_COLL_<COLLECTIVE>` to the `k`-th algorithm of that collective
+/// (cycling). Process-level tests run one job per assignment. With
+/// `order_preserving`, reductions cycle only through the algorithms that
+/// keep rank order (for programs that use non-commutative operators).
+pub fn sweep(k: usize, order_preserving: bool) -> Vec<(String, &'static str)> {
+    CollectiveKind::ALL
+        .iter()
+        .map(|&kind| {
+            let probe = Selection::new(kind, 2, 0, false);
+            let algs: Vec<&Algorithm> =
+                algorithms(kind).filter(|a| !order_preserving || !kind.reduces() || (a.supports)(&probe)).collect();
+            (kind.env_var(), algs[k % algs.len()].key)
+        })
+        .collect()
+}
+
+/// Number of [`sweep`] assignments needed to force every algorithm.
+pub fn sweep_len() -> usize {
+    CollectiveKind::ALL.iter().map(|&k| algorithms(k).count()).max().unwrap_or(1)
 }

@@ -135,7 +135,7 @@ fn check_reductions<T: Elem>(
 
 /// A selection with a non-commutative operator (to ask `supports`).
 fn non_commutative(kind: CollectiveKind) -> select::Selection {
-    select::Selection { kind, size: 4, bytes: 64, commutative: false }
+    select::Selection::new(kind, 4, 64, false)
 }
 
 fn inputs<T>(size: usize, count: usize, seed: u64, mut make: impl FnMut(&mut Gen) -> T) -> Vec<Vec<T>> {

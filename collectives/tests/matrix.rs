@@ -487,7 +487,7 @@ fn matrix(kinds: &[K]) {
                     let in_place = (n / 4) % 2 == 1;
                     let supports_nc = key.map_or(true, |k| {
                         let a = select::lookup(k).unwrap();
-                        (a.supports)(&Selection { kind, size, bytes: 8, commutative: false })
+                        (a.supports)(&Selection::new(kind, size, 8, false))
                     });
                     let opk = if supports_nc && (n / 8) % 2 == 1 { OpKind::Mat } else { OpKind::Sum };
                     let mut g = Gen::new(n as u64 * 7919 + size as u64);
@@ -552,7 +552,7 @@ fn large_messages_on_every_algorithm() {
                 K::Alltoall | K::Alltoallv | K::ReduceScatter | K::ReduceScatterBlock => 700,
                 _ => 3000,
             };
-            let nc = (alg.supports)(&Selection { kind, size, bytes: 8, commutative: false });
+            let nc = (alg.supports)(&Selection::new(kind, size, 8, false));
             let opk = if nc && n % 2 == 0 { OpKind::Mat } else { OpKind::Sum };
             let c = if opk == OpKind::Mat { c / 4 } else { c };
             let in_place = in_place_applies(kind) && n % 3 == 0;
@@ -592,7 +592,7 @@ fn persistent_restart_reruns_every_algorithm() {
         let kind = alg.kind;
         for size in [1usize, 2, 3, 6, 9] {
             n += 1;
-            let nc = (alg.supports)(&Selection { kind, size, bytes: 8, commutative: false });
+            let nc = (alg.supports)(&Selection::new(kind, size, 8, false));
             let opk = if nc { OpKind::Mat } else { OpKind::Sum };
             let in_place = in_place_applies(kind) && n % 2 == 0;
             let root = if kind.rooted() { size - 1 } else { 0 };

@@ -22,7 +22,7 @@ fn vector_collective_schedules_are_hazard_free_and_within_tag_space() {
     for alg in select::REGISTRY.iter().filter(|a| ORIGINAL.contains(&a.kind)) {
         for size in 1..=64 {
             for commutative in [true, false] {
-                let sel = Selection { kind: alg.kind, size, bytes: 64, commutative };
+                let sel = Selection::new(alg.kind, size, 64, commutative);
                 if !(alg.supports)(&sel) {
                     continue;
                 }
@@ -71,7 +71,7 @@ fn message_counts_are_logarithmic() {
 
 #[test]
 fn overrides_accept_short_and_full_names_and_reject_unknown_ones() {
-    let sel = Selection { kind: CollectiveKind::Allreduce, size: 8, bytes: 64, commutative: true };
+    let sel = Selection::new(CollectiveKind::Allreduce, 8, 64, true);
     assert_eq!(select::choose_with(&sel, None).unwrap().key, "allreduce:recursive_doubling");
     assert_eq!(select::choose_with(&sel, Some("reduce_bcast")).unwrap().key, "allreduce:reduce_bcast");
     assert_eq!(select::choose_with(&sel, Some("allreduce:reduce_bcast")).unwrap().key, "allreduce:reduce_bcast");
@@ -97,7 +97,7 @@ fn registry_keys_are_unique_and_prefixed_by_their_collective() {
 
 #[test]
 fn ring_refuses_non_commutative_operators() {
-    let sel = Selection { kind: CollectiveKind::Allreduce, size: 8, bytes: 64, commutative: false };
+    let sel = Selection::new(CollectiveKind::Allreduce, 8, 64, false);
     assert!(select::choose_with(&sel, Some("ring")).is_err());
     assert!(Collective::with_algorithm("allreduce:ring", args(0, 4, 0, 64, false)).is_err());
 }
@@ -120,7 +120,7 @@ fn collectives_can_move_between_threads() {
 }
 
 fn sel(kind: CollectiveKind, size: usize, bytes: usize, commutative: bool) -> Selection {
-    Selection { kind, size, bytes, commutative }
+    Selection::new(kind, size, bytes, commutative)
 }
 
 #[test]

@@ -12,7 +12,7 @@ use rmpi_engine::matching::{SrcSel, TagSel};
 use rmpi_engine::{MsgId, SendMode, Status};
 
 use crate::bootstrap;
-use crate::coll::{CollOut, CollRun};
+use crate::coll::{CollIn, CollOut, CollRun, Span};
 use crate::comm::{compare_groups, CommId, Compare, Group, GroupId, Tables, COMM_SELF, COMM_WORLD, MASK_WORDS};
 use crate::error::{err, ErrorClass, MpiError, MpiResult};
 use crate::ops::{predefined, PredefOp, Prim};
@@ -275,6 +275,41 @@ pub fn sendrecv(
     Ok(sts[0])
 }
 
+/// `MPI_Isendrecv`: one request for a receive and a send, complete when
+/// both are; its status is the receive's. With `keep`, the send's bytes
+/// are `keep` (held by the request) and `sbuf`/`slen` are ignored.
+///
+/// # Safety
+/// Both buffers must stay valid (and the receive buffer untouched) until
+/// the request completes.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn isendrecv(
+    sbuf: *const u8,
+    slen: usize,
+    keep: Option<Vec<u8>>,
+    dest: i32,
+    stag: i32,
+    rbuf: *mut u8,
+    rlen: usize,
+    src: i32,
+    rtag: i32,
+    comm: CommId,
+) -> MpiResult<RequestId> {
+    let (sbuf, slen) = keep.as_ref().map_or((sbuf, slen), |k| (k.as_ptr(), k.len()));
+    // SAFETY: forwarded from this function's contract.
+    let r = unsafe { irecv(rbuf, rlen, src, rtag, comm)? };
+    // SAFETY: as above; `keep`'s heap block does not move when the vector
+    // moves into the request, which holds it until completion.
+    let s = match unsafe { isend(sbuf, slen, dest, stag, comm, SendMode::Standard) } {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = cancel(r).and_then(|_| request_free(r));
+            return Err(e);
+        }
+    };
+    with(|rt| Ok(rt.reqs.insert(ReqBody::Compound { parts: vec![r, s], status_of: 0, _keep: keep })))
+}
+
 /// Complete a request if it is done. Non-persistent requests are freed.
 fn try_complete(rt: &mut Runtime, id: RequestId) -> MpiResult<Option<Status>> {
     let body = rt.reqs.get_mut(id)?;
@@ -286,6 +321,23 @@ fn try_complete(rt: &mut Runtime, id: RequestId) -> MpiResult<Option<Status>> {
         ReqBody::Coll { done, .. } => done.then(Status::default),
         ReqBody::Rma(op) => rt.rma.op_done(*op).then(Status::default),
         ReqBody::PersistentColl { active, .. } => return Ok((!*active).then(Status::default)),
+        ReqBody::Compound { parts, status_of, .. } => {
+            let (parts, status_of) = (parts.clone(), *status_of);
+            for &p in &parts {
+                if !is_complete(rt, p)? {
+                    return Ok(None);
+                }
+            }
+            let mut st = null_status();
+            for (i, &p) in parts.iter().enumerate() {
+                let s = try_complete(rt, p)?.expect("checked complete");
+                if i == status_of {
+                    st = s;
+                }
+            }
+            rt.reqs.remove(id)?;
+            return Ok(Some(st));
+        }
         ReqBody::Persistent { active, .. } => {
             return match *active {
                 None => Ok(Some(null_status())),
@@ -370,6 +422,15 @@ fn is_complete(rt: &mut Runtime, id: RequestId) -> MpiResult<bool> {
         ReqBody::Rma(op) => rt.rma.op_done(*op),
         ReqBody::PersistentColl { active, .. } => !*active,
         ReqBody::Persistent { active: None, .. } => true,
+        ReqBody::Compound { parts, .. } => {
+            let parts = parts.clone();
+            for p in parts {
+                if !is_complete(rt, p)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
         ReqBody::Persistent { active: Some(rid), .. } => {
             rt.net.engine.status(*rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?.is_some()
         }
@@ -447,6 +508,14 @@ pub fn cancel(id: RequestId) -> MpiResult<()> {
                 let rid = *rid;
                 rt.net.engine.cancel_recv(rid);
             }
+            ReqBody::Compound { parts, status_of, .. } => {
+                // Only the receive (whose status the request reports) is cancelled.
+                let p = parts[*status_of];
+                if let ReqBody::P2p(rid) = rt.reqs.get_mut(p)? {
+                    let rid = *rid;
+                    rt.net.engine.cancel_recv(rid);
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -462,6 +531,13 @@ pub fn request_free(id: RequestId) -> MpiResult<()> {
             }
             ReqBody::Coll { done: false, .. } | ReqBody::PersistentColl { active: true, .. } => {
                 return err(ErrorClass::Request, "cannot free an active collective request");
+            }
+            ReqBody::Compound { parts, .. } => {
+                for p in parts {
+                    if let ReqBody::P2p(rid) = rt.reqs.remove(p)? {
+                        let _ = rt.net.engine.free(rid);
+                    }
+                }
             }
             _ => {}
         }
@@ -617,7 +693,7 @@ fn start_one(rt: &mut Runtime, id: RequestId) -> MpiResult<()> {
         c.coll_seq = c.coll_seq.wrapping_add(1);
         if let ReqBody::PersistentColl { run, input, active, .. } = rt.reqs.get_mut(id)? {
             run.set_seq(seq);
-            run.coll.restart(input.slice(0, input.len())).map_err(coll_err)?;
+            input.restart(&mut run.coll).map_err(coll_err)?;
             *active = true;
         }
         rt.colls_in_flight += 1;
@@ -646,13 +722,25 @@ fn start_one(rt: &mut Runtime, id: RequestId) -> MpiResult<()> {
 fn new_run(
     rt: &mut Runtime,
     comm: CommId,
+    span: Option<Span>,
     make: impl FnOnce(usize, usize) -> MpiResult<Collective>,
 ) -> MpiResult<CollRun> {
     let c = rt.tables.comm_mut(comm)?;
-    let seq = c.coll_seq;
-    c.coll_seq = c.coll_seq.wrapping_add(1);
-    let (ctx, group, rank) = (c.ctx, c.group.clone(), c.rank);
-    let coll = make(rank as usize, group.len())?;
+    let (ctx, seq) = (c.ctx, c.coll_seq);
+    let (group, rank): (Group, i32) = match span {
+        None => (c.group.clone(), c.rank),
+        Some(s) => {
+            if s.rank >= s.members.len() {
+                return err(ErrorClass::Intern, "collective span without this process");
+            }
+            (s.members.into(), s.rank as i32)
+        }
+    };
+    // The node of each participant: node-aware algorithms are chosen and
+    // built from it (the map is the same on every rank).
+    let nodes: Vec<usize> = group.iter().map(|&w| rt.net.world.node_of_rank[w as usize] as usize).collect();
+    let coll = rmpi_collectives::locality::with_nodes(&nodes, || make(rank as usize, group.len()))?;
+    rt.tables.comm_mut(comm)?.coll_seq = seq.wrapping_add(1);
     Ok(CollRun::new(coll, ctx, group, rank, seq))
 }
 
@@ -666,7 +754,55 @@ pub fn coll_blocking(
     comm: CommId,
     make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
 ) -> MpiResult<Vec<u8>> {
-    run_blocking(comm, |r, n| make(r, n).map_err(coll_err))
+    coll_blocking_on(comm, None, make)
+}
+
+/// [`coll_blocking`] over `span` instead of the communicator's group (the
+/// communicator still gives the context and the sequence number).
+pub fn coll_blocking_on(
+    comm: CommId,
+    span: Option<Span>,
+    make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
+) -> MpiResult<Vec<u8>> {
+    let mut run = with(|rt| new_run(rt, comm, span, |r, n| make(r, n).map_err(coll_err)))?;
+    block_on(|rt| run.progress(&mut rt.net).map(|done| done.then_some(())))?;
+    Ok(run.coll.into_output())
+}
+
+/// [`coll_start`] over `span` (see [`coll_blocking_on`]).
+pub fn coll_start_on(
+    comm: CommId,
+    span: Option<Span>,
+    out: Option<CollOut>,
+    make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
+) -> MpiResult<RequestId> {
+    with(|rt| {
+        let run = new_run(rt, comm, span, |r, n| make(r, n).map_err(coll_err))?;
+        rt.colls_in_flight += 1;
+        let id = rt.reqs.insert(ReqBody::Coll { run: Box::new(run), out, done: false });
+        rt.progress()?;
+        Ok(id)
+    })
+}
+
+/// [`coll_init`] over `span` (see [`coll_blocking_on`]), with any [`CollIn`].
+///
+/// # Safety
+/// The memory behind `input` and `out` must stay valid while the request
+/// exists and is active.
+pub unsafe fn coll_init_on(
+    comm: CommId,
+    span: Option<Span>,
+    input: CollIn,
+    out: Option<CollOut>,
+    make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
+) -> MpiResult<RequestId> {
+    with(|rt| {
+        let run = new_run(rt, comm, span, |r, n| make(r, n).map_err(coll_err))?;
+        // The init consumed no sequence number's traffic; starts take their own.
+        rt.tables.comm_mut(comm)?.coll_seq = rt.tables.comm(comm)?.coll_seq.wrapping_sub(1);
+        Ok(rt.reqs.insert(ReqBody::PersistentColl { run: Box::new(run), comm, input, out, active: false }))
+    })
 }
 
 /// Start a collective and return its request (the nonblocking form); on
@@ -692,17 +828,13 @@ pub unsafe fn coll_init(
     out: Option<CollOut>,
     make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
 ) -> MpiResult<RequestId> {
-    with(|rt| {
-        let run = new_run(rt, comm, |r, n| make(r, n).map_err(coll_err))?;
-        // The init consumed no sequence number's traffic; starts take their own.
-        rt.tables.comm_mut(comm)?.coll_seq = rt.tables.comm(comm)?.coll_seq.wrapping_sub(1);
-        Ok(rt.reqs.insert(ReqBody::PersistentColl { run: Box::new(run), comm, input, out, active: false }))
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe { coll_init_on(comm, None, CollIn::Bytes(input), out, make) }
 }
 
 /// Run a collective to completion and return its output.
 fn run_blocking(comm: CommId, make: impl FnOnce(usize, usize) -> MpiResult<Collective>) -> MpiResult<Vec<u8>> {
-    let mut run = with(|rt| new_run(rt, comm, make))?;
+    let mut run = with(|rt| new_run(rt, comm, None, make))?;
     block_on(|rt| run.progress(&mut rt.net).map(|done| done.then_some(())))?;
     Ok(run.coll.into_output())
 }
@@ -756,7 +888,7 @@ fn start_nonblocking(
     make: impl FnOnce(usize, usize) -> MpiResult<Collective>,
 ) -> MpiResult<RequestId> {
     with(|rt| {
-        let run = new_run(rt, comm, make)?;
+        let run = new_run(rt, comm, None, make)?;
         rt.colls_in_flight += 1;
         let id = rt.reqs.insert(ReqBody::Coll { run: Box::new(run), out, done: false });
         rt.progress()?;

@@ -69,6 +69,8 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         },
         _ => vec![0; size as usize],
     };
+    let on_one_host = node_of_rank.iter().all(|&n| n == node_of_rank[0]);
+    let node_of_rank = crate::nodemap::from_env(size)?.unwrap_or(node_of_rank);
     let world = World { rank, size, node_of_rank, jobid: jobid.clone() };
     let local = world.local_ranks();
     let force_tcp = std::env::var("RMPI_TRANSPORT").map(|v| v.eq_ignore_ascii_case("tcp")).unwrap_or(false);
@@ -87,13 +89,8 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
     };
     let tcp = if size > 1 && !force_ofi && (force_tcp || local.len() < size as usize) {
         Some(
-            TcpTransport::bind(TcpConfig {
-                rank,
-                job: jobid.clone(),
-                secret,
-                loopback_only: local.len() == size as usize,
-            })
-            .map_err(tr)?,
+            TcpTransport::bind(TcpConfig { rank, job: jobid.clone(), secret, loopback_only: on_one_host })
+                .map_err(tr)?,
         )
     } else {
         None

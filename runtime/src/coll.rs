@@ -7,6 +7,7 @@
 //! nonblocking collectives never match each other's messages.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rmpi_collectives::{CollError, Collective, P2p, ReqToken};
 use rmpi_engine::buffer::{RecvBuf, SendBuf};
@@ -143,40 +144,107 @@ impl P2p for EngineP2p<'_> {
     }
 }
 
+/// Who takes part in a collective when it is not the communicator's own
+/// group: the world ranks of every participant, in the numbering the
+/// schedule uses, and this process's index among them. Intercommunicator
+/// collectives run over both groups at once this way (on the
+/// intercommunicator's context, with its sequence numbers).
+#[derive(Debug, Clone)]
+pub struct Span {
+    /// World rank of each participant.
+    pub members: Vec<u32>,
+    /// This process's index in `members`.
+    pub rank: usize,
+}
+
+/// Where a persistent collective's input comes from at every start.
+#[derive(Clone)]
+pub enum CollIn {
+    /// These bytes, re-read at each start.
+    Bytes(SendBuf),
+    /// Whatever this returns at each start (e.g. a freshly packed image of
+    /// a non-contiguous buffer, or the receive buffer of an in-place call).
+    Func(Arc<dyn Fn() -> Vec<u8> + Send + Sync>),
+}
+
+impl CollIn {
+    /// Re-arm `coll` with this input.
+    pub(crate) fn restart(&self, coll: &mut Collective) -> Result<(), CollError> {
+        match self {
+            CollIn::Bytes(b) => coll.restart(b.slice(0, b.len())),
+            CollIn::Func(f) => coll.restart(&f()),
+        }
+    }
+}
+
+impl std::fmt::Debug for CollIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CollIn::Bytes(b) => write!(f, "CollIn::Bytes({} bytes)", b.len()),
+            CollIn::Func(_) => f.write_str("CollIn::Func"),
+        }
+    }
+}
+
+/// A function that places a collective's result.
+pub type Deliver = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 /// Where a collective's result goes when it completes: the caller's receive
 /// buffer, whole or only some byte ranges (the v-variants' blocks: MPI leaves
-/// the bytes between blocks untouched).
-#[derive(Debug, Clone)]
-pub struct CollOut {
-    buf: RecvBuf,
-    blocks: Option<Vec<(usize, usize)>>,
+/// the bytes between blocks untouched), or a function that places it (the
+/// C ABI unpacks non-contiguous datatypes this way).
+#[derive(Clone)]
+pub struct CollOut(Target);
+
+#[derive(Clone)]
+enum Target {
+    Whole(RecvBuf),
+    Blocks(RecvBuf, Vec<(usize, usize)>),
+    Func(Deliver),
+}
+
+impl std::fmt::Debug for CollOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Target::Whole(b) => write!(f, "CollOut::whole({} bytes)", b.len()),
+            Target::Blocks(b, v) => write!(f, "CollOut::blocks({} bytes, {} blocks)", b.len(), v.len()),
+            Target::Func(_) => f.write_str("CollOut::func"),
+        }
+    }
 }
 
 impl CollOut {
     /// Copy the whole result (as much as fits) to the start of `buf`.
     pub fn whole(buf: RecvBuf) -> CollOut {
-        CollOut { buf, blocks: None }
+        CollOut(Target::Whole(buf))
     }
 
     /// Copy only the `(offset, len)` ranges of the result, each to the same
     /// offset of `buf`.
     pub fn blocks(buf: RecvBuf, blocks: Vec<(usize, usize)>) -> CollOut {
-        CollOut { buf, blocks: Some(blocks) }
+        CollOut(Target::Blocks(buf, blocks))
     }
 
-    /// Deliver `result` (an empty result touches nothing).
+    /// Hand the result to `f`, which runs once per completion inside the
+    /// runtime's progress (it must not call MPI).
+    pub fn func(f: Deliver) -> CollOut {
+        CollOut(Target::Func(f))
+    }
+
+    /// Deliver `result` (an empty result touches no buffer).
     pub fn deliver(&self, result: &[u8]) {
-        match &self.blocks {
-            None => {
-                self.buf.write_at(0, &result[..result.len().min(self.buf.len())]);
+        match &self.0 {
+            Target::Whole(buf) => {
+                buf.write_at(0, &result[..result.len().min(buf.len())]);
             }
-            Some(blocks) => {
+            Target::Blocks(buf, blocks) => {
                 for &(off, len) in blocks {
                     if len > 0 && off + len <= result.len() {
-                        self.buf.write_at(off, &result[off..off + len]);
+                        buf.write_at(off, &result[off..off + len]);
                     }
                 }
             }
+            Target::Func(f) => f(result),
         }
     }
 }

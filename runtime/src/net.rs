@@ -83,9 +83,22 @@ impl Net {
             .engine
             .post_send(peer, ctx, src, tag, buf, mode)
             .map_err(|e| MpiError::new(ErrorClass::Intern, e.to_string()))?;
+        // A receive posted since the last progress step may have matched a
+        // rendezvous from a peer this rank never sent to: its reply needs a
+        // route before the flush below pushes it.
+        self.route_busy_peers()?;
         // Push eagerly: the common case sends with no further call.
         self.router.flush(&mut self.engine)?;
         Ok(rid)
+    }
+
+    /// Gives every peer the engine has packets for a route.
+    fn route_busy_peers(&mut self) -> MpiResult<()> {
+        let unrouted: Vec<u32> = self.engine.busy_peers().filter(|&p| !self.router.is_routed(p)).collect();
+        for peer in unrouted {
+            self.ensure_route(peer)?;
+        }
+        Ok(())
     }
 
     /// Post a receive.
@@ -98,10 +111,7 @@ impl Net {
         let got = self.router.poll(&mut self.engine)?;
         // Replies (Cts, credit, acks) may be due to a peer this rank never
         // sent to: give it a route first.
-        let unrouted: Vec<u32> = self.engine.busy_peers().filter(|&p| !self.router.is_routed(p)).collect();
-        for peer in unrouted {
-            self.ensure_route(peer)?;
-        }
+        self.route_busy_peers()?;
         let sent = self.router.flush(&mut self.engine)?;
         Ok(got + sent > 0)
     }

@@ -10,10 +10,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rmpi_engine::buffer::SendBuf;
 use rmpi_engine::{ReqId, Status};
 
-use crate::coll::{CollOut, CollRun};
+use crate::coll::{CollIn, CollOut, CollRun};
 use crate::comm::{CommId, Tables};
 use crate::error::{err, ErrorClass, MpiError, MpiResult};
 use crate::net::Net;
@@ -37,7 +36,11 @@ pub(crate) enum ReqBody {
     /// A nonblocking collective; `out` receives the result on completion.
     Coll { run: Box<CollRun>, out: Option<CollOut>, done: bool },
     /// A persistent collective: `input` is re-read at every start.
-    PersistentColl { run: Box<CollRun>, comm: CommId, input: SendBuf, out: Option<CollOut>, active: bool },
+    PersistentColl { run: Box<CollRun>, comm: CommId, input: CollIn, out: Option<CollOut>, active: bool },
+    /// Several requests completed as one (`MPI_Isendrecv`): done when all
+    /// are; its status is that of `parts[status_of]`. `_keep` holds bytes
+    /// a part sends from (a packed copy) until then.
+    Compound { parts: Vec<RequestId>, status_of: usize, _keep: Option<Vec<u8>> },
     /// A persistent request and its current activation, if any.
     Persistent { spec: Persistent, active: Option<ReqId> },
     /// A request-based RMA operation (`MPI_Rput` and friends).

@@ -4,3 +4,4 @@
 pub mod bruck;
 pub mod recursive_doubling;
 pub mod ring;
+pub mod two_level;

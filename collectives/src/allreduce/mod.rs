@@ -5,3 +5,4 @@ pub mod rabenseifner;
 pub mod recursive_doubling;
 pub mod reduce_bcast;
 pub mod ring;
+pub mod two_level;

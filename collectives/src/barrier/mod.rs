@@ -2,3 +2,4 @@
 
 pub mod dissemination;
 pub mod recursive_doubling;
+pub mod two_level;

@@ -2,3 +2,4 @@
 
 pub mod binomial;
 pub mod scatter_allgather;
+pub mod two_level;

@@ -2,6 +2,7 @@
 
 pub mod binomial;
 pub mod rabenseifner;
+pub mod two_level;
 
 use std::sync::Arc;
 
