@@ -64,6 +64,9 @@ fn one_sided_fence_pscw_passive_atomics_dynamic_and_shared_windows() {
     let o = run(3, &exe, &[("RMPI_TRANSPORT", "tcp")]);
     let (out, err) = text(&o);
     assert!(o.status.success() && out.contains("rma OK"), "rma over TCP failed ({}):\n{out}\n{err}", o.status);
+}
+
+#[test]
 fn mpi_io_offsets_views_shared_and_ordered_pointers_and_file_errors() {
     passes("io", 1, "io OK");
     passes("io", 3, "io OK");
