@@ -199,7 +199,13 @@ fn three_nodes_cyclic_placement(c: &Ctx) {
             "rank {r} sends to the next node by TCP:\n{}",
             out.stdout
         );
-        assert_eq!(counter(&out, r, "shm", "bytes_sent"), 0, "rank {r} has no local ring neighbour:\n{}", out.stdout);
+        // Shared memory carries at most the node-aware collectives' small
+        // packets (barrier, finalize), never the 4 KiB ring payload.
+        assert!(
+            counter(&out, r, "shm", "bytes_sent") < 4096,
+            "rank {r} has no local ring neighbour:\n{}",
+            out.stdout
+        );
     }
     let out = c.srun3(&["-m", "cyclic", &ex("bcast")]).run();
     expect_every_rank(&out, 6, |r| format!("rank {r}: bcast ok"));
