@@ -6,6 +6,7 @@
  *   osu_like -t allreduce:8,8192 -t bcast:8,65536 -t barrier -t alltoall:8,65536
  *   osu_like -t blocked:5       (CPU time of a rank blocked in MPI_Recv for 5 s)
  *   osu_like -t hello           (init, one barrier, finalize)
+ *   osu_like -t lat -s 8 -n 10000   (one loop of a fixed length: for profilers)
  *
  * Tests:
  *   lat        ping-pong between ranks 0 and 1, one-way time in microseconds
@@ -144,13 +145,15 @@ static double loop_alltoall(long n, size_t size) {
 }
 
 /* Run loops of growing length until the slowest rank's loop takes `target` seconds. */
+static long fixed_iters = 0; /* -n: one loop of this many iterations (for profilers) */
+
 static void measure(const char *name, loop_fn fn, size_t size) {
-  long n = 1, max_iters = 100000000;
+  long n = fixed_iters > 0 ? fixed_iters : 1, max_iters = 100000000;
   double t = 0;
   for (;;) {
     double mine = fn(n, size);
     MPI_Allreduce(&mine, &t, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    if (t >= target || n >= max_iters) break;
+    if (t >= target || n >= max_iters || fixed_iters > 0) break;
     long next = t > 0 ? (long)((double)n * 1.3 * target / t) : n * 16;
     if (next < 2 * n) next = 2 * n;
     if (next > 64 * n) next = 64 * n;
@@ -242,8 +245,10 @@ int main(int argc, char **argv) {
       ndefault = parse_sizes(argv[++i], default_sizes);
     } else if (strcmp(argv[i], "-T") == 0 && i + 1 < argc) {
       target = atof(argv[++i]);
+    } else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+      fixed_iters = atol(argv[++i]);
     } else {
-      die("usage: osu_like [-t TEST[:SIZES]]... [-s SIZES] [-T SECONDS]");
+      die("usage: osu_like [-t TEST[:SIZES]]... [-s SIZES] [-T SECONDS] [-n ITERS]");
     }
   }
 

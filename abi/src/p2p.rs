@@ -437,7 +437,9 @@ fn idle(h: MpiRequest) -> bool {
 }
 
 fn finish(h: &mut MpiRequest, r: &Req, s: Status) -> Status {
-    st().active.remove(h);
+    if matches!(r, Req::Rt { persistent: true, .. }) {
+        st().active.remove(h);
+    }
     if let Req::Grequest(g) = r {
         g.release();
     }

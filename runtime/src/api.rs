@@ -195,15 +195,24 @@ pub unsafe fn isend(
     mode: SendMode,
 ) -> MpiResult<RequestId> {
     with(|rt| {
-        let (ctx, group, me) = comm_info(&rt.tables, comm)?;
-        check_rank(dest, group.len() as i32, false)?;
+        // No clone of the group: this is every message's path.
+        let c = rt.tables.comm(comm)?;
+        let (ctx, me) = (c.ctx, c.rank);
+        check_rank(dest, c.group.len() as i32, false)?;
         check_tag(tag, false)?;
         if dest == PROC_NULL {
             return Ok(rt.reqs.insert(ReqBody::Done(null_status())));
         }
+        let peer = c.group[dest as usize];
+        // SAFETY: forwarded from this function's contract.
+        let data: &[u8] = if len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(buf, len) } };
+        if rt.net.send_inline(peer, ctx, me, tag, data, mode)? {
+            let st = Status { source: me, tag, count: len, truncated: false, cancelled: false };
+            return Ok(rt.reqs.insert(ReqBody::Done(st)));
+        }
         // SAFETY: forwarded from this function's contract.
         let sbuf = if len == 0 { SendBuf::empty() } else { unsafe { SendBuf::new(buf, len) } };
-        let rid = rt.net.send(group[dest as usize], ctx, me, tag, sbuf, mode)?;
+        let rid = rt.net.send(peer, ctx, me, tag, sbuf, mode)?;
         Ok(rt.reqs.insert(ReqBody::P2p(rid)))
     })
 }
@@ -215,8 +224,9 @@ pub unsafe fn isend(
 /// request completes.
 pub unsafe fn irecv(buf: *mut u8, len: usize, src: i32, tag: i32, comm: CommId) -> MpiResult<RequestId> {
     with(|rt| {
-        let (ctx, group, _) = comm_info(&rt.tables, comm)?;
-        check_rank(src, group.len() as i32, true)?;
+        let c = rt.tables.comm(comm)?;
+        let ctx = c.ctx;
+        check_rank(src, c.group.len() as i32, true)?;
         check_tag(tag, true)?;
         if src == PROC_NULL {
             return Ok(rt.reqs.insert(ReqBody::Done(null_status())));
@@ -470,8 +480,9 @@ pub fn request_free(id: RequestId) -> MpiResult<()> {
 /// `MPI_Iprobe`.
 pub fn iprobe(src: i32, tag: i32, comm: CommId) -> MpiResult<Option<Status>> {
     with(|rt| {
-        let (ctx, group, _) = comm_info(&rt.tables, comm)?;
-        check_rank(src, group.len() as i32, true)?;
+        let c = rt.tables.comm(comm)?;
+        let ctx = c.ctx;
+        check_rank(src, c.group.len() as i32, true)?;
         check_tag(tag, true)?;
         if src == PROC_NULL {
             return Ok(Some(null_status()));
@@ -504,8 +515,9 @@ pub enum Message {
 /// `MPI_Improbe`.
 pub fn improbe(src: i32, tag: i32, comm: CommId) -> MpiResult<Option<(Message, Status)>> {
     with(|rt| {
-        let (ctx, group, _) = comm_info(&rt.tables, comm)?;
-        check_rank(src, group.len() as i32, true)?;
+        let c = rt.tables.comm(comm)?;
+        let ctx = c.ctx;
+        check_rank(src, c.group.len() as i32, true)?;
         check_tag(tag, true)?;
         if src == PROC_NULL {
             return Ok(Some((Message::NoProc, null_status())));
@@ -582,8 +594,9 @@ pub unsafe fn send_init(
 /// The buffer must stay valid while the request exists and is active.
 pub unsafe fn recv_init(buf: *mut u8, len: usize, src: i32, tag: i32, comm: CommId) -> MpiResult<RequestId> {
     with(|rt| {
-        let (ctx, group, _) = comm_info(&rt.tables, comm)?;
-        check_rank(src, group.len() as i32, true)?;
+        let c = rt.tables.comm(comm)?;
+        let ctx = c.ctx;
+        check_rank(src, c.group.len() as i32, true)?;
         check_tag(tag, true)?;
         // SAFETY: forwarded from this function's contract.
         let rbuf = if len == 0 { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf, len) } };

@@ -27,7 +27,7 @@ pub struct CollRun {
     group: Group,
     rank: usize,
     seq: u32,
-    tokens: HashMap<ReqToken, ReqId>,
+    tokens: HashMap<ReqToken, Option<ReqId>>,
     next_token: ReqToken,
 }
 
@@ -71,7 +71,7 @@ struct EngineP2p<'a> {
     rank: usize,
     seq: u32,
     net: &'a mut Net,
-    tokens: &'a mut HashMap<ReqToken, ReqId>,
+    tokens: &'a mut HashMap<ReqToken, Option<ReqId>>,
     next_token: &'a mut ReqToken,
 }
 
@@ -88,7 +88,8 @@ impl EngineP2p<'_> {
         self.group.get(peer).copied().ok_or_else(|| CollError::Invalid(format!("peer {peer} outside the communicator")))
     }
 
-    fn token(&mut self, rid: ReqId) -> ReqToken {
+    /// A token for `rid`; `None` stands for a send already complete.
+    fn token(&mut self, rid: Option<ReqId>) -> ReqToken {
         let t = *self.next_token;
         *self.next_token += 1;
         self.tokens.insert(t, rid);
@@ -108,6 +109,13 @@ impl P2p for EngineP2p<'_> {
     fn isend(&mut self, peer: usize, tag: u32, data: &[u8]) -> Result<ReqToken, CollError> {
         let tag = self.tag(tag)?;
         let world = self.world(peer)?;
+        let inline = self
+            .net
+            .send_inline(world, self.run_ctx, self.rank as i32, tag, data, SendMode::Standard)
+            .map_err(|e| CollError::P2p(e.to_string()))?;
+        if inline {
+            return Ok(self.token(None));
+        }
         // SAFETY: the executor keeps `data` alive and unchanged until this
         // token tests complete (the P2p contract).
         let buf = unsafe { SendBuf::new(data.as_ptr(), data.len()) };
@@ -115,7 +123,7 @@ impl P2p for EngineP2p<'_> {
             .net
             .send(world, self.run_ctx, self.rank as i32, tag, buf, SendMode::Standard)
             .map_err(|e| CollError::P2p(e.to_string()))?;
-        Ok(self.token(rid))
+        Ok(self.token(Some(rid)))
     }
 
     fn irecv(&mut self, peer: usize, tag: u32, buf: &mut [u8]) -> Result<ReqToken, CollError> {
@@ -124,11 +132,14 @@ impl P2p for EngineP2p<'_> {
         // token tests complete (the P2p contract).
         let rbuf = unsafe { RecvBuf::new(buf.as_mut_ptr(), buf.len()) };
         let rid = self.net.recv(self.run_ctx, SrcSel::Rank(peer as i32), TagSel::Tag(tag), rbuf);
-        Ok(self.token(rid))
+        Ok(self.token(Some(rid)))
     }
 
     fn test(&mut self, req: ReqToken) -> Result<bool, CollError> {
-        let rid = *self.tokens.get(&req).ok_or_else(|| CollError::P2p("unknown token".into()))?;
+        let Some(rid) = *self.tokens.get(&req).ok_or_else(|| CollError::P2p("unknown token".into()))? else {
+            self.tokens.remove(&req);
+            return Ok(true);
+        };
         match self.net.engine.status(rid).map_err(|e| CollError::P2p(e.to_string()))? {
             None => Ok(false),
             Some(st) => {
