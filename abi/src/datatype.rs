@@ -156,6 +156,30 @@ pub fn is_builtin(h: MpiDatatype) -> bool {
     NAMED.iter().any(|(v, _)| *v == h as u32)
 }
 
+/// MPICH's predefined basic handles by low byte (0 where none): a basic
+/// type is dense, starts at its address, and its size is bits 8-15 of the
+/// handle.
+const BASIC_BY_LOW_BYTE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < NAMED.len() {
+        let (v, n) = NAMED[i];
+        if v >> 24 == 0x4c && matches!(n, Named::Basic(_)) {
+            t[(v & 0xff) as usize] = v;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Size of a predefined basic datatype: the fast path of every send and
+/// receive (no table of user types, no datatype object).
+#[inline]
+pub fn basic_size(h: MpiDatatype) -> Option<usize> {
+    let v = h as u32;
+    (v >> 24 == 0x4c && BASIC_BY_LOW_BYTE[(v & 0xff) as usize] == v).then_some(((v >> 8) & 0xff) as usize)
+}
+
 /// The predefined types, built once (every send and receive names one: no
 /// allocation or table scan per call). Indexed by the handle's low byte,
 /// which is distinct among MPICH's predefined handles of each kind.

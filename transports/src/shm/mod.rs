@@ -299,16 +299,23 @@ impl Transport for ShmTransport {
     }
 
     fn poll(&mut self, deliver: &mut dyn FnMut(Rank, &[u8])) -> Result<usize, TransportError> {
+        // The common case while a rank waits: every ring is empty.
+        if !self.any_inbound() {
+            return Ok(0);
+        }
         let n = self.inbound.len();
         let mut total = 0usize;
         let mut bytes = 0u64;
         let start = self.rr_next;
-        self.rr_next = if n == 0 { 0 } else { (start + 1) % n };
+        self.rr_next = if start + 1 >= n { 0 } else { start + 1 };
         let mut result = Ok(());
         'rounds: loop {
             let mut round = 0;
-            for k in 0..n {
-                let i = (start + k) % n;
+            let mut i = start;
+            for _ in 0..n {
+                let this = i;
+                i = if i + 1 == n { 0 } else { i + 1 };
+                let i = this;
                 let Some(ring) = self.inbound[i].as_mut() else {
                     continue;
                 };
