@@ -6,8 +6,6 @@
 //! collective's sequence number on that communicator, so concurrent
 //! nonblocking collectives never match each other's messages.
 
-use std::collections::HashMap;
-
 use rmpi_collectives::{CollError, Collective, P2p, ReqToken};
 use rmpi_engine::buffer::{RecvBuf, SendBuf};
 use rmpi_engine::matching::{SrcSel, TagSel};
@@ -20,6 +18,44 @@ use crate::net::Net;
 /// Bits of a collective tag that hold the schedule's own step tag.
 pub const STEP_TAG_BITS: u32 = 12;
 
+/// The runtime requests behind a collective's tokens: token `t` is slot
+/// `t - 1` (tested on every progress step, so no hashing); `None` in a
+/// slot stands for a send that completed at once. Slots are reused.
+#[derive(Default)]
+struct Tokens {
+    slots: Vec<Option<Option<ReqId>>>,
+    free: Vec<usize>,
+}
+
+impl Tokens {
+    fn insert(&mut self, rid: Option<ReqId>) -> ReqToken {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(rid);
+                i
+            }
+            None => {
+                self.slots.push(Some(rid));
+                self.slots.len() - 1
+            }
+        };
+        i as ReqToken + 1
+    }
+
+    fn get(&self, t: ReqToken) -> Option<Option<ReqId>> {
+        self.slots.get((t as usize).wrapping_sub(1)).copied().flatten()
+    }
+
+    fn remove(&mut self, t: ReqToken) {
+        let i = (t as usize).wrapping_sub(1);
+        if let Some(slot) = self.slots.get_mut(i) {
+            if slot.take().is_some() {
+                self.free.push(i);
+            }
+        }
+    }
+}
+
 /// A collective in flight on one communicator.
 pub struct CollRun {
     pub coll: Collective,
@@ -27,14 +63,13 @@ pub struct CollRun {
     group: Group,
     rank: usize,
     seq: u32,
-    tokens: HashMap<ReqToken, Option<ReqId>>,
-    next_token: ReqToken,
+    tokens: Tokens,
 }
 
 impl CollRun {
     /// Wrap `coll`, the `seq`-th collective on a communicator with p2p context `ctx`.
     pub fn new(coll: Collective, ctx: u32, group: Group, rank: i32, seq: u32) -> CollRun {
-        CollRun { coll, ctx: ctx + 1, group, rank: rank as usize, seq, tokens: HashMap::new(), next_token: 1 }
+        CollRun { coll, ctx: ctx + 1, group, rank: rank as usize, seq, tokens: Tokens::default() }
     }
 
     /// Use sequence number `seq` for the next run (persistent collectives
@@ -52,7 +87,6 @@ impl CollRun {
             seq: self.seq,
             net,
             tokens: &mut self.tokens,
-            next_token: &mut self.next_token,
         };
         let algo = self.coll.algorithm();
         self.coll.progress(&mut p2p).map_err(|e| {
@@ -71,8 +105,7 @@ struct EngineP2p<'a> {
     rank: usize,
     seq: u32,
     net: &'a mut Net,
-    tokens: &'a mut HashMap<ReqToken, Option<ReqId>>,
-    next_token: &'a mut ReqToken,
+    tokens: &'a mut Tokens,
 }
 
 impl EngineP2p<'_> {
@@ -90,10 +123,7 @@ impl EngineP2p<'_> {
 
     /// A token for `rid`; `None` stands for a send already complete.
     fn token(&mut self, rid: Option<ReqId>) -> ReqToken {
-        let t = *self.next_token;
-        *self.next_token += 1;
-        self.tokens.insert(t, rid);
-        t
+        self.tokens.insert(rid)
     }
 }
 
@@ -136,14 +166,14 @@ impl P2p for EngineP2p<'_> {
     }
 
     fn test(&mut self, req: ReqToken) -> Result<bool, CollError> {
-        let Some(rid) = *self.tokens.get(&req).ok_or_else(|| CollError::P2p("unknown token".into()))? else {
-            self.tokens.remove(&req);
+        let Some(rid) = self.tokens.get(req).ok_or_else(|| CollError::P2p("unknown token".into()))? else {
+            self.tokens.remove(req);
             return Ok(true);
         };
         match self.net.engine.status(rid).map_err(|e| CollError::P2p(e.to_string()))? {
             None => Ok(false),
             Some(st) => {
-                self.tokens.remove(&req);
+                self.tokens.remove(req);
                 let _ = self.net.engine.free(rid);
                 if st.truncated {
                     return Err(CollError::P2p("collective message truncated (mismatched counts?)".into()));

@@ -251,7 +251,7 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
         // Reading the clock costs as much as a poll of the queues: spin
         // SPIN_BATCH idle rounds between readings.
         idle += 1;
-        if idle % SPIN_BATCH != 0 && !rt.oversubscribed && !rt.net.has_output() {
+        if !idle.is_multiple_of(SPIN_BATCH) && !rt.oversubscribed && !rt.net.has_output() {
             std::hint::spin_loop();
             continue;
         }

@@ -126,7 +126,7 @@ impl ShmTransport {
     }
 
     /// [`ShmTransport::create`] with an explicit ring size (data bytes per
-    /// inbound ring, rounded up to a multiple of 8, at least
+    /// inbound ring, rounded up to a multiple of 64 (a cache line), at least
     /// [`MIN_RING_BYTES`]); `None` means the environment or the default.
     /// The receiver's segment decides the size of its rings, so ranks may
     /// differ without harm.
@@ -148,7 +148,7 @@ impl ShmTransport {
             },
         }
         .max(MIN_RING_BYTES)
-        .next_multiple_of(8);
+        .next_multiple_of(ring::RECORD_ALIGN as usize);
         let n = cfg.local_ranks.len();
         let job = sanitize_job(&cfg.job);
         let seg_name = format!("rmpi-{job}-{}", cfg.rank);
