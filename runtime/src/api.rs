@@ -256,6 +256,19 @@ fn tag_sel(tag: i32) -> TagSel {
 
 /// `MPI_Send` / `MPI_Ssend` / `MPI_Rsend`.
 pub fn send(buf: &[u8], dest: i32, tag: i32, comm: CommId, mode: SendMode) -> MpiResult<()> {
+    // The fast path: a small message the transport takes at once needs no
+    // request and no wait.
+    let sent = with(|rt| {
+        let c = rt.tables.comm(comm)?;
+        if dest < 0 || dest as usize >= c.group.len() || tag < 0 {
+            return Ok(false); // PROC_NULL or an error: the general path
+        }
+        let (peer, ctx, me) = (c.group[dest as usize], c.ctx, c.rank);
+        rt.net.send_inline(peer, ctx, me, tag, buf, mode)
+    })?;
+    if sent {
+        return Ok(());
+    }
     // SAFETY: `buf` outlives the wait below, which completes the request.
     let r = unsafe { isend(buf.as_ptr(), buf.len(), dest, tag, comm, mode)? };
     wait(r).map(|_| ())

@@ -102,6 +102,9 @@ pub struct ShmTransport {
     caps: Caps,
     rank: Rank,
     local_ranks: Vec<Rank>,
+    /// Local index of each world rank up to the largest local one
+    /// (`usize::MAX`: not local); a send looks its peer up here.
+    index_of: Vec<usize>,
     seg_name: String,
     /// Sanitized job id (peers' segment and doorbell names derive from it).
     job: String,
@@ -175,6 +178,14 @@ impl ShmTransport {
                 single_copy: crate::cma::probe(),
             },
             rank: cfg.rank,
+            index_of: {
+                let top = cfg.local_ranks.last().map_or(0, |&r| r as usize + 1);
+                let mut v = vec![usize::MAX; top];
+                for (i, &r) in cfg.local_ranks.iter().enumerate() {
+                    v[r as usize] = i;
+                }
+                v
+            },
             local_ranks: cfg.local_ranks,
             seg_name,
             job,
@@ -276,7 +287,10 @@ impl Transport for ShmTransport {
         if len > self.caps.max_packet {
             return Err(TransportError::TooLarge(len));
         }
-        let idx = self.local_ranks.binary_search(&peer).map_err(|_| TransportError::UnknownPeer(peer))?;
+        let idx = match self.index_of.get(peer as usize) {
+            Some(&i) if i != usize::MAX => i,
+            _ => return Err(TransportError::UnknownPeer(peer)),
+        };
         let out = self.outbound[idx].as_mut().ok_or(TransportError::UnknownPeer(peer))?;
         if !out.ring.push(parts, len) {
             self.blocked[idx] = Some(len);

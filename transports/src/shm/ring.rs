@@ -126,6 +126,8 @@ impl RingPtrs {
 pub(crate) struct RingProducer {
     p: RingPtrs,
     head: u64,
+    /// `head % cap`, kept alongside (no division on the hot path).
+    pos: u64,
     cached_tail: u64,
 }
 
@@ -145,14 +147,14 @@ impl RingProducer {
         let head = p.head().load(Ordering::Relaxed);
         let cached_tail = p.tail().load(Ordering::Acquire);
         p.producer_pid().store(std::process::id(), Ordering::Release);
-        RingProducer { p, head, cached_tail }
+        RingProducer { p, head, pos: head % cap as u64, cached_tail }
     }
 
     /// Bytes a packet of `len` bytes needs at the current head (including
     /// a wrap marker if it must wrap).
     fn need(&self, len: usize) -> u64 {
         let rec = record_bytes(len);
-        let to_end = self.p.cap - self.head % self.p.cap;
+        let to_end = self.p.cap - self.pos;
         if rec <= to_end {
             rec
         } else {
@@ -175,7 +177,7 @@ impl RingProducer {
     pub fn push(&mut self, parts: &[&[u8]], len: usize) -> bool {
         let cap = self.p.cap;
         let rec = record_bytes(len);
-        let pos = self.head % cap;
+        let pos = self.pos;
         let to_end = cap - pos;
         let need = self.need(len);
         if self.head + need - self.cached_tail > cap {
@@ -198,6 +200,7 @@ impl RingProducer {
         // Publish: the consumer polls this word.
         self.p.header_word(pos).store(header_word(len as u32, KIND_PACKET), Ordering::Release);
         self.head += rec;
+        self.pos = if pos + rec == cap { 0 } else { pos + rec };
         self.p.head().store(self.head, Ordering::Relaxed);
         true
     }
@@ -216,6 +219,8 @@ pub(crate) struct CorruptRing;
 pub(crate) struct RingConsumer {
     p: RingPtrs,
     tail: u64,
+    /// `tail % cap`, kept alongside (no division on the hot path).
+    pos: u64,
 }
 
 // SAFETY: as for RingProducer.
@@ -229,7 +234,7 @@ impl RingConsumer {
         // SAFETY: forwarded caller contract.
         let p = unsafe { RingPtrs::new(base, cap) };
         let tail = p.tail().load(Ordering::Relaxed);
-        RingConsumer { p, tail }
+        RingConsumer { p, tail, pos: tail % cap as u64 }
     }
 
     /// After freeing space: if the producer announced that it waits for
@@ -246,7 +251,7 @@ impl RingConsumer {
     /// Whether a record (or a wrap marker) is published at the tail.
     #[inline]
     pub fn has_data(&mut self) -> bool {
-        self.p.header_word(self.tail % self.p.cap).load(Ordering::Acquire) != 0
+        self.p.header_word(self.pos).load(Ordering::Acquire) != 0
     }
 
     /// Zero the first word of every line of `[pos, pos + bytes)`, so the
@@ -264,7 +269,7 @@ impl RingConsumer {
     pub fn pop_with(&mut self, f: impl FnOnce(&[u8])) -> Result<bool, CorruptRing> {
         let cap = self.p.cap;
         loop {
-            let pos = self.tail % cap;
+            let pos = self.pos;
             let word = self.p.header_word(pos).load(Ordering::Acquire);
             if word == 0 {
                 return Ok(false);
@@ -274,6 +279,7 @@ impl RingConsumer {
                 KIND_WRAP => {
                     self.clear(pos, RECORD_ALIGN);
                     self.tail += cap - pos;
+                    self.pos = 0;
                     continue;
                 }
                 KIND_PACKET => {
@@ -293,6 +299,7 @@ impl RingConsumer {
                     f(payload);
                     self.clear(pos, rec);
                     self.tail += rec;
+                    self.pos = if pos + rec == cap { 0 } else { pos + rec };
                     self.p.tail().store(self.tail, Ordering::Release);
                     return Ok(true);
                 }
