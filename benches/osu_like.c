@@ -17,7 +17,7 @@
  *   barrier    microseconds per call
  *   alltoall   bytes per pair, microseconds per call
  *   blocked    rank 1 waits in MPI_Recv while rank 0 sleeps N seconds, then sends: rank 1's CPU seconds
- *   hello      nothing timed (the launcher measures the wall time)
+ *   hello      nothing timed (the launcher measures the wall time); prints the library's version
  * A test's sizes are given after a colon (a list, or FROM:TO in powers of two), else by -s.
  *
  * Each measurement repeats the operation in a loop whose length is doubled
@@ -287,7 +287,14 @@ int main(int argc, char **argv) {
 
     if (strcmp(name, "hello") == 0) {
       MPI_Barrier(MPI_COMM_WORLD);
-      if (rank == 0) printf("RESULT hello np=%d size=0 value=1 unit=ok iters=1\n", nprocs);
+      if (rank == 0) {
+        char version[MPI_MAX_LIBRARY_VERSION_STRING];
+        int vlen = 0;
+        MPI_Get_library_version(version, &vlen);
+        version[strcspn(version, "\n")] = 0; /* the first line */
+        printf("LIBRARY %s\n", version);
+        printf("RESULT hello np=%d size=0 value=1 unit=ok iters=1\n", nprocs);
+      }
       continue;
     }
     if (strcmp(name, "blocked") == 0) {

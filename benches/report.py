@@ -289,11 +289,21 @@ def main():
     ap.add_argument("--elapsed", type=float)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--versions", help="file of 'LIB version' lines")
     a = ap.parse_args()
     data, units = load(a.results)
     if not data:
         print("report.py: no results", file=sys.stderr)
         return 1
+    if a.versions:
+        try:
+            with open(a.versions) as f:
+                for line in f:
+                    lib, _, version = line.strip().partition(" ")
+                    print(f"{NAMES.get(lib, lib):9} {version}")
+        except OSError:
+            pass
+        print()
     lines, verdicts = table(data, units, a.markdown)
     print("\n".join(lines))
     print()

@@ -75,6 +75,7 @@ RESULTS=$OUT/results.txt
 LOG=$OUT/log.txt
 : >"$RESULTS"
 : >"$LOG"
+: >"$OUT/versions.txt"
 start=$(date +%s)
 say() { echo "bench: $*" >&2; }
 has() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -117,6 +118,13 @@ done
 cc -O2 -pthread -o "$BIN/floor" "$ROOT/benches/floor.c" >>"$LOG" 2>&1 || { say "cc floor.c failed (see $LOG)"; exit 1; }
 # The peers' own words on what they are (in the log, for the record).
 { "$VENV_MPICH/bin/mpichversion" 2>&1 | head -5; "$VENV_OMPI/bin/ompi_info" --version 2>&1 | head -2; } >>"$LOG"
+
+# Which library each build really runs on (MPI_Get_library_version), for the report.
+for lib in "${LIBS[@]}"; do
+  # shellcheck disable=SC2046
+  v=$(timeout 120 $(launcher 1 "$lib") "$BIN/osu_like-$lib" -t hello 2>>"$LOG" | sed -n 's/^LIBRARY //p')
+  echo "$lib ${v:-(did not run)}" >>"$OUT/versions.txt"
+done
 
 # order REP: the libraries rotated by REP (A B C, B C A, C A B, ...)
 order() { local r=$1 i; for i in 0 1 2; do echo "${LIBS[$(((r + i) % 3))]}"; done; }
@@ -237,7 +245,7 @@ fi
 # ---------------------------------------------------------------- report
 elapsed=$(($(date +%s) - start))
 say "ran in $elapsed s; results in $RESULTS"
-python3 "$ROOT/benches/report.py" "$RESULTS" --plot "$OUT/plot.svg" --elapsed "$elapsed" \
+python3 "$ROOT/benches/report.py" "$RESULTS" --plot "$OUT/plot.svg" --elapsed "$elapsed" --versions "$OUT/versions.txt" \
   $([ "$QUICK" = 1 ] && echo --quick) || { say "report.py failed"; exit 1; }
 if [ "$failed_rmpi" = 1 ]; then
   say "some rmpi runs failed (see $LOG)"

@@ -733,6 +733,9 @@ fn run_blocking(comm: CommId, make: impl FnOnce(usize, usize) -> MpiResult<Colle
 
 /// `MPI_Barrier`.
 pub fn barrier(comm: CommId) -> MpiResult<()> {
+    if crate::fastcoll::barrier(comm)? {
+        return Ok(());
+    }
     run_blocking(comm, |r, n| Ok(Collective::barrier(r, n))).map(|_| ())
 }
 
@@ -740,6 +743,9 @@ pub fn barrier(comm: CommId) -> MpiResult<()> {
 pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)?;
     let root = check_root(root, size)?;
+    if crate::fastcoll::bcast(buf, root, comm)? {
+        return Ok(());
+    }
     let data = buf.to_vec();
     let out = run_blocking(comm, |r, n| Collective::bcast(r, n, root, data).map_err(coll_err))?;
     let n = out.len().min(buf.len());
@@ -766,6 +772,9 @@ pub fn reduce(send: &[u8], recv: Option<&mut [u8]>, op: Arc<dyn ReduceOp>, root:
 pub fn allreduce(send: &[u8], recv: &mut [u8], op: Arc<dyn ReduceOp>, comm: CommId) -> MpiResult<()> {
     if send.len() != recv.len() {
         return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
+    }
+    if crate::fastcoll::allreduce(send, recv, &*op, comm)? {
+        return Ok(());
     }
     let data = send.to_vec();
     let out = run_blocking(comm, |r, n| Collective::allreduce(r, n, data, op).map_err(coll_err))?;

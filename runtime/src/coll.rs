@@ -18,6 +18,13 @@ use crate::net::Net;
 /// Bits of a collective tag that hold the schedule's own step tag.
 pub const STEP_TAG_BITS: u32 = 12;
 
+/// The tag of step `step` (below `1 << STEP_TAG_BITS`) of the `seq`-th
+/// collective on a communicator.
+pub(crate) fn coll_tag(seq: u32, step: u32) -> i32 {
+    let seq = seq & ((1 << (31 - STEP_TAG_BITS)) - 1);
+    ((seq << STEP_TAG_BITS) | step) as i32
+}
+
 /// The runtime requests behind a collective's tokens: token `t` is slot
 /// `t - 1` (tested on every progress step, so no hashing); `None` in a
 /// slot stands for a send that completed at once. Slots are reused.
@@ -113,8 +120,7 @@ impl EngineP2p<'_> {
         if step >= 1 << STEP_TAG_BITS {
             return Err(CollError::Invalid(format!("step tag {step} too large")));
         }
-        let seq = self.seq & ((1 << (31 - STEP_TAG_BITS)) - 1);
-        Ok(((seq << STEP_TAG_BITS) | step) as i32)
+        Ok(coll_tag(self.seq, step))
     }
 
     fn world(&self, peer: usize) -> Result<u32, CollError> {

@@ -8,6 +8,8 @@
 //! * `state`: the global state, its lock, spin-then-sleep waiting.
 //! * `comm`, `coll`, `ops`: communicators and groups, collective schedules
 //!   over the engine, reduction operators.
+//! * `fastcoll`: small blocking barrier, allreduce and bcast run directly
+//!   on the engine (no schedule).
 //! * [`api`]: the MPI operations.
 
 pub use rmpi_engine as engine;
@@ -17,6 +19,7 @@ mod bootstrap;
 pub mod coll;
 pub mod comm;
 pub mod error;
+mod fastcoll;
 mod net;
 pub mod ops;
 mod persist;
