@@ -156,7 +156,7 @@ static void measure(const char *name, loop_fn fn, size_t size) {
     if (t >= target || n >= max_iters || fixed_iters > 0) break;
     long next = t > 0 ? (long)((double)n * 1.3 * target / t) : n * 16;
     if (next < 2 * n) next = 2 * n;
-    if (next > 64 * n) next = 64 * n;
+    if (next > 16 * n) next = 16 * n;
     n = next;
   }
   double per = t / (double)n, value;

