@@ -376,6 +376,26 @@ mod tests {
     }
 
     #[test]
+    fn old_payload_never_reads_as_a_record() {
+        let cap = 4096;
+        let mut area = Area::new(cap);
+        let base = area.base();
+        // SAFETY: `area` outlives both ends; one producer, one consumer.
+        let (mut tx, mut rx) = unsafe { (RingProducer::new(base, cap), RingConsumer::new(base, cap)) };
+        // Payload bytes that would make a valid-looking header word at
+        // every line start, once consumed, must read as "empty".
+        let junk = header_word(8, KIND_PACKET).to_ne_bytes().repeat(max_packet(cap) / 8);
+        for lap in 0..6 {
+            assert!(tx.push(&[&junk], junk.len()), "lap {lap}");
+            assert!(rx.pop_with(|p| assert_eq!(p, &junk[..])).unwrap());
+            assert!(!rx.has_data(), "lap {lap}: nothing was published");
+            assert!(!rx.pop_with(|_| panic!("no record")).unwrap());
+            assert!(tx.push(&[b"ok"], 2));
+            assert!(rx.pop_with(|p| assert_eq!(p, b"ok")).unwrap());
+        }
+    }
+
+    #[test]
     fn full_ring_refuses_then_accepts() {
         let cap = 4096;
         let mut area = Area::new(cap);
