@@ -1,11 +1,16 @@
 //! Small blocking collectives without a schedule: barrier (dissemination),
 //! allreduce (recursive doubling, commutative ops, power-of-two sizes) and
-//! bcast (binomial tree) of at most [`FAST_MAX`] bytes.
+//! bcast (binomial tree) of at most [`FAST_MAX`] bytes, and allreduce and
+//! bcast of any size between two ranks.
 //!
 //! Building and running a schedule costs more than the few messages of a
 //! small collective, so the blocking forms of these three run the same
 //! algorithms directly on the engine: each step posts its receive, sends
-//! (by the inline path when it can) and waits for both. The traffic is
+//! (by the inline path when it can) and waits for both. Between two ranks
+//! these algorithms are also the best ones for large messages (one
+//! transfer each way, straight between the callers' buffers, by single
+//! copy where the kernel permits), and the direct path saves the copies
+//! into and out of a schedule's buffers. The traffic is
 //! exactly a schedule's: the communicator's collective context (`ctx + 1`),
 //! a fresh sequence number in every tag, so these never match the messages
 //! of a nonblocking collective in flight on the same communicator.
@@ -137,17 +142,26 @@ pub fn barrier(comm: CommId) -> MpiResult<bool> {
 /// `MPI_Allreduce` by recursive doubling: `recv` gets the result. Returns
 /// false (nothing done) if the direct path does not apply.
 pub fn allreduce(send: &[u8], recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) -> MpiResult<bool> {
-    if overridden("ALLREDUCE") || send.len() > FAST_MAX || !op.commutative() {
+    if overridden("ALLREDUCE") || !op.commutative() {
         return Ok(false);
     }
     let n = with(|rt| Ok(rt.tables.comm(comm)?.group.len()))?;
-    if !n.is_power_of_two() {
+    if !n.is_power_of_two() || (send.len() > FAST_MAX && n != 2) {
         return Ok(false);
     }
     let (ctx, group, me, seq) = begin(comm)?;
     recv.copy_from_slice(send);
-    let mut tmp = [0u8; FAST_MAX];
-    let tmp = &mut tmp[..send.len()];
+    let mut small = [0u8; FAST_MAX];
+    let mut large = Vec::new();
+    let tmp: &mut [u8] = if send.len() <= FAST_MAX {
+        &mut small[..send.len()]
+    } else {
+        // Large, between two ranks: a scratch buffer kept for the next call
+        // (a fresh one would cost a page fault per 4 KiB every time).
+        large = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        large.resize(send.len(), 0);
+        &mut large[..]
+    };
     let mut mask = 1;
     let mut step = 0;
     while mask < n {
@@ -159,16 +173,30 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) 
         mask *= 2;
         step += 1;
     }
+    if !large.is_empty() {
+        SCRATCH.with(|s| *s.borrow_mut() = large);
+    }
     Ok(true)
+}
+
+thread_local! {
+    /// The receive scratch of large two-rank allreduces, kept between calls.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `MPI_Bcast` by a binomial tree rooted at `root`. Returns false if the
 /// direct path does not apply.
 pub fn bcast(buf: &mut [u8], root: usize, comm: CommId) -> MpiResult<bool> {
-    if overridden("BCAST") || buf.len() > FAST_MAX {
+    if overridden("BCAST") {
         return Ok(false);
     }
-    let (ctx, group, me, seq) = begin(comm)?;
+    let (ctx, group, me, seq) = {
+        let n = with(|rt| Ok(rt.tables.comm(comm)?.group.len()))?;
+        if buf.len() > FAST_MAX && n != 2 {
+            return Ok(false);
+        }
+        begin(comm)?
+    };
     let n = group.len();
     let rel = (me + n - root) % n;
     // Receive from the parent (the rank that differs in the lowest set bit).
