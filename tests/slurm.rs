@@ -201,11 +201,7 @@ fn three_nodes_cyclic_placement(c: &Ctx) {
         );
         // Shared memory carries at most the node-aware collectives' small
         // packets (barrier, finalize), never the 4 KiB ring payload.
-        assert!(
-            counter(&out, r, "shm", "bytes_sent") < 4096,
-            "rank {r} has no local ring neighbour:\n{}",
-            out.stdout
-        );
+        assert!(counter(&out, r, "shm", "bytes_sent") < 4096, "rank {r} has no local ring neighbour:\n{}", out.stdout);
     }
     let out = c.srun3(&["-m", "cyclic", &ex("bcast")]).run();
     expect_every_rank(&out, 6, |r| format!("rank {r}: bcast ok"));

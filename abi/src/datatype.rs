@@ -176,10 +176,62 @@ pub fn is_builtin(h: MpiDatatype) -> bool {
     NAMED.iter().any(|(v, _)| *v == h as u32)
 }
 
+/// MPICH's predefined basic handles by low byte (0 where none): a basic
+/// type is dense, starts at its address, and its size is bits 8-15 of the
+/// handle.
+const BASIC_BY_LOW_BYTE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < NAMED.len() {
+        let (v, n) = NAMED[i];
+        if v >> 24 == 0x4c && matches!(n, Named::Basic(_)) {
+            t[(v & 0xff) as usize] = v;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Size of a predefined basic datatype: the fast path of every send and
+/// receive (no table of user types, no datatype object).
+#[inline]
+pub fn basic_size(h: MpiDatatype) -> Option<usize> {
+    let v = h as u32;
+    (v >> 24 == 0x4c && BASIC_BY_LOW_BYTE[(v & 0xff) as usize] == v).then_some(((v >> 8) & 0xff) as usize)
+}
+
+/// The predefined types, built once (every send and receive names one: no
+/// allocation or table scan per call). Indexed by the handle's low byte,
+/// which is distinct among MPICH's predefined handles of each kind.
+fn named_dtype(h: MpiDatatype) -> Option<Datatype> {
+    type Table = [Option<(u32, Datatype)>; 256];
+    static TABLES: std::sync::OnceLock<(Box<Table>, Box<Table>)> = std::sync::OnceLock::new();
+    let (builtin, pairs) = TABLES.get_or_init(|| {
+        let mut b: Box<Table> = Box::new(std::array::from_fn(|_| None));
+        let mut p: Box<Table> = Box::new(std::array::from_fn(|_| None));
+        for &(v, n) in NAMED {
+            let t = if v >> 24 == 0x4c { &mut b } else { &mut p };
+            let slot = &mut t[(v & 0xff) as usize];
+            debug_assert!(slot.is_none(), "two predefined handles share a low byte: {v:#x}");
+            *slot = Some((v, Datatype::named(n)));
+        }
+        (b, p)
+    });
+    let t = match (h as u32) >> 24 {
+        0x4c => builtin,
+        0x8c => pairs,
+        _ => return None,
+    };
+    match &t[(h as u32 & 0xff) as usize] {
+        Some((v, d)) if *v == h as u32 => Some(d.clone()),
+        _ => None,
+    }
+}
+
 /// The engine's datatype for any valid handle.
 pub fn dtype(h: MpiDatatype) -> AbiResult<Datatype> {
-    if let Some((_, n)) = NAMED.iter().find(|(v, _)| *v == h as u32) {
-        return Ok(Datatype::named(*n));
+    if let Some(d) = named_dtype(h) {
+        return Ok(d);
     }
     if h == MPI_DATATYPE_NULL {
         return fail(class::TYPE, "null datatype (MPI_DATATYPE_NULL)");

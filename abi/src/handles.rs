@@ -73,6 +73,8 @@ pub struct State {
     pub comm_attrs: HashMap<MpiComm, BTreeMap<c_int, usize>>,
     pub keyvals: Vec<Option<Keyval>>,
     pub reqs: Vec<Option<Req>>,
+    /// Free slots of `reqs` (a request is made and dropped per message).
+    pub free_reqs: Vec<usize>,
     pub msgs: Vec<Option<Message>>,
     pub types: Vec<Option<TypeInfo>>,
     pub type_attrs: HashMap<MpiDatatype, BTreeMap<c_int, usize>>,
@@ -233,15 +235,28 @@ pub fn request(h: MpiRequest) -> AbiResult<Req> {
 
 /// Store a new request; returns its handle.
 pub fn new_request(r: Req) -> MpiRequest {
-    let i = insert(&mut st().reqs, r);
+    let mut s = st();
+    let i = match s.free_reqs.pop() {
+        Some(i) => {
+            s.reqs[i] = Some(r);
+            i
+        }
+        None => {
+            s.reqs.push(Some(r));
+            s.reqs.len() - 1
+        }
+    };
     user_handle(KIND_REQUEST, i)
 }
 
 /// Forget a request handle.
 pub fn drop_request(h: MpiRequest) {
     if let Some(i) = user_index(KIND_REQUEST, h) {
-        if let Some(s) = st().reqs.get_mut(i) {
-            *s = None;
+        let mut s = st();
+        if let Some(slot) = s.reqs.get_mut(i) {
+            if slot.take().is_some() {
+                s.free_reqs.push(i);
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::consts::*;
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
-use crate::datatype::{dtype, input, span, Output};
+use crate::datatype::{basic_size, dtype, input, span, Output};
 use crate::errors::{fail, guard, AbiError, AbiResult};
 use crate::handles::{comm_id, drop_request, insert, new_request, request, st, user_handle, user_index, Req, Stage};
 
@@ -115,6 +115,11 @@ fn blocking_send(
 ) -> c_int {
     guard(func, comm, || {
         let c = comm_id(comm)?;
+        if let Some(size) = basic_size(dt).filter(|_| count >= 0) {
+            // SAFETY: MPI gives `count` items of the dense type `dt` at `buf`.
+            let data = unsafe { send_slice(buf, count as usize * size) }?;
+            return api::send(data, dest, tag, c, mode).map_err(Into::into);
+        }
         // SAFETY: MPI gives `count` items of `dt` at `buf`.
         let data = unsafe { input(buf, count, dt) }?;
         api::send(&data, dest, tag, c, mode)?;
@@ -236,6 +241,15 @@ fn nonblocking_send(
     guard(func, comm, || {
         out_req(req)?;
         let c = comm_id(comm)?;
+        if let Some(size) = basic_size(dt).filter(|_| count >= 0) {
+            // SAFETY: MPI gives `count` items of the dense type `dt` at `buf`, valid until completion.
+            let data = unsafe { send_slice(buf, count as usize * size) }?;
+            // SAFETY: as above.
+            let id = unsafe { api::isend(data.as_ptr(), data.len(), dest, tag, c, mode) }?;
+            // SAFETY: checked by out_req.
+            unsafe { *req = new_request(Req::Rt { id, persistent: false, stage: None }) };
+            return Ok(());
+        }
         // SAFETY: MPI gives `count` items at `buf`, valid until completion.
         let data = unsafe { input(buf, count, dt) }?;
         let (ptr, n) = (data.as_ptr(), data.len());
@@ -265,6 +279,12 @@ export! { fn MPI_Irsend / PMPI_Irsend(buf: *const c_void, count: c_int, dt: MpiD
 export! { fn MPI_Recv / PMPI_Recv(buf: *mut c_void, count: c_int, dt: MpiDatatype, src: c_int, tag: c_int, comm: MpiComm, status: *mut MpiStatus) -> c_int {
     guard("MPI_Recv", comm, || {
         let c = comm_id(comm)?;
+        if let Some(size) = basic_size(dt).filter(|_| count >= 0) {
+            // SAFETY: MPI gives room for `count` items of the dense type `dt` at `buf`.
+            let s = api::recv(unsafe { recv_slice(buf, count as usize * size) }?, src, tag, c)?;
+            put_status(status, &s, if s.truncated { class::TRUNCATE } else { 0 });
+            return truncated(&s);
+        }
         let mut o = Output::new(buf, count, dt)?;
         // SAFETY: MPI gives room for `count` items at `buf` (or the staging image).
         let s = api::recv(unsafe { o.bytes() }, src, tag, c)?;
@@ -277,6 +297,15 @@ export! { fn MPI_Irecv / PMPI_Irecv(buf: *mut c_void, count: c_int, dt: MpiDatat
     guard("MPI_Irecv", comm, || {
         out_req(req)?;
         let c = comm_id(comm)?;
+        if let Some(size) = basic_size(dt).filter(|_| count >= 0) {
+            // SAFETY: MPI gives room for `count` items of the dense type `dt` at `buf`, valid until completion.
+            let b = unsafe { recv_slice(buf, count as usize * size) }?;
+            // SAFETY: as above.
+            let id = unsafe { api::irecv(b.as_mut_ptr(), b.len(), src, tag, c) }?;
+            // SAFETY: checked by out_req.
+            unsafe { *req = new_request(Req::Rt { id, persistent: false, stage: None }) };
+            return Ok(());
+        }
         let mut o = Output::new(buf, count, dt)?;
         let (ptr, n) = (o.ptr(), o.len);
         // SAFETY: the user's buffer (MPI's contract) or the staging image (kept in the
@@ -441,7 +470,9 @@ fn idle(h: MpiRequest) -> bool {
 }
 
 fn finish(h: &mut MpiRequest, r: &Req, s: Status) -> Status {
-    st().active.remove(h);
+    if matches!(r, Req::Rt { persistent: true, .. }) {
+        st().active.remove(h);
+    }
     if let Req::Grequest(g) = r {
         g.release();
     }

@@ -289,6 +289,34 @@ impl Engine {
         Ok(rid)
     }
 
+    /// The fast path of a small standard or ready send: when nothing waits
+    /// to go to `peer` (so order is kept), the message fits eagerly and the
+    /// credit allows, charge the credit and return the `Eager` header. No
+    /// request is made: the caller hands header and payload to the
+    /// transport, and the send is complete once the transport took them.
+    /// If the transport refuses, the caller must call
+    /// [`Engine::undo_inline_eager`] and take the ordinary path.
+    pub fn inline_eager(&mut self, peer: u32, ctx: u32, src: i32, tag: i32, len: usize) -> Option<[u8; HEADER_LEN]> {
+        let p = self.peers.get_mut(peer as usize)?;
+        let caps = p.caps?;
+        let cost = len as u64 + ENVELOPE_COST;
+        if len > caps.eager_limit || p.credit < cost || !p.outq.is_empty() {
+            return None;
+        }
+        p.credit -= cost;
+        let mut hdr = Header::new(Kind::Eager);
+        hdr.ctx = ctx;
+        hdr.src = src;
+        hdr.tag = tag;
+        hdr.len = len as u64;
+        Some(hdr.encode())
+    }
+
+    /// Give back the credit of an [`Engine::inline_eager`] the transport refused.
+    pub fn undo_inline_eager(&mut self, peer: u32, len: usize) {
+        self.peers[peer as usize].credit += len as u64 + ENVELOPE_COST;
+    }
+
     /// Post a receive into `buf` on context `ctx`.
     pub fn post_recv(&mut self, ctx: u32, src: SrcSel, tag: TagSel, buf: RecvBuf) -> ReqId {
         let rid = self.reqs.insert(Request {

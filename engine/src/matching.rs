@@ -86,10 +86,33 @@ struct CtxQueues {
     unexpected: VecDeque<Unexpected>,
 }
 
+/// Hasher of context ids: every message looks its context up, and the
+/// standard hasher (SipHash, made for untrusted keys) costs more than the
+/// rest of matching. Context ids are small integers chosen by the runtime.
+#[derive(Debug, Default, Clone, Copy)]
+struct CtxHasher(u64);
+
+impl std::hash::Hasher for CtxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        // Fibonacci hashing: the high bits, which hashbrown uses, depend on every bit of v.
+        self.0 = (v as u64 ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type CtxMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<CtxHasher>>;
+
 /// The match queues of every context id.
 #[derive(Debug, Default)]
 pub struct MatchQueues {
-    by_ctx: HashMap<u32, CtxQueues>,
+    by_ctx: CtxMap<CtxQueues>,
     unexpected_bytes: u64,
 }
 

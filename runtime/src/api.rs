@@ -195,15 +195,24 @@ pub unsafe fn isend(
     mode: SendMode,
 ) -> MpiResult<RequestId> {
     with(|rt| {
-        let (ctx, group, me) = comm_info(&rt.tables, comm)?;
-        check_rank(dest, group.len() as i32, false)?;
+        // No clone of the group: this is every message's path.
+        let c = rt.tables.comm(comm)?;
+        let (ctx, me) = (c.ctx, c.rank);
+        check_rank(dest, c.group.len() as i32, false)?;
         check_tag(tag, false)?;
         if dest == PROC_NULL {
             return Ok(rt.reqs.insert(ReqBody::Done(null_status())));
         }
+        let peer = c.group[dest as usize];
+        // SAFETY: forwarded from this function's contract.
+        let data: &[u8] = if len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(buf, len) } };
+        if rt.net.send_inline(peer, ctx, me, tag, data, mode)? {
+            let st = Status { source: me, tag, count: len, truncated: false, cancelled: false };
+            return Ok(rt.reqs.insert(ReqBody::Done(st)));
+        }
         // SAFETY: forwarded from this function's contract.
         let sbuf = if len == 0 { SendBuf::empty() } else { unsafe { SendBuf::new(buf, len) } };
-        let rid = rt.net.send(group[dest as usize], ctx, me, tag, sbuf, mode)?;
+        let rid = rt.net.send(peer, ctx, me, tag, sbuf, mode)?;
         Ok(rt.reqs.insert(ReqBody::P2p(rid)))
     })
 }
@@ -215,8 +224,9 @@ pub unsafe fn isend(
 /// request completes.
 pub unsafe fn irecv(buf: *mut u8, len: usize, src: i32, tag: i32, comm: CommId) -> MpiResult<RequestId> {
     with(|rt| {
-        let (ctx, group, _) = comm_info(&rt.tables, comm)?;
-        check_rank(src, group.len() as i32, true)?;
+        let c = rt.tables.comm(comm)?;
+        let ctx = c.ctx;
+        check_rank(src, c.group.len() as i32, true)?;
         check_tag(tag, true)?;
         if src == PROC_NULL {
             return Ok(rt.reqs.insert(ReqBody::Done(null_status())));
@@ -246,6 +256,19 @@ fn tag_sel(tag: i32) -> TagSel {
 
 /// `MPI_Send` / `MPI_Ssend` / `MPI_Rsend`.
 pub fn send(buf: &[u8], dest: i32, tag: i32, comm: CommId, mode: SendMode) -> MpiResult<()> {
+    // The fast path: a small message the transport takes at once needs no
+    // request and no wait.
+    let sent = with(|rt| {
+        let c = rt.tables.comm(comm)?;
+        if dest < 0 || dest as usize >= c.group.len() || tag < 0 {
+            return Ok(false); // PROC_NULL or an error: the general path
+        }
+        let (peer, ctx, me) = (c.group[dest as usize], c.ctx, c.rank);
+        rt.net.send_inline(peer, ctx, me, tag, buf, mode)
+    })?;
+    if sent {
+        return Ok(());
+    }
     // SAFETY: `buf` outlives the wait below, which completes the request.
     let r = unsafe { isend(buf.as_ptr(), buf.len(), dest, tag, comm, mode)? };
     wait(r).map(|_| ())
@@ -548,8 +571,9 @@ pub fn request_free(id: RequestId) -> MpiResult<()> {
 /// `MPI_Iprobe`.
 pub fn iprobe(src: i32, tag: i32, comm: CommId) -> MpiResult<Option<Status>> {
     with(|rt| {
-        let (ctx, group, _) = comm_info(&rt.tables, comm)?;
-        check_rank(src, group.len() as i32, true)?;
+        let c = rt.tables.comm(comm)?;
+        let ctx = c.ctx;
+        check_rank(src, c.group.len() as i32, true)?;
         check_tag(tag, true)?;
         if src == PROC_NULL {
             return Ok(Some(null_status()));
@@ -582,8 +606,9 @@ pub enum Message {
 /// `MPI_Improbe`.
 pub fn improbe(src: i32, tag: i32, comm: CommId) -> MpiResult<Option<(Message, Status)>> {
     with(|rt| {
-        let (ctx, group, _) = comm_info(&rt.tables, comm)?;
-        check_rank(src, group.len() as i32, true)?;
+        let c = rt.tables.comm(comm)?;
+        let ctx = c.ctx;
+        check_rank(src, c.group.len() as i32, true)?;
         check_tag(tag, true)?;
         if src == PROC_NULL {
             return Ok(Some((Message::NoProc, null_status())));
@@ -660,8 +685,9 @@ pub unsafe fn send_init(
 /// The buffer must stay valid while the request exists and is active.
 pub unsafe fn recv_init(buf: *mut u8, len: usize, src: i32, tag: i32, comm: CommId) -> MpiResult<RequestId> {
     with(|rt| {
-        let (ctx, group, _) = comm_info(&rt.tables, comm)?;
-        check_rank(src, group.len() as i32, true)?;
+        let c = rt.tables.comm(comm)?;
+        let ctx = c.ctx;
+        check_rank(src, c.group.len() as i32, true)?;
         check_tag(tag, true)?;
         // SAFETY: forwarded from this function's contract.
         let rbuf = if len == 0 { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf, len) } };
@@ -688,9 +714,7 @@ fn start_one(rt: &mut Runtime, id: RequestId) -> MpiResult<()> {
             return err(ErrorClass::Request, "MPI_Start on an active persistent collective");
         }
         let comm = *comm;
-        let c = rt.tables.comm_mut(comm)?;
-        let seq = c.coll_seq;
-        c.coll_seq = c.coll_seq.wrapping_add(1);
+        let seq = rt.tables.comm_mut(comm)?.next_seq(true);
         if let ReqBody::PersistentColl { run, input, active, .. } = rt.reqs.get_mut(id)? {
             run.set_seq(seq);
             input.restart(&mut run.coll).map_err(coll_err)?;
@@ -723,10 +747,11 @@ fn new_run(
     rt: &mut Runtime,
     comm: CommId,
     span: Option<Span>,
+    nonblocking: bool,
     make: impl FnOnce(usize, usize) -> MpiResult<Collective>,
 ) -> MpiResult<CollRun> {
     let c = rt.tables.comm_mut(comm)?;
-    let (ctx, seq) = (c.ctx, c.coll_seq);
+    let ctx = c.ctx;
     let (group, rank): (Group, i32) = match span {
         None => (c.group.clone(), c.rank),
         Some(s) => {
@@ -740,7 +765,7 @@ fn new_run(
     // built from it (the map is the same on every rank).
     let nodes: Vec<usize> = group.iter().map(|&w| rt.net.world.node_of_rank[w as usize] as usize).collect();
     let coll = rmpi_collectives::locality::with_nodes(&nodes, || make(rank as usize, group.len()))?;
-    rt.tables.comm_mut(comm)?.coll_seq = seq.wrapping_add(1);
+    let seq = rt.tables.comm_mut(comm)?.next_seq(nonblocking);
     Ok(CollRun::new(coll, ctx, group, rank, seq))
 }
 
@@ -764,7 +789,7 @@ pub fn coll_blocking_on(
     span: Option<Span>,
     make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
 ) -> MpiResult<Vec<u8>> {
-    let mut run = with(|rt| new_run(rt, comm, span, |r, n| make(r, n).map_err(coll_err)))?;
+    let mut run = with(|rt| new_run(rt, comm, span, false, |r, n| make(r, n).map_err(coll_err)))?;
     block_on(|rt| run.progress(&mut rt.net).map(|done| done.then_some(())))?;
     Ok(run.coll.into_output())
 }
@@ -777,7 +802,7 @@ pub fn coll_start_on(
     make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
 ) -> MpiResult<RequestId> {
     with(|rt| {
-        let run = new_run(rt, comm, span, |r, n| make(r, n).map_err(coll_err))?;
+        let run = new_run(rt, comm, span, true, |r, n| make(r, n).map_err(coll_err))?;
         rt.colls_in_flight += 1;
         let id = rt.reqs.insert(ReqBody::Coll { run: Box::new(run), out, done: false });
         rt.progress()?;
@@ -798,9 +823,10 @@ pub unsafe fn coll_init_on(
     make: impl FnOnce(usize, usize) -> Result<Collective, CollError>,
 ) -> MpiResult<RequestId> {
     with(|rt| {
-        let run = new_run(rt, comm, span, |r, n| make(r, n).map_err(coll_err))?;
+        let run = new_run(rt, comm, span, true, |r, n| make(r, n).map_err(coll_err))?;
         // The init consumed no sequence number's traffic; starts take their own.
-        rt.tables.comm_mut(comm)?.coll_seq = rt.tables.comm(comm)?.coll_seq.wrapping_sub(1);
+        let c = rt.tables.comm_mut(comm)?;
+        c.icoll_seq = c.icoll_seq.wrapping_sub(1);
         Ok(rt.reqs.insert(ReqBody::PersistentColl { run: Box::new(run), comm, input, out, active: false }))
     })
 }
@@ -834,13 +860,16 @@ pub unsafe fn coll_init(
 
 /// Run a collective to completion and return its output.
 fn run_blocking(comm: CommId, make: impl FnOnce(usize, usize) -> MpiResult<Collective>) -> MpiResult<Vec<u8>> {
-    let mut run = with(|rt| new_run(rt, comm, None, make))?;
+    let mut run = with(|rt| new_run(rt, comm, None, false, make))?;
     block_on(|rt| run.progress(&mut rt.net).map(|done| done.then_some(())))?;
     Ok(run.coll.into_output())
 }
 
 /// `MPI_Barrier`.
 pub fn barrier(comm: CommId) -> MpiResult<()> {
+    if crate::fastcoll::barrier(comm)? {
+        return Ok(());
+    }
     run_blocking(comm, |r, n| Ok(Collective::barrier(r, n))).map(|_| ())
 }
 
@@ -848,6 +877,9 @@ pub fn barrier(comm: CommId) -> MpiResult<()> {
 pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)?;
     let root = check_root(root, size)?;
+    if crate::fastcoll::bcast(buf, root, comm)? {
+        return Ok(());
+    }
     let data = buf.to_vec();
     let out = run_blocking(comm, |r, n| Collective::bcast(r, n, root, data).map_err(coll_err))?;
     let n = out.len().min(buf.len());
@@ -875,6 +907,9 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: Arc<dyn ReduceOp>, comm: Comm
     if send.len() != recv.len() {
         return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
     }
+    if crate::fastcoll::allreduce(send, recv, &*op, comm)? {
+        return Ok(());
+    }
     let data = send.to_vec();
     let out = run_blocking(comm, |r, n| Collective::allreduce(r, n, data, op).map_err(coll_err))?;
     recv.copy_from_slice(&out[..recv.len()]);
@@ -888,7 +923,7 @@ fn start_nonblocking(
     make: impl FnOnce(usize, usize) -> MpiResult<Collective>,
 ) -> MpiResult<RequestId> {
     with(|rt| {
-        let run = new_run(rt, comm, None, make)?;
+        let run = new_run(rt, comm, None, true, make)?;
         rt.colls_in_flight += 1;
         let id = rt.reqs.insert(ReqBody::Coll { run: Box::new(run), out, done: false });
         rt.progress()?;

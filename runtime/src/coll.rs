@@ -6,7 +6,6 @@
 //! collective's sequence number on that communicator, so concurrent
 //! nonblocking collectives never match each other's messages.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rmpi_collectives::{CollError, Collective, P2p, ReqToken};
@@ -21,6 +20,51 @@ use crate::net::Net;
 /// Bits of a collective tag that hold the schedule's own step tag.
 pub const STEP_TAG_BITS: u32 = 12;
 
+/// The tag of step `step` (below `1 << STEP_TAG_BITS`) of the `seq`-th
+/// collective on a communicator.
+pub(crate) fn coll_tag(seq: u32, step: u32) -> i32 {
+    let seq = seq & ((1 << (31 - STEP_TAG_BITS)) - 1);
+    ((seq << STEP_TAG_BITS) | step) as i32
+}
+
+/// The runtime requests behind a collective's tokens: token `t` is slot
+/// `t - 1` (tested on every progress step, so no hashing); `None` in a
+/// slot stands for a send that completed at once. Slots are reused.
+#[derive(Default)]
+struct Tokens {
+    slots: Vec<Option<Option<ReqId>>>,
+    free: Vec<usize>,
+}
+
+impl Tokens {
+    fn insert(&mut self, rid: Option<ReqId>) -> ReqToken {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(rid);
+                i
+            }
+            None => {
+                self.slots.push(Some(rid));
+                self.slots.len() - 1
+            }
+        };
+        i as ReqToken + 1
+    }
+
+    fn get(&self, t: ReqToken) -> Option<Option<ReqId>> {
+        self.slots.get((t as usize).wrapping_sub(1)).copied().flatten()
+    }
+
+    fn remove(&mut self, t: ReqToken) {
+        let i = (t as usize).wrapping_sub(1);
+        if let Some(slot) = self.slots.get_mut(i) {
+            if slot.take().is_some() {
+                self.free.push(i);
+            }
+        }
+    }
+}
+
 /// A collective in flight on one communicator.
 pub struct CollRun {
     pub coll: Collective,
@@ -28,14 +72,13 @@ pub struct CollRun {
     group: Group,
     rank: usize,
     seq: u32,
-    tokens: HashMap<ReqToken, ReqId>,
-    next_token: ReqToken,
+    tokens: Tokens,
 }
 
 impl CollRun {
     /// Wrap `coll`, the `seq`-th collective on a communicator with p2p context `ctx`.
     pub fn new(coll: Collective, ctx: u32, group: Group, rank: i32, seq: u32) -> CollRun {
-        CollRun { coll, ctx: ctx + 1, group, rank: rank as usize, seq, tokens: HashMap::new(), next_token: 1 }
+        CollRun { coll, ctx: ctx + 1, group, rank: rank as usize, seq, tokens: Tokens::default() }
     }
 
     /// Use sequence number `seq` for the next run (persistent collectives
@@ -53,7 +96,6 @@ impl CollRun {
             seq: self.seq,
             net,
             tokens: &mut self.tokens,
-            next_token: &mut self.next_token,
         };
         let algo = self.coll.algorithm();
         self.coll.progress(&mut p2p).map_err(|e| {
@@ -72,8 +114,7 @@ struct EngineP2p<'a> {
     rank: usize,
     seq: u32,
     net: &'a mut Net,
-    tokens: &'a mut HashMap<ReqToken, ReqId>,
-    next_token: &'a mut ReqToken,
+    tokens: &'a mut Tokens,
 }
 
 impl EngineP2p<'_> {
@@ -81,19 +122,16 @@ impl EngineP2p<'_> {
         if step >= 1 << STEP_TAG_BITS {
             return Err(CollError::Invalid(format!("step tag {step} too large")));
         }
-        let seq = self.seq & ((1 << (31 - STEP_TAG_BITS)) - 1);
-        Ok(((seq << STEP_TAG_BITS) | step) as i32)
+        Ok(coll_tag(self.seq, step))
     }
 
     fn world(&self, peer: usize) -> Result<u32, CollError> {
         self.group.get(peer).copied().ok_or_else(|| CollError::Invalid(format!("peer {peer} outside the communicator")))
     }
 
-    fn token(&mut self, rid: ReqId) -> ReqToken {
-        let t = *self.next_token;
-        *self.next_token += 1;
-        self.tokens.insert(t, rid);
-        t
+    /// A token for `rid`; `None` stands for a send already complete.
+    fn token(&mut self, rid: Option<ReqId>) -> ReqToken {
+        self.tokens.insert(rid)
     }
 }
 
@@ -109,6 +147,13 @@ impl P2p for EngineP2p<'_> {
     fn isend(&mut self, peer: usize, tag: u32, data: &[u8]) -> Result<ReqToken, CollError> {
         let tag = self.tag(tag)?;
         let world = self.world(peer)?;
+        let inline = self
+            .net
+            .send_inline(world, self.run_ctx, self.rank as i32, tag, data, SendMode::Standard)
+            .map_err(|e| CollError::P2p(e.to_string()))?;
+        if inline {
+            return Ok(self.token(None));
+        }
         // SAFETY: the executor keeps `data` alive and unchanged until this
         // token tests complete (the P2p contract).
         let buf = unsafe { SendBuf::new(data.as_ptr(), data.len()) };
@@ -116,7 +161,7 @@ impl P2p for EngineP2p<'_> {
             .net
             .send(world, self.run_ctx, self.rank as i32, tag, buf, SendMode::Standard)
             .map_err(|e| CollError::P2p(e.to_string()))?;
-        Ok(self.token(rid))
+        Ok(self.token(Some(rid)))
     }
 
     fn irecv(&mut self, peer: usize, tag: u32, buf: &mut [u8]) -> Result<ReqToken, CollError> {
@@ -125,15 +170,18 @@ impl P2p for EngineP2p<'_> {
         // token tests complete (the P2p contract).
         let rbuf = unsafe { RecvBuf::new(buf.as_mut_ptr(), buf.len()) };
         let rid = self.net.recv(self.run_ctx, SrcSel::Rank(peer as i32), TagSel::Tag(tag), rbuf);
-        Ok(self.token(rid))
+        Ok(self.token(Some(rid)))
     }
 
     fn test(&mut self, req: ReqToken) -> Result<bool, CollError> {
-        let rid = *self.tokens.get(&req).ok_or_else(|| CollError::P2p("unknown token".into()))?;
+        let Some(rid) = self.tokens.get(req).ok_or_else(|| CollError::P2p("unknown token".into()))? else {
+            self.tokens.remove(req);
+            return Ok(true);
+        };
         match self.net.engine.status(rid).map_err(|e| CollError::P2p(e.to_string()))? {
             None => Ok(false),
             Some(st) => {
-                self.tokens.remove(&req);
+                self.tokens.remove(req);
                 let _ = self.net.engine.free(rid);
                 if st.truncated {
                     return Err(CollError::P2p("collective message truncated (mismatched counts?)".into()));

@@ -37,12 +37,32 @@ pub struct Comm {
     pub group: Group,
     /// This rank's rank in the group.
     pub rank: i32,
-    /// Sequence number of the next collective on this communicator.
+    /// Sequence number of the next blocking collective on this communicator.
     pub coll_seq: u32,
+    /// Sequence number of the next nonblocking collective or persistent start.
+    pub icoll_seq: u32,
     pub name: String,
 }
 
 impl Comm {
+    /// The sequence number a new collective carries in its tags, and the
+    /// counter advanced. Blocking and nonblocking collectives are numbered
+    /// apart (the low bit says which), as MPICH keeps them apart: a rank
+    /// that starts an `Iallreduce` before a `Barrier` still meets the ranks
+    /// that start it after. MPI orders the calls of each kind the same on
+    /// every rank, and each call is of the same kind on every rank.
+    pub fn next_seq(&mut self, nonblocking: bool) -> u32 {
+        if nonblocking {
+            let s = self.icoll_seq;
+            self.icoll_seq = s.wrapping_add(1);
+            (s << 1) | 1
+        } else {
+            let s = self.coll_seq;
+            self.coll_seq = s.wrapping_add(1);
+            s << 1
+        }
+    }
+
     pub fn size(&self) -> i32 {
         self.group.len() as i32
     }
@@ -73,6 +93,7 @@ impl Tables {
             group: (0..world_size).collect::<Vec<_>>().into(),
             rank: world_rank as i32,
             coll_seq: 0,
+            icoll_seq: 0,
             name: "MPI_COMM_WORLD".into(),
         };
         let selfc = Comm {
@@ -81,6 +102,7 @@ impl Tables {
             group: vec![world_rank].into(),
             rank: 0,
             coll_seq: 0,
+            icoll_seq: 0,
             name: "MPI_COMM_SELF".into(),
         };
         Tables { comms: vec![Some(world), Some(selfc)], groups: Vec::new(), free_mask }
@@ -108,7 +130,7 @@ impl Tables {
     /// Take `slot` and store a new communicator over `group`.
     pub fn insert_comm(&mut self, slot: usize, group: Group, rank: i32, name: String) -> CommId {
         self.free_mask[slot / 64] &= !(1u64 << (slot % 64));
-        let comm = Comm { ctx: (slot as u32) * 2, ctx_slot: slot, group, rank, coll_seq: 0, name };
+        let comm = Comm { ctx: (slot as u32) * 2, ctx_slot: slot, group, rank, coll_seq: 0, icoll_seq: 0, name };
         match self.comms.iter().position(|c| c.is_none()) {
             Some(i) => {
                 self.comms[i] = Some(comm);

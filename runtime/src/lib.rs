@@ -9,6 +9,8 @@
 //! * `comm`, `coll`, `ops`: communicators and groups, collective schedules
 //!   over the engine, reduction operators.
 //! * [`rma`]: one-sided communication (windows) over active messages.
+//! * `fastcoll`: small blocking barrier, allreduce and bcast run directly
+//!   on the engine (no schedule).
 //! * [`api`]: the MPI operations.
 
 pub use rmpi_engine as engine;
@@ -18,6 +20,7 @@ mod bootstrap;
 pub mod coll;
 pub mod comm;
 pub mod error;
+mod fastcoll;
 mod net;
 mod nodemap;
 mod ofi;

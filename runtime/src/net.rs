@@ -101,6 +101,31 @@ impl Net {
         Ok(())
     }
 
+    /// Send a small message at once if it can go without a request (see
+    /// [`Engine::inline_eager`]): true when the transport took it, and the
+    /// send is complete. False: use [`Net::send`].
+    pub fn send_inline(
+        &mut self,
+        peer: u32,
+        ctx: u32,
+        src: i32,
+        tag: i32,
+        data: &[u8],
+        mode: SendMode,
+    ) -> MpiResult<bool> {
+        if mode == SendMode::Synchronous || !self.router.is_routed(peer) {
+            return Ok(false);
+        }
+        let Some(hdr) = self.engine.inline_eager(peer, ctx, src, tag, data.len()) else {
+            return Ok(false);
+        };
+        if self.router.try_send_now(peer, &hdr, data)? {
+            return Ok(true);
+        }
+        self.engine.undo_inline_eager(peer, data.len());
+        Ok(false)
+    }
+
     /// Post a receive.
     pub fn recv(&mut self, ctx: u32, src: SrcSel, tag: TagSel, buf: RecvBuf) -> ReqId {
         self.engine.post_recv(ctx, src, tag, buf)
@@ -109,6 +134,9 @@ impl Net {
     /// One progress step: receive, act, send. Returns whether anything moved.
     pub fn progress(&mut self) -> MpiResult<bool> {
         let got = self.router.poll(&mut self.engine)?;
+        if !self.engine.has_output() {
+            return Ok(got > 0);
+        }
         // Replies (Cts, credit, acks) may be due to a peer this rank never
         // sent to: give it a route first.
         self.route_busy_peers()?;

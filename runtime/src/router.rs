@@ -262,6 +262,30 @@ impl Router {
         Ok(sent)
     }
 
+    /// Hand one packet straight to `peer`'s transport (the engine's queue
+    /// for it is empty). Returns false if the transport has no room now.
+    pub fn try_send_now(&mut self, peer: u32, header: &[u8], payload: &[u8]) -> MpiResult<bool> {
+        let r = match self.routes[peer as usize] {
+            Route::Shm => self.shm.as_mut().expect("shm route").try_send(peer, &[header, payload]),
+            Route::Tcp => self.tcp.as_mut().expect("tcp route").try_send(peer, &[header, payload]),
+            // Inline sends are small eager messages: no read to offer.
+            Route::Ofi => self.ofi.as_mut().expect("ofi route").try_send(peer, &[header, payload]),
+            Route::Loopback => {
+                let mut v = Vec::with_capacity(header.len() + payload.len());
+                v.extend_from_slice(header);
+                v.extend_from_slice(payload);
+                self.loopback.push_back(v);
+                Ok(())
+            }
+            Route::Unknown => return Ok(false),
+        };
+        match r {
+            Ok(()) => Ok(true),
+            Err(TransportError::WouldBlock) => Ok(false),
+            Err(e) => Err(transport_err(e)),
+        }
+    }
+
     /// Whether a transport still holds bytes it has not written (a rank
     /// must not close its connections then).
     pub fn has_pending_writes(&self) -> bool {

@@ -203,17 +203,33 @@ impl Runtime {
     }
 }
 
+/// Idle spin rounds between two readings of the clock in [`block_on`].
+const SPIN_BATCH: u32 = 64;
+/// Spinning longer than this yields the core at every reading of the clock.
+const YIELD_AFTER: Duration = Duration::from_micros(4);
+
 /// Block until `check` yields a value, making progress meanwhile: spin
 /// briefly, then sleep on the transports' descriptors with the lock released.
 /// Returns only once the transports hold no unwritten bytes.
 pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Option<T>>) -> MpiResult<T> {
     let mut g = lock();
-    let mut spin_deadline: Option<Instant> = None;
+    // When the current spell of spinning began.
+    let mut spin_start: Option<Instant> = None;
     let mut fds = Vec::new();
-    let mut result: Option<T> = None;
+    let mut result: Option<T>;
     let stall_after = stall_report_after();
     let mut last_move = Instant::now();
     let mut reported = false;
+    let mut idle: u32 = 0;
+    // Already done (a send the transport took at once, a message that was
+    // waiting): no progress step first.
+    {
+        let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
+        result = check(rt)?;
+        if result.is_some() && !rt.net.router.has_pending_writes() {
+            return Ok(result.take().expect("checked"));
+        }
+    }
     loop {
         let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
         let moved = rt.progress()?;
@@ -235,8 +251,18 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
             continue;
         }
         if moved {
-            spin_deadline = None;
-            last_move = Instant::now();
+            spin_start = None;
+            idle = 0;
+            if stall_after.is_some() {
+                last_move = Instant::now();
+            }
+            continue;
+        }
+        // Reading the clock costs as much as a poll of the queues: spin
+        // SPIN_BATCH idle rounds between readings.
+        idle += 1;
+        if !idle.is_multiple_of(SPIN_BATCH) && !rt.oversubscribed && !rt.net.has_output() {
+            std::hint::spin_loop();
             continue;
         }
         if let Some(after) = stall_after {
@@ -250,11 +276,16 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
                 );
             }
         }
-        let deadline = *spin_deadline.get_or_insert_with(|| Instant::now() + rt.spin);
-        if rt.net.has_output() || Instant::now() < deadline {
+        let now = Instant::now();
+        let started = *spin_start.get_or_insert(now);
+        if rt.net.has_output() || now < started + rt.spin {
             // Sending is blocked on a full queue, or still within the spin
-            // budget: try again, giving the core away when oversubscribed.
-            if rt.oversubscribed || rt.net.has_output() {
+            // budget: try again, giving the core away when oversubscribed,
+            // and now and then after the first microseconds: on a loaded
+            // machine the peer this rank waits for may be queued behind it
+            // on its own core (a woken task is often placed on its waker's
+            // core), and would otherwise wait for the whole spin.
+            if rt.oversubscribed || rt.net.has_output() || now - started > YIELD_AFTER {
                 drop(g);
                 std::thread::yield_now();
                 g = lock();
@@ -285,7 +316,7 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
             eprintln!("rmpi: rank {}: the launcher went away; exiting", rt.net.world.rank);
             std::process::exit(1);
         }
-        spin_deadline = None;
+        spin_start = None;
     }
 }
 

@@ -28,7 +28,7 @@ fn pingpong(group: Group, len: usize, iters: u32) -> f64 {
         b
     });
     let msg = vec![5u8; len];
-    let mut round = |a: &mut Box<dyn Transport>| {
+    let round = |a: &mut Box<dyn Transport>| {
         a.try_send(1, &[&msg]).unwrap();
         let mut got = 0;
         while got == 0 {

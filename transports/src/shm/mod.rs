@@ -102,6 +102,9 @@ pub struct ShmTransport {
     caps: Caps,
     rank: Rank,
     local_ranks: Vec<Rank>,
+    /// Local index of each world rank up to the largest local one
+    /// (`usize::MAX`: not local); a send looks its peer up here.
+    index_of: Vec<usize>,
     seg_name: String,
     /// Sanitized job id (peers' segment and doorbell names derive from it).
     job: String,
@@ -126,7 +129,7 @@ impl ShmTransport {
     }
 
     /// [`ShmTransport::create`] with an explicit ring size (data bytes per
-    /// inbound ring, rounded up to a multiple of 8, at least
+    /// inbound ring, rounded up to a multiple of 64 (a cache line), at least
     /// [`MIN_RING_BYTES`]); `None` means the environment or the default.
     /// The receiver's segment decides the size of its rings, so ranks may
     /// differ without harm.
@@ -148,7 +151,7 @@ impl ShmTransport {
             },
         }
         .max(MIN_RING_BYTES)
-        .next_multiple_of(8);
+        .next_multiple_of(ring::RECORD_ALIGN as usize);
         let n = cfg.local_ranks.len();
         let job = sanitize_job(&cfg.job);
         let seg_name = format!("rmpi-{job}-{}", cfg.rank);
@@ -175,6 +178,14 @@ impl ShmTransport {
                 single_copy: crate::cma::probe(),
             },
             rank: cfg.rank,
+            index_of: {
+                let top = cfg.local_ranks.last().map_or(0, |&r| r as usize + 1);
+                let mut v = vec![usize::MAX; top];
+                for (i, &r) in cfg.local_ranks.iter().enumerate() {
+                    v[r as usize] = i;
+                }
+                v
+            },
             local_ranks: cfg.local_ranks,
             seg_name,
             job,
@@ -276,7 +287,10 @@ impl Transport for ShmTransport {
         if len > self.caps.max_packet {
             return Err(TransportError::TooLarge(len));
         }
-        let idx = self.local_ranks.binary_search(&peer).map_err(|_| TransportError::UnknownPeer(peer))?;
+        let idx = match self.index_of.get(peer as usize) {
+            Some(&i) if i != usize::MAX => i,
+            _ => return Err(TransportError::UnknownPeer(peer)),
+        };
         let out = self.outbound[idx].as_mut().ok_or(TransportError::UnknownPeer(peer))?;
         if !out.ring.push(parts, len) {
             self.blocked[idx] = Some(len);
@@ -299,16 +313,23 @@ impl Transport for ShmTransport {
     }
 
     fn poll(&mut self, deliver: &mut dyn FnMut(Rank, &[u8])) -> Result<usize, TransportError> {
+        // The common case while a rank waits: every ring is empty.
+        if !self.any_inbound() {
+            return Ok(0);
+        }
         let n = self.inbound.len();
         let mut total = 0usize;
         let mut bytes = 0u64;
         let start = self.rr_next;
-        self.rr_next = if n == 0 { 0 } else { (start + 1) % n };
+        self.rr_next = if start + 1 >= n { 0 } else { start + 1 };
         let mut result = Ok(());
         'rounds: loop {
             let mut round = 0;
-            for k in 0..n {
-                let i = (start + k) % n;
+            let mut i = start;
+            for _ in 0..n {
+                let this = i;
+                i = if i + 1 == n { 0 } else { i + 1 };
+                let i = this;
                 let Some(ring) = self.inbound[i].as_mut() else {
                     continue;
                 };

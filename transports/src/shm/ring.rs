@@ -4,17 +4,22 @@
 //! The ring header holds two monotonically increasing byte counters, `head`
 //! (written only by the producer) and `tail` (written only by the consumer),
 //! each on its own pair of cache lines so the two sides never false-share.
-//! Records are 8-byte aligned: an 8-byte record header (`len: u32`,
-//! `kind: u32`) followed by the payload padded to 8 bytes. A record never
-//! straddles the end of the data area: when it would, the producer writes a
-//! wrap marker and starts the record at offset 0, so the consumer always
-//! hands out one contiguous borrowed slice.
+//! Records start on a cache line (64 bytes) and take whole lines: an 8-byte
+//! record header (`len: u32`, `kind: u32`, never zero) followed by the
+//! payload. A record never straddles the end of the data area: when it
+//! would, the producer writes a wrap marker and starts the record at offset
+//! 0, so the consumer always hands out one contiguous borrowed slice.
 //!
-//! Ordering: the producer writes a record, then publishes it with a Release
-//! store of `head`; the consumer Acquire-loads `head` before reading records
-//! and frees space with a Release store of `tail` only after it is done with
-//! the record (after the deliver callback returned); the producer
-//! Acquire-loads `tail` before reusing space.
+//! Publication is by the record header itself, so a small message costs the
+//! consumer one cache line: the producer writes the payload, then the header
+//! word with a Release store; the consumer polls the header word at its
+//! `tail` (Acquire) and finds either zero (nothing yet) or a whole record.
+//! For that, every line's first word is zero whenever the producer may
+//! write there: the ring starts zeroed, and the consumer zeroes the first
+//! word of each line of a record (and a wrap marker) once it is done with
+//! it, before it frees the space with a Release store of `tail`; the
+//! producer Acquire-loads `tail` before reusing space. `head` is kept for
+//! diagnostics only.
 //!
 //! A third line holds `producer_waiting` and the producer's pid: a producer
 //! that found the ring full and wants to sleep sets the flag (then a SeqCst
@@ -33,8 +38,10 @@ const TAIL_OFFSET: usize = 128;
 const WAITING_OFFSET: usize = 256;
 const PRODUCER_PID_OFFSET: usize = 260;
 const RECORD_HEADER: u64 = 8;
-const KIND_PACKET: u32 = 0;
-const KIND_WRAP: u32 = 1;
+/// Records start on a cache line and take whole lines.
+pub(crate) const RECORD_ALIGN: u64 = 64;
+const KIND_PACKET: u32 = 1;
+const KIND_WRAP: u32 = 2;
 
 /// Largest packet a ring of `ring_bytes` accepts: a quarter of the ring, so
 /// a packet plus a wrap marker always fits into an empty ring.
@@ -43,7 +50,7 @@ pub(crate) fn max_packet(ring_bytes: usize) -> usize {
 }
 
 fn record_bytes(len: usize) -> u64 {
-    RECORD_HEADER + (len as u64).next_multiple_of(8)
+    (RECORD_HEADER + len as u64).next_multiple_of(RECORD_ALIGN)
 }
 
 /// Pointers shared by both ends.
@@ -61,7 +68,7 @@ impl RingPtrs {
     /// # Safety
     /// `base` must point to a ring header followed by `cap` data bytes, in a
     /// mapping that outlives every use of the returned pointers, with `base`
-    /// 128-byte aligned and `cap` a non-zero multiple of 8.
+    /// 128-byte aligned and `cap` a non-zero multiple of [`RECORD_ALIGN`].
     unsafe fn new(base: *mut u8, cap: usize) -> Self {
         RingPtrs {
             // SAFETY (for the adds): offsets lie inside the header and data
@@ -104,12 +111,13 @@ impl RingPtrs {
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.data.add(pos as usize), bytes.len()) };
     }
 
-    fn read_header(&self, pos: u64) -> (u32, u32) {
-        debug_assert!(pos + RECORD_HEADER <= self.cap && pos & 7 == 0);
-        // SAFETY: pos is 8-aligned and at least 8 bytes before the end of
-        // the data area; the record was published before (Acquire on head).
-        let word = unsafe { std::ptr::read_volatile(self.data.add(pos as usize) as *const u64) };
-        ((word & 0xffff_ffff) as u32, (word >> 32) as u32)
+    /// The record header word at data offset `pos` (a multiple of
+    /// [`RECORD_ALIGN`]): the publication point of a record.
+    fn header_word(&self, pos: u64) -> &AtomicU64 {
+        debug_assert!(pos + RECORD_HEADER <= self.cap && pos.is_multiple_of(RECORD_ALIGN));
+        // SAFETY: pos is line-aligned and inside the data area, so the word
+        // is aligned for AtomicU64 and lives as long as the mapping (new).
+        unsafe { &*(self.data.add(pos as usize) as *const AtomicU64) }
     }
 }
 
@@ -118,6 +126,8 @@ impl RingPtrs {
 pub(crate) struct RingProducer {
     p: RingPtrs,
     head: u64,
+    /// `head % cap`, kept alongside (no division on the hot path).
+    pos: u64,
     cached_tail: u64,
 }
 
@@ -137,14 +147,14 @@ impl RingProducer {
         let head = p.head().load(Ordering::Relaxed);
         let cached_tail = p.tail().load(Ordering::Acquire);
         p.producer_pid().store(std::process::id(), Ordering::Release);
-        RingProducer { p, head, cached_tail }
+        RingProducer { p, head, pos: head % cap as u64, cached_tail }
     }
 
     /// Bytes a packet of `len` bytes needs at the current head (including
     /// a wrap marker if it must wrap).
     fn need(&self, len: usize) -> u64 {
         let rec = record_bytes(len);
-        let to_end = self.p.cap - self.head % self.p.cap;
+        let to_end = self.p.cap - self.pos;
         if rec <= to_end {
             rec
         } else {
@@ -167,7 +177,7 @@ impl RingProducer {
     pub fn push(&mut self, parts: &[&[u8]], len: usize) -> bool {
         let cap = self.p.cap;
         let rec = record_bytes(len);
-        let pos = self.head % cap;
+        let pos = self.pos;
         let to_end = cap - pos;
         let need = self.need(len);
         if self.head + need - self.cached_tail > cap {
@@ -178,24 +188,26 @@ impl RingProducer {
         }
         let mut pos = pos;
         if rec > to_end {
-            self.p.write(pos, &header_bytes(0, KIND_WRAP));
+            self.p.header_word(pos).store(header_word(0, KIND_WRAP), Ordering::Release);
             self.head += to_end;
             pos = 0;
         }
-        self.p.write(pos, &header_bytes(len as u32, KIND_PACKET));
         let mut at = pos + RECORD_HEADER;
         for part in parts {
             self.p.write(at, part);
             at += part.len() as u64;
         }
+        // Publish: the consumer polls this word.
+        self.p.header_word(pos).store(header_word(len as u32, KIND_PACKET), Ordering::Release);
         self.head += rec;
-        self.p.head().store(self.head, Ordering::Release);
+        self.pos = if pos + rec == cap { 0 } else { pos + rec };
+        self.p.head().store(self.head, Ordering::Relaxed);
         true
     }
 }
 
-fn header_bytes(len: u32, kind: u32) -> [u8; 8] {
-    (len as u64 | (kind as u64) << 32).to_ne_bytes()
+fn header_word(len: u32, kind: u32) -> u64 {
+    len as u64 | (kind as u64) << 32
 }
 
 /// A record the consumer found that breaks the format (only a buggy or
@@ -207,7 +219,8 @@ pub(crate) struct CorruptRing;
 pub(crate) struct RingConsumer {
     p: RingPtrs,
     tail: u64,
-    cached_head: u64,
+    /// `tail % cap`, kept alongside (no division on the hot path).
+    pos: u64,
 }
 
 // SAFETY: as for RingProducer.
@@ -215,12 +228,13 @@ unsafe impl Send for RingConsumer {}
 
 impl RingConsumer {
     /// # Safety
-    /// As for [`RingProducer::new`], with "consumer" for "producer".
+    /// As for [`RingProducer::new`], with "consumer" for "producer"; the
+    /// data area must be zeroed (a fresh segment is).
     pub unsafe fn new(base: *mut u8, cap: usize) -> Self {
         // SAFETY: forwarded caller contract.
         let p = unsafe { RingPtrs::new(base, cap) };
         let tail = p.tail().load(Ordering::Relaxed);
-        RingConsumer { p, tail, cached_head: tail }
+        RingConsumer { p, tail, pos: tail % cap as u64 }
     }
 
     /// After freeing space: if the producer announced that it waits for
@@ -234,12 +248,20 @@ impl RingConsumer {
         }
     }
 
-    /// Whether a record may be waiting (Acquire-loads the shared head).
+    /// Whether a record (or a wrap marker) is published at the tail.
+    #[inline]
     pub fn has_data(&mut self) -> bool {
-        if self.tail == self.cached_head {
-            self.cached_head = self.p.head().load(Ordering::Acquire);
+        self.p.header_word(self.pos).load(Ordering::Acquire) != 0
+    }
+
+    /// Zero the first word of every line of `[pos, pos + bytes)`, so the
+    /// producer's next records there start from zero (see the module docs).
+    fn clear(&self, pos: u64, bytes: u64) {
+        let mut at = pos;
+        while at < pos + bytes {
+            self.p.header_word(at).store(0, Ordering::Relaxed);
+            at += RECORD_ALIGN;
         }
-        self.tail != self.cached_head
     }
 
     /// Hand the oldest packet to `f` as a borrowed slice and free it after
@@ -247,35 +269,37 @@ impl RingConsumer {
     pub fn pop_with(&mut self, f: impl FnOnce(&[u8])) -> Result<bool, CorruptRing> {
         let cap = self.p.cap;
         loop {
-            if !self.has_data() {
+            let pos = self.pos;
+            let word = self.p.header_word(pos).load(Ordering::Acquire);
+            if word == 0 {
                 return Ok(false);
             }
-            let pos = self.tail % cap;
-            let (len, kind) = self.p.read_header(pos);
+            let (len, kind) = ((word & 0xffff_ffff) as u32, (word >> 32) as u32);
             match kind {
                 KIND_WRAP => {
+                    self.clear(pos, RECORD_ALIGN);
                     self.tail += cap - pos;
-                    if self.tail > self.cached_head {
-                        return Err(CorruptRing);
-                    }
+                    self.pos = 0;
                     continue;
                 }
                 KIND_PACKET => {
                     let rec = record_bytes(len as usize);
-                    if len as usize > max_packet(cap as usize) || pos + rec > cap || self.tail + rec > self.cached_head
-                    {
+                    if len as usize > max_packet(cap as usize) || pos + rec > cap {
                         return Err(CorruptRing);
                     }
                     // SAFETY: the payload range lies inside the data area
                     // (checked above) and was published by the producer's
-                    // Release store of head, which we Acquire-loaded; the
-                    // producer does not touch it until we advance tail below,
-                    // after the borrow handed to `f` has ended.
+                    // Release store of the header word, which we
+                    // Acquire-loaded; the producer does not touch it until
+                    // we advance tail below, after the borrow handed to `f`
+                    // has ended.
                     let payload = unsafe {
                         std::slice::from_raw_parts(self.p.data.add((pos + RECORD_HEADER) as usize), len as usize)
                     };
                     f(payload);
+                    self.clear(pos, rec);
                     self.tail += rec;
+                    self.pos = if pos + rec == cap { 0 } else { pos + rec };
                     self.p.tail().store(self.tail, Ordering::Release);
                     return Ok(true);
                 }
@@ -352,6 +376,26 @@ mod tests {
     }
 
     #[test]
+    fn old_payload_never_reads_as_a_record() {
+        let cap = 4096;
+        let mut area = Area::new(cap);
+        let base = area.base();
+        // SAFETY: `area` outlives both ends; one producer, one consumer.
+        let (mut tx, mut rx) = unsafe { (RingProducer::new(base, cap), RingConsumer::new(base, cap)) };
+        // Payload bytes that would make a valid-looking header word at
+        // every line start, once consumed, must read as "empty".
+        let junk = header_word(8, KIND_PACKET).to_ne_bytes().repeat(max_packet(cap) / 8);
+        for lap in 0..6 {
+            assert!(tx.push(&[&junk], junk.len()), "lap {lap}");
+            assert!(rx.pop_with(|p| assert_eq!(p, &junk[..])).unwrap());
+            assert!(!rx.has_data(), "lap {lap}: nothing was published");
+            assert!(!rx.pop_with(|_| panic!("no record")).unwrap());
+            assert!(tx.push(&[b"ok"], 2));
+            assert!(rx.pop_with(|p| assert_eq!(p, b"ok")).unwrap());
+        }
+    }
+
+    #[test]
     fn full_ring_refuses_then_accepts() {
         let cap = 4096;
         let mut area = Area::new(cap);
@@ -363,7 +407,7 @@ mod tests {
         while tx.push(&[&pkt], pkt.len()) {
             n += 1;
         }
-        assert_eq!(n, 4); // 4 * 1008 bytes fit in 4096, a fifth does not
+        assert_eq!(n, 4); // 4 records of 1024 bytes (1008 rounded to lines) fill 4096
         assert!(rx.pop_with(|p| assert_eq!(p, &pkt[..])).unwrap());
         assert!(tx.push(&[&pkt], pkt.len()));
         assert!(!tx.push(&[&pkt], pkt.len()));

@@ -46,7 +46,7 @@ pub(crate) struct SegmentHeader {
     pub n_local: u32,
     pub owner_rank: u32,
     pub owner_pid: u32,
-    /// Data bytes per ring (multiple of 8).
+    /// Data bytes per ring (multiple of 64).
     pub ring_bytes: u64,
     /// Distance between two rings (header + data, page aligned).
     pub ring_stride: u64,
