@@ -159,6 +159,7 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         sleepers: 0,
         colls_in_flight: 0,
         rma: Default::default(),
+        done_without_progress: 0,
     })
 }
 

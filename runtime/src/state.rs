@@ -128,6 +128,9 @@ pub(crate) struct Runtime {
     pub colls_in_flight: usize,
     /// RMA windows.
     pub rma: crate::rma::Rma,
+    /// Blocking calls in a row that were already done on entry and returned
+    /// without a progress step (see [`block_on`]).
+    pub done_without_progress: u32,
 }
 
 const NOT_STARTED: u8 = 0;
@@ -226,9 +229,14 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
     {
         let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
         result = check(rt)?;
-        if result.is_some() && !rt.net.router.has_pending_writes() {
+        // But not forever: a rank looping over calls that are always done at
+        // once (a lock and get on its own window, say) must still serve its
+        // peers' one-sided requests and replies.
+        if result.is_some() && !rt.net.router.has_pending_writes() && rt.done_without_progress < 16 {
+            rt.done_without_progress += 1;
             return Ok(result.take().expect("checked"));
         }
+        rt.done_without_progress = 0;
     }
     loop {
         let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
