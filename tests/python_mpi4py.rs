@@ -336,13 +336,11 @@ fn mpi4py_suite(np: usize) {
 }
 
 #[test]
-#[ignore = "issue 3 open: rmpi passes 74% of MPICH's mpi4py suite at np=1 (bar 90%; RMA windows, persistent and intercommunicator collectives and spawning missing); run with --ignored or benches/mpi4py_suite.sh"]
 fn mpi4py_test_suite_np1() {
     mpi4py_suite(1);
 }
 
 #[test]
-#[ignore = "issue 3 open: rmpi passes 74% of MPICH's mpi4py suite at np=2 (bar 90%) and test_ulfm testIAgree hangs (collectives started in different orders); run with --ignored or benches/mpi4py_suite.sh"]
 fn mpi4py_test_suite_np2() {
     mpi4py_suite(2);
 }
