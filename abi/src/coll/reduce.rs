@@ -45,7 +45,16 @@ fn reduce(
             let (sides, role) = (*sides, inter_role(root, sides)?);
             match role {
                 Role::Idle => {
-                    let f = resolve(op, dt)?;
+                    // MPI ignores every argument but the root here (mpi4py
+                    // passes no buffer, so the datatype may suit no operator):
+                    // the operator is never applied on this process.
+                    let f = match resolve(op, dt) {
+                        Ok(f) => f,
+                        Err(_) => rmpi_runtime::api::predefined_op(
+                            rmpi_runtime::ops::PredefOp::Bor,
+                            rmpi_runtime::ops::Prim::U8,
+                        )?,
+                    };
                     go(&p, form, nothing(), None, move |_, _, d| Collective::inter_reduce(sides, role, d, f))
                 }
                 Role::Root => {
