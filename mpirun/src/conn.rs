@@ -119,6 +119,8 @@ pub enum ConnEvent {
 #[derive(Debug, Clone)]
 pub struct Link {
     tx: mpsc::UnboundedSender<Option<Vec<u8>>>,
+    /// Becomes true (or its sender is dropped) when the writer task ends.
+    written: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Link {
@@ -134,6 +136,16 @@ impl Link {
     pub fn close(&self) {
         let _ = self.tx.send(None);
     }
+    /// Waits until the writer task has ended: after [`Link::close`], every
+    /// queued frame is written (or the connection failed).
+    pub async fn flushed(&self) {
+        let mut w = self.written.clone();
+        while !*w.borrow_and_update() {
+            if w.changed().await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// Starts the reader and writer tasks of an established connection.
@@ -141,9 +153,13 @@ pub fn establish(stream: TcpStream, id: usize, events: mpsc::UnboundedSender<Con
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
+    let (done, written) = tokio::sync::watch::channel(false);
     tokio::spawn(reader(rd, id, events));
-    tokio::spawn(writer(wr, rx));
-    Link { tx }
+    tokio::spawn(async move {
+        writer(wr, rx).await;
+        let _ = done.send(true);
+    });
+    Link { tx, written }
 }
 
 async fn reader(mut rd: OwnedReadHalf, id: usize, events: mpsc::UnboundedSender<ConnEvent>) {

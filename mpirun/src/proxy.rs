@@ -311,8 +311,15 @@ impl Proxy {
             c.link.close();
         }
         p.parent.close();
-        // Let the writer tasks flush the last frames.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Wait for the writer tasks to flush the last frames (bounded: a
+        // peer that stopped reading must not keep this proxy alive).
+        let flushed = async {
+            p.parent.flushed().await;
+            for c in p.children.values() {
+                c.link.flushed().await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), flushed).await;
         Ok(0)
     }
 
