@@ -207,9 +207,9 @@ impl Runtime {
 }
 
 /// Idle spin rounds between two readings of the clock in [`block_on`].
-const SPIN_BATCH: u32 = 64;
+const SPIN_BATCH: u32 = 16;
 /// Spinning longer than this yields the core at every reading of the clock.
-const YIELD_AFTER: Duration = Duration::from_micros(4);
+const YIELD_AFTER: Duration = Duration::from_micros(1);
 
 /// Block until `check` yields a value, making progress meanwhile: spin
 /// briefly, then sleep on the transports' descriptors with the lock released.
