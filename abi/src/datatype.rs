@@ -605,7 +605,7 @@ export! { fn MPI_Type_dup / PMPI_Type_dup(old: MpiDatatype, new: *mut MpiDatatyp
         let d = dtype(old)?.dup();
         d.commit();
         let h = new_type(d);
-        crate::attr::copy_type_attrs(old, h)?;
+        crate::attr::copy_all(crate::attr::AttrKind::Type, old, h)?;
         out(new, h)
     })
 }}
@@ -638,9 +638,10 @@ export! { fn MPI_Type_free / PMPI_Type_free(dt: *mut MpiDatatype) -> c_int {
         }
         match user_index(KIND_DATATYPE, h) {
             Some(i) => {
+                // Delete callbacks first, while the datatype is still whole (they may query it).
+                crate::attr::delete_all(crate::attr::AttrKind::Type, h)?;
                 st().types[i] = None;
                 crate::largecount::forget(h);
-                crate::attr::delete_type_attrs(h);
                 out(dt, MPI_DATATYPE_NULL)
             }
             None => fail(class::TYPE, "cannot free a predefined datatype"),
