@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::ffi::{c_int, c_void};
 
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{fail, AbiResult};
 use crate::handles::{insert, st, user_handle, user_index, CopyFn, DeleteFn};
 
@@ -39,16 +40,6 @@ pub struct Keyval {
 
 /// The attributes of every object, by kind and handle.
 pub type AttrMaps = std::collections::HashMap<(AttrKind, c_int), BTreeMap<c_int, usize>>;
-
-/// Write `v` through the user's out-pointer `p`.
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null.
-    unsafe { p.write(v) };
-    Ok(())
-}
 
 /// The keyval behind handle `k`, freed or not.
 fn any_keyval(k: c_int) -> Option<Keyval> {

@@ -9,20 +9,12 @@ use rmpi_runtime::Compare;
 
 use crate::attr::{self, AttrKind};
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{fail, guard, read_cstr, write_cstr, AbiError, AbiResult};
 use crate::handles::{
     check_errhandler, comm_handle, comm_id, group_handle, group_id, insert, new_request, st, user_handle, CopyFn,
     DeleteFn, ErrhandlerFn, Req,
 };
-
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null; MPI requires it to point to a T.
-    unsafe { p.write(v) };
-    Ok(())
-}
 
 fn compare_code(c: Compare) -> c_int {
     match c {

@@ -14,6 +14,7 @@ use rmpi_datatype::{Basic, Combiner, Darg, Datatype, Distribution, EnumArg, Name
 use rmpi_runtime::ops::Prim;
 
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{fail, guard, read_cstr, write_cstr, AbiError, AbiResult};
 use crate::handles::{insert, st, user_handle, user_index};
 
@@ -430,15 +431,6 @@ pub fn prim_of(b: Basic) -> Option<Prim> {
         Basic::Bool => Prim::Bool,
         _ => return None,
     })
-}
-
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null; MPI requires it to point to a T.
-    unsafe { p.write(v) };
-    Ok(())
 }
 
 /// Store a new user datatype; returns its handle.

@@ -17,6 +17,7 @@ use rmpi_runtime::ReduceOp;
 
 use crate::attr::{self, AttrKind};
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{class_name, code_class, fail, read_cstr, write_cstr, AbiError, AbiResult};
 use crate::handles::{
     check_errhandler, comm_id, errhandler_fn, group_handle, insert, st, user_handle, user_index, CopyFn, DeleteFn,
@@ -145,15 +146,6 @@ pub fn guard_win(func: &str, win: MpiWin, body: impl FnOnce() -> AbiResult<()>) 
         Ok(()) => MPI_SUCCESS,
         Err(e) => raise_win(func, win, e),
     }
-}
-
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null; MPI requires it to point to a T.
-    unsafe { p.write(v) };
-    Ok(())
 }
 
 // ---------------------------------------------------------------- creation
