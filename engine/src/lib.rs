@@ -388,6 +388,17 @@ impl Engine {
         self.reqs.get(rid).map(|r| r.done).ok_or(EngineError::UnknownRequest)
     }
 
+    /// The status of a complete request, forgetting it; `None` (and the
+    /// request kept) while it is pending. One lookup: the blocking calls'
+    /// check.
+    pub fn take_if_done(&mut self, rid: ReqId) -> Result<Option<Status>, EngineError> {
+        let done = self.reqs.get(rid).ok_or(EngineError::UnknownRequest)?.done;
+        if done.is_some() {
+            self.reqs.remove(rid);
+        }
+        Ok(done)
+    }
+
     /// Forget a request. A pending one keeps running and is dropped when it
     /// completes (MPI_Request_free semantics).
     pub fn free(&mut self, rid: ReqId) -> Result<(), EngineError> {

@@ -214,8 +214,16 @@ const YIELD_AFTER: Duration = Duration::from_micros(1);
 /// Block until `check` yields a value, making progress meanwhile: spin
 /// briefly, then sleep on the transports' descriptors with the lock released.
 /// Returns only once the transports hold no unwritten bytes.
-pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Option<T>>) -> MpiResult<T> {
-    let mut g = lock();
+pub(crate) fn block_on<T>(check: impl FnMut(&mut Runtime) -> MpiResult<Option<T>>) -> MpiResult<T> {
+    block_on_locked(lock(), check)
+}
+
+/// [`block_on`] with the lock already held (a fast path that prepared the
+/// operation under the same acquisition).
+pub(crate) fn block_on_locked<T>(
+    mut g: MutexGuard<'static, Option<Runtime>>,
+    mut check: impl FnMut(&mut Runtime) -> MpiResult<Option<T>>,
+) -> MpiResult<T> {
     // When the current spell of spinning began.
     let mut spin_start: Option<Instant> = None;
     let mut fds = Vec::new();

@@ -325,6 +325,8 @@ impl Transport for ShmTransport {
         let mut result = Ok(());
         'rounds: loop {
             let mut round = 0;
+            // A ring that gave a whole batch may hold more: go round again.
+            let mut more = false;
             let mut i = start;
             for _ in 0..n {
                 let this = i;
@@ -353,10 +355,11 @@ impl Transport for ShmTransport {
                         }
                     }
                 }
+                more |= round - before == BATCH_PER_PEER;
                 // We freed space: wake the producer if it sleeps on it.
-                let woke = match self.inbound[i].as_ref() {
-                    Some(ring) if round > before => ring.producer_to_wake(),
-                    _ => None,
+                let woke = match self.inbound[i].as_mut() {
+                    Some(ring) => ring.take_freed().then(|| ring.producer_to_wake()).flatten(),
+                    None => None,
                 };
                 if let Some(pid) = woke.filter(|&pid| pid != 0) {
                     let name = doorbell_name(&format!("rmpi-{}-{src}", self.job), pid);
@@ -367,7 +370,7 @@ impl Transport for ShmTransport {
                 }
             }
             total += round;
-            if round == 0 || total >= POLL_BUDGET || result.is_err() {
+            if !more || total >= POLL_BUDGET || result.is_err() {
                 break 'rounds;
             }
         }
