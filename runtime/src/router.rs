@@ -240,10 +240,15 @@ impl Router {
                     Route::Tcp => self.tcp.as_mut().expect("tcp route").try_send(peer, &[t.header(), t.payload()]),
                     Route::Ofi => {
                         let ofi = self.ofi.as_mut().expect("ofi route");
-                        let mut h = [0u8; HEADER_LEN];
-                        h.copy_from_slice(t.header());
-                        offer_ofi_read(ofi, peer, &mut h);
-                        ofi.try_send(peer, &[&h, t.payload()])
+                        if t.header().len() == HEADER_LEN {
+                            let mut h = [0u8; HEADER_LEN];
+                            h.copy_from_slice(t.header());
+                            offer_ofi_read(ofi, peer, &mut h);
+                            ofi.try_send(peer, &[&h, t.payload()])
+                        } else {
+                            // A short eager header: nothing to offer.
+                            ofi.try_send(peer, &[t.header(), t.payload()])
+                        }
                     }
                     Route::Unknown => {
                         return Err(MpiError::new(ErrorClass::Intern, format!("packet for unrouted rank {peer}")))

@@ -229,7 +229,8 @@ pub(crate) fn block_on_locked<T>(
     let mut fds = Vec::new();
     let mut result: Option<T>;
     let stall_after = stall_report_after();
-    let mut last_move = Instant::now();
+    // Read the clock only when stall reports are on: this is every blocking call's path.
+    let mut last_move = stall_after.map(|_| Instant::now());
     let mut reported = false;
     let mut idle: u32 = 0;
     // Already done (a send the transport took at once, a message that was
@@ -270,7 +271,7 @@ pub(crate) fn block_on_locked<T>(
             spin_start = None;
             idle = 0;
             if stall_after.is_some() {
-                last_move = Instant::now();
+                last_move = Some(Instant::now());
             }
             continue;
         }
@@ -282,7 +283,7 @@ pub(crate) fn block_on_locked<T>(
             continue;
         }
         if let Some(after) = stall_after {
-            if !reported && last_move.elapsed() > after {
+            if !reported && last_move.is_some_and(|t| t.elapsed() > after) {
                 reported = true;
                 eprintln!(
                     "rmpi: stall report (no progress for {:?}):\n{}  transports: {:?}",

@@ -254,6 +254,51 @@ impl ShmTransport {
         self.local_ranks.binary_search(&peer).is_ok_and(|i| self.outbound[i].is_some())
     }
 
+    /// [`Transport::poll`] with one local peer (two ranks on the node):
+    /// its ring only, a batch at a time until it is empty.
+    fn poll_one_peer(&mut self, deliver: &mut dyn FnMut(Rank, &[u8])) -> Result<usize, TransportError> {
+        let i = if self.inbound[0].is_some() { 0 } else { 1 };
+        let src = self.local_ranks[i];
+        let Some(ring) = self.inbound[i].as_mut() else { return Ok(0) };
+        let mut total = 0usize;
+        let mut bytes = 0u64;
+        let mut result = Ok(());
+        while total < POLL_BUDGET {
+            match ring.pop_with(|p| {
+                bytes += p.len() as u64;
+                deliver(src, p)
+            }) {
+                Ok(true) => total += 1,
+                Ok(false) => break,
+                Err(ring::CorruptRing) => {
+                    result = Err(TransportError::PeerGone { peer: src, reason: "corrupt shared-memory ring".into() });
+                    break;
+                }
+            }
+        }
+        if result.is_err() {
+            // Stop reading this ring for good.
+            self.inbound[i] = None;
+        } else if ring.take_freed() {
+            // We freed space: wake the producer if it sleeps on it.
+            if let Some(pid) = ring.producer_to_wake().filter(|&pid| pid != 0) {
+                self.wake_producer(src, pid);
+            }
+        }
+        self.counters.packets_received += total as u64;
+        self.counters.bytes_received += bytes;
+        result.map(|()| total)
+    }
+
+    /// Ring the doorbell of local rank `src` (process `pid`), which waits for room in our ring.
+    fn wake_producer(&mut self, src: Rank, pid: u32) {
+        let name = doorbell_name(&format!("rmpi-{}-{src}", self.job), pid);
+        if let Ok(addr) = DoorbellAddr::new(&name) {
+            let _ = self.doorbell.ring(&addr);
+            self.counters.doorbells_rung += 1;
+        }
+    }
+
     fn any_inbound(&mut self) -> bool {
         self.inbound.iter_mut().flatten().any(|r| r.has_data())
     }
@@ -318,6 +363,9 @@ impl Transport for ShmTransport {
             return Ok(0);
         }
         let n = self.inbound.len();
+        if n == 2 {
+            return self.poll_one_peer(deliver);
+        }
         let mut total = 0usize;
         let mut bytes = 0u64;
         let start = self.rr_next;
@@ -362,11 +410,7 @@ impl Transport for ShmTransport {
                     None => None,
                 };
                 if let Some(pid) = woke.filter(|&pid| pid != 0) {
-                    let name = doorbell_name(&format!("rmpi-{}-{src}", self.job), pid);
-                    if let Ok(addr) = DoorbellAddr::new(&name) {
-                        let _ = self.doorbell.ring(&addr);
-                        self.counters.doorbells_rung += 1;
-                    }
+                    self.wake_producer(src, pid);
                 }
             }
             total += round;
