@@ -298,6 +298,17 @@ impl Router {
             || self.ofi.as_ref().is_some_and(|t| t.has_pending_writes())
     }
 
+    /// False only if polling would certainly deliver nothing: no loopback
+    /// packet, no shared-memory record, and no socket or fabric transport
+    /// (those are always polled).
+    #[inline]
+    pub fn may_have_input(&mut self) -> bool {
+        !self.loopback.is_empty()
+            || self.tcp.is_some()
+            || self.ofi.is_some()
+            || self.shm.as_mut().is_some_and(|s| s.has_input())
+    }
+
     /// Whether loopback packets are waiting (then sleeping is wrong).
     pub fn has_loopback(&self) -> bool {
         !self.loopback.is_empty()

@@ -176,6 +176,13 @@ pub(crate) fn not_running_message() -> &'static str {
 }
 
 impl Runtime {
+    /// False only if a progress step would certainly find nothing to do
+    /// (cheap: the spinning wait checks it between full rounds).
+    #[inline]
+    pub fn may_have_input(&mut self) -> bool {
+        self.colls_in_flight > 0 || self.rma.active() || self.net.has_output() || self.net.router.may_have_input()
+    }
+
     /// One progress step over transports and nonblocking collectives.
     pub fn progress(&mut self) -> MpiResult<bool> {
         let mut moved = self.net.progress()?;
@@ -208,6 +215,8 @@ impl Runtime {
 
 /// Idle spin rounds between two readings of the clock in [`block_on`].
 const SPIN_BATCH: u32 = 16;
+/// Checks of [`Runtime::may_have_input`] at most between two idle rounds.
+const QUICK_SPINS: u32 = 4;
 /// Spinning longer than this yields the core at every reading of the clock.
 const YIELD_AFTER: Duration = Duration::from_micros(1);
 
@@ -279,7 +288,14 @@ pub(crate) fn block_on_locked<T>(
         // SPIN_BATCH idle rounds between readings.
         idle += 1;
         if !idle.is_multiple_of(SPIN_BATCH) && !rt.oversubscribed && !rt.net.has_output() {
-            std::hint::spin_loop();
+            // Between full rounds, watch only the cheap sign that something
+            // arrived (a word per shared-memory ring): a message is then
+            // seen within a few nanoseconds, not after a whole round.
+            let mut k = 0;
+            while k < QUICK_SPINS && !rt.may_have_input() {
+                std::hint::spin_loop();
+                k += 1;
+            }
             continue;
         }
         if let Some(after) = stall_after {

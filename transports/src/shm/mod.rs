@@ -299,6 +299,12 @@ impl ShmTransport {
         }
     }
 
+    /// Whether a record waits in some inbound ring (one load per ring).
+    #[inline]
+    pub fn has_input(&mut self) -> bool {
+        self.any_inbound()
+    }
+
     fn any_inbound(&mut self) -> bool {
         self.inbound.iter_mut().flatten().any(|r| r.has_data())
     }
