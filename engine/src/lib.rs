@@ -28,7 +28,7 @@ use buffer::{RecvBuf, SendBuf};
 use matching::{MatchQueues, SrcSel, TagSel, Unexpected, UnexpectedBody};
 use request::{RecvState, ReqKind, Request, RequestTable, SendState};
 pub use request::{ReqId, SendMode, Status};
-use wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN};
+use wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN, SHORT_HEADER_LEN};
 
 /// Eager credit charged per message on top of its payload (the receiver's
 /// cost of holding an envelope).
@@ -94,6 +94,7 @@ pub enum Action {
 #[derive(Debug)]
 pub struct Transmit<'e> {
     header: [u8; HEADER_LEN],
+    header_len: usize,
     payload: Option<(SendBuf, usize, usize)>,
     _engine: std::marker::PhantomData<&'e Engine>,
 }
@@ -101,7 +102,7 @@ pub struct Transmit<'e> {
 impl Transmit<'_> {
     /// The encoded header.
     pub fn header(&self) -> &[u8] {
-        &self.header
+        &self.header[..self.header_len]
     }
     /// The payload (a range of a pending send's buffer), possibly empty.
     pub fn payload(&self) -> &[u8] {
@@ -296,20 +297,23 @@ impl Engine {
     /// transport, and the send is complete once the transport took them.
     /// If the transport refuses, the caller must call
     /// [`Engine::undo_inline_eager`] and take the ordinary path.
-    pub fn inline_eager(&mut self, peer: u32, ctx: u32, src: i32, tag: i32, len: usize) -> Option<[u8; HEADER_LEN]> {
+    #[inline]
+    pub fn inline_eager(
+        &mut self,
+        peer: u32,
+        ctx: u32,
+        src: i32,
+        tag: i32,
+        len: usize,
+    ) -> Option<[u8; SHORT_HEADER_LEN]> {
         let p = self.peers.get_mut(peer as usize)?;
-        let caps = p.caps?;
+        let caps = p.caps.as_ref()?;
         let cost = len as u64 + ENVELOPE_COST;
         if len > caps.eager_limit || p.credit < cost || !p.outq.is_empty() {
             return None;
         }
         p.credit -= cost;
-        let mut hdr = Header::new(Kind::Eager);
-        hdr.ctx = ctx;
-        hdr.src = src;
-        hdr.tag = tag;
-        hdr.len = len as u64;
-        Some(hdr.encode())
+        Some(Header::encode_short(ctx, src, tag))
     }
 
     /// Give back the credit of an [`Engine::inline_eager`] the transport refused.
@@ -388,6 +392,14 @@ impl Engine {
         self.reqs.get(rid).map(|r| r.done).ok_or(EngineError::UnknownRequest)
     }
 
+    /// The status of a complete request, forgetting it; `None` (and the
+    /// request kept) while it is pending. One lookup: the blocking calls'
+    /// check.
+    #[inline]
+    pub fn take_if_done(&mut self, rid: ReqId) -> Result<Option<Status>, EngineError> {
+        self.reqs.take_done(rid).map_err(|()| EngineError::UnknownRequest)
+    }
+
     /// Forget a request. A pending one keeps running and is dropped when it
     /// completes (MPI_Request_free semantics).
     pub fn free(&mut self, rid: ReqId) -> Result<(), EngineError> {
@@ -459,7 +471,8 @@ impl Engine {
         let p = self.peers.get(peer as usize)?;
         match p.outq.front()? {
             Out::Packet { hdr, payload, .. } => {
-                Some(Transmit { header: hdr.encode(), payload: *payload, _engine: std::marker::PhantomData })
+                let (header, header_len) = hdr.encode_wire();
+                Some(Transmit { header, header_len, payload: *payload, _engine: std::marker::PhantomData })
             }
             Out::Data { rreq, buf, offset, end, .. } => {
                 let chunk = self.chunk_len(peer, *end - *offset);
@@ -469,6 +482,7 @@ impl Engine {
                 h.len = chunk as u64;
                 Some(Transmit {
                     header: h.encode(),
+                    header_len: HEADER_LEN,
                     payload: Some((*buf, *offset, *offset + chunk)),
                     _engine: std::marker::PhantomData,
                 })
@@ -520,8 +534,8 @@ impl Engine {
         if from as usize >= self.peers.len() {
             return Err(proto("packet from a rank outside the job"));
         }
-        let h = Header::decode(pkt).ok_or_else(|| proto("malformed header"))?;
-        let payload = &pkt[HEADER_LEN..];
+        let (h, header_len) = Header::decode_with_len(pkt).ok_or_else(|| proto("malformed header"))?;
+        let payload = &pkt[header_len..];
         match h.kind {
             Kind::Eager => {
                 if payload.len() as u64 != h.len {
@@ -685,11 +699,20 @@ impl Engine {
         self.owe(peer, cost);
     }
 
+    #[inline]
     fn deliver_eager(&mut self, rid: ReqId, src: i32, tag: i32, data: &[u8]) {
-        let Some(Request { kind: ReqKind::Recv { buf, .. }, .. }) = self.reqs.get(rid) else { return };
+        let Some(req) = self.reqs.get_mut(rid) else { return };
+        let ReqKind::Recv { buf, .. } = &req.kind else { return };
+        if req.done.is_some() {
+            return;
+        }
         let written = buf.write_at(0, data);
-        let st = Status { source: src, tag, count: written, truncated: data.len() > buf.len(), cancelled: false };
-        self.complete(rid, st);
+        req.done =
+            Some(Status { source: src, tag, count: written, truncated: data.len() > buf.len(), cancelled: false });
+        self.completions += 1;
+        if req.detached {
+            self.reqs.remove(rid);
+        }
     }
 
     /// A receive claims a message (from the unexpected queue, a matched

@@ -17,7 +17,9 @@ use crate::comm::{compare_groups, CommId, Compare, Group, GroupId, Tables, COMM_
 use crate::error::{err, ErrorClass, MpiError, MpiResult};
 use crate::ops::{predefined, PredefOp, Prim};
 use crate::persist::Persistent;
-use crate::state::{self, block_on, with, ReqBody, RequestId, Runtime, ThreadLevel};
+use crate::state::{
+    self, block_on, block_on_locked, lock, not_running_message, with, ReqBody, RequestId, Runtime, ThreadLevel,
+};
 
 /// `MPI_ANY_SOURCE`.
 pub const ANY_SOURCE: i32 = -2;
@@ -275,10 +277,36 @@ pub fn send(buf: &[u8], dest: i32, tag: i32, comm: CommId, mode: SendMode) -> Mp
 }
 
 /// `MPI_Recv`. A truncated message is reported in the status.
+///
+/// One acquisition of the lock posts the receive in the engine and waits
+/// for it (no API request): a message already queued completes it at once,
+/// one that arrives while waiting is copied straight into `buf`.
 pub fn recv(buf: &mut [u8], src: i32, tag: i32, comm: CommId) -> MpiResult<Status> {
-    // SAFETY: `buf` outlives the wait below, which completes the request.
-    let r = unsafe { irecv(buf.as_mut_ptr(), buf.len(), src, tag, comm)? };
-    wait(r)
+    let mut g = lock();
+    let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
+    let c = rt.tables.comm(comm)?;
+    let ctx = c.ctx;
+    check_rank(src, c.group.len() as i32, true)?;
+    check_tag(tag, true)?;
+    if src == PROC_NULL {
+        return Ok(null_status());
+    }
+    // SAFETY: `buf` outlives the request: it completes below, or is
+    // cancelled and forgotten before this function returns an error.
+    let rbuf = if buf.is_empty() { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf.as_mut_ptr(), buf.len()) } };
+    let rid = rt.net.recv(ctx, src_sel(src), tag_sel(tag), rbuf);
+    let r = block_on_locked(g, |rt| {
+        rt.net.engine.take_if_done(rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))
+    });
+    if r.is_err() {
+        // The buffer goes back to the caller: the engine must not write it later.
+        let _ = with(|rt| {
+            rt.net.engine.cancel_recv(rid);
+            let _ = rt.net.engine.free(rid);
+            Ok(())
+        });
+    }
+    r
 }
 
 /// `MPI_Sendrecv`.

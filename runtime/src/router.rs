@@ -240,10 +240,15 @@ impl Router {
                     Route::Tcp => self.tcp.as_mut().expect("tcp route").try_send(peer, &[t.header(), t.payload()]),
                     Route::Ofi => {
                         let ofi = self.ofi.as_mut().expect("ofi route");
-                        let mut h = [0u8; HEADER_LEN];
-                        h.copy_from_slice(t.header());
-                        offer_ofi_read(ofi, peer, &mut h);
-                        ofi.try_send(peer, &[&h, t.payload()])
+                        if t.header().len() == HEADER_LEN {
+                            let mut h = [0u8; HEADER_LEN];
+                            h.copy_from_slice(t.header());
+                            offer_ofi_read(ofi, peer, &mut h);
+                            ofi.try_send(peer, &[&h, t.payload()])
+                        } else {
+                            // A short eager header: nothing to offer.
+                            ofi.try_send(peer, &[t.header(), t.payload()])
+                        }
                     }
                     Route::Unknown => {
                         return Err(MpiError::new(ErrorClass::Intern, format!("packet for unrouted rank {peer}")))
@@ -291,6 +296,17 @@ impl Router {
     pub fn has_pending_writes(&self) -> bool {
         self.tcp.as_ref().is_some_and(|t| t.has_pending_writes())
             || self.ofi.as_ref().is_some_and(|t| t.has_pending_writes())
+    }
+
+    /// False only if polling would certainly deliver nothing: no loopback
+    /// packet, no shared-memory record, and no socket or fabric transport
+    /// (those are always polled).
+    #[inline]
+    pub fn may_have_input(&mut self) -> bool {
+        !self.loopback.is_empty()
+            || self.tcp.is_some()
+            || self.ofi.is_some()
+            || self.shm.as_mut().is_some_and(|s| s.has_input())
     }
 
     /// Whether loopback packets are waiting (then sleeping is wrong).
