@@ -176,37 +176,62 @@ impl Outgoing {
     }
 
     /// Send one frame now if possible, queueing what the socket does not
-    /// take. Only for an established connection with nothing pending.
-    pub fn send_frame_direct(&mut self, parts: &[&[u8]], len: usize) -> io::Result<()> {
+    /// take. Only for an established connection with nothing pending. With
+    /// `decline_if_full`, a frame the socket takes no byte of is not queued
+    /// (no copy of a large payload): `Ok(false)`, nothing sent.
+    pub fn send_frame_direct(&mut self, parts: &[&[u8]], len: usize, decline_if_full: bool) -> io::Result<bool> {
         debug_assert!(matches!(self.state, OutState::Established) && self.out.is_empty());
         let header = (len as u32).to_le_bytes();
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
-        slices.push(IoSlice::new(&header));
-        slices.extend(parts.iter().filter(|p| !p.is_empty()).map(|p| IoSlice::new(p)));
+        let mut slices: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+        let mut k = 0;
+        slices[k] = IoSlice::new(&header);
+        k += 1;
+        for p in parts.iter().filter(|p| !p.is_empty()) {
+            if k == slices.len() {
+                // More parts than the fixed array holds: queue them all.
+                self.queue_frame(parts, len);
+                return Ok(true);
+            }
+            slices[k] = IoSlice::new(p);
+            k += 1;
+        }
+        let slices = &slices[..k];
         let total = FRAME_HEADER + len;
         let mut written = 0;
         while written < total {
-            // Skip what was written already.
-            let mut skip = written;
-            let mut rest: Vec<IoSlice<'_>> = Vec::with_capacity(slices.len());
-            for s in &slices {
-                if skip >= s.len() {
-                    skip -= s.len();
-                } else {
-                    rest.push(IoSlice::new(&s[skip..]));
-                    skip = 0;
+            let r = if written == 0 {
+                send_vectored(&self.sock, slices)
+            } else {
+                // Skip what was written already.
+                let mut skip = written;
+                let mut rest: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+                let mut m = 0;
+                for s in slices {
+                    if skip >= s.len() {
+                        skip -= s.len();
+                    } else {
+                        rest[m] = IoSlice::new(&s[skip..]);
+                        m += 1;
+                        skip = 0;
+                    }
                 }
-            }
-            match send_vectored(&self.sock, &rest) {
+                send_vectored(&self.sock, &rest[..m])
+            };
+            match r {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => written += n,
-                Err(e) if would_block(&e) => break,
+                Err(e) if would_block(&e) => {
+                    if written == 0 && decline_if_full {
+                        return Ok(false);
+                    }
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
         // Queue the unwritten remainder of the frame.
         let mut skip = written;
-        for s in &slices {
+        for s in slices {
             if skip >= s.len() {
                 skip -= s.len();
             } else {
@@ -214,7 +239,7 @@ impl Outgoing {
                 skip = 0;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Queue one frame.
@@ -339,12 +364,16 @@ impl Incoming {
             }
         }
         let mut read = 0;
+        let mut drained = false;
         loop {
             let ev = self.parse(me, job, secret, max_frame, accept_src, deliver, stats);
             if !matches!(ev, InEvent::Open) {
                 return ev;
             }
-            if read >= READ_BUDGET {
+            // A read that did not fill what was offered emptied the socket:
+            // no second read only to learn EAGAIN (the level-triggered epoll
+            // set reports the connection again when more arrives).
+            if drained || read >= READ_BUDGET {
                 return InEvent::Open;
             }
             let want = match self.state {
@@ -352,13 +381,21 @@ impl Incoming {
                     let flen =
                         u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().expect("a 4-byte slice"))
                             as usize;
-                    (FRAME_HEADER + flen - (self.end - self.start)).clamp(1, 4 << 20).max(READ_CHUNK)
+                    let rest = (FRAME_HEADER + flen).saturating_sub(self.end - self.start);
+                    // A large frame is read up to its end and no further, so
+                    // that no part of the next frame has to be moved to the
+                    // front of the buffer afterwards.
+                    if rest > READ_CHUNK {
+                        rest.min(4 << 20)
+                    } else {
+                        READ_CHUNK
+                    }
                 }
                 _ => READ_CHUNK,
             };
             self.reserve(want);
             let end = self.end;
-            match self.sock.read(&mut self.buf[end..]) {
+            match self.sock.read(&mut self.buf[end..end + want]) {
                 Ok(0) => {
                     return match self.state {
                         InState::AwaitHello { .. } => InEvent::Rejected("closed before the handshake completed"),
@@ -369,6 +406,7 @@ impl Incoming {
                 Ok(n) => {
                     self.end += n;
                     read += n;
+                    drained = n < want;
                 }
                 Err(e) if would_block(&e) => {
                     if let InState::AwaitHello { deadline, .. } = self.state {

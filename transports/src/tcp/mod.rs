@@ -71,6 +71,10 @@ pub const DEFAULT_OUT_BYTES: usize = 4 << 20;
 /// Default time an accepted connection has to complete its handshake (and
 /// half the time an outgoing one has to connect and get the nonce).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Packets from this size on are not copied into the outgoing buffer
+/// behind pending bytes (nor when the socket takes none of them): `try_send`
+/// answers `WouldBlock` and the caller offers them again.
+const DIRECT_MIN: usize = 64 << 10;
 /// Socket buffer sizes requested (the kernel may clamp them).
 const SOCKET_BUFFER: usize = 4 << 20;
 /// Accepted connections allowed to be mid-handshake at once; beyond that
@@ -433,21 +437,28 @@ impl Transport for TcpTransport {
         let out_bytes = self.out_bytes;
         let p = self.peers.get_mut(&peer).expect("peer");
         let c = p.conn.as_mut().expect("connection");
-        if !c.out.is_empty() && c.out.len() + FRAME_HEADER + len > out_bytes {
+        // A large packet is never copied in behind bytes still pending: it
+        // waits (in the caller's buffer) until they are written.
+        let large = len >= DIRECT_MIN;
+        if !c.out.is_empty() && (large || c.out.len() + FRAME_HEADER + len > out_bytes) {
             // Try to make room first.
             self.progress_out(peer)?;
             let c = self.peers.get_mut(&peer).and_then(|p| p.conn.as_mut()).expect("connection");
-            if !c.out.is_empty() && c.out.len() + FRAME_HEADER + len > out_bytes {
+            if !c.out.is_empty() && (large || c.out.len() + FRAME_HEADER + len > out_bytes) {
                 return Err(TransportError::WouldBlock);
             }
         }
         let c = self.peers.get_mut(&peer).and_then(|p| p.conn.as_mut()).expect("connection");
         if matches!(c.state, OutState::Established) && c.out.is_empty() {
-            if let Err(e) = c.send_frame_direct(parts, len) {
-                let p = self.peers.get_mut(&peer).expect("peer");
-                p.conn = None;
-                p.gone = Some(e.to_string());
-                return Err(TransportError::PeerGone { peer, reason: e.to_string() });
+            match c.send_frame_direct(parts, len, large) {
+                Ok(true) => {}
+                Ok(false) => return Err(TransportError::WouldBlock),
+                Err(e) => {
+                    let p = self.peers.get_mut(&peer).expect("peer");
+                    p.conn = None;
+                    p.gone = Some(e.to_string());
+                    return Err(TransportError::PeerGone { peer, reason: e.to_string() });
+                }
             }
         } else {
             c.queue_frame(parts, len);
