@@ -52,7 +52,8 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::{Caps, Counters, Rank, Transport, TransportError};
-use conn::{InEvent, Incoming, OutProgress, OutState, Outgoing, FRAME_HEADER};
+pub use conn::PacketSink;
+use conn::{Deliver, InEvent, Incoming, OutProgress, OutState, Outgoing, FRAME_HEADER};
 use epoll::Readiness;
 
 /// Readiness token of the listener.
@@ -385,13 +386,13 @@ impl TcpTransport {
         &mut self,
         i: usize,
         now: Instant,
-        deliver: &mut dyn FnMut(Rank, &[u8]),
+        sink: &mut dyn PacketSink,
         stats: &mut (u64, u64),
     ) -> Option<TransportError> {
         let srcs = &mut self.inbound_srcs;
         let mut accept_src = |src: Rank| srcs.insert(src);
         let c = self.incoming[i].as_mut()?;
-        let ev = c.progress(self.rank, &self.job, &self.secret, self.max_frame, &mut accept_src, deliver, stats);
+        let ev = c.progress(self.rank, &self.job, &self.secret, self.max_frame, &mut accept_src, sink, stats);
         let ev = match ev {
             InEvent::Open if c.src().is_none() && now > c.handshake_deadline() => {
                 InEvent::Rejected("handshake timed out")
@@ -469,6 +470,33 @@ impl Transport for TcpTransport {
     }
 
     fn poll(&mut self, deliver: &mut dyn FnMut(Rank, &[u8])) -> Result<usize, TransportError> {
+        self.poll_placing(&mut Deliver(deliver))
+    }
+
+    fn prepare_sleep(&mut self) -> bool {
+        !self.needs_pollout() && self.incoming.iter().flatten().all(|c| c.out.is_empty())
+    }
+
+    fn wait_fds(&self, out: &mut Vec<RawFd>) {
+        out.push(self.readiness.fd());
+    }
+
+    fn end_sleep(&mut self) {}
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+}
+
+impl TcpTransport {
+    /// [`Transport::poll`] into a [`PacketSink`]: the payload of a large
+    /// packet (at least 32 KiB after the sink's prefix) is read straight to
+    /// where the sink says, if it says so, and reported through
+    /// [`PacketSink::placed`] instead of `deliver` (in order with the
+    /// peer's other packets). Saves the copy through the connection's
+    /// buffer for rendezvous data. A packet that arrived whole in one read
+    /// (at most 64 KiB) may be delivered instead: the sink must take both.
+    pub fn poll_placing(&mut self, sink: &mut dyn PacketSink) -> Result<usize, TransportError> {
         let mut first_err: Option<TransportError> = None;
         let mut ready = std::mem::take(&mut self.ready);
         self.readiness.ready(&mut ready).map_err(io_err("epoll_wait"))?;
@@ -500,7 +528,7 @@ impl Transport for TcpTransport {
         let now = Instant::now();
         for &t in &ready {
             if t != LISTENER_TOKEN && t & OUT_TAG == 0 {
-                if let Some(e) = self.progress_in(t as usize, now, deliver, &mut stats) {
+                if let Some(e) = self.progress_in(t as usize, now, sink, &mut stats) {
                     first_err.get_or_insert(e);
                 }
             }
@@ -510,7 +538,7 @@ impl Transport for TcpTransport {
                 .as_ref()
                 .is_some_and(|c| !c.out.is_empty() || (c.src().is_none() && now > c.handshake_deadline()));
             if idle_check {
-                if let Some(e) = self.progress_in(i, now, deliver, &mut stats) {
+                if let Some(e) = self.progress_in(i, now, sink, &mut stats) {
                     first_err.get_or_insert(e);
                 }
             }
@@ -522,19 +550,5 @@ impl Transport for TcpTransport {
             Some(e) => Err(e),
             None => Ok(stats.0 as usize),
         }
-    }
-
-    fn prepare_sleep(&mut self) -> bool {
-        !self.needs_pollout() && self.incoming.iter().flatten().all(|c| c.out.is_empty())
-    }
-
-    fn wait_fds(&self, out: &mut Vec<RawFd>) {
-        out.push(self.readiness.fd());
-    }
-
-    fn end_sleep(&mut self) {}
-
-    fn counters(&self) -> Counters {
-        self.counters
     }
 }
