@@ -138,10 +138,22 @@ fn io_err(op: &'static str) -> impl FnOnce(std::io::Error) -> TransportError {
     move |e| TransportError::io(op, e)
 }
 
+/// Socket buffer size to request: `RMPI_TCP_SOCKBUF` bytes (0: leave the
+/// kernel's autotuning alone), else [`SOCKET_BUFFER`].
+fn socket_buffer() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::env::var("RMPI_TCP_SOCKBUF").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(SOCKET_BUFFER)
+    })
+}
+
 fn tune(sock: &Socket) {
     let _ = sock.set_nodelay(true);
-    let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
-    let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+    let size = socket_buffer();
+    if size > 0 {
+        let _ = sock.set_send_buffer_size(size);
+        let _ = sock.set_recv_buffer_size(size);
+    }
 }
 
 impl TcpTransport {
