@@ -18,7 +18,10 @@
 //! nonblocking with `TCP_NODELAY`; `try_send` writes directly when nothing
 //! is pending and otherwise queues into a bounded per-peer buffer
 //! ([`DEFAULT_OUT_BYTES`]) that `poll` flushes; a full buffer answers
-//! `WouldBlock`.
+//! `WouldBlock`, and so does a packet of 64 KiB or more that would have to
+//! be copied there (behind pending bytes, or when the socket takes none of
+//! it): the caller keeps it and offers it again. [`TcpTransport::poll_placing`]
+//! reads large payloads straight into the receiver's buffer.
 //!
 //! Readiness: the listener, every incoming connection and every outgoing
 //! connection still in its handshake sit in one level-triggered epoll set;
