@@ -607,23 +607,7 @@ impl Engine {
                     self.mark_busy(from);
                 }
             }
-            Kind::Data => {
-                let rid = ReqId(h.a);
-                let Some(req) = self.reqs.get_mut(rid) else { return Err(proto("Data for an unknown receive")) };
-                let ReqKind::Recv { buf, state: RecvState::Receiving { expect, got }, .. } = &mut req.kind else {
-                    return Err(proto("Data for a receive not expecting it"));
-                };
-                // A complete receive's buffer is the user's again.
-                if req.done.is_some() {
-                    return Err(proto("Data for a complete receive"));
-                }
-                buf.write_at(h.b as usize, payload);
-                *got += payload.len() as u64;
-                if *got >= *expect {
-                    let st = req.pending_status;
-                    self.complete(rid, st);
-                }
-            }
+            Kind::Data => self.data_arrived(from, &h, Some(payload))?,
             Kind::Fin | Kind::SyncAck => {
                 let sreq = ReqId(h.a);
                 let Some(req) = self.reqs.get(sreq) else { return Err(proto("ack for an unknown send")) };
@@ -643,6 +627,64 @@ impl Engine {
                     _ => return Err(proto("credit beyond the eager window")),
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Where the payload (`payload_len` bytes) of the packet whose header
+    /// is `hdr` belongs, if it is a `Data` packet for a receive that takes
+    /// it whole: a pointer into the receive buffer. A transport may then
+    /// read the payload there itself and call [`Engine::on_data_placed`]
+    /// instead of [`Engine::on_packet`] (no copy through its own buffer).
+    /// The pointer stays valid until then: the receive cannot complete
+    /// before all its data has arrived.
+    pub fn data_target(&self, hdr: &[u8], payload_len: usize) -> Option<*mut u8> {
+        let h = Header::decode(hdr)?;
+        if h.kind != Kind::Data || h.len != payload_len as u64 {
+            return None;
+        }
+        let req = self.reqs.get(ReqId(h.a))?;
+        let ReqKind::Recv { buf, state: RecvState::Receiving { .. }, .. } = req.kind else { return None };
+        let end = usize::try_from(h.b).ok()?.checked_add(payload_len)?;
+        if req.done.is_some() || end > buf.len() {
+            return None;
+        }
+        let mut buf = buf;
+        Some(buf.prefix_mut(end)[h.b as usize..].as_mut_ptr())
+    }
+
+    /// The payload of the `Data` packet with header `hdr` from `from` was
+    /// written where [`Engine::data_target`] said.
+    pub fn on_data_placed(&mut self, from: u32, hdr: &[u8]) -> Result<(), EngineError> {
+        let proto = |what: &str| EngineError::Protocol { peer: from, what: what.to_string() };
+        let h = Header::decode(hdr).filter(|h| h.kind == Kind::Data).ok_or_else(|| proto("malformed header"))?;
+        self.data_arrived(from, &h, None)
+    }
+
+    /// A `Data` packet: `payload` to copy into the receive buffer, or `None`
+    /// when its `h.len` bytes were placed there already.
+    fn data_arrived(&mut self, from: u32, h: &Header, payload: Option<&[u8]>) -> Result<(), EngineError> {
+        let proto = |what: &str| EngineError::Protocol { peer: from, what: what.to_string() };
+        let rid = ReqId(h.a);
+        let Some(req) = self.reqs.get_mut(rid) else { return Err(proto("Data for an unknown receive")) };
+        let ReqKind::Recv { buf, state: RecvState::Receiving { expect, got }, .. } = &mut req.kind else {
+            return Err(proto("Data for a receive not expecting it"));
+        };
+        // A complete receive's buffer is the user's again.
+        if req.done.is_some() {
+            return Err(proto("Data for a complete receive"));
+        }
+        let n = match payload {
+            Some(p) => {
+                buf.write_at(h.b as usize, p);
+                p.len() as u64
+            }
+            None => h.len,
+        };
+        *got += n;
+        if *got >= *expect {
+            let st = req.pending_status;
+            self.complete(rid, st);
         }
         Ok(())
     }
