@@ -877,7 +877,7 @@ pub fn barrier(comm: CommId) -> MpiResult<()> {
 pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)?;
     let root = check_root(root, size)?;
-    if crate::fastcoll::bcast(buf, root, comm)? {
+    if crate::bigcoll::bcast(buf, root, comm)? || crate::fastcoll::bcast(buf, root, comm)? {
         return Ok(());
     }
     let data = buf.to_vec();
@@ -907,11 +907,36 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: Arc<dyn ReduceOp>, comm: Comm
     if send.len() != recv.len() {
         return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
     }
-    if crate::fastcoll::allreduce(send, recv, &*op, comm)? {
+    if crate::bigcoll::allreduce(Some(send), recv, &*op, comm)? || crate::fastcoll::allreduce(send, recv, &*op, comm)? {
         return Ok(());
     }
     let data = send.to_vec();
     let out = run_blocking(comm, |r, n| Collective::allreduce(r, n, data, op).map_err(coll_err))?;
+    recv.copy_from_slice(&out[..recv.len()]);
+    Ok(())
+}
+
+/// `MPI_Allreduce` with `MPI_IN_PLACE`: `buf` holds the input and gets the result.
+pub fn allreduce_in_place(buf: &mut [u8], op: Arc<dyn ReduceOp>, comm: CommId) -> MpiResult<()> {
+    if crate::bigcoll::allreduce(None, buf, &*op, comm)? {
+        return Ok(());
+    }
+    let send = buf.to_vec();
+    allreduce(&send, buf, op, comm)
+}
+
+/// `MPI_Alltoall` of bytes: block `j` of `send` (a `1/size` share) goes to
+/// rank `j`, block `j` of `recv` comes from rank `j`.
+pub fn alltoall(send: &[u8], recv: &mut [u8], comm: CommId) -> MpiResult<()> {
+    let size = comm_size(comm)? as usize;
+    if send.len() != recv.len() || send.len() % size != 0 {
+        return err(ErrorClass::Count, "alltoall buffers are not one block per rank");
+    }
+    if crate::bigcoll::alltoall(send, recv, send.len() / size, comm)? {
+        return Ok(());
+    }
+    let data = send.to_vec();
+    let out = run_blocking(comm, |r, n| Collective::alltoall(r, n, data).map_err(coll_err))?;
     recv.copy_from_slice(&out[..recv.len()]);
     Ok(())
 }

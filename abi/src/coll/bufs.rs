@@ -58,6 +58,13 @@ impl Items {
         (self.count * self.dt.size()) as usize
     }
 
+    /// Where the items' bytes start when the datatype is dense (they are
+    /// then [`Items::bytes`] bytes from there, already packed), or `None`.
+    /// Blocking collectives use this to work in the user's memory directly.
+    pub fn dense(&self) -> Option<*mut u8> {
+        self.dt.is_contiguous().then(|| (self.base as i64 + self.dt.true_lb()) as usize as *mut u8)
+    }
+
     /// The items' bytes, packed.
     pub fn pack(&self) -> Vec<u8> {
         let n = self.bytes();
