@@ -32,6 +32,7 @@
 //! `RMPI_COLL_<NAME>` override (set: the schedule runs, so every algorithm
 //! can still be forced).
 
+use std::collections::VecDeque;
 use std::sync::OnceLock;
 
 use rmpi_collectives::ReduceOp;
@@ -226,9 +227,6 @@ pub fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: 
     let rptr = recv.as_mut_ptr();
     let sptr: *const u8 = send.map_or(rptr as *const u8, <[u8]>::as_ptr);
     let (lo, hi) = chunk(me, n, elems, esz);
-    if let Some(s) = send {
-        recv[lo..hi].copy_from_slice(&s[lo..hi]);
-    }
     let seg = (SEG / esz).max(1) * esz;
 
     // Reduce-scatter: every peer's chunk of my input goes to it, in segments.
@@ -248,14 +246,17 @@ pub fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: 
         Ok(reqs)
     })?;
     // ... and my chunk of every peer's input comes here, segment by segment,
-    // each reduced into my chunk of `recv` as soon as it lands.
+    // each reduced into my chunk of `recv` as soon as it lands. Not in
+    // place, the first peer's segments land in `recv` itself and my input
+    // is reduced into them (the operator commutes), which saves copying my
+    // chunk over first.
     let mut work = Vec::new();
     for d in 1..n {
         let j = (me + n - d) % n;
         let mut off = lo;
         while off < hi {
             let l = seg.min(hi - off);
-            work.push((j, off, l));
+            work.push(Seg { peer: j, off, len: l, direct: d == 1 && send.is_some() });
             off += l;
         }
     }
@@ -263,7 +264,7 @@ pub fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: 
     if scratch.len() < WINDOW * seg {
         scratch = vec![0; WINDOW * seg];
     }
-    let result = reduce_scatter_in(&run, &work, &mut scratch, seg, recv, op);
+    let result = reduce_scatter_in(&run, &work, &mut scratch, seg, send, recv, op);
     SCRATCH.with(|s| *s.borrow_mut() = scratch);
     result?;
     // A peer may still be reading my input (in place: `recv` itself).
@@ -289,28 +290,50 @@ pub fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: 
     Ok(true)
 }
 
-/// Receives the `(peer, offset, len)` segments of `work` into the slots of
-/// `scratch` (at most [`WINDOW`] outstanding) and reduces each, in order,
-/// into the same bytes of `recv`.
+/// One segment of an allreduce's reduce-scatter to receive and reduce.
+struct Seg {
+    /// The rank it comes from.
+    peer: usize,
+    /// Its place in the vector (bytes).
+    off: usize,
+    len: usize,
+    /// Received straight into `recv` (then my input is reduced into it),
+    /// rather than into a scratch slot reduced into `recv`.
+    direct: bool,
+}
+
+/// Receives the segments of `work` (at most [`WINDOW`] outstanding, each
+/// not `direct` in a slot of `scratch`) and reduces each, in order, into the
+/// same bytes of `recv`.
 fn reduce_scatter_in(
     run: &Run,
-    work: &[(usize, usize, usize)],
+    work: &[Seg],
     scratch: &mut [u8],
     seg: usize,
+    send: Option<&[u8]>,
     recv: &mut [u8],
     op: &dyn ReduceOp,
 ) -> MpiResult<()> {
     let sbase = scratch.as_mut_ptr();
+    let rbase = recv.as_mut_ptr();
     // Outstanding receives, oldest first: (work index, request).
-    let mut ring: std::collections::VecDeque<(usize, ReqId)> = std::collections::VecDeque::with_capacity(WINDOW);
+    let mut ring: VecDeque<(usize, ReqId)> = VecDeque::with_capacity(WINDOW);
     let mut next = 0;
-    let post = |rt: &mut Runtime, ring: &mut std::collections::VecDeque<(usize, ReqId)>, next: &mut usize| {
+    let post = |rt: &mut Runtime, ring: &mut VecDeque<(usize, ReqId)>, next: &mut usize| {
         while ring.len() < WINDOW && *next < work.len() {
-            let (j, _, l) = work[*next];
-            // Slot `next % WINDOW` is free: its previous segment was reduced.
-            // SAFETY: the slot lies inside `scratch`, which outlives the request.
-            let slot = unsafe { sbase.add((*next % WINDOW) * seg) };
-            ring.push_back((*next, run.recv(rt, j, 0, slot, l)));
+            let w = &work[*next];
+            // SAFETY: a direct segment's bytes of `recv` are touched by no
+            // other request and by no reduction until this one completes;
+            // slot `next % WINDOW` is free (its previous segment was
+            // reduced) and lies inside `scratch`, which outlives the request.
+            let at = unsafe {
+                if w.direct {
+                    rbase.add(w.off)
+                } else {
+                    sbase.add((*next % WINDOW) * seg)
+                }
+            };
+            ring.push_back((*next, run.recv(rt, w.peer, 0, at, w.len)));
             *next += 1;
         }
     };
@@ -321,17 +344,22 @@ fn reduce_scatter_in(
     while !ring.is_empty() {
         block_on(|rt| {
             let mut moved = false;
-            while let Some(&(w, rid)) = ring.front() {
+            while let Some(&(i, rid)) = ring.front() {
                 if !done(rt, rid)? {
                     break;
                 }
                 ring.pop_front();
-                let (_, off, l) = work[w];
-                let slot = (w % WINDOW) * seg;
-                // SAFETY: the receive into this slot has completed, and the
-                // slot is not reused until after this reduction.
-                let src = unsafe { std::slice::from_raw_parts(sbase.add(slot), l) };
-                op.apply(src, &mut recv[off..off + l]);
+                let w = &work[i];
+                // SAFETY: the receive has completed; nothing else writes
+                // these bytes until this reduction is done.
+                let dst = unsafe { std::slice::from_raw_parts_mut(rbase.add(w.off), w.len) };
+                let src = match (w.direct, send) {
+                    (true, Some(s)) => &s[w.off..w.off + w.len],
+                    // SAFETY: the slot's receive has completed, and the slot
+                    // is not reused until after this reduction.
+                    _ => unsafe { std::slice::from_raw_parts(sbase.add((i % WINDOW) * seg), w.len) },
+                };
+                op.apply(src, dst);
                 moved = true;
             }
             if moved {
