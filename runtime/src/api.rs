@@ -880,10 +880,11 @@ pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
     if crate::bigcoll::bcast(buf, root, comm)? || crate::fastcoll::bcast(buf, root, comm)? {
         return Ok(());
     }
-    let data = buf.to_vec();
+    let data = rmpi_collectives::pool::copy_of(buf);
     let out = run_blocking(comm, |r, n| Collective::bcast(r, n, root, data).map_err(coll_err))?;
     let n = out.len().min(buf.len());
     buf[..n].copy_from_slice(&out[..n]);
+    rmpi_collectives::pool::give(out);
     Ok(())
 }
 
@@ -891,7 +892,7 @@ pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
 pub fn reduce(send: &[u8], recv: Option<&mut [u8]>, op: Arc<dyn ReduceOp>, root: i32, comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)?;
     let root = check_root(root, size)?;
-    let data = send.to_vec();
+    let data = rmpi_collectives::pool::copy_of(send);
     let out = run_blocking(comm, |r, n| Collective::reduce(r, n, root, data, op).map_err(coll_err))?;
     if let Some(recv) = recv {
         if comm_rank(comm)? as usize == root {
@@ -910,9 +911,10 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: Arc<dyn ReduceOp>, comm: Comm
     if crate::bigcoll::allreduce(Some(send), recv, &*op, comm)? || crate::fastcoll::allreduce(send, recv, &*op, comm)? {
         return Ok(());
     }
-    let data = send.to_vec();
+    let data = rmpi_collectives::pool::copy_of(send);
     let out = run_blocking(comm, |r, n| Collective::allreduce(r, n, data, op).map_err(coll_err))?;
     recv.copy_from_slice(&out[..recv.len()]);
+    rmpi_collectives::pool::give(out);
     Ok(())
 }
 
@@ -921,8 +923,10 @@ pub fn allreduce_in_place(buf: &mut [u8], op: Arc<dyn ReduceOp>, comm: CommId) -
     if crate::bigcoll::allreduce(None, buf, &*op, comm)? {
         return Ok(());
     }
-    let send = buf.to_vec();
-    allreduce(&send, buf, op, comm)
+    let send = rmpi_collectives::pool::copy_of(buf);
+    let r = allreduce(&send, buf, op, comm);
+    rmpi_collectives::pool::give(send);
+    r
 }
 
 /// `MPI_Alltoall` of bytes: block `j` of `send` (a `1/size` share) goes to
@@ -935,9 +939,10 @@ pub fn alltoall(send: &[u8], recv: &mut [u8], comm: CommId) -> MpiResult<()> {
     if crate::bigcoll::alltoall(send, recv, send.len() / size, comm)? {
         return Ok(());
     }
-    let data = send.to_vec();
+    let data = rmpi_collectives::pool::copy_of(send);
     let out = run_blocking(comm, |r, n| Collective::alltoall(r, n, data).map_err(coll_err))?;
     recv.copy_from_slice(&out[..recv.len()]);
+    rmpi_collectives::pool::give(out);
     Ok(())
 }
 
@@ -968,7 +973,11 @@ pub fn ibarrier(comm: CommId) -> MpiResult<RequestId> {
 pub unsafe fn ibcast(buf: *mut u8, len: usize, root: i32, comm: CommId) -> MpiResult<RequestId> {
     let root = check_root(root, comm_size(comm)?)?;
     // SAFETY: forwarded from this function's contract.
-    let data = if len == 0 { Vec::new() } else { unsafe { std::slice::from_raw_parts(buf, len) }.to_vec() };
+    let data = if len == 0 {
+        Vec::new()
+    } else {
+        rmpi_collectives::pool::copy_of(unsafe { std::slice::from_raw_parts(buf, len) })
+    };
     let out = if len == 0 { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf, len) } };
     start_nonblocking(comm, Some(CollOut::whole(out)), |r, n| Collective::bcast(r, n, root, data).map_err(coll_err))
 }
@@ -979,7 +988,7 @@ pub unsafe fn ibcast(buf: *mut u8, len: usize, root: i32, comm: CommId) -> MpiRe
 /// `send` is read now; `recv..recv+len` must stay valid until completion.
 pub unsafe fn iallreduce(send: &[u8], recv: *mut u8, op: Arc<dyn ReduceOp>, comm: CommId) -> MpiResult<RequestId> {
     let len = send.len();
-    let data = send.to_vec();
+    let data = rmpi_collectives::pool::copy_of(send);
     // SAFETY: forwarded from this function's contract.
     let out = if len == 0 { RecvBuf::empty() } else { unsafe { RecvBuf::new(recv, len) } };
     start_nonblocking(comm, Some(CollOut::whole(out)), |r, n| Collective::allreduce(r, n, data, op).map_err(coll_err))

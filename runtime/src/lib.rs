@@ -37,5 +37,5 @@ pub use coll::CollOut;
 pub use comm::{CommId, Compare, GroupId, COMM_SELF, COMM_WORLD};
 pub use engine::{SendMode, Status};
 pub use error::{ErrorClass, MpiError, MpiResult};
-pub use rmpi_collectives::{inter, select, CollError, Collective, Layout, Neighbors, ReduceOp};
+pub use rmpi_collectives::{inter, pool, select, CollError, Collective, Layout, Neighbors, ReduceOp};
 pub use state::{RequestId, ThreadLevel};

@@ -75,7 +75,7 @@ impl Items {
             let p = (self.base as i64 + self.dt.true_lb()) as *const u8;
             // SAFETY: MPI gives `count` items at `base`; a dense type's data is
             // `n` bytes from base + true_lb.
-            return unsafe { std::slice::from_raw_parts(p, n) }.to_vec();
+            return rmpi_runtime::pool::copy_of(unsafe { std::slice::from_raw_parts(p, n) });
         }
         let Ok(sp) = self.dt.span(self.count) else { return vec![0; n] };
         // SAFETY: the bytes `count` items touch lie in [base + lo, base + hi).
