@@ -933,7 +933,7 @@ pub fn allreduce_in_place(buf: &mut [u8], op: Arc<dyn ReduceOp>, comm: CommId) -
 /// rank `j`, block `j` of `recv` comes from rank `j`.
 pub fn alltoall(send: &[u8], recv: &mut [u8], comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)? as usize;
-    if send.len() != recv.len() || send.len() % size != 0 {
+    if send.len() != recv.len() || !send.len().is_multiple_of(size) {
         return err(ErrorClass::Count, "alltoall buffers are not one block per rank");
     }
     if crate::bigcoll::alltoall(send, recv, send.len() / size, comm)? {

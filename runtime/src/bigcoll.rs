@@ -211,7 +211,7 @@ thread_local! {
 pub fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) -> MpiResult<bool> {
     let len = recv.len();
     let esz = op.elem_size().max(1);
-    if len < BIG_MIN || overridden(Which::Allreduce) || !op.commutative() || len % esz != 0 {
+    if len < BIG_MIN || overridden(Which::Allreduce) || !op.commutative() || !len.is_multiple_of(esz) {
         return Ok(false);
     }
     if send.is_some_and(|s| s.len() != len) {
