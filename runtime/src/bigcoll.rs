@@ -39,6 +39,7 @@ use rmpi_collectives::ReduceOp;
 use rmpi_engine::buffer::{RecvBuf, SendBuf};
 use rmpi_engine::matching::{SrcSel, TagSel};
 use rmpi_engine::{ReqId, SendMode};
+use rmpi_transports::shm::EAGER_LIMIT;
 
 use crate::coll::coll_tag;
 use crate::comm::{CommId, Group};
@@ -48,6 +49,12 @@ use crate::state::{block_on, with, Runtime};
 /// Smallest bcast or allreduce (bytes) this path takes; smaller ones go to
 /// `fastcoll` or a schedule.
 pub const BIG_MIN: usize = 16 * 1024;
+/// Largest bcast sent as eager pieces (see [`PIECES_RANKS`]).
+pub const PIECES_MAX: usize = 64 * 1024;
+/// Most ranks a bcast is sent to as eager pieces of [`EAGER_LIMIT`] bytes
+/// (beyond, the root's copies into every queue would cost more than the
+/// receivers' parallel single-copy reads).
+pub const PIECES_RANKS: usize = 4;
 /// Segment of an allreduce's reduce-scatter (bytes, rounded down to whole elements).
 pub const SEG: usize = 128 * 1024;
 /// Segments of the reduce-scatter outstanding at once.
@@ -178,14 +185,23 @@ pub fn bcast(buf: &mut [u8], root: usize, comm: CommId) -> MpiResult<bool> {
     }
     let run = Run::begin(comm)?;
     let (ptr, len) = (buf.as_mut_ptr(), buf.len());
+    // A medium message to few ranks goes as eager pieces: the root's sends
+    // complete once the queues hold them, so it does not wait for each
+    // receiver's single-copy read (a round trip per call).
+    let piece = if len <= PIECES_MAX && n <= PIECES_RANKS { EAGER_LIMIT } else { len };
     let reqs = with(|rt| {
-        let mut reqs = Vec::with_capacity(n);
-        if run.me == root {
-            for d in 1..n {
-                reqs.extend(run.send(rt, (root + d) % n, 0, ptr, len)?);
+        let mut reqs = Vec::with_capacity(n * len.div_ceil(piece));
+        for off in (0..len).step_by(piece) {
+            let l = piece.min(len - off);
+            // SAFETY: [off, off + l) lies inside `buf`.
+            let at = unsafe { ptr.add(off) };
+            if run.me == root {
+                for d in 1..n {
+                    reqs.extend(run.send(rt, (root + d) % n, 0, at, l)?);
+                }
+            } else {
+                reqs.push(run.recv(rt, root, 0, at, l));
             }
-        } else {
-            reqs.push(run.recv(rt, root, 0, ptr, len));
         }
         Ok(reqs)
     })?;
