@@ -99,7 +99,7 @@ fn main() {
     check(out == want, "allreduce bor of 70001 u8");
 
     // Bcast from every root, sizes around the threshold and large.
-    for (i, len) in [16 * 1024 - 1, 16 * 1024, 65_537, 4 << 20].into_iter().enumerate() {
+    for (i, len) in [16 * 1024 - 1, 16 * 1024, 40_000, 65_536, 65_537, 4 << 20].into_iter().enumerate() {
         let root = (i * 3) % n;
         let pattern = |k: usize| ((k * 13 + root) % 241) as u8;
         let mut buf: Vec<u8> = if r == root { (0..len).map(pattern).collect() } else { vec![0; len] };
