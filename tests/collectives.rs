@@ -83,3 +83,33 @@ fn collectives_are_right_across_pretended_nodes() {
         assert_eq!(ok, n, "{example} n={n} map {map}: {}", out.stdout);
     }
 }
+
+/// The blocking bcast, allreduce and alltoall that run straight between the
+/// callers' buffers (`big_collectives`): sizes around their threshold and
+/// large, in place, every element size, nonblocking collectives in flight
+/// across them, many outstanding nonblocking alltoalls; over shared memory
+/// (oversubscribed at 7), over TCP and across pretended nodes (where bcast
+/// and allreduce take schedules), and with the schedules forced.
+#[test]
+fn direct_large_collectives_are_right() {
+    let runs: &[(usize, &[(&str, &str)])] = &[
+        (1, &[]),
+        (2, &[]),
+        (3, &[]),
+        (4, &[]),
+        (7, &[]),
+        (3, &[("RMPI_TRANSPORT", "tcp")]),
+        (4, &[("RMPI_NODE_MAP", "2")]),
+        (4, &[("RMPI_COLL_ALLREDUCE", "ring"), ("RMPI_COLL_BCAST", "binomial"), ("RMPI_COLL_ALLTOALL", "pairwise")]),
+    ];
+    for &(n, env) in runs {
+        let mut job = Job::new(n, "big_collectives").timeout(Duration::from_secs(180));
+        for (k, v) in env {
+            job = job.env(k, v);
+        }
+        let out = job.run();
+        out.assert_ok();
+        let ok = out.stdout.lines().filter(|l| l.ends_with("big_collectives ok")).count();
+        assert_eq!(ok, n, "n={n} with {env:?}: {}", out.stdout);
+    }
+}

@@ -79,7 +79,7 @@ impl Executor {
             ready,
             active: Vec::new(),
             done: 0,
-            scratch: vec![0; scratch_len],
+            scratch: crate::pool::zeroed(scratch_len),
             failed: false,
         }
     }

@@ -85,6 +85,7 @@ pub mod neighbor_allgather;
 pub mod neighbor_allgatherv;
 pub mod neighbor_alltoall;
 pub mod neighbor_alltoallv;
+pub mod pool;
 pub mod reduce;
 pub mod reduce_scatter;
 pub mod reduce_scatter_block;

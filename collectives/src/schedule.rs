@@ -272,6 +272,15 @@ impl Schedule {
     }
 }
 
+impl Drop for Schedule {
+    /// Gives the buffers back to the pool for the next collective.
+    fn drop(&mut self) {
+        for b in self.bufs.drain(..) {
+            crate::pool::give(b);
+        }
+    }
+}
+
 /// Where an embedded schedule ended up (see [`ScheduleBuilder::embed`]).
 #[derive(Debug, Clone)]
 pub struct Embedded {
@@ -374,7 +383,7 @@ impl ScheduleBuilder {
 
     /// Adds a zero-filled buffer of `len` bytes.
     pub fn zeroed(&mut self, len: usize) -> BufId {
-        self.buffer(vec![0; len])
+        self.buffer(crate::pool::zeroed(len))
     }
 
     /// The whole of buffer `buf` as a region.
@@ -471,7 +480,10 @@ impl ScheduleBuilder {
                 self.schedule.rank
             )));
         }
-        let Schedule { bufs, steps, deps, output, input: sub_input, .. } = sub;
+        let mut sub = sub;
+        let (bufs, steps, deps) =
+            (std::mem::take(&mut sub.bufs), std::mem::take(&mut sub.steps), std::mem::take(&mut sub.deps));
+        let (output, sub_input) = (sub.output, sub.input);
         let mut map = Vec::with_capacity(bufs.len());
         for (i, data) in bufs.into_iter().enumerate() {
             match input {

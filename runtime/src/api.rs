@@ -905,13 +905,14 @@ pub fn barrier(comm: CommId) -> MpiResult<()> {
 pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)?;
     let root = check_root(root, size)?;
-    if crate::fastcoll::bcast(buf, root, comm)? {
+    if crate::bigcoll::bcast(buf, root, comm)? || crate::fastcoll::bcast(buf, root, comm)? {
         return Ok(());
     }
-    let data = buf.to_vec();
+    let data = rmpi_collectives::pool::copy_of(buf);
     let out = run_blocking(comm, |r, n| Collective::bcast(r, n, root, data).map_err(coll_err))?;
     let n = out.len().min(buf.len());
     buf[..n].copy_from_slice(&out[..n]);
+    rmpi_collectives::pool::give(out);
     Ok(())
 }
 
@@ -919,7 +920,7 @@ pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
 pub fn reduce(send: &[u8], recv: Option<&mut [u8]>, op: Arc<dyn ReduceOp>, root: i32, comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)?;
     let root = check_root(root, size)?;
-    let data = send.to_vec();
+    let data = rmpi_collectives::pool::copy_of(send);
     let out = run_blocking(comm, |r, n| Collective::reduce(r, n, root, data, op).map_err(coll_err))?;
     if let Some(recv) = recv {
         if comm_rank(comm)? as usize == root {
@@ -935,12 +936,41 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: Arc<dyn ReduceOp>, comm: Comm
     if send.len() != recv.len() {
         return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
     }
-    if crate::fastcoll::allreduce(send, recv, &*op, comm)? {
+    if crate::bigcoll::allreduce(Some(send), recv, &*op, comm)? || crate::fastcoll::allreduce(send, recv, &*op, comm)? {
         return Ok(());
     }
-    let data = send.to_vec();
+    let data = rmpi_collectives::pool::copy_of(send);
     let out = run_blocking(comm, |r, n| Collective::allreduce(r, n, data, op).map_err(coll_err))?;
     recv.copy_from_slice(&out[..recv.len()]);
+    rmpi_collectives::pool::give(out);
+    Ok(())
+}
+
+/// `MPI_Allreduce` with `MPI_IN_PLACE`: `buf` holds the input and gets the result.
+pub fn allreduce_in_place(buf: &mut [u8], op: Arc<dyn ReduceOp>, comm: CommId) -> MpiResult<()> {
+    if crate::bigcoll::allreduce(None, buf, &*op, comm)? {
+        return Ok(());
+    }
+    let send = rmpi_collectives::pool::copy_of(buf);
+    let r = allreduce(&send, buf, op, comm);
+    rmpi_collectives::pool::give(send);
+    r
+}
+
+/// `MPI_Alltoall` of bytes: block `j` of `send` (a `1/size` share) goes to
+/// rank `j`, block `j` of `recv` comes from rank `j`.
+pub fn alltoall(send: &[u8], recv: &mut [u8], comm: CommId) -> MpiResult<()> {
+    let size = comm_size(comm)? as usize;
+    if send.len() != recv.len() || !send.len().is_multiple_of(size) {
+        return err(ErrorClass::Count, "alltoall buffers are not one block per rank");
+    }
+    if crate::bigcoll::alltoall(send, recv, send.len() / size, comm)? {
+        return Ok(());
+    }
+    let data = rmpi_collectives::pool::copy_of(send);
+    let out = run_blocking(comm, |r, n| Collective::alltoall(r, n, data).map_err(coll_err))?;
+    recv.copy_from_slice(&out[..recv.len()]);
+    rmpi_collectives::pool::give(out);
     Ok(())
 }
 
@@ -971,7 +1001,11 @@ pub fn ibarrier(comm: CommId) -> MpiResult<RequestId> {
 pub unsafe fn ibcast(buf: *mut u8, len: usize, root: i32, comm: CommId) -> MpiResult<RequestId> {
     let root = check_root(root, comm_size(comm)?)?;
     // SAFETY: forwarded from this function's contract.
-    let data = if len == 0 { Vec::new() } else { unsafe { std::slice::from_raw_parts(buf, len) }.to_vec() };
+    let data = if len == 0 {
+        Vec::new()
+    } else {
+        rmpi_collectives::pool::copy_of(unsafe { std::slice::from_raw_parts(buf, len) })
+    };
     let out = if len == 0 { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf, len) } };
     start_nonblocking(comm, Some(CollOut::whole(out)), |r, n| Collective::bcast(r, n, root, data).map_err(coll_err))
 }
@@ -982,7 +1016,7 @@ pub unsafe fn ibcast(buf: *mut u8, len: usize, root: i32, comm: CommId) -> MpiRe
 /// `send` is read now; `recv..recv+len` must stay valid until completion.
 pub unsafe fn iallreduce(send: &[u8], recv: *mut u8, op: Arc<dyn ReduceOp>, comm: CommId) -> MpiResult<RequestId> {
     let len = send.len();
-    let data = send.to_vec();
+    let data = rmpi_collectives::pool::copy_of(send);
     // SAFETY: forwarded from this function's contract.
     let out = if len == 0 { RecvBuf::empty() } else { unsafe { RecvBuf::new(recv, len) } };
     start_nonblocking(comm, Some(CollOut::whole(out)), |r, n| Collective::allreduce(r, n, data, op).map_err(coll_err))

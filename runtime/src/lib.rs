@@ -11,11 +11,14 @@
 //! * [`rma`]: one-sided communication (windows) over active messages.
 //! * `fastcoll`: small blocking barrier, allreduce and bcast run directly
 //!   on the engine (no schedule).
+//! * `bigcoll`: large blocking bcast and allreduce, and alltoall, posted
+//!   all at once between the callers' buffers (no schedule).
 //! * [`api`]: the MPI operations.
 
 pub use rmpi_engine as engine;
 
 pub mod api;
+mod bigcoll;
 mod bootstrap;
 pub mod coll;
 pub mod comm;
@@ -34,5 +37,5 @@ pub use coll::CollOut;
 pub use comm::{CommId, Compare, GroupId, COMM_SELF, COMM_WORLD};
 pub use engine::{SendMode, Status};
 pub use error::{ErrorClass, MpiError, MpiResult};
-pub use rmpi_collectives::{inter, select, CollError, Collective, Layout, Neighbors, ReduceOp};
+pub use rmpi_collectives::{inter, pool, select, CollError, Collective, Layout, Neighbors, ReduceOp};
 pub use state::{RequestId, ThreadLevel};

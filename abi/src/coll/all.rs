@@ -168,6 +168,41 @@ unsafe fn alltoall<C: CInt, D: CInt>(
 ) -> AbiResult<()> {
     let p = locate(comm)?;
     let n = peers(&p);
+    if let (Form::Blocking, Place::Intra { c, .. }, Side::Equal(sc, sdt), Side::Equal(rc, rdt)) =
+        (form, &p, &send, &recv)
+    {
+        let r = Items::new(rbuf, rc * n as i64, *rdt)?;
+        let s = if in_place(sbuf) { None } else { Some(Items::new(sbuf, sc * n as i64, *sdt)?) };
+        if s.as_ref().is_none_or(|s| s.bytes() == r.bytes()) {
+            // Blocking, equal blocks: the runtime's own alltoall, between the
+            // user's buffers when dense, else on packed copies (every rank
+            // takes this path whatever its datatypes, so all choose alike).
+            let len = r.bytes();
+            if len == 0 {
+                return Ok(());
+            }
+            let packed;
+            let send: &[u8] = match s.as_ref().and_then(|s| s.dense()) {
+                // SAFETY: MPI gives `n` blocks of `count` items, dense here.
+                Some(sp) => unsafe { std::slice::from_raw_parts(sp as *const u8, len) },
+                None => {
+                    packed = s.as_ref().unwrap_or(&r).pack();
+                    &packed
+                }
+            };
+            match r.dense() {
+                // SAFETY: as above; MPI forbids the buffers to overlap (in
+                // place, `send` is a packed copy).
+                Some(rp) => rmpi_runtime::api::alltoall(send, unsafe { std::slice::from_raw_parts_mut(rp, len) }, *c)?,
+                None => {
+                    let mut out = vec![0; len];
+                    rmpi_runtime::api::alltoall(send, &mut out, *c)?;
+                    r.unpack(&out);
+                }
+            }
+            return Ok(());
+        }
+    }
     let equal = matches!(recv, Side::Equal(..));
     // SAFETY: per this function's contract.
     let rblocks = unsafe { recv.blocks(rbuf, n) }?;

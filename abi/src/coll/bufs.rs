@@ -58,6 +58,13 @@ impl Items {
         (self.count * self.dt.size()) as usize
     }
 
+    /// Where the items' bytes start when the datatype is dense (they are
+    /// then [`Items::bytes`] bytes from there, already packed), or `None`.
+    /// Blocking collectives use this to work in the user's memory directly.
+    pub fn dense(&self) -> Option<*mut u8> {
+        self.dt.is_contiguous().then(|| (self.base as i64 + self.dt.true_lb()) as usize as *mut u8)
+    }
+
     /// The items' bytes, packed.
     pub fn pack(&self) -> Vec<u8> {
         let n = self.bytes();
@@ -68,7 +75,7 @@ impl Items {
             let p = (self.base as i64 + self.dt.true_lb()) as *const u8;
             // SAFETY: MPI gives `count` items at `base`; a dense type's data is
             // `n` bytes from base + true_lb.
-            return unsafe { std::slice::from_raw_parts(p, n) }.to_vec();
+            return rmpi_runtime::pool::copy_of(unsafe { std::slice::from_raw_parts(p, n) });
         }
         let Ok(sp) = self.dt.span(self.count) else { return vec![0; n] };
         // SAFETY: the bytes `count` items touch lie in [base + lo, base + hi).

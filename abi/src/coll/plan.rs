@@ -114,6 +114,7 @@ pub fn go(
             if let Some(f) = out {
                 f(&result);
             }
+            rmpi_runtime::pool::give(result);
             Ok(())
         }
         Form::Start(req) => {

@@ -113,6 +113,29 @@ fn all(
     let f = resolve(op, dt)?;
     let dst = Items::new(rbuf, count, dt)?;
     let src = if in_place(sbuf) { dst.clone() } else { Items::new(sbuf, count, dt)? };
+    if let (Kind::Allreduce, Form::Blocking, Place::Intra { c, .. }) = (kind, form, &p) {
+        // Blocking: the runtime's own allreduce, in the user's memory when
+        // the items are dense, else on packed copies (every rank takes this
+        // path whatever its datatypes, so all choose the same algorithm).
+        let n = dst.bytes();
+        if n == 0 {
+            return Ok(());
+        }
+        if let (Some(s), Some(d)) = (src.dense(), dst.dense()) {
+            // SAFETY: MPI gives `count` items, `n` bytes when dense, at each.
+            let recv = unsafe { std::slice::from_raw_parts_mut(d, n) };
+            if in_place(sbuf) {
+                return Ok(rmpi_runtime::api::allreduce_in_place(recv, f, *c)?);
+            }
+            // SAFETY: as above; MPI forbids the two buffers to overlap.
+            let send = unsafe { std::slice::from_raw_parts(s as *const u8, n) };
+            return Ok(rmpi_runtime::api::allreduce(send, recv, f, *c)?);
+        }
+        let mut recv = src.pack();
+        rmpi_runtime::api::allreduce_in_place(&mut recv, f, *c)?;
+        dst.unpack(&recv);
+        return Ok(());
+    }
     let out = output(move |d| dst.unpack(d));
     let sides = match &p {
         Place::Inter { sides, .. } => Some(*sides),

@@ -18,6 +18,25 @@ fn bcast(buf: *mut c_void, count: i64, dt: MpiDatatype, root: c_int, comm: MpiCo
             let root = intra_root(root, *size)?;
             let items = Items::new(buf, count, dt)?;
             let n = items.bytes();
+            if let (Form::Blocking, Place::Intra { c, .. }) = (form, &p) {
+                // Blocking: the runtime's own bcast, in the user's buffer when
+                // the items are dense, else on a packed copy (every rank takes
+                // this path whatever its datatype, so all choose alike).
+                if n == 0 {
+                    return Ok(());
+                }
+                if let Some(ptr) = items.dense() {
+                    // SAFETY: MPI gives `count` items, `n` bytes when dense, at `ptr`.
+                    let buf = unsafe { std::slice::from_raw_parts_mut(ptr, n) };
+                    return Ok(rmpi_runtime::api::bcast(buf, root as i32, *c)?);
+                }
+                let mut buf = if *rank == root { items.pack() } else { vec![0; n] };
+                rmpi_runtime::api::bcast(&mut buf, root as i32, *c)?;
+                if *rank != root {
+                    items.unpack(&buf);
+                }
+                return Ok(());
+            }
             if *rank == root {
                 go(&p, form, input(move || items.pack()), None, move |r, s, d| Collective::bcast(r, s, root, d))
             } else {
