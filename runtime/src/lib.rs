@@ -11,6 +11,8 @@
 //! * [`rma`]: one-sided communication (windows) over active messages.
 //! * `fastcoll`: small blocking barrier, allreduce and bcast run directly
 //!   on the engine (no schedule).
+//! * `shmcoll`: small blocking barrier, allreduce and bcast through a
+//!   shared-memory area when every member is on this node.
 //! * [`api`]: the MPI operations.
 
 pub use rmpi_engine as engine;
@@ -28,6 +30,7 @@ pub mod ops;
 mod persist;
 pub mod rma;
 mod router;
+mod shmcoll;
 mod state;
 
 pub use coll::CollOut;
