@@ -35,7 +35,7 @@ pub(super) fn run(area: &Area, send: Option<&[u8]>, recv: &mut [u8], op: Option<
     if arrived() {
         // Last to arrive (in the fences' order, at least one member sees
         // everyone): wake whoever went to sleep waiting for it.
-        area.wake(0..n)?;
+        area.wake_fenced(0..n)?;
     } else {
         wait(area, arrived)?;
     }

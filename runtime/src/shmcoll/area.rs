@@ -41,7 +41,7 @@ pub(crate) const INLINE: usize = 56;
 pub(crate) const DATA_MAX: usize = 16 * 1024;
 /// Broadcast slots: the root may run this many operations ahead of the
 /// slowest reader.
-pub(crate) const BCAST_SLOTS: u64 = 16;
+pub(crate) const BCAST_SLOTS: u64 = 64;
 /// Largest broadcast (bytes) the area holds.
 pub(crate) const BCAST_MAX: usize = 16 * 1024;
 /// Largest communicator that gets an area (every member reads every other
@@ -287,11 +287,11 @@ impl Area {
         least >= k
     }
 
-    /// After publishing something members may sleep waiting for: ring each
-    /// of `who` that announced it sleeps. Costs a fence and a load per
-    /// member; the lock only when someone sleeps.
-    pub(crate) fn wake(&self, who: impl Iterator<Item = usize>) -> MpiResult<()> {
-        fence(Ordering::SeqCst);
+    /// After publishing something members may sleep waiting for, and a
+    /// `SeqCst` fence (which pairs with the one in the transport's
+    /// `prepare_sleep`): ring each of `who` that announced it sleeps.
+    /// Costs a load per member; the lock only when someone sleeps.
+    pub(crate) fn wake_fenced(&self, who: impl Iterator<Item = usize>) -> MpiResult<()> {
         let mut sleepers: [usize; 8] = [0; 8];
         let mut count = 0;
         let mut more = false;
@@ -358,10 +358,15 @@ impl Area {
     /// waits for progress.
     pub(crate) fn wake_after_done(&self) -> MpiResult<()> {
         fence(Ordering::SeqCst);
+        self.wake_waiters_fenced()
+    }
+
+    /// [`Area::wake_after_done`] when the caller already fenced.
+    pub(crate) fn wake_waiters_fenced(&self) -> MpiResult<()> {
         if self.waiters().load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
-        self.wake(0..self.n)
+        self.wake_fenced(0..self.n)
     }
 }
 

@@ -2,7 +2,7 @@
 //! copy out and record what they consumed (see the module docs of
 //! `shmcoll`).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 
 use super::area::BCAST_SLOTS;
 use super::{wait, Area};
@@ -26,8 +26,9 @@ pub(super) fn run(area: &Area, buf: &mut [u8], root: usize) -> MpiResult<()> {
         }
         area.done(me).store(k, Ordering::Release);
         area.bcast_seq(slot).store(k, Ordering::Release);
-        area.wake((0..area.n).filter(|&r| r != me))?;
-        return area.wake_after_done();
+        fence(Ordering::SeqCst);
+        area.wake_fenced((0..area.n).filter(|&r| r != me))?;
+        return area.wake_waiters_fenced();
     }
     let ready = || area.bcast_seq(slot).load(Ordering::Acquire) == k;
     if !ready() {

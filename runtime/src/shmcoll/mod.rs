@@ -15,7 +15,7 @@
 //!   non-commutative operators are right, and every member gets the same
 //!   bits). Two parities suffice: a member reaches operation k+2 only
 //!   after every member arrived at k+1, i.e. finished reading k.
-//! * bcast (`bcast.rs`): the root writes into one of 16 slots and stamps
+//! * bcast (`bcast.rs`): the root writes into one of 64 slots and stamps
 //!   it; readers copy out and record what they consumed. The root may run
 //!   ahead until it would reuse a slot a member has not finished with.
 //!
