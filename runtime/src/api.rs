@@ -895,7 +895,7 @@ fn run_blocking(comm: CommId, make: impl FnOnce(usize, usize) -> MpiResult<Colle
 
 /// `MPI_Barrier`.
 pub fn barrier(comm: CommId) -> MpiResult<()> {
-    if crate::fastcoll::barrier(comm)? {
+    if crate::shmcoll::barrier(comm)? || crate::fastcoll::barrier(comm)? {
         return Ok(());
     }
     run_blocking(comm, |r, n| Ok(Collective::barrier(r, n))).map(|_| ())
@@ -905,7 +905,10 @@ pub fn barrier(comm: CommId) -> MpiResult<()> {
 pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)?;
     let root = check_root(root, size)?;
-    if crate::bigcoll::bcast(buf, root, comm)? || crate::fastcoll::bcast(buf, root, comm)? {
+    if crate::shmcoll::bcast(buf, root, comm)?
+        || crate::bigcoll::bcast(buf, root, comm)?
+        || crate::fastcoll::bcast(buf, root, comm)?
+    {
         return Ok(());
     }
     let data = rmpi_collectives::pool::copy_of(buf);
@@ -936,7 +939,10 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: Arc<dyn ReduceOp>, comm: Comm
     if send.len() != recv.len() {
         return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
     }
-    if crate::bigcoll::allreduce(Some(send), recv, &*op, comm)? || crate::fastcoll::allreduce(send, recv, &*op, comm)? {
+    if crate::shmcoll::allreduce(Some(send), recv, &*op, comm)?
+        || crate::bigcoll::allreduce(Some(send), recv, &*op, comm)?
+        || crate::fastcoll::allreduce(send, recv, &*op, comm)?
+    {
         return Ok(());
     }
     let data = rmpi_collectives::pool::copy_of(send);
@@ -972,6 +978,28 @@ pub fn alltoall(send: &[u8], recv: &mut [u8], comm: CommId) -> MpiResult<()> {
     recv.copy_from_slice(&out[..recv.len()]);
     rmpi_collectives::pool::give(out);
     Ok(())
+}
+
+/// `MPI_Barrier` over shared memory only (see `shmcoll`): false, and
+/// nothing done, where that path does not apply (the C ABI then runs its
+/// own schedule). Every rank of `comm` gets the same answer.
+pub fn barrier_shm(comm: CommId) -> MpiResult<bool> {
+    crate::shmcoll::barrier(comm)
+}
+
+/// `MPI_Bcast` over shared memory only (see [`barrier_shm`]).
+pub fn bcast_shm(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<bool> {
+    let root = check_root(root, comm_size(comm)?)?;
+    crate::shmcoll::bcast(buf, root, comm)
+}
+
+/// `MPI_Allreduce` over shared memory only (see [`barrier_shm`]); `send`
+/// `None` takes the input from `recv` (`MPI_IN_PLACE`).
+pub fn allreduce_shm(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) -> MpiResult<bool> {
+    if send.is_some_and(|s| s.len() != recv.len()) {
+        return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
+    }
+    crate::shmcoll::allreduce(send, recv, op, comm)
 }
 
 /// Start a nonblocking collective whose output (if any) goes to `out`.

@@ -333,6 +333,14 @@ pub(crate) fn block_on_locked<T>(
             rt.net.router.end_sleep();
             continue;
         }
+        // Conditions published in shared memory outside the transports
+        // (the shm collectives) are read again now that the sleep is
+        // announced: their publisher rings only ranks it sees asleep.
+        result = check(rt)?;
+        if result.is_some() {
+            rt.net.router.end_sleep();
+            continue;
+        }
         fds.clear();
         rt.net.wait_fds(&mut fds);
         // Another thread asleep in MPI may need this thread's progress to

@@ -305,6 +305,43 @@ impl ShmTransport {
         self.any_inbound()
     }
 
+    /// Where local `peer` announces that it sleeps (its segment's
+    /// `sleeping` word), for code that publishes in shared memory of its own
+    /// (the runtime's shared-memory collectives) and must wake a peer that
+    /// waits for it. Valid while this transport lives; `None` if `peer` is
+    /// not attached. Compare against [`ShmTransport::is_sleeping_value`].
+    pub fn sleep_word(&self, peer: Rank) -> Option<*const AtomicU32> {
+        let idx = *self.index_of.get(peer as usize)?;
+        let out = self.outbound.get(idx)?.as_ref()?;
+        Some(out.sleeping() as *const AtomicU32)
+    }
+
+    /// Whether a value read from a [`ShmTransport::sleep_word`] means the
+    /// peer sleeps and nobody rang it yet.
+    pub fn is_sleeping_value(v: u32) -> bool {
+        v == SLEEPING
+    }
+
+    /// Ring `peer`'s doorbell if it announced that it sleeps and nobody
+    /// rang it yet (as a send does). The caller published what the peer
+    /// waits for and then issued a `SeqCst` fence, which pairs with the one
+    /// in `prepare_sleep`.
+    pub fn wake(&mut self, peer: Rank) -> Result<(), TransportError> {
+        let idx = match self.index_of.get(peer as usize) {
+            Some(&i) if i != usize::MAX => i,
+            _ => return Err(TransportError::UnknownPeer(peer)),
+        };
+        let out = self.outbound[idx].as_ref().ok_or(TransportError::UnknownPeer(peer))?;
+        let flag = out.sleeping();
+        if flag.load(Ordering::Relaxed) == SLEEPING
+            && flag.compare_exchange(SLEEPING, RUNG, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        {
+            self.doorbell.ring(&out.doorbell)?;
+            self.counters.doorbells_rung += 1;
+        }
+        Ok(())
+    }
+
     fn any_inbound(&mut self) -> bool {
         self.inbound.iter_mut().flatten().any(|r| r.has_data())
     }
