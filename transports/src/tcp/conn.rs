@@ -309,6 +309,30 @@ impl PacketSink for Deliver<'_> {
 /// Frames whose payload is at least this long are offered to the sink for placement.
 pub(crate) const PLACE_MIN: usize = 32 << 10;
 
+/// Default of [`lowat_target`].
+const DEFAULT_LOWAT: usize = 256 << 10;
+
+/// `RMPI_TCP_LOWAT`: while a placed payload streams in, wake for at least
+/// this many bytes (default [`DEFAULT_LOWAT`]; 0 or 1: for every byte).
+fn lowat_target() -> usize {
+    static V: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("RMPI_TCP_LOWAT").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_LOWAT))
+}
+
+fn set_lowat(sock: &Socket, n: usize) {
+    let v = n.max(1) as libc::c_int;
+    // SAFETY: plain setsockopt with a c_int value of the right size.
+    unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(sock),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
 /// A payload being read straight into its destination.
 struct Placing {
     ptr: *mut u8,
@@ -341,6 +365,11 @@ pub(crate) struct Incoming {
     end: usize,
     /// The payload of the current frame, being read into its destination.
     placing: Option<Placing>,
+    /// SO_RCVLOWAT in force (1: the default).
+    lowat: usize,
+    /// The most SO_RCVLOWAT may be: a quarter of the receive buffer, so the
+    /// bytes waited for always fit.
+    lowat_max: usize,
 }
 
 /// What happened while reading an incoming connection.
@@ -362,6 +391,7 @@ impl Incoming {
         let mut out = OutBuf::default();
         out.push(&nonce);
         let _ = out.flush(&sock);
+        let lowat_max = sock.recv_buffer_size().map(|b| b / 4).unwrap_or(0);
         Incoming {
             sock,
             state: InState::AwaitHello { nonce, deadline },
@@ -370,6 +400,28 @@ impl Incoming {
             start: 0,
             end: 0,
             placing: None,
+            lowat: 1,
+            lowat_max,
+        }
+    }
+
+    /// While a placed payload streams in, have the socket report readable
+    /// only once [`lowat_target`] bytes (or the rest of the payload) are
+    /// there: the rank sleeps through the small segments instead of waking
+    /// (and taking the socket's lock, pulling the kernel's receive work onto
+    /// itself) for each. Back to 1 between frames.
+    fn update_lowat(&mut self) {
+        let lw = lowat_target();
+        if lw <= 1 && self.lowat <= 1 {
+            return;
+        }
+        let next = match &self.placing {
+            Some(pl) => lw.min(self.lowat_max).min(pl.len - pl.done).max(1),
+            None => 1,
+        };
+        if next != self.lowat {
+            set_lowat(&self.sock, next);
+            self.lowat = next;
         }
     }
 
@@ -456,6 +508,7 @@ impl Incoming {
                     Err(e) if would_block(&e) => return InEvent::Open,
                     Err(e) => return InEvent::Broken(e.to_string()),
                 }
+                self.update_lowat();
                 continue;
             }
             let want = match self.state {
@@ -576,6 +629,7 @@ impl Incoming {
                         unsafe { std::ptr::copy_nonoverlapping(self.buf[from..].as_ptr(), ptr, got) };
                         self.placing = Some(Placing { ptr, len: flen - pre, done: got, prefix: prefix.to_vec() });
                         self.start = self.end;
+                        self.update_lowat();
                     }
                 }
             }
