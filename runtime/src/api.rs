@@ -295,18 +295,7 @@ pub fn recv(buf: &mut [u8], src: i32, tag: i32, comm: CommId) -> MpiResult<Statu
     // cancelled and forgotten before this function returns an error.
     let rbuf = if buf.is_empty() { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf.as_mut_ptr(), buf.len()) } };
     let rid = rt.net.recv(ctx, src_sel(src), tag_sel(tag), rbuf);
-    let r = block_on_locked(g, |rt| {
-        rt.net.engine.take_if_done(rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))
-    });
-    if r.is_err() {
-        // The buffer goes back to the caller: the engine must not write it later.
-        let _ = with(|rt| {
-            rt.net.engine.cancel_recv(rid);
-            let _ = rt.net.engine.free(rid);
-            Ok(())
-        });
-    }
-    r
+    wait_engine_recv(g, rid)
 }
 
 /// `MPI_Sendrecv`.
@@ -613,7 +602,10 @@ pub fn iprobe(src: i32, tag: i32, comm: CommId) -> MpiResult<Option<Status>> {
 
 /// `MPI_Probe`.
 pub fn probe(src: i32, tag: i32, comm: CommId) -> MpiResult<Status> {
-    iprobe(src, tag, comm)?; // validates
+    // Validates; a message already there needs no wait.
+    if let Some(s) = iprobe(src, tag, comm)? {
+        return Ok(s);
+    }
     block_on(|rt| {
         let (ctx, _, _) = comm_info(&rt.tables, comm)?;
         if src == PROC_NULL {
@@ -674,11 +666,32 @@ pub unsafe fn imrecv(buf: *mut u8, len: usize, msg: Message) -> MpiResult<Reques
     })
 }
 
-/// `MPI_Mrecv`.
+/// `MPI_Mrecv`: like [`recv`], one acquisition of the lock and no API request.
 pub fn mrecv(buf: &mut [u8], msg: Message) -> MpiResult<Status> {
-    // SAFETY: `buf` outlives the wait.
-    let r = unsafe { imrecv(buf.as_mut_ptr(), buf.len(), msg)? };
-    wait(r)
+    let Message::Msg(m) = msg else { return Ok(null_status()) };
+    let mut g = lock();
+    let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
+    // SAFETY: `buf` outlives the request (see `recv`).
+    let rbuf = if buf.is_empty() { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf.as_mut_ptr(), buf.len()) } };
+    let rid = rt.net.engine.post_mrecv(m, rbuf).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))?;
+    wait_engine_recv(g, rid)
+}
+
+/// Wait for an engine receive posted under `g` and forget it; on an error
+/// it is cancelled first, so the engine never writes the caller's buffer
+/// after this returns.
+fn wait_engine_recv(g: std::sync::MutexGuard<'static, Option<Runtime>>, rid: rmpi_engine::ReqId) -> MpiResult<Status> {
+    let r = block_on_locked(g, |rt| {
+        rt.net.engine.take_if_done(rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))
+    });
+    if r.is_err() {
+        let _ = with(|rt| {
+            rt.net.engine.cancel_recv(rid);
+            let _ = rt.net.engine.free(rid);
+            Ok(())
+        });
+    }
+    r
 }
 
 /// `MPI_Send_init` (and the synchronous / ready forms by `mode`).
