@@ -181,6 +181,21 @@ fn rmpirun_cmd(args: &[&str], program: PathBuf, program_args: &[&str], marker: &
 }
 
 /// `[R] text` lines of a tagged job, as (rank, text).
+/// Two ranks on each of `c`'s hosts blocked in a receive for a minute, once
+/// one has said "ready".
+fn blocked_job(c: &Cluster, marker: &str) -> RunningJob {
+    let hosts = c.hosts();
+    let mut job = rmpirun(
+        &["-hosts", &hosts, "-ppn", "2", "--launcher-exec", &agent()],
+        "blocked_recv",
+        &["--delay-ms", "60000"],
+        marker,
+    )
+    .spawn();
+    job.wait_for_line("ready", Duration::from_secs(60));
+    job
+}
+
 fn tagged(out: &JobOutput) -> Vec<(u32, String)> {
     out.stdout
         .lines()
@@ -324,16 +339,8 @@ fn this_host_and_a_namespace_host() {
 fn killed_rank_on_a_remote_host_ends_the_job() {
     require_netns!();
     let c = Cluster::new(3);
-    let hosts = c.hosts();
     let m = marker("remotekill");
-    let mut job = rmpirun(
-        &["-hosts", &hosts, "-ppn", "2", "--launcher-exec", &agent()],
-        "blocked_recv",
-        &["--delay-ms", "60000"],
-        &m,
-    )
-    .spawn();
-    job.wait_for_line("ready", Duration::from_secs(60));
+    let job = blocked_job(&c, &m);
     // Rank 5 runs on host 3.
     let victim = pid_of_rank(&m, 5, Duration::from_secs(5));
     assert!(c.pids(3).contains(&victim), "rank 5 (pid {victim}) is not in {}", c.host(3));
@@ -358,16 +365,8 @@ fn killed_rank_on_a_remote_host_ends_the_job() {
 fn sigint_to_rmpirun_ends_every_host() {
     require_netns!();
     let c = Cluster::new(2);
-    let hosts = c.hosts();
     let m = marker("hostsint");
-    let mut job = rmpirun(
-        &["-hosts", &hosts, "-ppn", "2", "--launcher-exec", &agent()],
-        "blocked_recv",
-        &["--delay-ms", "60000"],
-        &m,
-    )
-    .spawn();
-    job.wait_for_line("ready", Duration::from_secs(60));
+    let job = blocked_job(&c, &m);
     let t0 = Instant::now();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(job.pid(), libc::SIGINT) };
@@ -564,16 +563,8 @@ fn stdin_reaches_rank_zero_on_a_remote_host() {
 fn killing_rmpirun_takes_every_host_down() {
     require_netns!();
     let c = Cluster::new(2);
-    let hosts = c.hosts();
     let m = marker("hostskill");
-    let mut job = rmpirun(
-        &["-hosts", &hosts, "-ppn", "2", "--launcher-exec", &agent()],
-        "blocked_recv",
-        &["--delay-ms", "60000"],
-        &m,
-    )
-    .spawn();
-    job.wait_for_line("ready", Duration::from_secs(60));
+    let job = blocked_job(&c, &m);
     // SAFETY: killing our own child (rmpirun only, not its group).
     unsafe { libc::kill(job.pid(), libc::SIGKILL) };
     let out = job.finish_within(Duration::from_secs(10));

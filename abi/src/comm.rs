@@ -1,28 +1,20 @@
-//! Communicators, groups, attributes (keyvals with copy and delete
-//! callbacks, the predefined attributes) and error handlers on them.
+//! Communicators, groups, attributes (the predefined ones here; user
+//! keyvals on the store in `attr.rs`) and error handlers on them.
 
-use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use rmpi_runtime::api::{self, GroupSetOp};
 use rmpi_runtime::Compare;
 
+use crate::attr::{self, AttrKind};
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{fail, guard, read_cstr, write_cstr, AbiError, AbiResult};
 use crate::handles::{
-    check_errhandler, comm_handle, comm_id, group_handle, group_id, insert, new_request, st, user_handle, user_index,
-    CopyFn, DeleteFn, ErrhandlerFn, Keyval, Req,
+    check_errhandler, comm_handle, comm_id, group_handle, group_id, insert, new_request, st, user_handle, CopyFn,
+    DeleteFn, ErrhandlerFn, Req,
 };
-
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null; MPI requires it to point to a T.
-    unsafe { p.write(v) };
-    Ok(())
-}
 
 fn compare_code(c: Compare) -> c_int {
     match c {
@@ -37,45 +29,11 @@ fn compare_code(c: Compare) -> c_int {
 fn inherit(parent: MpiComm, child: MpiComm, copy_attrs: bool) -> AbiResult<()> {
     let eh = st().comm_errhandler.get(&parent).copied().unwrap_or(MPI_ERRORS_ARE_FATAL);
     st().comm_errhandler.insert(child, eh);
-    st().comm_attrs.remove(&child);
     if !copy_attrs {
+        st().attrs.remove(&(AttrKind::Comm, child));
         return Ok(());
     }
-    let attrs: Vec<(c_int, usize)> =
-        st().comm_attrs.get(&parent).map(|m| m.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default();
-    for (k, v) in attrs {
-        let Some(kv) = keyval(k) else { continue };
-        let Some(copy) = kv.copy else { continue };
-        let mut newval: usize = 0;
-        let mut flag: c_int = 0;
-        // SAFETY: a user copy callback with the arguments MPI defines; out-pointers are locals.
-        let rc = unsafe {
-            copy(parent, k, kv.extra as *mut c_void, v as *mut c_void, (&mut newval as *mut usize).cast(), &mut flag)
-        };
-        if rc != MPI_SUCCESS {
-            return fail(rc, "attribute copy callback failed");
-        }
-        if flag != 0 {
-            st().comm_attrs.entry(child).or_default().insert(k, newval);
-        }
-    }
-    Ok(())
-}
-
-fn keyval(k: c_int) -> Option<Keyval> {
-    let i = user_index(KIND_KEYVAL, k)?;
-    st().keyvals.get(i).copied().flatten()
-}
-
-/// Run the delete callbacks of every attribute on `comm` and drop them.
-pub fn delete_all_attrs(comm: MpiComm) {
-    let attrs = st().comm_attrs.remove(&comm).unwrap_or_default();
-    for (k, v) in attrs {
-        if let Some(Keyval { delete: Some(d), extra, .. }) = keyval(k) {
-            // SAFETY: a user delete callback with the arguments MPI defines.
-            unsafe { d(comm, k, v as *mut c_void, extra as *mut c_void) };
-        }
-    }
+    attr::copy_all(AttrKind::Comm, parent, child)
 }
 
 export! { fn MPI_Comm_size / PMPI_Comm_size(comm: MpiComm, size: *mut c_int) -> c_int {
@@ -200,7 +158,7 @@ export! { fn MPI_Comm_free / PMPI_Comm_free(comm: *mut MpiComm) -> c_int {
         if h == MPI_COMM_WORLD || h == MPI_COMM_SELF {
             return fail(class::COMM, "cannot free a predefined communicator");
         }
-        delete_all_attrs(h);
+        attr::delete_all(AttrKind::Comm, h)?;
         crate::inter::forget(h)?;
         api::comm_free(c)?;
         st().comm_errhandler.remove(&h);
@@ -337,40 +295,15 @@ pub unsafe extern "C" fn MPI_DUP_FN(
 }
 
 export! { fn MPI_Comm_create_keyval / PMPI_Comm_create_keyval(copy: Option<CopyFn>, delete: Option<DeleteFn>, key: *mut c_int, extra: *mut c_void) -> c_int {
-    guard("MPI_Comm_create_keyval", MPI_COMM_WORLD, || {
-        let i = insert(&mut st().keyvals, Keyval { copy, delete, extra: extra as usize });
-        out(key, user_handle(KIND_KEYVAL, i))
-    })
+    guard("MPI_Comm_create_keyval", MPI_COMM_WORLD, || attr::create_keyval(AttrKind::Comm, copy, delete, extra, key))
 }}
 export! { fn MPI_Comm_free_keyval / PMPI_Comm_free_keyval(key: *mut c_int) -> c_int {
-    guard("MPI_Comm_free_keyval", MPI_COMM_WORLD, || {
-        if key.is_null() {
-            return fail(class::ARG, "null keyval pointer");
-        }
-        // SAFETY: checked non-null.
-        let k = unsafe { *key };
-        let Some(i) = user_index(KIND_KEYVAL, k).filter(|&i| st().keyvals.get(i).is_some_and(|s| s.is_some())) else {
-            return fail(class::KEYVAL, format!("invalid keyval {k:#x}"));
-        };
-        st().keyvals[i] = None;
-        // SAFETY: checked non-null.
-        unsafe { *key = MPI_KEYVAL_INVALID };
-        Ok(())
-    })
+    guard("MPI_Comm_free_keyval", MPI_COMM_WORLD, || attr::free_keyval(AttrKind::Comm, key))
 }}
 export! { fn MPI_Comm_set_attr / PMPI_Comm_set_attr(comm: MpiComm, key: c_int, val: *mut c_void) -> c_int {
     guard("MPI_Comm_set_attr", comm, || {
         comm_id(comm)?;
-        let Some(kv) = keyval(key) else { return fail(class::KEYVAL, format!("invalid keyval {key:#x}")) };
-        let old = st().comm_attrs.entry(comm).or_insert_with(BTreeMap::new).insert(key, val as usize);
-        if let (Some(old), Some(d)) = (old, kv.delete) {
-            // SAFETY: a user delete callback with the arguments MPI defines.
-            let rc = unsafe { d(comm, key, old as *mut c_void, kv.extra as *mut c_void) };
-            if rc != MPI_SUCCESS {
-                return fail(rc, "attribute delete callback failed");
-            }
-        }
-        Ok(())
+        attr::set(AttrKind::Comm, comm, key, val)
     })
 }}
 export! { fn MPI_Comm_get_attr / PMPI_Comm_get_attr(comm: MpiComm, key: c_int, val: *mut c_void, flag: *mut c_int) -> c_int {
@@ -398,37 +331,15 @@ export! { fn MPI_Comm_get_attr / PMPI_Comm_get_attr(comm: MpiComm, key: c_int, v
         let _ = c;
         let v = match pre {
             Some(p) => Some(p as usize),
-            None => {
-                if keyval(key).is_none() {
-                    return fail(class::KEYVAL, format!("invalid keyval {key:#x}"));
-                }
-                st().comm_attrs.get(&comm).and_then(|m| m.get(&key).copied())
-            }
+            None => attr::get(AttrKind::Comm, comm, key)?,
         };
-        // SAFETY: both checked non-null; `val` is the address of a pointer.
-        unsafe {
-            *flag = v.is_some() as c_int;
-            if let Some(v) = v {
-                *val.cast::<usize>() = v;
-            }
-        }
-        Ok(())
+        attr::answer(val, flag, v)
     })
 }}
 export! { fn MPI_Comm_delete_attr / PMPI_Comm_delete_attr(comm: MpiComm, key: c_int) -> c_int {
     guard("MPI_Comm_delete_attr", comm, || {
         comm_id(comm)?;
-        let Some(kv) = keyval(key) else { return fail(class::KEYVAL, format!("invalid keyval {key:#x}")) };
-        let old = st().comm_attrs.get_mut(&comm).and_then(|m| m.remove(&key));
-        let Some(old) = old else { return fail(class::KEYVAL, "attribute not set") };
-        if let Some(d) = kv.delete {
-            // SAFETY: a user delete callback with the arguments MPI defines.
-            let rc = unsafe { d(comm, key, old as *mut c_void, kv.extra as *mut c_void) };
-            if rc != MPI_SUCCESS {
-                return fail(rc, "attribute delete callback failed");
-            }
-        }
-        Ok(())
+        attr::delete(AttrKind::Comm, comm, key)
     })
 }}
 

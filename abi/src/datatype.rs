@@ -14,6 +14,7 @@ use rmpi_datatype::{Basic, Combiner, Darg, Datatype, Distribution, EnumArg, Name
 use rmpi_runtime::ops::Prim;
 
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{fail, guard, read_cstr, write_cstr, AbiError, AbiResult};
 use crate::handles::{insert, st, user_handle, user_index};
 
@@ -432,15 +433,6 @@ pub fn prim_of(b: Basic) -> Option<Prim> {
     })
 }
 
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null; MPI requires it to point to a T.
-    unsafe { p.write(v) };
-    Ok(())
-}
-
 /// Store a new user datatype; returns its handle.
 pub fn new_type(dt: Datatype) -> MpiDatatype {
     user_handle(KIND_DATATYPE, insert(&mut st().types, TypeInfo { dt, committed: false }))
@@ -605,7 +597,7 @@ export! { fn MPI_Type_dup / PMPI_Type_dup(old: MpiDatatype, new: *mut MpiDatatyp
         let d = dtype(old)?.dup();
         d.commit();
         let h = new_type(d);
-        crate::attr::copy_type_attrs(old, h)?;
+        crate::attr::copy_all(crate::attr::AttrKind::Type, old, h)?;
         out(new, h)
     })
 }}
@@ -638,9 +630,10 @@ export! { fn MPI_Type_free / PMPI_Type_free(dt: *mut MpiDatatype) -> c_int {
         }
         match user_index(KIND_DATATYPE, h) {
             Some(i) => {
+                // Delete callbacks first, while the datatype is still whole (they may query it).
+                crate::attr::delete_all(crate::attr::AttrKind::Type, h)?;
                 st().types[i] = None;
                 crate::largecount::forget(h);
-                crate::attr::delete_type_attrs(h);
                 out(dt, MPI_DATATYPE_NULL)
             }
             None => fail(class::TYPE, "cannot free a predefined datatype"),

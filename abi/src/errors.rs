@@ -25,6 +25,16 @@ pub struct AbiError {
 /// Result of an entry point's body.
 pub type AbiResult<T> = Result<T, AbiError>;
 
+/// Write `v` through a user's out-pointer, or fail with MPI_ERR_ARG when it is null.
+pub fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
+    if p.is_null() {
+        return fail(class::ARG, "null output argument");
+    }
+    // SAFETY: checked non-null; MPI requires it to point to a T.
+    unsafe { p.write(v) };
+    Ok(())
+}
+
 /// Build an error of class `code`.
 pub fn fail<T>(code: c_int, msg: impl Into<String>) -> AbiResult<T> {
     Err(AbiError { code, msg: msg.into() })

@@ -2,7 +2,7 @@
 //! tables. One helper per kind casts and validates a C handle, returning
 //! the matching error class for a null, freed or foreign value.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ffi::{c_int, c_void};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -51,14 +51,6 @@ impl std::fmt::Debug for Stage {
     }
 }
 
-/// A user keyval's callbacks.
-#[derive(Debug, Clone, Copy)]
-pub struct Keyval {
-    pub copy: Option<CopyFn>,
-    pub delete: Option<DeleteFn>,
-    pub extra: usize,
-}
-
 /// A user-defined reduction.
 #[derive(Debug, Clone, Copy)]
 pub struct UserOpDef {
@@ -70,14 +62,14 @@ pub struct UserOpDef {
 #[derive(Default)]
 pub struct State {
     pub comm_errhandler: HashMap<MpiComm, MpiErrhandler>,
-    pub comm_attrs: HashMap<MpiComm, BTreeMap<c_int, usize>>,
-    pub keyvals: Vec<Option<Keyval>>,
+    /// Attribute values of communicators, datatypes and windows (`attr.rs`).
+    pub attrs: crate::attr::AttrMaps,
+    pub keyvals: Vec<Option<crate::attr::Keyval>>,
     pub reqs: Vec<Option<Req>>,
     /// Free slots of `reqs` (a request is made and dropped per message).
     pub free_reqs: Vec<usize>,
     pub msgs: Vec<Option<Message>>,
     pub types: Vec<Option<TypeInfo>>,
-    pub type_attrs: HashMap<MpiDatatype, BTreeMap<c_int, usize>>,
     pub topos: HashMap<MpiComm, crate::topo::Topo>,
     pub inters: HashMap<MpiComm, crate::inter::Inter>,
     /// Persistent requests started and not yet completed.

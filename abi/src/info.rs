@@ -3,6 +3,7 @@
 use std::ffi::{c_char, c_int};
 
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{fail, guard, read_cstr, write_cstr, AbiError, AbiResult};
 use crate::handles::{insert, st, user_handle, user_index};
 
@@ -44,15 +45,6 @@ fn key_of(p: *const c_char) -> AbiResult<String> {
         return fail(class::INFO_KEY, format!("invalid info key of {} bytes", k.len()));
     }
     Ok(k.to_string())
-}
-
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null.
-    unsafe { p.write(v) };
-    Ok(())
 }
 
 export! { fn MPI_Info_create / PMPI_Info_create(info: *mut MpiInfo) -> c_int {

@@ -12,6 +12,7 @@ use rmpi_runtime::ops::{PredefOp, Prim};
 use rmpi_runtime::CommId;
 
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{fail, guard, AbiResult};
 use crate::handles::{comm_handle, comm_id, group_handle, st};
 
@@ -31,15 +32,6 @@ pub(crate) const LEADER_TAG: c_int = i32::MAX - 7;
 /// The intercommunicator data of `comm`, if it is one.
 pub fn inter(comm: MpiComm) -> Option<Inter> {
     st().inters.get(&comm).cloned()
-}
-
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null.
-    unsafe { p.write(v) };
-    Ok(())
 }
 
 pub(crate) fn mask_bytes(m: &[u64]) -> Vec<u8> {

@@ -28,6 +28,7 @@ use rmpi_runtime::{CommId, Status};
 
 use crate::consts::*;
 use crate::datatype::{dtype, input, is_builtin, new_type, Output};
+use crate::errors::out;
 use crate::errors::{fail, read_cstr, write_cstr, AbiError, AbiResult};
 use crate::handles::{check_errhandler, comm_id, errhandler_fn, group_handle, new_request, st, Req};
 use crate::io_view::{read_stream, write_stream, SharedPtr, View};
@@ -161,15 +162,6 @@ fn fguard(func: &str, fh: MpiFile, body: impl FnOnce() -> AbiResult<()>) -> c_in
         Ok(()) => MPI_SUCCESS,
         Err(e) => raise_file(func, fh, e),
     }
-}
-
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null; MPI requires it to point to a T.
-    unsafe { p.write(v) };
-    Ok(())
 }
 
 /// An I/O error as an MPI error of the matching class.

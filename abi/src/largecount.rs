@@ -11,7 +11,8 @@ use rmpi_datatype::{Datatype, Recipe};
 
 use crate::consts::*;
 use crate::datatype::{dtype, handle_of, new_type};
-use crate::errors::{fail, guard, AbiResult};
+use crate::errors::out;
+use crate::errors::{fail, guard};
 
 /// Handles made by a large-count constructor.
 static LARGE: Mutex<Option<HashSet<MpiDatatype>>> = Mutex::new(None);
@@ -25,15 +26,6 @@ pub fn forget(h: MpiDatatype) {
     if let Some(s) = LARGE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
         s.remove(&h);
     }
-}
-
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null; MPI requires it to point to a T.
-    unsafe { p.write(v) };
-    Ok(())
 }
 
 export! { fn MPI_Type_get_extent_c / PMPI_Type_get_extent_c(dt: MpiDatatype, lb: *mut MpiCount, extent: *mut MpiCount) -> c_int {

@@ -74,5 +74,6 @@ pub mod session;
 pub mod split_type;
 pub mod status;
 pub mod topo;
+pub mod type_attr;
 pub mod unsupported;
 pub mod win;

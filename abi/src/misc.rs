@@ -52,7 +52,7 @@ export! { fn MPI_Init_thread / PMPI_Init_thread(_argc: *mut c_int, _argv: *mut *
 }}
 export! { fn MPI_Finalize / PMPI_Finalize() -> c_int {
     guard("MPI_Finalize", MPI_COMM_WORLD, || {
-        crate::comm::delete_all_attrs(MPI_COMM_SELF);
+        crate::attr::delete_all(crate::attr::AttrKind::Comm, MPI_COMM_SELF)?;
         crate::p2p::reap_bsends(true)?;
         api::finalize()?;
         Ok(())

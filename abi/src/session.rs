@@ -23,6 +23,7 @@ use rmpi_runtime::ops::{PredefOp, Prim};
 use rmpi_runtime::CommId;
 
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{fail, read_cstr, write_cstr, AbiError, AbiResult};
 use crate::handles::{check_errhandler, comm_handle, errhandler_fn, group_handle, group_id, st, user_handle};
 
@@ -96,15 +97,6 @@ fn sguard(func: &str, h: MpiSession, body: impl FnOnce() -> AbiResult<()>) -> c_
         Ok(()) => MPI_SUCCESS,
         Err(e) => raise_session(func, h, e),
     }
-}
-
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null; MPI requires it to point to a T.
-    unsafe { p.write(v) };
-    Ok(())
 }
 
 export! { fn MPI_Session_init / PMPI_Session_init(info: MpiInfo, errh: MpiErrhandler, session: *mut MpiSession) -> c_int {

@@ -7,6 +7,7 @@ use std::ffi::c_int;
 use rmpi_runtime::api;
 
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{fail, guard, AbiResult};
 use crate::handles::{comm_handle, comm_id, st};
 
@@ -21,15 +22,6 @@ pub enum Topo {
 const GRAPH: c_int = 1;
 const CART: c_int = 2;
 const DIST_GRAPH: c_int = 3;
-
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null.
-    unsafe { p.write(v) };
-    Ok(())
-}
 
 /// # Safety
 /// `p` must point to `n` values when n > 0.

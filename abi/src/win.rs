@@ -8,18 +8,20 @@
 //! window's error handler (`MPI_ERRORS_ARE_FATAL` until set); errors in the
 //! creating calls go to the communicator's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rmpi_runtime::rma::{self as rt, WinId};
 use rmpi_runtime::ReduceOp;
 
+use crate::attr::{self, AttrKind};
 use crate::consts::*;
+use crate::errors::out;
 use crate::errors::{class_name, code_class, fail, read_cstr, write_cstr, AbiError, AbiResult};
 use crate::handles::{
     check_errhandler, comm_id, errhandler_fn, group_handle, insert, st, user_handle, user_index, CopyFn, DeleteFn,
-    ErrhandlerFn, Keyval,
+    ErrhandlerFn,
 };
 
 /// `MPI_Win`.
@@ -57,7 +59,6 @@ struct Vals {
 struct WinObj {
     errhandler: MpiErrhandler,
     name: String,
-    attrs: BTreeMap<c_int, usize>,
     info: Vec<(String, String)>,
     base: usize,
     vals: Box<Vals>,
@@ -147,15 +148,6 @@ pub fn guard_win(func: &str, win: MpiWin, body: impl FnOnce() -> AbiResult<()>) 
     }
 }
 
-fn out<T>(p: *mut T, v: T) -> AbiResult<()> {
-    if p.is_null() {
-        return fail(class::ARG, "null output argument");
-    }
-    // SAFETY: checked non-null; MPI requires it to point to a T.
-    unsafe { p.write(v) };
-    Ok(())
-}
-
 // ---------------------------------------------------------------- creation
 
 /// The accumulate operators the runtime applies at a target: predefined
@@ -189,7 +181,6 @@ fn created(id: WinId, info: Vec<(String, String)>, out_win: *mut MpiWin) -> AbiR
     let obj = WinObj {
         errhandler: MPI_ERRORS_ARE_FATAL,
         name: String::new(),
-        attrs: BTreeMap::new(),
         info,
         base: q.base,
         vals: Box::new(Vals {
@@ -337,7 +328,7 @@ export! { fn MPI_Win_free / PMPI_Win_free(win: *mut MpiWin) -> c_int {
         }
         let id = win_id(h)?;
         // Delete callbacks first, while the window is still whole (they may query it).
-        delete_attrs(h);
+        crate::attr::delete_all(AttrKind::Win, h)?;
         rt::win_free(id)?;
         wins().remove(&h);
         out(win, MPI_WIN_NULL)
@@ -464,48 +455,15 @@ export! { fn MPI_Win_call_errhandler / PMPI_Win_call_errhandler(win: MpiWin, cod
 
 // ---------------------------------------------------------------- attributes
 
-fn keyval(k: c_int) -> Option<Keyval> {
-    let i = user_index(KIND_KEYVAL, k)?;
-    st().keyvals.get(i).copied().flatten()
-}
-
-/// Run the delete callbacks of every attribute on `win` and drop them.
-fn delete_attrs(win: MpiWin) {
-    let attrs = wins().get_mut(&win).map(|w| std::mem::take(&mut w.attrs)).unwrap_or_default();
-    for (k, v) in attrs {
-        if let Some(Keyval { delete: Some(d), extra, .. }) = keyval(k) {
-            // SAFETY: a user delete callback with the arguments MPI defines.
-            unsafe { d(win, k, v as *mut c_void, extra as *mut c_void) };
-        }
-    }
-}
-
 fn is_predefined_key(k: c_int) -> bool {
     matches!(k, MPI_WIN_BASE | MPI_WIN_SIZE | MPI_WIN_DISP_UNIT | MPI_WIN_CREATE_FLAVOR | MPI_WIN_MODEL)
 }
 
 export! { fn MPI_Win_create_keyval / PMPI_Win_create_keyval(copy: Option<CopyFn>, delete: Option<DeleteFn>, key: *mut c_int, extra: *mut c_void) -> c_int {
-    crate::errors::guard("MPI_Win_create_keyval", MPI_COMM_WORLD, || {
-        if key.is_null() {
-            return fail(class::ARG, "null keyval pointer");
-        }
-        let i = insert(&mut st().keyvals, Keyval { copy, delete, extra: extra as usize });
-        out(key, user_handle(KIND_KEYVAL, i))
-    })
+    crate::errors::guard("MPI_Win_create_keyval", MPI_COMM_WORLD, || attr::create_keyval(AttrKind::Win, copy, delete, extra, key))
 }}
 export! { fn MPI_Win_free_keyval / PMPI_Win_free_keyval(key: *mut c_int) -> c_int {
-    crate::errors::guard("MPI_Win_free_keyval", MPI_COMM_WORLD, || {
-        if key.is_null() {
-            return fail(class::ARG, "null keyval pointer");
-        }
-        // SAFETY: checked non-null.
-        let k = unsafe { *key };
-        let Some(i) = user_index(KIND_KEYVAL, k).filter(|&i| st().keyvals.get(i).is_some_and(|s| s.is_some())) else {
-            return fail(class::KEYVAL, format!("invalid keyval {k:#x}"));
-        };
-        st().keyvals[i] = None;
-        out(key, MPI_KEYVAL_INVALID)
-    })
+    crate::errors::guard("MPI_Win_free_keyval", MPI_COMM_WORLD, || attr::free_keyval(AttrKind::Win, key))
 }}
 export! { fn MPI_Win_set_attr / PMPI_Win_set_attr(win: MpiWin, key: c_int, val: *mut c_void) -> c_int {
     guard_win("MPI_Win_set_attr", win, || {
@@ -513,13 +471,7 @@ export! { fn MPI_Win_set_attr / PMPI_Win_set_attr(win: MpiWin, key: c_int, val: 
         if is_predefined_key(key) {
             return fail(class::KEYVAL, "cannot set a predefined window attribute");
         }
-        let Some(kv) = keyval(key) else { return fail(class::KEYVAL, format!("invalid keyval {key:#x}")) };
-        let old = wins().get_mut(&win).and_then(|w| w.attrs.insert(key, val as usize));
-        if let (Some(old), Some(d)) = (old, kv.delete) {
-            // SAFETY: a user delete callback with the arguments MPI defines.
-            unsafe { d(win, key, old as *mut c_void, kv.extra as *mut c_void) };
-        }
-        Ok(())
+        attr::set(AttrKind::Win, win, key, val)
     })
 }}
 export! { fn MPI_Win_get_attr / PMPI_Win_get_attr(win: MpiWin, key: c_int, val: *mut c_void, flag: *mut c_int) -> c_int {
@@ -537,35 +489,19 @@ export! { fn MPI_Win_get_attr / PMPI_Win_get_attr(win: MpiWin, key: c_int, val: 
                 MPI_WIN_DISP_UNIT => Some(&w.vals.disp_unit as *const c_int as usize),
                 MPI_WIN_CREATE_FLAVOR => Some(&w.vals.flavor as *const c_int as usize),
                 MPI_WIN_MODEL => Some(&w.vals.model as *const c_int as usize),
-                _ => {
-                    if keyval(key).is_none() {
-                        return fail(class::KEYVAL, format!("invalid keyval {key:#x}"));
-                    }
-                    w.attrs.get(&key).copied()
-                }
+                _ => None,
             }
         };
-        // SAFETY: both checked non-null; `val` is the address of a pointer.
-        unsafe {
-            *flag = v.is_some() as c_int;
-            if let Some(v) = v {
-                *val.cast::<usize>() = v;
-            }
-        }
-        Ok(())
+        let v = match v {
+            Some(v) => Some(v),
+            None => attr::get(AttrKind::Win, win, key)?,
+        };
+        attr::answer(val, flag, v)
     })
 }}
 export! { fn MPI_Win_delete_attr / PMPI_Win_delete_attr(win: MpiWin, key: c_int) -> c_int {
     guard_win("MPI_Win_delete_attr", win, || {
         win_id(win)?;
-        let Some(kv) = keyval(key) else { return fail(class::KEYVAL, format!("invalid keyval {key:#x}")) };
-        let Some(old) = wins().get_mut(&win).and_then(|w| w.attrs.remove(&key)) else {
-            return fail(class::KEYVAL, "attribute not set");
-        };
-        if let Some(d) = kv.delete {
-            // SAFETY: a user delete callback with the arguments MPI defines.
-            unsafe { d(win, key, old as *mut c_void, kv.extra as *mut c_void) };
-        }
-        Ok(())
+        attr::delete(AttrKind::Win, win, key)
     })
 }}

@@ -590,7 +590,10 @@ pub fn env_override(kind: CollectiveKind) -> Option<&'static str> {
                 .filter_map(|k| {
                     let v = std::env::var(k.env_var()).ok()?;
                     let v = v.trim().to_string();
-                    (!v.is_empty()).then_some((*k, v))
+                    // `shm` names the runtime's shared-memory path of the
+                    // blocking form, not a schedule: schedules keep the default.
+                    let runtime_only = v == "shm" || v == format!("{}:shm", k.name());
+                    (!v.is_empty() && !runtime_only).then_some((*k, v))
                 })
                 .collect()
         })

@@ -28,7 +28,7 @@ use buffer::{RecvBuf, SendBuf};
 use matching::{MatchQueues, SrcSel, TagSel, Unexpected, UnexpectedBody};
 use request::{RecvState, ReqKind, Request, RequestTable, SendState};
 pub use request::{ReqId, SendMode, Status};
-use wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN};
+use wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN, SHORT_HEADER_LEN};
 
 /// Eager credit charged per message on top of its payload (the receiver's
 /// cost of holding an envelope).
@@ -94,6 +94,7 @@ pub enum Action {
 #[derive(Debug)]
 pub struct Transmit<'e> {
     header: [u8; HEADER_LEN],
+    header_len: usize,
     payload: Option<(SendBuf, usize, usize)>,
     _engine: std::marker::PhantomData<&'e Engine>,
 }
@@ -101,7 +102,7 @@ pub struct Transmit<'e> {
 impl Transmit<'_> {
     /// The encoded header.
     pub fn header(&self) -> &[u8] {
-        &self.header
+        &self.header[..self.header_len]
     }
     /// The payload (a range of a pending send's buffer), possibly empty.
     pub fn payload(&self) -> &[u8] {
@@ -296,20 +297,23 @@ impl Engine {
     /// transport, and the send is complete once the transport took them.
     /// If the transport refuses, the caller must call
     /// [`Engine::undo_inline_eager`] and take the ordinary path.
-    pub fn inline_eager(&mut self, peer: u32, ctx: u32, src: i32, tag: i32, len: usize) -> Option<[u8; HEADER_LEN]> {
+    #[inline]
+    pub fn inline_eager(
+        &mut self,
+        peer: u32,
+        ctx: u32,
+        src: i32,
+        tag: i32,
+        len: usize,
+    ) -> Option<[u8; SHORT_HEADER_LEN]> {
         let p = self.peers.get_mut(peer as usize)?;
-        let caps = p.caps?;
+        let caps = p.caps.as_ref()?;
         let cost = len as u64 + ENVELOPE_COST;
         if len > caps.eager_limit || p.credit < cost || !p.outq.is_empty() {
             return None;
         }
         p.credit -= cost;
-        let mut hdr = Header::new(Kind::Eager);
-        hdr.ctx = ctx;
-        hdr.src = src;
-        hdr.tag = tag;
-        hdr.len = len as u64;
-        Some(hdr.encode())
+        Some(Header::encode_short(ctx, src, tag))
     }
 
     /// Give back the credit of an [`Engine::inline_eager`] the transport refused.
@@ -388,6 +392,14 @@ impl Engine {
         self.reqs.get(rid).map(|r| r.done).ok_or(EngineError::UnknownRequest)
     }
 
+    /// The status of a complete request, forgetting it; `None` (and the
+    /// request kept) while it is pending. One lookup: the blocking calls'
+    /// check.
+    #[inline]
+    pub fn take_if_done(&mut self, rid: ReqId) -> Result<Option<Status>, EngineError> {
+        self.reqs.take_done(rid).map_err(|()| EngineError::UnknownRequest)
+    }
+
     /// Forget a request. A pending one keeps running and is dropped when it
     /// completes (MPI_Request_free semantics).
     pub fn free(&mut self, rid: ReqId) -> Result<(), EngineError> {
@@ -459,7 +471,8 @@ impl Engine {
         let p = self.peers.get(peer as usize)?;
         match p.outq.front()? {
             Out::Packet { hdr, payload, .. } => {
-                Some(Transmit { header: hdr.encode(), payload: *payload, _engine: std::marker::PhantomData })
+                let (header, header_len) = hdr.encode_wire();
+                Some(Transmit { header, header_len, payload: *payload, _engine: std::marker::PhantomData })
             }
             Out::Data { rreq, buf, offset, end, .. } => {
                 let chunk = self.chunk_len(peer, *end - *offset);
@@ -469,6 +482,7 @@ impl Engine {
                 h.len = chunk as u64;
                 Some(Transmit {
                     header: h.encode(),
+                    header_len: HEADER_LEN,
                     payload: Some((*buf, *offset, *offset + chunk)),
                     _engine: std::marker::PhantomData,
                 })
@@ -520,8 +534,8 @@ impl Engine {
         if from as usize >= self.peers.len() {
             return Err(proto("packet from a rank outside the job"));
         }
-        let h = Header::decode(pkt).ok_or_else(|| proto("malformed header"))?;
-        let payload = &pkt[HEADER_LEN..];
+        let (h, header_len) = Header::decode_with_len(pkt).ok_or_else(|| proto("malformed header"))?;
+        let payload = &pkt[header_len..];
         match h.kind {
             Kind::Eager => {
                 if payload.len() as u64 != h.len {
@@ -593,23 +607,7 @@ impl Engine {
                     self.mark_busy(from);
                 }
             }
-            Kind::Data => {
-                let rid = ReqId(h.a);
-                let Some(req) = self.reqs.get_mut(rid) else { return Err(proto("Data for an unknown receive")) };
-                let ReqKind::Recv { buf, state: RecvState::Receiving { expect, got }, .. } = &mut req.kind else {
-                    return Err(proto("Data for a receive not expecting it"));
-                };
-                // A complete receive's buffer is the user's again.
-                if req.done.is_some() {
-                    return Err(proto("Data for a complete receive"));
-                }
-                buf.write_at(h.b as usize, payload);
-                *got += payload.len() as u64;
-                if *got >= *expect {
-                    let st = req.pending_status;
-                    self.complete(rid, st);
-                }
-            }
+            Kind::Data => self.data_arrived(from, &h, Some(payload))?,
             Kind::Fin | Kind::SyncAck => {
                 let sreq = ReqId(h.a);
                 let Some(req) = self.reqs.get(sreq) else { return Err(proto("ack for an unknown send")) };
@@ -629,6 +627,64 @@ impl Engine {
                     _ => return Err(proto("credit beyond the eager window")),
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Where the payload (`payload_len` bytes) of the packet whose header
+    /// is `hdr` belongs, if it is a `Data` packet for a receive that takes
+    /// it whole: a pointer into the receive buffer. A transport may then
+    /// read the payload there itself and call [`Engine::on_data_placed`]
+    /// instead of [`Engine::on_packet`] (no copy through its own buffer).
+    /// The pointer stays valid until then: the receive cannot complete
+    /// before all its data has arrived.
+    pub fn data_target(&self, hdr: &[u8], payload_len: usize) -> Option<*mut u8> {
+        let h = Header::decode(hdr)?;
+        if h.kind != Kind::Data || h.len != payload_len as u64 {
+            return None;
+        }
+        let req = self.reqs.get(ReqId(h.a))?;
+        let ReqKind::Recv { buf, state: RecvState::Receiving { .. }, .. } = req.kind else { return None };
+        let end = usize::try_from(h.b).ok()?.checked_add(payload_len)?;
+        if req.done.is_some() || end > buf.len() {
+            return None;
+        }
+        let mut buf = buf;
+        Some(buf.prefix_mut(end)[h.b as usize..].as_mut_ptr())
+    }
+
+    /// The payload of the `Data` packet with header `hdr` from `from` was
+    /// written where [`Engine::data_target`] said.
+    pub fn on_data_placed(&mut self, from: u32, hdr: &[u8]) -> Result<(), EngineError> {
+        let proto = |what: &str| EngineError::Protocol { peer: from, what: what.to_string() };
+        let h = Header::decode(hdr).filter(|h| h.kind == Kind::Data).ok_or_else(|| proto("malformed header"))?;
+        self.data_arrived(from, &h, None)
+    }
+
+    /// A `Data` packet: `payload` to copy into the receive buffer, or `None`
+    /// when its `h.len` bytes were placed there already.
+    fn data_arrived(&mut self, from: u32, h: &Header, payload: Option<&[u8]>) -> Result<(), EngineError> {
+        let proto = |what: &str| EngineError::Protocol { peer: from, what: what.to_string() };
+        let rid = ReqId(h.a);
+        let Some(req) = self.reqs.get_mut(rid) else { return Err(proto("Data for an unknown receive")) };
+        let ReqKind::Recv { buf, state: RecvState::Receiving { expect, got }, .. } = &mut req.kind else {
+            return Err(proto("Data for a receive not expecting it"));
+        };
+        // A complete receive's buffer is the user's again.
+        if req.done.is_some() {
+            return Err(proto("Data for a complete receive"));
+        }
+        let n = match payload {
+            Some(p) => {
+                buf.write_at(h.b as usize, p);
+                p.len() as u64
+            }
+            None => h.len,
+        };
+        *got += n;
+        if *got >= *expect {
+            let st = req.pending_status;
+            self.complete(rid, st);
         }
         Ok(())
     }
@@ -685,11 +741,20 @@ impl Engine {
         self.owe(peer, cost);
     }
 
+    #[inline]
     fn deliver_eager(&mut self, rid: ReqId, src: i32, tag: i32, data: &[u8]) {
-        let Some(Request { kind: ReqKind::Recv { buf, .. }, .. }) = self.reqs.get(rid) else { return };
+        let Some(req) = self.reqs.get_mut(rid) else { return };
+        let ReqKind::Recv { buf, .. } = &req.kind else { return };
+        if req.done.is_some() {
+            return;
+        }
         let written = buf.write_at(0, data);
-        let st = Status { source: src, tag, count: written, truncated: data.len() > buf.len(), cancelled: false };
-        self.complete(rid, st);
+        req.done =
+            Some(Status { source: src, tag, count: written, truncated: data.len() > buf.len(), cancelled: false });
+        self.completions += 1;
+        if req.detached {
+            self.reqs.remove(rid);
+        }
     }
 
     /// A receive claims a message (from the unexpected queue, a matched

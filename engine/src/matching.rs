@@ -109,29 +109,78 @@ impl std::hash::Hasher for CtxHasher {
 
 type CtxMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<CtxHasher>>;
 
+/// Context ids below this index a vector directly (the runtime's are: two
+/// per communicator slot, a few thousand at most); others, a hash map.
+const DENSE_CTX: u32 = 1 << 14;
+
 /// The match queues of every context id.
 #[derive(Debug, Default)]
 pub struct MatchQueues {
-    by_ctx: CtxMap<CtxQueues>,
+    dense: Vec<CtxQueues>,
+    sparse: CtxMap<CtxQueues>,
     unexpected_bytes: u64,
 }
 
 impl MatchQueues {
+    fn queues(&self, ctx: u32) -> Option<&CtxQueues> {
+        if ctx < DENSE_CTX {
+            self.dense.get(ctx as usize)
+        } else {
+            self.sparse.get(&ctx)
+        }
+    }
+
+    fn queues_mut(&mut self, ctx: u32) -> Option<&mut CtxQueues> {
+        if ctx < DENSE_CTX {
+            self.dense.get_mut(ctx as usize)
+        } else {
+            self.sparse.get_mut(&ctx)
+        }
+    }
+
+    fn queues_or_new(&mut self, ctx: u32) -> &mut CtxQueues {
+        if ctx < DENSE_CTX {
+            let i = ctx as usize;
+            if i >= self.dense.len() {
+                self.dense.resize_with(i + 1, CtxQueues::default);
+            }
+            &mut self.dense[i]
+        } else {
+            self.sparse.entry(ctx).or_default()
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = (u32, &CtxQueues)> {
+        self.dense.iter().enumerate().map(|(i, q)| (i as u32, q)).chain(self.sparse.iter().map(|(&c, q)| (c, q)))
+    }
+
     /// Remove and return the earliest posted receive accepting (src, tag).
+    #[inline]
     pub fn take_posted(&mut self, ctx: u32, src: i32, tag: i32) -> Option<ReqId> {
-        let q = self.by_ctx.get_mut(&ctx)?;
+        let q = self.queues_mut(ctx)?;
+        let first = q.posted.front()?;
+        // The common case: the first receive posted takes it.
+        if first.src.accepts(src) && first.tag.accepts(tag) {
+            return q.posted.pop_front().map(|p| p.req);
+        }
         let pos = q.posted.iter().position(|p| p.src.accepts(src) && p.tag.accepts(tag))?;
         q.posted.remove(pos).map(|p| p.req)
     }
 
+    /// Whether no receive is posted on `ctx`.
+    #[inline]
+    pub fn no_posted(&self, ctx: u32) -> bool {
+        self.queues(ctx).is_none_or(|q| q.posted.is_empty())
+    }
+
     /// Queue a receive that found no unexpected message.
     pub fn push_posted(&mut self, ctx: u32, req: ReqId, src: SrcSel, tag: TagSel) {
-        self.by_ctx.entry(ctx).or_default().posted.push_back(Posted { req, src, tag });
+        self.queues_or_new(ctx).posted.push_back(Posted { req, src, tag });
     }
 
     /// Remove a posted receive (cancel). Returns whether it was still posted.
     pub fn remove_posted(&mut self, ctx: u32, req: ReqId) -> bool {
-        let Some(q) = self.by_ctx.get_mut(&ctx) else { return false };
+        let Some(q) = self.queues_mut(ctx) else { return false };
         match q.posted.iter().position(|p| p.req == req) {
             Some(pos) => {
                 q.posted.remove(pos);
@@ -146,12 +195,15 @@ impl MatchQueues {
         if let UnexpectedBody::Eager { data, .. } = &msg.body {
             self.unexpected_bytes += data.len() as u64;
         }
-        self.by_ctx.entry(ctx).or_default().unexpected.push_back(msg);
+        self.queues_or_new(ctx).unexpected.push_back(msg);
     }
 
     /// Remove and return the earliest unexpected message a receive accepts.
     pub fn take_unexpected(&mut self, ctx: u32, src: SrcSel, tag: TagSel) -> Option<Unexpected> {
-        let q = self.by_ctx.get_mut(&ctx)?;
+        let q = self.queues_mut(ctx)?;
+        if q.unexpected.is_empty() {
+            return None;
+        }
         let pos = q.unexpected.iter().position(|m| src.accepts(m.src) && tag.accepts(m.tag))?;
         let msg = q.unexpected.remove(pos)?;
         if let UnexpectedBody::Eager { data, .. } = &msg.body {
@@ -162,7 +214,7 @@ impl MatchQueues {
 
     /// Look at the earliest unexpected message a receive would accept.
     pub fn peek_unexpected(&self, ctx: u32, src: SrcSel, tag: TagSel) -> Option<&Unexpected> {
-        self.by_ctx.get(&ctx)?.unexpected.iter().find(|m| src.accepts(m.src) && tag.accepts(m.tag))
+        self.queues(ctx)?.unexpected.iter().find(|m| src.accepts(m.src) && tag.accepts(m.tag))
     }
 
     /// Payload bytes held for unexpected eager messages (bounded by credits).
@@ -173,7 +225,7 @@ impl MatchQueues {
     /// A one-line summary of the unexpected queues: (ctx, src, tag, len) of each.
     pub fn debug_summary(&self) -> String {
         let mut v = Vec::new();
-        for (ctx, q) in &self.by_ctx {
+        for (ctx, q) in self.all() {
             for m in &q.unexpected {
                 let kind = match m.body {
                     UnexpectedBody::Eager { .. } => "eager",
@@ -190,6 +242,6 @@ impl MatchQueues {
 
     /// Number of receives posted and not yet matched.
     pub fn posted_count(&self) -> usize {
-        self.by_ctx.values().map(|q| q.posted.len()).sum()
+        self.all().map(|(_, q)| q.posted.len()).sum()
     }
 }

@@ -131,6 +131,22 @@ impl RequestTable {
         slot.req.as_mut()
     }
 
+    /// The status of a complete request, removing it; `None` while pending
+    /// (or for an unknown id: see [`RequestTable::get`]).
+    #[inline]
+    pub fn take_done(&mut self, id: ReqId) -> Result<Option<crate::Status>, ()> {
+        let Some(slot) = self.slots.get_mut(id.index()) else { return Err(()) };
+        if slot.generation != id.generation() {
+            return Err(());
+        }
+        let Some(req) = slot.req.as_ref() else { return Err(()) };
+        let Some(done) = req.done else { return Ok(None) };
+        slot.req = None;
+        self.free.push(id.index());
+        self.live -= 1;
+        Ok(Some(done))
+    }
+
     /// Remove a request; returns it if the id was live.
     pub fn remove(&mut self, id: ReqId) -> Option<Request> {
         let slot = self.slots.get_mut(id.index())?;

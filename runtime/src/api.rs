@@ -17,7 +17,9 @@ use crate::comm::{compare_groups, CommId, Compare, Group, GroupId, Tables, COMM_
 use crate::error::{err, ErrorClass, MpiError, MpiResult};
 use crate::ops::{predefined, PredefOp, Prim};
 use crate::persist::Persistent;
-use crate::state::{self, block_on, with, ReqBody, RequestId, Runtime, ThreadLevel};
+use crate::state::{
+    self, block_on, block_on_locked, lock, not_running_message, with, ReqBody, RequestId, Runtime, ThreadLevel,
+};
 
 /// `MPI_ANY_SOURCE`.
 pub const ANY_SOURCE: i32 = -2;
@@ -275,10 +277,36 @@ pub fn send(buf: &[u8], dest: i32, tag: i32, comm: CommId, mode: SendMode) -> Mp
 }
 
 /// `MPI_Recv`. A truncated message is reported in the status.
+///
+/// One acquisition of the lock posts the receive in the engine and waits
+/// for it (no API request): a message already queued completes it at once,
+/// one that arrives while waiting is copied straight into `buf`.
 pub fn recv(buf: &mut [u8], src: i32, tag: i32, comm: CommId) -> MpiResult<Status> {
-    // SAFETY: `buf` outlives the wait below, which completes the request.
-    let r = unsafe { irecv(buf.as_mut_ptr(), buf.len(), src, tag, comm)? };
-    wait(r)
+    let mut g = lock();
+    let rt = g.as_mut().ok_or_else(|| MpiError::new(ErrorClass::Other, not_running_message()))?;
+    let c = rt.tables.comm(comm)?;
+    let ctx = c.ctx;
+    check_rank(src, c.group.len() as i32, true)?;
+    check_tag(tag, true)?;
+    if src == PROC_NULL {
+        return Ok(null_status());
+    }
+    // SAFETY: `buf` outlives the request: it completes below, or is
+    // cancelled and forgotten before this function returns an error.
+    let rbuf = if buf.is_empty() { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf.as_mut_ptr(), buf.len()) } };
+    let rid = rt.net.recv(ctx, src_sel(src), tag_sel(tag), rbuf);
+    let r = block_on_locked(g, |rt| {
+        rt.net.engine.take_if_done(rid).map_err(|e| MpiError::new(ErrorClass::Request, e.to_string()))
+    });
+    if r.is_err() {
+        // The buffer goes back to the caller: the engine must not write it later.
+        let _ = with(|rt| {
+            rt.net.engine.cancel_recv(rid);
+            let _ = rt.net.engine.free(rid);
+            Ok(())
+        });
+    }
+    r
 }
 
 /// `MPI_Sendrecv`.
@@ -867,7 +895,7 @@ fn run_blocking(comm: CommId, make: impl FnOnce(usize, usize) -> MpiResult<Colle
 
 /// `MPI_Barrier`.
 pub fn barrier(comm: CommId) -> MpiResult<()> {
-    if crate::fastcoll::barrier(comm)? {
+    if crate::shmcoll::barrier(comm)? || crate::fastcoll::barrier(comm)? {
         return Ok(());
     }
     run_blocking(comm, |r, n| Ok(Collective::barrier(r, n))).map(|_| ())
@@ -877,7 +905,10 @@ pub fn barrier(comm: CommId) -> MpiResult<()> {
 pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)?;
     let root = check_root(root, size)?;
-    if crate::bigcoll::bcast(buf, root, comm)? || crate::fastcoll::bcast(buf, root, comm)? {
+    if crate::shmcoll::bcast(buf, root, comm)?
+        || crate::bigcoll::bcast(buf, root, comm)?
+        || crate::fastcoll::bcast(buf, root, comm)?
+    {
         return Ok(());
     }
     let data = rmpi_collectives::pool::copy_of(buf);
@@ -908,7 +939,10 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: Arc<dyn ReduceOp>, comm: Comm
     if send.len() != recv.len() {
         return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
     }
-    if crate::bigcoll::allreduce(Some(send), recv, &*op, comm)? || crate::fastcoll::allreduce(send, recv, &*op, comm)? {
+    if crate::shmcoll::allreduce(Some(send), recv, &*op, comm)?
+        || crate::bigcoll::allreduce(Some(send), recv, &*op, comm)?
+        || crate::fastcoll::allreduce(send, recv, &*op, comm)?
+    {
         return Ok(());
     }
     let data = rmpi_collectives::pool::copy_of(send);
@@ -944,6 +978,28 @@ pub fn alltoall(send: &[u8], recv: &mut [u8], comm: CommId) -> MpiResult<()> {
     recv.copy_from_slice(&out[..recv.len()]);
     rmpi_collectives::pool::give(out);
     Ok(())
+}
+
+/// `MPI_Barrier` over shared memory only (see `shmcoll`): false, and
+/// nothing done, where that path does not apply (the C ABI then runs its
+/// own schedule). Every rank of `comm` gets the same answer.
+pub fn barrier_shm(comm: CommId) -> MpiResult<bool> {
+    crate::shmcoll::barrier(comm)
+}
+
+/// `MPI_Bcast` over shared memory only (see [`barrier_shm`]).
+pub fn bcast_shm(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<bool> {
+    let root = check_root(root, comm_size(comm)?)?;
+    crate::shmcoll::bcast(buf, root, comm)
+}
+
+/// `MPI_Allreduce` over shared memory only (see [`barrier_shm`]); `send`
+/// `None` takes the input from `recv` (`MPI_IN_PLACE`).
+pub fn allreduce_shm(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) -> MpiResult<bool> {
+    if send.is_some_and(|s| s.len() != recv.len()) {
+        return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
+    }
+    crate::shmcoll::allreduce(send, recv, op, comm)
 }
 
 /// Start a nonblocking collective whose output (if any) goes to `out`.

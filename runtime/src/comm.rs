@@ -42,6 +42,9 @@ pub struct Comm {
     /// Sequence number of the next nonblocking collective or persistent start.
     pub icoll_seq: u32,
     pub name: String,
+    /// Shared-memory collective area (see `shmcoll`), set up on first use
+    /// and unmapped when the communicator is freed.
+    pub(crate) shm: crate::shmcoll::Slot,
 }
 
 impl Comm {
@@ -95,6 +98,7 @@ impl Tables {
             coll_seq: 0,
             icoll_seq: 0,
             name: "MPI_COMM_WORLD".into(),
+            shm: Default::default(),
         };
         let selfc = Comm {
             ctx: 2,
@@ -104,6 +108,7 @@ impl Tables {
             coll_seq: 0,
             icoll_seq: 0,
             name: "MPI_COMM_SELF".into(),
+            shm: Default::default(),
         };
         Tables { comms: vec![Some(world), Some(selfc)], groups: Vec::new(), free_mask }
     }
@@ -130,7 +135,16 @@ impl Tables {
     /// Take `slot` and store a new communicator over `group`.
     pub fn insert_comm(&mut self, slot: usize, group: Group, rank: i32, name: String) -> CommId {
         self.free_mask[slot / 64] &= !(1u64 << (slot % 64));
-        let comm = Comm { ctx: (slot as u32) * 2, ctx_slot: slot, group, rank, coll_seq: 0, icoll_seq: 0, name };
+        let comm = Comm {
+            ctx: (slot as u32) * 2,
+            ctx_slot: slot,
+            group,
+            rank,
+            coll_seq: 0,
+            icoll_seq: 0,
+            name,
+            shm: Default::default(),
+        };
         match self.comms.iter().position(|c| c.is_none()) {
             Some(i) => {
                 self.comms[i] = Some(comm);

@@ -13,6 +13,8 @@
 //!   on the engine (no schedule).
 //! * `bigcoll`: large blocking bcast and allreduce, and alltoall, posted
 //!   all at once between the callers' buffers (no schedule).
+//! * `shmcoll`: small blocking barrier, allreduce and bcast through a
+//!   shared-memory area when every member is on this node.
 //! * [`api`]: the MPI operations.
 
 pub use rmpi_engine as engine;
@@ -31,6 +33,7 @@ pub mod ops;
 mod persist;
 pub mod rma;
 mod router;
+mod shmcoll;
 mod state;
 
 pub use coll::CollOut;

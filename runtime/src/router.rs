@@ -11,7 +11,8 @@ use std::os::fd::RawFd;
 
 use rmpi_engine::wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN};
 use rmpi_engine::{Action, Engine, PeerCaps, ReqId};
-use rmpi_transports::{cma, ofi::OfiTransport, shm::ShmTransport, tcp::TcpTransport, Transport, TransportError};
+use rmpi_transports::tcp::{PacketSink, TcpTransport};
+use rmpi_transports::{cma, ofi::OfiTransport, shm::ShmTransport, Transport, TransportError};
 
 use crate::error::{ErrorClass, MpiError, MpiResult};
 
@@ -153,15 +154,6 @@ impl Router {
             if let Some(shm) = self.shm.as_mut() {
                 n += shm.poll(&mut deliver).map_err(transport_err)?;
             }
-            if let Some(tcp) = self.tcp.as_mut() {
-                match tcp.poll(&mut deliver) {
-                    Ok(k) => n += k,
-                    // A peer that closed its end has finished (or died, and
-                    // the launcher ends the job); sending to it will fail.
-                    Err(TransportError::PeerGone { .. }) => n += 1,
-                    Err(e) => return Err(transport_err(e)),
-                }
-            }
             if let Some(ofi) = self.ofi.as_mut() {
                 // A Fin or Cts answers an Rts: the sender's buffer need no
                 // longer be exposed for reading.
@@ -182,6 +174,16 @@ impl Router {
                     Err(TransportError::PeerGone { .. }) => n += 1,
                     Err(e) => return Err(transport_err(e)),
                 }
+            }
+        }
+        if let Some(tcp) = self.tcp.as_mut() {
+            // Rendezvous data is read straight into the receive buffer.
+            match tcp.poll_placing(&mut EngineSink { engine, fault: &mut fault }) {
+                Ok(k) => n += k,
+                // A peer that closed its end has finished (or died, and
+                // the launcher ends the job); sending to it will fail.
+                Err(TransportError::PeerGone { .. }) => n += 1,
+                Err(e) => return Err(transport_err(e)),
             }
         }
         if let Some(e) = fault {
@@ -240,10 +242,15 @@ impl Router {
                     Route::Tcp => self.tcp.as_mut().expect("tcp route").try_send(peer, &[t.header(), t.payload()]),
                     Route::Ofi => {
                         let ofi = self.ofi.as_mut().expect("ofi route");
-                        let mut h = [0u8; HEADER_LEN];
-                        h.copy_from_slice(t.header());
-                        offer_ofi_read(ofi, peer, &mut h);
-                        ofi.try_send(peer, &[&h, t.payload()])
+                        if t.header().len() == HEADER_LEN {
+                            let mut h = [0u8; HEADER_LEN];
+                            h.copy_from_slice(t.header());
+                            offer_ofi_read(ofi, peer, &mut h);
+                            ofi.try_send(peer, &[&h, t.payload()])
+                        } else {
+                            // A short eager header: nothing to offer.
+                            ofi.try_send(peer, &[t.header(), t.payload()])
+                        }
                     }
                     Route::Unknown => {
                         return Err(MpiError::new(ErrorClass::Intern, format!("packet for unrouted rank {peer}")))
@@ -291,6 +298,17 @@ impl Router {
     pub fn has_pending_writes(&self) -> bool {
         self.tcp.as_ref().is_some_and(|t| t.has_pending_writes())
             || self.ofi.as_ref().is_some_and(|t| t.has_pending_writes())
+    }
+
+    /// False only if polling would certainly deliver nothing: no loopback
+    /// packet, no shared-memory record, and no socket or fabric transport
+    /// (those are always polled).
+    #[inline]
+    pub fn may_have_input(&mut self) -> bool {
+        !self.loopback.is_empty()
+            || self.tcp.is_some()
+            || self.ofi.is_some()
+            || self.shm.as_mut().is_some_and(|s| s.has_input())
     }
 
     /// Whether loopback packets are waiting (then sleeping is wrong).
@@ -359,6 +377,36 @@ impl Router {
 /// and remote address of the sender's buffer (exposed for reading) in place
 /// of the pid and address the engine wrote; if exposing fails, the offer is
 /// withdrawn and the receiver answers `Cts` as usual.
+/// The engine as the TCP transport's packet sink: packets go to
+/// `on_packet`; the payload of a `Data` packet straight into its receive
+/// buffer (`data_target`, then `on_data_placed`).
+struct EngineSink<'a> {
+    engine: &'a mut Engine,
+    fault: &'a mut Option<rmpi_engine::EngineError>,
+}
+
+impl PacketSink for EngineSink<'_> {
+    fn deliver(&mut self, from: u32, pkt: &[u8]) {
+        if let Err(e) = self.engine.on_packet(from, pkt) {
+            self.fault.get_or_insert(e);
+        }
+    }
+
+    fn prefix_len(&self) -> Option<usize> {
+        Some(HEADER_LEN)
+    }
+
+    fn target(&mut self, _from: u32, prefix: &[u8], payload_len: usize) -> Option<*mut u8> {
+        self.engine.data_target(prefix, payload_len)
+    }
+
+    fn placed(&mut self, from: u32, prefix: &[u8]) {
+        if let Err(e) = self.engine.on_data_placed(from, prefix) {
+            self.fault.get_or_insert(e);
+        }
+    }
+}
+
 fn offer_ofi_read(ofi: &mut OfiTransport, peer: u32, h: &mut [u8; HEADER_LEN]) {
     let Some(mut hd) = Header::decode(h) else { return };
     if hd.kind != Kind::Rts || hd.flags & FLAG_SINGLE_COPY == 0 {

@@ -176,6 +176,13 @@ pub(crate) fn not_running_message() -> &'static str {
 }
 
 impl Runtime {
+    /// False only if a progress step would certainly find nothing to do
+    /// (cheap: the spinning wait checks it between full rounds).
+    #[inline]
+    pub fn may_have_input(&mut self) -> bool {
+        self.colls_in_flight > 0 || self.rma.active() || self.net.has_output() || self.net.router.may_have_input()
+    }
+
     /// One progress step over transports and nonblocking collectives.
     pub fn progress(&mut self) -> MpiResult<bool> {
         let mut moved = self.net.progress()?;
@@ -208,20 +215,31 @@ impl Runtime {
 
 /// Idle spin rounds between two readings of the clock in [`block_on`].
 const SPIN_BATCH: u32 = 16;
+/// Checks of [`Runtime::may_have_input`] at most between two idle rounds.
+const QUICK_SPINS: u32 = 4;
 /// Spinning longer than this yields the core at every reading of the clock.
 const YIELD_AFTER: Duration = Duration::from_micros(1);
 
 /// Block until `check` yields a value, making progress meanwhile: spin
 /// briefly, then sleep on the transports' descriptors with the lock released.
 /// Returns only once the transports hold no unwritten bytes.
-pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Option<T>>) -> MpiResult<T> {
-    let mut g = lock();
+pub(crate) fn block_on<T>(check: impl FnMut(&mut Runtime) -> MpiResult<Option<T>>) -> MpiResult<T> {
+    block_on_locked(lock(), check)
+}
+
+/// [`block_on`] with the lock already held (a fast path that prepared the
+/// operation under the same acquisition).
+pub(crate) fn block_on_locked<T>(
+    mut g: MutexGuard<'static, Option<Runtime>>,
+    mut check: impl FnMut(&mut Runtime) -> MpiResult<Option<T>>,
+) -> MpiResult<T> {
     // When the current spell of spinning began.
     let mut spin_start: Option<Instant> = None;
     let mut fds = Vec::new();
     let mut result: Option<T>;
     let stall_after = stall_report_after();
-    let mut last_move = Instant::now();
+    // Read the clock only when stall reports are on: this is every blocking call's path.
+    let mut last_move = stall_after.map(|_| Instant::now());
     let mut reported = false;
     let mut idle: u32 = 0;
     // Already done (a send the transport took at once, a message that was
@@ -262,7 +280,7 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
             spin_start = None;
             idle = 0;
             if stall_after.is_some() {
-                last_move = Instant::now();
+                last_move = Some(Instant::now());
             }
             continue;
         }
@@ -270,11 +288,18 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
         // SPIN_BATCH idle rounds between readings.
         idle += 1;
         if !idle.is_multiple_of(SPIN_BATCH) && !rt.oversubscribed && !rt.net.has_output() {
-            std::hint::spin_loop();
+            // Between full rounds, watch only the cheap sign that something
+            // arrived (a word per shared-memory ring): a message is then
+            // seen within a few nanoseconds, not after a whole round.
+            let mut k = 0;
+            while k < QUICK_SPINS && !rt.may_have_input() {
+                std::hint::spin_loop();
+                k += 1;
+            }
             continue;
         }
         if let Some(after) = stall_after {
-            if !reported && last_move.elapsed() > after {
+            if !reported && last_move.is_some_and(|t| t.elapsed() > after) {
                 reported = true;
                 eprintln!(
                     "rmpi: stall report (no progress for {:?}):\n{}  transports: {:?}",
@@ -305,6 +330,14 @@ pub(crate) fn block_on<T>(mut check: impl FnMut(&mut Runtime) -> MpiResult<Optio
         // Sleep until a doorbell rings.
         let ready = rt.net.router.prepare_sleep();
         if !ready {
+            rt.net.router.end_sleep();
+            continue;
+        }
+        // Conditions published in shared memory outside the transports
+        // (the shm collectives) are read again now that the sleep is
+        // announced: their publisher rings only ranks it sees asleep.
+        result = check(rt)?;
+        if result.is_some() {
             rt.net.router.end_sleep();
             continue;
         }

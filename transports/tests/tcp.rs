@@ -257,3 +257,88 @@ fn a_connector_too_slow_for_the_handshake_retries_transparently() {
     }
     assert_eq!(got, vec![(1, b"patient".to_vec())]);
 }
+
+/// A sink that places payloads whose 8-byte prefix starts with `P` at the
+/// offset in the next 4 bytes of `dest`, and records every event in order.
+struct PlacingSink {
+    dest: Vec<u8>,
+    events: Vec<String>,
+    delivered: Vec<Vec<u8>>,
+}
+
+impl rmpi_transports::tcp::PacketSink for PlacingSink {
+    fn deliver(&mut self, from: Rank, pkt: &[u8]) {
+        self.events.push(format!("deliver {from} {} {}", pkt[0] as char, pkt.len()));
+        self.delivered.push(pkt.to_vec());
+    }
+    fn prefix_len(&self) -> Option<usize> {
+        Some(8)
+    }
+    fn target(&mut self, _from: Rank, prefix: &[u8], payload_len: usize) -> Option<*mut u8> {
+        let off = u32::from_le_bytes(prefix[1..5].try_into().unwrap()) as usize;
+        (prefix[0] == b'P' && off + payload_len <= self.dest.len()).then(|| self.dest[off..].as_mut_ptr())
+    }
+    fn placed(&mut self, from: Rank, prefix: &[u8]) {
+        let off = u32::from_le_bytes(prefix[1..5].try_into().unwrap());
+        self.events.push(format!("placed {from} {off}"));
+    }
+}
+
+#[test]
+fn large_payloads_are_read_where_the_sink_says_in_order_with_the_rest() {
+    let mut g = tcp_group_raw(2);
+    let pattern = |seed: usize, n: usize| (0..n).map(|i| ((i * 7 + seed) % 251) as u8).collect::<Vec<u8>>();
+    let prefix = |kind: u8, off: u32| {
+        let mut p = vec![kind];
+        p.extend_from_slice(&off.to_le_bytes());
+        p.extend_from_slice(&[0, 0, 0]);
+        p
+    };
+    // (kind, offset, payload length): placed, small, declined, too small to place, placed, placed.
+    let plan: Vec<(u8, u32, usize)> = vec![
+        (b'P', 0, (1 << 20) - 8),
+        (b'S', 0, 100),
+        (b'D', 0, 200 << 10),
+        (b'P', 2 << 20, 1000),
+        (b'P', 3 << 20, 100 << 10),
+        (b'P', 1 << 20, 700_001),
+    ];
+    let mut expect = Vec::new();
+    let mut sent = 0;
+    let mut sink = PlacingSink { dest: vec![0; 4 << 20], events: Vec::new(), delivered: Vec::new() };
+    until("every packet placed or delivered", || {
+        while sent < plan.len() {
+            let (kind, off, n) = plan[sent];
+            let (p, body) = (prefix(kind, off), pattern(sent, n));
+            match g[1].try_send(0, &[&p, &body]) {
+                Ok(()) => {
+                    // Above one read's worth a payload cannot arrive whole: placed.
+                    let placed = kind == b'P' && n > 64 << 10;
+                    expect.push(if placed {
+                        format!("placed 1 {off}")
+                    } else {
+                        format!("deliver 1 {} {}", kind as char, n + 8)
+                    });
+                    sent += 1;
+                }
+                Err(TransportError::WouldBlock) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        g[1].poll(&mut |_, _| {}).unwrap();
+        g[0].poll_placing(&mut sink).unwrap();
+        sent == plan.len() && sink.events.len() == plan.len()
+    });
+    assert_eq!(sink.events, expect);
+    for (i, &(kind, off, n)) in plan.iter().enumerate() {
+        let body = pattern(i, n);
+        if kind == b'P' && n > 64 << 10 {
+            assert!(sink.dest[off as usize..off as usize + n] == body[..], "placed payload {i} differs");
+        }
+    }
+    let small: Vec<&Vec<u8>> = sink.delivered.iter().filter(|p| p[0] != b'D').collect();
+    assert_eq!(small.len(), 2);
+    assert_eq!(small[0][8..], pattern(1, 100)[..]);
+    assert_eq!(small[1][8..], pattern(3, 1000)[..]);
+    assert_eq!(sink.delivered.iter().find(|p| p[0] == b'D').unwrap()[8..], pattern(2, 200 << 10)[..]);
+}

@@ -11,7 +11,9 @@
 //! Files: `plan` (forms, where a collective runs), `bufs` (user buffers),
 //! `rooted` (bcast, gather(v), scatter(v)), `reduce` (reduce, allreduce,
 //! scan, exscan, reduce_scatter(_block)), `all` (barrier, allgather(v),
-//! alltoall(v/w)), `neighbor` (neighbourhood collectives).
+//! alltoall(v/w)), `neighbor` (neighbourhood collectives), `shm` (the
+//! blocking barrier, allreduce and bcast try the runtime's shared-memory
+//! path first).
 
 /// Exports the blocking, nonblocking and persistent forms of one
 /// collective: `args` are the blocking form's parameters; the nonblocking
@@ -41,4 +43,5 @@ pub mod neighbor;
 pub mod plan;
 pub mod reduce;
 pub mod rooted;
+pub mod shm;
 pub(crate) use all::allgather_bytes;

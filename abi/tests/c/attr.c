@@ -1,4 +1,5 @@
-/* Communicator attributes: callbacks run on dup (copy) and free (delete); predefined keys. */
+/* Attributes: callbacks run on dup (copy) and free (delete); predefined keys; a freed keyval's
+ * attributes still get their delete callback; keyvals belong to one kind of object. */
 #include "check.h"
 
 static int copies, deletes;
@@ -51,6 +52,54 @@ int main(int argc, char **argv) {
     CHECK(!flag);
     MPI_Comm_free_keyval(&key);
     CHECK(key == MPI_KEYVAL_INVALID);
+
+    /* A keyval freed while an attribute uses it: the attribute's delete callback still runs. */
+    MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, delete_fn, &key, NULL);
+    MPI_Comm_dup(MPI_COMM_WORLD, &dup);
+    MPI_Comm_set_attr(dup, key, (void *)0x2000);
+    {
+        int k2 = key;
+        MPI_Comm_free_keyval(&k2);
+        CHECK(k2 == MPI_KEYVAL_INVALID);
+    }
+    MPI_Comm_free(&dup);
+    CHECK(deletes == 3);
+
+    /* Keyvals of one kind are refused on another kind of object. */
+    {
+        int tkey, wkey, rc, tdeletes_before = deletes;
+        MPI_Datatype t;
+        MPI_Win win;
+        int buf[4];
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        MPI_Type_create_keyval(MPI_TYPE_NULL_COPY_FN, (MPI_Type_delete_attr_function *)delete_fn, &tkey, NULL);
+        rc = MPI_Comm_set_attr(MPI_COMM_WORLD, tkey, (void *)1);
+        CHECK(rc != MPI_SUCCESS);
+        {
+            int cls;
+            MPI_Error_class(rc, &cls);
+            CHECK(cls == MPI_ERR_KEYVAL);
+        }
+        MPI_Type_contiguous(2, MPI_INT, &t);
+        MPI_Type_set_attr(t, tkey, (void *)7);
+        MPI_Type_get_attr(t, tkey, &v, &flag);
+        CHECK(flag && v == (void *)7);
+        MPI_Type_free(&t);
+        CHECK(deletes == tdeletes_before + 1);
+        MPI_Type_free_keyval(&tkey);
+
+        MPI_Win_create_keyval(MPI_WIN_NULL_COPY_FN, (MPI_Win_delete_attr_function *)delete_fn, &wkey, NULL);
+        MPI_Win_create(buf, sizeof buf, sizeof(int), MPI_INFO_NULL, MPI_COMM_WORLD, &win);
+        MPI_Win_set_attr(win, wkey, (void *)9);
+        MPI_Win_get_attr(win, wkey, &v, &flag);
+        CHECK(flag && v == (void *)9);
+        MPI_Win_get_attr(win, MPI_WIN_BASE, &v, &flag);
+        CHECK(flag && v == (void *)buf);
+        MPI_Win_free_keyval(&wkey);
+        MPI_Win_free(&win);
+        CHECK(deletes == tdeletes_before + 2);
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+    }
 
     MPI_Comm_get_name(MPI_COMM_WORLD, name, &len);
     CHECK(strcmp(name, "MPI_COMM_WORLD") == 0 && len == 14);

@@ -534,7 +534,7 @@ impl Net {
         let n = self.cfg.n;
         let pair = from * n + to;
         let pkt = self.wires[pair].pop_front()?;
-        let h = Header::decode(&pkt).expect("malformed header on the wire");
+        let (h, header_len) = Header::decode_with_len(&pkt).expect("malformed header on the wire");
         if matches!(h.kind, Kind::Eager | Kind::Rts) {
             let k = self.arrived[pair];
             self.arrived[pair] += 1;
@@ -550,7 +550,7 @@ impl Net {
             );
             if h.kind == Kind::Eager {
                 assert_eq!(
-                    &pkt[HEADER_LEN..],
+                    &pkt[header_len..],
                     &data[..],
                     "seed {}: eager payload differs from the send buffer",
                     self.seed

@@ -254,6 +254,94 @@ impl ShmTransport {
         self.local_ranks.binary_search(&peer).is_ok_and(|i| self.outbound[i].is_some())
     }
 
+    /// [`Transport::poll`] with one local peer (two ranks on the node):
+    /// its ring only, a batch at a time until it is empty.
+    fn poll_one_peer(&mut self, deliver: &mut dyn FnMut(Rank, &[u8])) -> Result<usize, TransportError> {
+        let i = if self.inbound[0].is_some() { 0 } else { 1 };
+        let src = self.local_ranks[i];
+        let Some(ring) = self.inbound[i].as_mut() else { return Ok(0) };
+        let mut total = 0usize;
+        let mut bytes = 0u64;
+        let mut result = Ok(());
+        while total < POLL_BUDGET {
+            match ring.pop_with(|p| {
+                bytes += p.len() as u64;
+                deliver(src, p)
+            }) {
+                Ok(true) => total += 1,
+                Ok(false) => break,
+                Err(ring::CorruptRing) => {
+                    result = Err(TransportError::PeerGone { peer: src, reason: "corrupt shared-memory ring".into() });
+                    break;
+                }
+            }
+        }
+        if result.is_err() {
+            // Stop reading this ring for good.
+            self.inbound[i] = None;
+        } else if ring.take_freed() {
+            // We freed space: wake the producer if it sleeps on it.
+            if let Some(pid) = ring.producer_to_wake().filter(|&pid| pid != 0) {
+                self.wake_producer(src, pid);
+            }
+        }
+        self.counters.packets_received += total as u64;
+        self.counters.bytes_received += bytes;
+        result.map(|()| total)
+    }
+
+    /// Ring the doorbell of local rank `src` (process `pid`), which waits for room in our ring.
+    fn wake_producer(&mut self, src: Rank, pid: u32) {
+        let name = doorbell_name(&format!("rmpi-{}-{src}", self.job), pid);
+        if let Ok(addr) = DoorbellAddr::new(&name) {
+            let _ = self.doorbell.ring(&addr);
+            self.counters.doorbells_rung += 1;
+        }
+    }
+
+    /// Whether a record waits in some inbound ring (one load per ring).
+    #[inline]
+    pub fn has_input(&mut self) -> bool {
+        self.any_inbound()
+    }
+
+    /// Where local `peer` announces that it sleeps (its segment's
+    /// `sleeping` word), for code that publishes in shared memory of its own
+    /// (the runtime's shared-memory collectives) and must wake a peer that
+    /// waits for it. Valid while this transport lives; `None` if `peer` is
+    /// not attached. Compare against [`ShmTransport::is_sleeping_value`].
+    pub fn sleep_word(&self, peer: Rank) -> Option<*const AtomicU32> {
+        let idx = *self.index_of.get(peer as usize)?;
+        let out = self.outbound.get(idx)?.as_ref()?;
+        Some(out.sleeping() as *const AtomicU32)
+    }
+
+    /// Whether a value read from a [`ShmTransport::sleep_word`] means the
+    /// peer sleeps and nobody rang it yet.
+    pub fn is_sleeping_value(v: u32) -> bool {
+        v == SLEEPING
+    }
+
+    /// Ring `peer`'s doorbell if it announced that it sleeps and nobody
+    /// rang it yet (as a send does). The caller published what the peer
+    /// waits for and then issued a `SeqCst` fence, which pairs with the one
+    /// in `prepare_sleep`.
+    pub fn wake(&mut self, peer: Rank) -> Result<(), TransportError> {
+        let idx = match self.index_of.get(peer as usize) {
+            Some(&i) if i != usize::MAX => i,
+            _ => return Err(TransportError::UnknownPeer(peer)),
+        };
+        let out = self.outbound[idx].as_ref().ok_or(TransportError::UnknownPeer(peer))?;
+        let flag = out.sleeping();
+        if flag.load(Ordering::Relaxed) == SLEEPING
+            && flag.compare_exchange(SLEEPING, RUNG, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        {
+            self.doorbell.ring(&out.doorbell)?;
+            self.counters.doorbells_rung += 1;
+        }
+        Ok(())
+    }
+
     fn any_inbound(&mut self) -> bool {
         self.inbound.iter_mut().flatten().any(|r| r.has_data())
     }
@@ -318,6 +406,9 @@ impl Transport for ShmTransport {
             return Ok(0);
         }
         let n = self.inbound.len();
+        if n == 2 {
+            return self.poll_one_peer(deliver);
+        }
         let mut total = 0usize;
         let mut bytes = 0u64;
         let start = self.rr_next;
@@ -325,6 +416,8 @@ impl Transport for ShmTransport {
         let mut result = Ok(());
         'rounds: loop {
             let mut round = 0;
+            // A ring that gave a whole batch may hold more: go round again.
+            let mut more = false;
             let mut i = start;
             for _ in 0..n {
                 let this = i;
@@ -353,21 +446,18 @@ impl Transport for ShmTransport {
                         }
                     }
                 }
+                more |= round - before == BATCH_PER_PEER;
                 // We freed space: wake the producer if it sleeps on it.
-                let woke = match self.inbound[i].as_ref() {
-                    Some(ring) if round > before => ring.producer_to_wake(),
-                    _ => None,
+                let woke = match self.inbound[i].as_mut() {
+                    Some(ring) => ring.take_freed().then(|| ring.producer_to_wake()).flatten(),
+                    None => None,
                 };
                 if let Some(pid) = woke.filter(|&pid| pid != 0) {
-                    let name = doorbell_name(&format!("rmpi-{}-{src}", self.job), pid);
-                    if let Ok(addr) = DoorbellAddr::new(&name) {
-                        let _ = self.doorbell.ring(&addr);
-                        self.counters.doorbells_rung += 1;
-                    }
+                    self.wake_producer(src, pid);
                 }
             }
             total += round;
-            if round == 0 || total >= POLL_BUDGET || result.is_err() {
+            if !more || total >= POLL_BUDGET || result.is_err() {
                 break 'rounds;
             }
         }

@@ -16,10 +16,19 @@
 //! `tail` (Acquire) and finds either zero (nothing yet) or a whole record.
 //! For that, every line's first word is zero whenever the producer may
 //! write there: the ring starts zeroed, and the consumer zeroes the first
-//! word of each line of a record (and a wrap marker) once it is done with
-//! it, before it frees the space with a Release store of `tail`; the
-//! producer Acquire-loads `tail` before reusing space. `head` is kept for
-//! diagnostics only.
+//! word of each line it consumed (records and wrap markers) before it frees
+//! the space with a Release store of `tail`; the producer Acquire-loads
+//! `tail` before reusing space. `head` is kept for diagnostics only.
+//!
+//! The consumer frees space in batches of [`free_batch`] bytes (an eighth
+//! of the ring), not per record: zeroing a line the producer also holds
+//! must invalidate the producer's copy, and the fence that follows a free
+//! (below) would wait for that round trip between the cores on every
+//! message, on the receiver's critical path. Freeing late costs the
+//! producer at most a batch of room. It cannot stall it: a producer that
+//! finds the ring full sees more than half of it in use (a packet needs at
+//! most a quarter, twice with a wrap), so records the consumer has not yet
+//! read remain, and by the time it has read them all it has freed a batch.
 //!
 //! A third line holds `producer_waiting` and the producer's pid: a producer
 //! that found the ring full and wants to sleep sets the flag (then a SeqCst
@@ -47,6 +56,11 @@ const KIND_WRAP: u32 = 2;
 /// a packet plus a wrap marker always fits into an empty ring.
 pub(crate) fn max_packet(ring_bytes: usize) -> usize {
     ring_bytes / 4
+}
+
+/// Bytes the consumer reads before it frees them (see the module docs).
+pub(crate) fn free_batch(ring_bytes: usize) -> u64 {
+    (ring_bytes as u64 / 8).next_multiple_of(RECORD_ALIGN)
 }
 
 fn record_bytes(len: usize) -> u64 {
@@ -218,9 +232,18 @@ pub(crate) struct CorruptRing;
 /// The consuming end of a ring (lives in the receiver, in its own segment).
 pub(crate) struct RingConsumer {
     p: RingPtrs,
+    /// Bytes consumed (read and handed out).
     tail: u64,
     /// `tail % cap`, kept alongside (no division on the hot path).
     pos: u64,
+    /// Bytes freed: the value of the shared `tail` counter.
+    freed: u64,
+    /// `freed % cap`.
+    freed_pos: u64,
+    /// Free once this many bytes are consumed and not freed.
+    batch: u64,
+    /// Space was freed since [`RingConsumer::take_freed`] last looked.
+    freed_since: bool,
 }
 
 // SAFETY: as for RingProducer.
@@ -234,7 +257,31 @@ impl RingConsumer {
         // SAFETY: forwarded caller contract.
         let p = unsafe { RingPtrs::new(base, cap) };
         let tail = p.tail().load(Ordering::Relaxed);
-        RingConsumer { p, tail, pos: tail % cap as u64 }
+        let pos = tail % cap as u64;
+        RingConsumer { p, tail, pos, freed: tail, freed_pos: pos, batch: free_batch(cap), freed_since: false }
+    }
+
+    /// Whether space was freed since the last call (then the caller checks
+    /// [`RingConsumer::producer_to_wake`]).
+    pub fn take_freed(&mut self) -> bool {
+        std::mem::replace(&mut self.freed_since, false)
+    }
+
+    /// Free everything consumed: zero the first word of each consumed line,
+    /// then publish `tail`.
+    fn free_consumed(&mut self) {
+        let cap = self.p.cap;
+        let mut at = self.freed_pos;
+        let mut left = self.tail - self.freed;
+        while left > 0 {
+            self.p.header_word(at).store(0, Ordering::Relaxed);
+            at = if at + RECORD_ALIGN == cap { 0 } else { at + RECORD_ALIGN };
+            left -= RECORD_ALIGN;
+        }
+        self.freed = self.tail;
+        self.freed_pos = self.pos;
+        self.p.tail().store(self.tail, Ordering::Release);
+        self.freed_since = true;
     }
 
     /// After freeing space: if the producer announced that it waits for
@@ -254,16 +301,6 @@ impl RingConsumer {
         self.p.header_word(self.pos).load(Ordering::Acquire) != 0
     }
 
-    /// Zero the first word of every line of `[pos, pos + bytes)`, so the
-    /// producer's next records there start from zero (see the module docs).
-    fn clear(&self, pos: u64, bytes: u64) {
-        let mut at = pos;
-        while at < pos + bytes {
-            self.p.header_word(at).store(0, Ordering::Relaxed);
-            at += RECORD_ALIGN;
-        }
-    }
-
     /// Hand the oldest packet to `f` as a borrowed slice and free it after
     /// `f` returns. Returns `Ok(false)` if the ring is empty.
     pub fn pop_with(&mut self, f: impl FnOnce(&[u8])) -> Result<bool, CorruptRing> {
@@ -277,7 +314,8 @@ impl RingConsumer {
             let (len, kind) = ((word & 0xffff_ffff) as u32, (word >> 32) as u32);
             match kind {
                 KIND_WRAP => {
-                    self.clear(pos, RECORD_ALIGN);
+                    // The lines after the marker were not written this lap:
+                    // their first words are still zero.
                     self.tail += cap - pos;
                     self.pos = 0;
                     continue;
@@ -297,10 +335,11 @@ impl RingConsumer {
                         std::slice::from_raw_parts(self.p.data.add((pos + RECORD_HEADER) as usize), len as usize)
                     };
                     f(payload);
-                    self.clear(pos, rec);
                     self.tail += rec;
                     self.pos = if pos + rec == cap { 0 } else { pos + rec };
-                    self.p.tail().store(self.tail, Ordering::Release);
+                    if self.tail - self.freed >= self.batch {
+                        self.free_consumed();
+                    }
                     return Ok(true);
                 }
                 _ => return Err(CorruptRing),

@@ -176,37 +176,62 @@ impl Outgoing {
     }
 
     /// Send one frame now if possible, queueing what the socket does not
-    /// take. Only for an established connection with nothing pending.
-    pub fn send_frame_direct(&mut self, parts: &[&[u8]], len: usize) -> io::Result<()> {
+    /// take. Only for an established connection with nothing pending. With
+    /// `decline_if_full`, a frame the socket takes no byte of is not queued
+    /// (no copy of a large payload): `Ok(false)`, nothing sent.
+    pub fn send_frame_direct(&mut self, parts: &[&[u8]], len: usize, decline_if_full: bool) -> io::Result<bool> {
         debug_assert!(matches!(self.state, OutState::Established) && self.out.is_empty());
         let header = (len as u32).to_le_bytes();
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
-        slices.push(IoSlice::new(&header));
-        slices.extend(parts.iter().filter(|p| !p.is_empty()).map(|p| IoSlice::new(p)));
+        let mut slices: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+        let mut k = 0;
+        slices[k] = IoSlice::new(&header);
+        k += 1;
+        for p in parts.iter().filter(|p| !p.is_empty()) {
+            if k == slices.len() {
+                // More parts than the fixed array holds: queue them all.
+                self.queue_frame(parts, len);
+                return Ok(true);
+            }
+            slices[k] = IoSlice::new(p);
+            k += 1;
+        }
+        let slices = &slices[..k];
         let total = FRAME_HEADER + len;
         let mut written = 0;
         while written < total {
-            // Skip what was written already.
-            let mut skip = written;
-            let mut rest: Vec<IoSlice<'_>> = Vec::with_capacity(slices.len());
-            for s in &slices {
-                if skip >= s.len() {
-                    skip -= s.len();
-                } else {
-                    rest.push(IoSlice::new(&s[skip..]));
-                    skip = 0;
+            let r = if written == 0 {
+                send_vectored(&self.sock, slices)
+            } else {
+                // Skip what was written already.
+                let mut skip = written;
+                let mut rest: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+                let mut m = 0;
+                for s in slices {
+                    if skip >= s.len() {
+                        skip -= s.len();
+                    } else {
+                        rest[m] = IoSlice::new(&s[skip..]);
+                        m += 1;
+                        skip = 0;
+                    }
                 }
-            }
-            match send_vectored(&self.sock, &rest) {
+                send_vectored(&self.sock, &rest[..m])
+            };
+            match r {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => written += n,
-                Err(e) if would_block(&e) => break,
+                Err(e) if would_block(&e) => {
+                    if written == 0 && decline_if_full {
+                        return Ok(false);
+                    }
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
         // Queue the unwritten remainder of the frame.
         let mut skip = written;
-        for s in &slices {
+        for s in slices {
             if skip >= s.len() {
                 skip -= s.len();
             } else {
@@ -214,7 +239,7 @@ impl Outgoing {
                 skip = 0;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Queue one frame.
@@ -250,6 +275,77 @@ fn read_some(sock: &Socket, got: &mut Vec<u8>, want: usize) -> io::Result<bool> 
     Ok(true)
 }
 
+/// Where an incoming connection's packets go: whole packets to `deliver`;
+/// a large one's payload, if the sink names a destination for it, read
+/// straight there (see [`super::TcpTransport::poll_placing`]).
+pub trait PacketSink {
+    /// A complete packet from `from`.
+    fn deliver(&mut self, from: Rank, pkt: &[u8]);
+    /// Bytes at the start of a packet that say where its payload goes (the
+    /// payload is the rest); `None`: never place, deliver everything.
+    fn prefix_len(&self) -> Option<usize> {
+        None
+    }
+    /// Where the `payload_len` bytes after `prefix` belong, if the sink
+    /// wants them there: a pointer valid for that many bytes until
+    /// [`PacketSink::placed`] is called for this packet.
+    fn target(&mut self, _from: Rank, _prefix: &[u8], _payload_len: usize) -> Option<*mut u8> {
+        None
+    }
+    /// The payload of the packet that began with `prefix` has been written
+    /// where `target` said.
+    fn placed(&mut self, _from: Rank, _prefix: &[u8]) {}
+}
+
+/// A sink that only delivers.
+pub(crate) struct Deliver<'a>(pub &'a mut dyn FnMut(Rank, &[u8]));
+
+impl PacketSink for Deliver<'_> {
+    fn deliver(&mut self, from: Rank, pkt: &[u8]) {
+        (self.0)(from, pkt)
+    }
+}
+
+/// Frames whose payload is at least this long are offered to the sink for placement.
+pub(crate) const PLACE_MIN: usize = 32 << 10;
+
+/// Default of [`lowat_target`].
+const DEFAULT_LOWAT: usize = 256 << 10;
+
+/// `RMPI_TCP_LOWAT`: while a placed payload streams in, wake for at least
+/// this many bytes (default [`DEFAULT_LOWAT`]; 0 or 1: for every byte).
+fn lowat_target() -> usize {
+    static V: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("RMPI_TCP_LOWAT").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_LOWAT))
+}
+
+fn set_lowat(sock: &Socket, n: usize) {
+    let v = n.max(1) as libc::c_int;
+    // SAFETY: plain setsockopt with a c_int value of the right size.
+    unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(sock),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+/// A payload being read straight into its destination.
+struct Placing {
+    ptr: *mut u8,
+    len: usize,
+    done: usize,
+    prefix: Vec<u8>,
+}
+
+// SAFETY: the pointer is only written through by the thread that owns the
+// transport, and the `Placer` that handed it out keeps it valid until told
+// the payload is complete.
+unsafe impl Send for Placing {}
+
 /// Where an incoming connection stands.
 pub(crate) enum InState {
     /// Nonce sent (or pending in `out`); waiting for the hello.
@@ -267,6 +363,13 @@ pub(crate) struct Incoming {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The payload of the current frame, being read into its destination.
+    placing: Option<Placing>,
+    /// SO_RCVLOWAT in force (1: the default).
+    lowat: usize,
+    /// The most SO_RCVLOWAT may be: a quarter of the receive buffer, so the
+    /// bytes waited for always fit.
+    lowat_max: usize,
 }
 
 /// What happened while reading an incoming connection.
@@ -288,7 +391,38 @@ impl Incoming {
         let mut out = OutBuf::default();
         out.push(&nonce);
         let _ = out.flush(&sock);
-        Incoming { sock, state: InState::AwaitHello { nonce, deadline }, out, buf: Vec::new(), start: 0, end: 0 }
+        let lowat_max = sock.recv_buffer_size().map(|b| b / 4).unwrap_or(0);
+        Incoming {
+            sock,
+            state: InState::AwaitHello { nonce, deadline },
+            out,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            placing: None,
+            lowat: 1,
+            lowat_max,
+        }
+    }
+
+    /// While a placed payload streams in, have the socket report readable
+    /// only once [`lowat_target`] bytes (or the rest of the payload) are
+    /// there: the rank sleeps through the small segments instead of waking
+    /// (and taking the socket's lock, pulling the kernel's receive work onto
+    /// itself) for each. Back to 1 between frames.
+    fn update_lowat(&mut self) {
+        let lw = lowat_target();
+        if lw <= 1 && self.lowat <= 1 {
+            return;
+        }
+        let next = match &self.placing {
+            Some(pl) => lw.min(self.lowat_max).min(pl.len - pl.done).max(1),
+            None => 1,
+        };
+        if next != self.lowat {
+            set_lowat(&self.sock, next);
+            self.lowat = next;
+        }
     }
 
     /// When the handshake must be complete (meaningless once it is).
@@ -330,7 +464,7 @@ impl Incoming {
         secret: &[u8],
         max_frame: usize,
         accept_src: &mut dyn FnMut(Rank) -> bool,
-        deliver: &mut dyn FnMut(Rank, &[u8]),
+        sink: &mut dyn PacketSink,
         stats: &mut (u64, u64),
     ) -> InEvent {
         if !self.out.is_empty() {
@@ -339,26 +473,64 @@ impl Incoming {
             }
         }
         let mut read = 0;
+        let mut drained = false;
         loop {
-            let ev = self.parse(me, job, secret, max_frame, accept_src, deliver, stats);
+            let ev = self.parse(me, job, secret, max_frame, accept_src, sink, stats);
             if !matches!(ev, InEvent::Open) {
                 return ev;
             }
-            if read >= READ_BUDGET {
+            // A read that did not fill what was offered emptied the socket:
+            // no second read only to learn EAGAIN (the level-triggered epoll
+            // set reports the connection again when more arrives).
+            if drained || read >= READ_BUDGET {
                 return InEvent::Open;
+            }
+            if let Some(pl) = self.placing.as_mut() {
+                let want = pl.len - pl.done;
+                // SAFETY: the placer guarantees `ptr..ptr+len` is writable
+                // and unaliased until `placed`; `done + want == len`.
+                let dst = unsafe { std::slice::from_raw_parts_mut(pl.ptr.add(pl.done), want) };
+                match self.sock.read(dst) {
+                    Ok(0) => return InEvent::Broken("connection closed inside a frame".into()),
+                    Ok(n) => {
+                        pl.done += n;
+                        read += n;
+                        drained = n < want;
+                        if pl.done == pl.len {
+                            let pl = self.placing.take().expect("placing");
+                            if let InState::Established { src } = self.state {
+                                sink.placed(src, &pl.prefix);
+                            }
+                            stats.0 += 1;
+                            stats.1 += (pl.prefix.len() + pl.len) as u64;
+                        }
+                    }
+                    Err(e) if would_block(&e) => return InEvent::Open,
+                    Err(e) => return InEvent::Broken(e.to_string()),
+                }
+                self.update_lowat();
+                continue;
             }
             let want = match self.state {
                 InState::Established { .. } if self.end - self.start >= FRAME_HEADER => {
                     let flen =
                         u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().expect("a 4-byte slice"))
                             as usize;
-                    (FRAME_HEADER + flen - (self.end - self.start)).clamp(1, 4 << 20).max(READ_CHUNK)
+                    let rest = (FRAME_HEADER + flen).saturating_sub(self.end - self.start);
+                    // A large frame is read up to its end and no further, so
+                    // that no part of the next frame has to be moved to the
+                    // front of the buffer afterwards.
+                    if rest > READ_CHUNK {
+                        rest.min(4 << 20)
+                    } else {
+                        READ_CHUNK
+                    }
                 }
                 _ => READ_CHUNK,
             };
             self.reserve(want);
             let end = self.end;
-            match self.sock.read(&mut self.buf[end..]) {
+            match self.sock.read(&mut self.buf[end..end + want]) {
                 Ok(0) => {
                     return match self.state {
                         InState::AwaitHello { .. } => InEvent::Rejected("closed before the handshake completed"),
@@ -369,6 +541,7 @@ impl Incoming {
                 Ok(n) => {
                     self.end += n;
                     read += n;
+                    drained = n < want;
                 }
                 Err(e) if would_block(&e) => {
                     if let InState::AwaitHello { deadline, .. } = self.state {
@@ -397,9 +570,12 @@ impl Incoming {
         secret: &[u8],
         max_frame: usize,
         accept_src: &mut dyn FnMut(Rank) -> bool,
-        deliver: &mut dyn FnMut(Rank, &[u8]),
+        sink: &mut dyn PacketSink,
         stats: &mut (u64, u64),
     ) -> InEvent {
+        if self.placing.is_some() {
+            return InEvent::Open;
+        }
         if let InState::AwaitHello { nonce, .. } = &self.state {
             match handshake::check_hello(&self.buf[self.start..self.end], me, job, secret, nonce) {
                 Hello::Incomplete => return InEvent::Open,
@@ -430,10 +606,33 @@ impl Incoming {
                 break;
             }
             let p = &self.buf[self.start + FRAME_HEADER..self.start + FRAME_HEADER + flen];
-            deliver(src, p);
+            sink.deliver(src, p);
             stats.0 += 1;
             stats.1 += flen as u64;
             self.start += FRAME_HEADER + flen;
+        }
+        // A large frame whose prefix is in: offer its payload to the placer.
+        if let Some(pre) = sink.prefix_len() {
+            let have = self.end - self.start;
+            if have >= FRAME_HEADER + pre {
+                let flen = u32::from_le_bytes(self.buf[self.start..self.start + 4].try_into().expect("a 4-byte slice"))
+                    as usize;
+                if flen >= pre + PLACE_MIN {
+                    let prefix = &self.buf[self.start + FRAME_HEADER..self.start + FRAME_HEADER + pre];
+                    if let Some(ptr) = sink.target(src, prefix, flen - pre) {
+                        // What of the payload is buffered already is copied;
+                        // the rest is read straight to `ptr`.
+                        let got = have - FRAME_HEADER - pre;
+                        let from = self.start + FRAME_HEADER + pre;
+                        // SAFETY: `ptr` is valid for `flen - pre > got` bytes
+                        // (the frame is incomplete) and does not overlap our buffer.
+                        unsafe { std::ptr::copy_nonoverlapping(self.buf[from..].as_ptr(), ptr, got) };
+                        self.placing = Some(Placing { ptr, len: flen - pre, done: got, prefix: prefix.to_vec() });
+                        self.start = self.end;
+                        self.update_lowat();
+                    }
+                }
+            }
         }
         if self.start == self.end {
             self.start = 0;

@@ -18,7 +18,10 @@
 //! nonblocking with `TCP_NODELAY`; `try_send` writes directly when nothing
 //! is pending and otherwise queues into a bounded per-peer buffer
 //! ([`DEFAULT_OUT_BYTES`]) that `poll` flushes; a full buffer answers
-//! `WouldBlock`.
+//! `WouldBlock`, and so does a packet of 64 KiB or more that would have to
+//! be copied there (behind pending bytes, or when the socket takes none of
+//! it): the caller keeps it and offers it again. [`TcpTransport::poll_placing`]
+//! reads large payloads straight into the receiver's buffer.
 //!
 //! Readiness: the listener, every incoming connection and every outgoing
 //! connection still in its handshake sit in one level-triggered epoll set;
@@ -52,7 +55,8 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::{Caps, Counters, Rank, Transport, TransportError};
-use conn::{InEvent, Incoming, OutProgress, OutState, Outgoing, FRAME_HEADER};
+pub use conn::PacketSink;
+use conn::{Deliver, InEvent, Incoming, OutProgress, OutState, Outgoing, FRAME_HEADER};
 use epoll::Readiness;
 
 /// Readiness token of the listener.
@@ -71,6 +75,10 @@ pub const DEFAULT_OUT_BYTES: usize = 4 << 20;
 /// Default time an accepted connection has to complete its handshake (and
 /// half the time an outgoing one has to connect and get the nonce).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Packets from this size on are not copied into the outgoing buffer
+/// behind pending bytes (nor when the socket takes none of them): `try_send`
+/// answers `WouldBlock` and the caller offers them again.
+const DIRECT_MIN: usize = 64 << 10;
 /// Socket buffer sizes requested (the kernel may clamp them).
 const SOCKET_BUFFER: usize = 4 << 20;
 /// Accepted connections allowed to be mid-handshake at once; beyond that
@@ -133,10 +141,22 @@ fn io_err(op: &'static str) -> impl FnOnce(std::io::Error) -> TransportError {
     move |e| TransportError::io(op, e)
 }
 
+/// Socket buffer size to request: `RMPI_TCP_SOCKBUF` bytes (0: leave the
+/// kernel's autotuning alone), else [`SOCKET_BUFFER`].
+fn socket_buffer() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::env::var("RMPI_TCP_SOCKBUF").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(SOCKET_BUFFER)
+    })
+}
+
 fn tune(sock: &Socket) {
     let _ = sock.set_nodelay(true);
-    let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
-    let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+    let size = socket_buffer();
+    if size > 0 {
+        let _ = sock.set_send_buffer_size(size);
+        let _ = sock.set_recv_buffer_size(size);
+    }
 }
 
 impl TcpTransport {
@@ -381,13 +401,13 @@ impl TcpTransport {
         &mut self,
         i: usize,
         now: Instant,
-        deliver: &mut dyn FnMut(Rank, &[u8]),
+        sink: &mut dyn PacketSink,
         stats: &mut (u64, u64),
     ) -> Option<TransportError> {
         let srcs = &mut self.inbound_srcs;
         let mut accept_src = |src: Rank| srcs.insert(src);
         let c = self.incoming[i].as_mut()?;
-        let ev = c.progress(self.rank, &self.job, &self.secret, self.max_frame, &mut accept_src, deliver, stats);
+        let ev = c.progress(self.rank, &self.job, &self.secret, self.max_frame, &mut accept_src, sink, stats);
         let ev = match ev {
             InEvent::Open if c.src().is_none() && now > c.handshake_deadline() => {
                 InEvent::Rejected("handshake timed out")
@@ -433,21 +453,28 @@ impl Transport for TcpTransport {
         let out_bytes = self.out_bytes;
         let p = self.peers.get_mut(&peer).expect("peer");
         let c = p.conn.as_mut().expect("connection");
-        if !c.out.is_empty() && c.out.len() + FRAME_HEADER + len > out_bytes {
+        // A large packet is never copied in behind bytes still pending: it
+        // waits (in the caller's buffer) until they are written.
+        let large = len >= DIRECT_MIN;
+        if !c.out.is_empty() && (large || c.out.len() + FRAME_HEADER + len > out_bytes) {
             // Try to make room first.
             self.progress_out(peer)?;
             let c = self.peers.get_mut(&peer).and_then(|p| p.conn.as_mut()).expect("connection");
-            if !c.out.is_empty() && c.out.len() + FRAME_HEADER + len > out_bytes {
+            if !c.out.is_empty() && (large || c.out.len() + FRAME_HEADER + len > out_bytes) {
                 return Err(TransportError::WouldBlock);
             }
         }
         let c = self.peers.get_mut(&peer).and_then(|p| p.conn.as_mut()).expect("connection");
         if matches!(c.state, OutState::Established) && c.out.is_empty() {
-            if let Err(e) = c.send_frame_direct(parts, len) {
-                let p = self.peers.get_mut(&peer).expect("peer");
-                p.conn = None;
-                p.gone = Some(e.to_string());
-                return Err(TransportError::PeerGone { peer, reason: e.to_string() });
+            match c.send_frame_direct(parts, len, large) {
+                Ok(true) => {}
+                Ok(false) => return Err(TransportError::WouldBlock),
+                Err(e) => {
+                    let p = self.peers.get_mut(&peer).expect("peer");
+                    p.conn = None;
+                    p.gone = Some(e.to_string());
+                    return Err(TransportError::PeerGone { peer, reason: e.to_string() });
+                }
             }
         } else {
             c.queue_frame(parts, len);
@@ -458,6 +485,33 @@ impl Transport for TcpTransport {
     }
 
     fn poll(&mut self, deliver: &mut dyn FnMut(Rank, &[u8])) -> Result<usize, TransportError> {
+        self.poll_placing(&mut Deliver(deliver))
+    }
+
+    fn prepare_sleep(&mut self) -> bool {
+        !self.needs_pollout() && self.incoming.iter().flatten().all(|c| c.out.is_empty())
+    }
+
+    fn wait_fds(&self, out: &mut Vec<RawFd>) {
+        out.push(self.readiness.fd());
+    }
+
+    fn end_sleep(&mut self) {}
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+}
+
+impl TcpTransport {
+    /// [`Transport::poll`] into a [`PacketSink`]: the payload of a large
+    /// packet (at least 32 KiB after the sink's prefix) is read straight to
+    /// where the sink says, if it says so, and reported through
+    /// [`PacketSink::placed`] instead of `deliver` (in order with the
+    /// peer's other packets). Saves the copy through the connection's
+    /// buffer for rendezvous data. A packet that arrived whole in one read
+    /// (at most 64 KiB) may be delivered instead: the sink must take both.
+    pub fn poll_placing(&mut self, sink: &mut dyn PacketSink) -> Result<usize, TransportError> {
         let mut first_err: Option<TransportError> = None;
         let mut ready = std::mem::take(&mut self.ready);
         self.readiness.ready(&mut ready).map_err(io_err("epoll_wait"))?;
@@ -489,7 +543,7 @@ impl Transport for TcpTransport {
         let now = Instant::now();
         for &t in &ready {
             if t != LISTENER_TOKEN && t & OUT_TAG == 0 {
-                if let Some(e) = self.progress_in(t as usize, now, deliver, &mut stats) {
+                if let Some(e) = self.progress_in(t as usize, now, sink, &mut stats) {
                     first_err.get_or_insert(e);
                 }
             }
@@ -499,7 +553,7 @@ impl Transport for TcpTransport {
                 .as_ref()
                 .is_some_and(|c| !c.out.is_empty() || (c.src().is_none() && now > c.handshake_deadline()));
             if idle_check {
-                if let Some(e) = self.progress_in(i, now, deliver, &mut stats) {
+                if let Some(e) = self.progress_in(i, now, sink, &mut stats) {
                     first_err.get_or_insert(e);
                 }
             }
@@ -511,19 +565,5 @@ impl Transport for TcpTransport {
             Some(e) => Err(e),
             None => Ok(stats.0 as usize),
         }
-    }
-
-    fn prepare_sleep(&mut self) -> bool {
-        !self.needs_pollout() && self.incoming.iter().flatten().all(|c| c.out.is_empty())
-    }
-
-    fn wait_fds(&self, out: &mut Vec<RawFd>) {
-        out.push(self.readiness.fd());
-    }
-
-    fn end_sleep(&mut self) {}
-
-    fn counters(&self) -> Counters {
-        self.counters
     }
 }

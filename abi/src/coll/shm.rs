@@ -1,0 +1,126 @@
+//! The blocking barrier, allreduce and bcast of an intracommunicator try
+//! the runtime's shared-memory path first (`rmpi_runtime::api::*_shm`),
+//! straight between the user's buffers when the datatype is dense; where
+//! it does not apply (a member on another node, a large message, a
+//! non-dense datatype, an intercommunicator) the schedule runs as before.
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use rmpi_runtime::{api, ReduceOp};
+
+use super::bufs::Items;
+use crate::consts::*;
+use crate::errors::AbiResult;
+use crate::handles::comm_id;
+
+/// The intracommunicator `comm` is, or `None` for an intercommunicator.
+fn intra(comm: MpiComm) -> AbiResult<Option<rmpi_runtime::CommId>> {
+    let c = comm_id(comm)?;
+    if comm == MPI_COMM_WORLD || comm == MPI_COMM_SELF {
+        return Ok(Some(c));
+    }
+    Ok(crate::inter::inter(comm).is_none().then_some(c))
+}
+
+/// A predefined operator on a predefined datatype, resolved once: both
+/// handles are constants, so the pair always means the same thing.
+struct Resolved {
+    op: MpiOp,
+    dt: MpiDatatype,
+    f: Arc<dyn ReduceOp>,
+    /// Bytes per item, and the data's offset from the buffer address
+    /// (`None`: not dense, the schedule packs it).
+    size: usize,
+    lb: Option<isize>,
+}
+
+thread_local! {
+    static LAST: RefCell<Option<Resolved>> = const { RefCell::new(None) };
+}
+
+/// Whether `dt` is a predefined datatype handle (immutable, never freed).
+fn named(dt: MpiDatatype) -> bool {
+    matches!((dt as u32) >> 24, 0x4c | 0x8c)
+}
+
+/// Runs `body` with the operator and layout of (`op`, `dt`): from the
+/// cache for predefined handles, else freshly resolved.
+fn with_op<T>(
+    op: MpiOp,
+    dt: MpiDatatype,
+    body: impl FnOnce(&dyn ReduceOp, usize, Option<isize>) -> AbiResult<T>,
+) -> AbiResult<T> {
+    let cacheable = (0x58000001..=0x5800000c).contains(&op) && named(dt);
+    if cacheable {
+        let hit = LAST
+            .with(|l| l.borrow().as_ref().filter(|r| r.op == op && r.dt == dt).map(|r| (r.f.clone(), r.size, r.lb)));
+        if let Some((f, size, lb)) = hit {
+            return body(&*f, size, lb);
+        }
+    }
+    let f = crate::op::resolve(op, dt)?;
+    let l = crate::datatype::layout(dt)?;
+    let lb = l.dense.then_some(l.true_lb);
+    if cacheable {
+        LAST.with(|c| *c.borrow_mut() = Some(Resolved { op, dt, f: f.clone(), size: l.size, lb }));
+    }
+    body(&*f, l.size, lb)
+}
+
+/// `MPI_Barrier`: true if done here.
+pub fn barrier(comm: MpiComm) -> AbiResult<bool> {
+    match intra(comm)? {
+        Some(c) => Ok(api::barrier_shm(c)?),
+        None => Ok(false),
+    }
+}
+
+/// `MPI_Bcast` of dense items: true if done here.
+pub fn bcast(buf: *mut c_void, count: i64, dt: MpiDatatype, root: i32, comm: MpiComm) -> AbiResult<bool> {
+    let Some(c) = intra(comm)? else { return Ok(false) };
+    let items = Items::new(buf, count, dt)?;
+    let Some(p) = items.dense() else { return Ok(false) };
+    let n = items.bytes();
+    let bytes: &mut [u8] = if n == 0 {
+        &mut []
+    } else {
+        // SAFETY: MPI gives `count` dense items, `n` bytes from `p`.
+        unsafe { std::slice::from_raw_parts_mut(p, n) }
+    };
+    Ok(api::bcast_shm(bytes, root, c)?)
+}
+
+/// `MPI_Allreduce` of dense items (`sbuf` may be `MPI_IN_PLACE`): true if
+/// done here. Anything unusual (a negative count, a null buffer) is left
+/// to the general path, which reports it.
+pub fn allreduce(
+    sbuf: *const c_void,
+    rbuf: *mut c_void,
+    count: i64,
+    dt: MpiDatatype,
+    op: MpiOp,
+    comm: MpiComm,
+) -> AbiResult<bool> {
+    let Some(c) = intra(comm)? else { return Ok(false) };
+    if count < 0 || (count > 0 && (rbuf.is_null() || sbuf.is_null())) {
+        return Ok(false);
+    }
+    with_op(op, dt, |f, size, lb| {
+        let Some(lb) = lb else { return Ok(false) };
+        let n = count as usize * size;
+        if n == 0 {
+            return Ok(api::allreduce_shm(None, &mut [], f, c)?);
+        }
+        // SAFETY: MPI gives `count` dense items at each buffer: `n` bytes
+        // from the address plus the true lower bound; a separate send
+        // buffer does not overlap the receive one.
+        let (send, recv) = unsafe {
+            let send =
+                (!super::bufs::in_place(sbuf)).then(|| std::slice::from_raw_parts((sbuf as *const u8).offset(lb), n));
+            (send, std::slice::from_raw_parts_mut((rbuf as *mut u8).offset(lb), n))
+        };
+        Ok(api::allreduce_shm(send, recv, f, c)?)
+    })
+}

@@ -1,0 +1,232 @@
+//! Shared-memory collectives: small blocking barrier, allreduce and bcast
+//! on a communicator whose members all share this node.
+//!
+//! Instead of messages, the members of such a communicator share one
+//! mapped area (`area.rs`): every member owns cache-line cells it writes
+//! and the others read, each stamped with the number of the operation
+//! (counted per communicator, the same on every member since MPI orders
+//! the blocking collectives of a communicator alike everywhere).
+//!
+//! * barrier and allreduce (`allreduce.rs`): each member writes its
+//!   contribution into its cell for the operation's parity (a contribution
+//!   of up to 56 bytes shares the line with the operation number, so one
+//!   cache line moves) and stamps it; once every cell carries the number,
+//!   each member reduces all contributions in rank order (so
+//!   non-commutative operators are right, and every member gets the same
+//!   bits). Two parities suffice: a member reaches operation k+2 only
+//!   after every member arrived at k+1, i.e. finished reading k.
+//! * bcast (`bcast.rs`): the root writes into one of 64 slots and stamps
+//!   it; readers copy out and record what they consumed. The root may run
+//!   ahead until it would reuse a slot a member has not finished with.
+//!
+//! No lock and no system call on the way; waiting (`wait`) spins briefly
+//! (not at all when ranks outnumber cores), then goes through the
+//! runtime's `block_on`, which keeps point-to-point and one-sided traffic
+//! moving, yields, and sleeps on the rank's doorbell. A member that
+//! publishes what others may sleep on rings them, only if they announced
+//! that they sleep (the shm transport's `sleeping` word); `block_on`
+//! re-reads the condition after announcing, so no wake-up is lost.
+//!
+//! Selection uses only what is equal on every member: the operation, the
+//! message size, the communicator size, locality (every member reached by
+//! the shm transport) and the environment. `RMPI_COLL_<NAME>=shm` (or
+//! `<name>:shm`) forces the path where it applies; any other value of
+//! `RMPI_COLL_<NAME>` turns it off for that collective (the schedules run,
+//! so every algorithm can still be forced); `RMPI_SHMCOLL=0` turns it off.
+//! Nonblocking and persistent collectives keep using schedules and
+//! messages on the collective context: they share nothing with this path,
+//! so they cannot cross-match it.
+
+mod allreduce;
+mod area;
+mod bcast;
+
+use std::sync::{Arc, OnceLock};
+
+use rmpi_collectives::ReduceOp;
+
+pub(crate) use area::Area;
+
+use crate::comm::CommId;
+use crate::error::MpiResult;
+use crate::ops::{PredefOp, Prim};
+use crate::state::{block_on, with};
+
+/// The shared-memory state of one communicator.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Slot {
+    /// Not looked at yet: the first eligible collective sets it up.
+    #[default]
+    Unknown,
+    /// Being set up (the set-up's own collectives take the other paths).
+    Creating,
+    /// Not available (a member off this node, too many members, set-up failed).
+    Off,
+    /// Ready.
+    On(Arc<Area>),
+}
+
+/// The collectives this path serves.
+#[derive(Clone, Copy)]
+enum Kind {
+    Barrier,
+    Allreduce,
+    Bcast,
+}
+
+/// Whether the path may serve `kind`, from the environment (read once).
+fn enabled(kind: Kind) -> bool {
+    static FLAGS: OnceLock<[bool; 3]> = OnceLock::new();
+    let flags = FLAGS.get_or_init(|| {
+        let off = std::env::var("RMPI_SHMCOLL").is_ok_and(|v| matches!(v.trim(), "0" | "off" | "no" | "false"));
+        let one = |name: &str| match std::env::var(format!("RMPI_COLL_{}", name.to_ascii_uppercase())) {
+            Ok(v) => {
+                let v = v.trim();
+                v.is_empty() || v == "shm" || v == format!("{name}:shm")
+            }
+            Err(_) => true,
+        };
+        [!off && one("barrier"), !off && one("allreduce"), !off && one("bcast")]
+    });
+    flags[kind as usize]
+}
+
+/// Spin rounds before handing the wait to `block_on` (skipped when ranks
+/// outnumber cores). Short: a `pause` costs about 80 ns on this machine's
+/// cores, and a peer that shares this rank's core (a loaded machine) gets
+/// it only when `block_on` yields.
+const SPIN_ROUNDS: u32 = 16;
+
+/// Wait until `ready()`, keeping the rank's other traffic moving.
+pub(crate) fn wait(area: &Area, mut ready: impl FnMut() -> bool) -> MpiResult<()> {
+    if !area.oversubscribed {
+        for _ in 0..SPIN_ROUNDS {
+            if ready() {
+                return Ok(());
+            }
+            std::hint::spin_loop();
+        }
+    }
+    block_on(|_| Ok(ready().then_some(())))
+}
+
+/// The area of `comm`, set up on first use; `None` if the path does not
+/// apply to it.
+fn area_of(comm: CommId) -> MpiResult<Option<Arc<Area>>> {
+    let slot = with(|rt| Ok(rt.tables.comm(comm)?.shm.clone()))?;
+    match slot {
+        Slot::On(a) => Ok(Some(a)),
+        Slot::Off | Slot::Creating => Ok(None),
+        Slot::Unknown => set_up(comm),
+    }
+}
+
+/// Creates (rank 0) or opens (the others) the area of `comm`. Every
+/// member comes here in the same collective call, and every decision is
+/// taken alike everywhere (the inputs are equal, and failures are agreed
+/// by an allreduce), so all members end up On or all Off.
+fn set_up(comm: CommId) -> MpiResult<Option<Arc<Area>>> {
+    static CREATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let plan = with(|rt| {
+        let oversubscribed = rt.oversubscribed;
+        let job = rmpi_transports::shm::sanitize_job(&rt.net.world.jobid);
+        let c = rt.tables.comm_mut(comm)?;
+        let n = c.group.len();
+        let me = c.rank as usize;
+        let world: Vec<u32> = c.group.to_vec();
+        let local = match rt.net.router.shm.as_ref() {
+            Some(shm) => world.iter().all(|&w| w == rt.net.world.rank || shm.sleep_word(w).is_some()),
+            None => false,
+        };
+        let c = rt.tables.comm_mut(comm)?;
+        if n < 2 || n > area::MAX_MEMBERS || !local {
+            c.shm = Slot::Off;
+            return Ok(None);
+        }
+        c.shm = Slot::Creating;
+        Ok(Some((n, me, world, c.ctx, job, oversubscribed)))
+    })?;
+    let Some((n, me, world, ctx, job, oversubscribed)) = plan else { return Ok(None) };
+
+    // Rank 0 creates the file and broadcasts its name (empty: failed).
+    let mut name_buf = [0u8; 160];
+    let mut mapping = None;
+    if me == 0 {
+        let k = CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("rmpi-{job}-coll-{ctx}-{}-{k}", std::process::id());
+        if name.len() <= name_buf.len() {
+            if let Ok(m) = area::create_file(&name, n) {
+                name_buf[..name.len()].copy_from_slice(name.as_bytes());
+                mapping = Some(m);
+            }
+        }
+    }
+    let outcome = (|| -> MpiResult<Option<Arc<Area>>> {
+        crate::api::bcast(&mut name_buf, 0, comm)?;
+        let end = name_buf.iter().position(|&b| b == 0).unwrap_or(name_buf.len());
+        let name = std::str::from_utf8(&name_buf[..end]).unwrap_or("");
+        if me != 0 && !name.is_empty() && name.starts_with("rmpi-") && !name.contains('/') {
+            mapping = area::open_file(name, n).ok();
+        }
+        let area = match mapping.take() {
+            Some((base, len)) => with(|rt| {
+                let shm = rt.net.router.shm.as_ref().expect("checked above");
+                let a = Area::new(base, len, world.clone(), me, shm, oversubscribed);
+                if a.is_none() {
+                    area::unmap(base, len);
+                }
+                Ok(a)
+            })?,
+            None => None,
+        };
+        // Everyone mapped it (or someone failed): agree, then rank 0 unlinks.
+        let mut all_ok = [0u8];
+        let min = crate::api::predefined_op(PredefOp::Min, Prim::U8)?;
+        crate::api::allreduce(&[area.is_some() as u8], &mut all_ok, min, comm)?;
+        Ok(area.filter(|_| all_ok[0] == 1).map(Arc::new))
+    })();
+    if me == 0 && name_buf[0] != 0 {
+        let end = name_buf.iter().position(|&b| b == 0).unwrap_or(name_buf.len());
+        let _ = std::fs::remove_file(area::path_of(std::str::from_utf8(&name_buf[..end]).unwrap_or("")));
+    }
+    let area = outcome?;
+    with(|rt| {
+        rt.tables.comm_mut(comm)?.shm = match &area {
+            Some(a) => Slot::On(a.clone()),
+            None => Slot::Off,
+        };
+        Ok(())
+    })?;
+    Ok(area)
+}
+
+/// `MPI_Barrier` over shared memory. False: the path does not apply.
+pub(crate) fn barrier(comm: CommId) -> MpiResult<bool> {
+    if !enabled(Kind::Barrier) {
+        return Ok(false);
+    }
+    let Some(area) = area_of(comm)? else { return Ok(false) };
+    allreduce::run(&area, None, &mut [], None)?;
+    Ok(true)
+}
+
+/// `MPI_Allreduce` over shared memory; `send` `None` means the input is
+/// in `recv` (`MPI_IN_PLACE`). False: the path does not apply.
+pub(crate) fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) -> MpiResult<bool> {
+    if !enabled(Kind::Allreduce) || recv.len() > area::DATA_MAX {
+        return Ok(false);
+    }
+    let Some(area) = area_of(comm)? else { return Ok(false) };
+    allreduce::run(&area, send, recv, Some(op))?;
+    Ok(true)
+}
+
+/// `MPI_Bcast` over shared memory. False: the path does not apply.
+pub(crate) fn bcast(buf: &mut [u8], root: usize, comm: CommId) -> MpiResult<bool> {
+    if !enabled(Kind::Bcast) || buf.len() > area::BCAST_MAX {
+        return Ok(false);
+    }
+    let Some(area) = area_of(comm)? else { return Ok(false) };
+    bcast::run(&area, buf, root)?;
+    Ok(true)
+}
