@@ -70,7 +70,7 @@ fn main() {
     };
 
     // Allreduce of i64 sums, sizes around the threshold and large, in place and not.
-    for (i, count) in [2047usize, 2048, 2051, 100_003, 3, (1 << 19) + 7, 16_000].into_iter().enumerate() {
+    for (i, count) in [2047usize, 2048, 2051, 100_003, 3, (1 << 19) + 7, 16_000, 1001].into_iter().enumerate() {
         let input = i64s((0..count).map(|k| (r as i64 + 1) * (k % 1000) as i64));
         let want = i64s((0..count).map(|k| tri * (k % 1000) as i64));
         let sum = op(PredefOp::Sum, Prim::I64);

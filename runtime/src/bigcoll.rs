@@ -1,6 +1,7 @@
 //! Medium and large blocking collectives straight between the callers'
-//! buffers: bcast and allreduce of at least [`BIG_MIN`] bytes on one node,
-//! and alltoall of any size.
+//! buffers: bcast and allreduce of at least [`BIG_MIN`] bytes on one node
+//! (and allreduce between two ranks from `fastcoll`'s limit up), and
+//! alltoall of any size.
 //!
 //! A schedule owns its buffers, so running one costs a copy of the input in,
 //! a copy of the result out, and fresh (page-faulting) memory every call;
@@ -20,6 +21,9 @@
 //!   still in cache), then reads every other chunk from its owner's receive
 //!   buffer. Each rank moves 2 (p-1)/p of the vector and reduces (p-1)/p of
 //!   it, in two steps of latency.
+//! * **allreduce between two ranks** above `fastcoll`'s range and below
+//!   [`BIG_MIN`]: one exchange of the whole vector, received straight into
+//!   the result, the input reduced into it.
 //! * **alltoall**: every receive straight into its block, every send from
 //!   its block, all posted at once (no step-by-step exchange, so a peer that
 //!   is descheduled holds up only its own blocks).
@@ -227,14 +231,18 @@ thread_local! {
 pub fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) -> MpiResult<bool> {
     let len = recv.len();
     let esz = op.elem_size().max(1);
-    if len < BIG_MIN || overridden(Which::Allreduce) || !op.commutative() || !len.is_multiple_of(esz) {
+    if len <= crate::fastcoll::FAST_MAX || overridden(Which::Allreduce) || !op.commutative() || !len.is_multiple_of(esz)
+    {
         return Ok(false);
     }
     if send.is_some_and(|s| s.len() != len) {
         return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
     }
     let (n, one_node) = shape(comm)?;
-    if n < 2 || !one_node {
+    if n == 2 && len < BIG_MIN {
+        return pair_allreduce(send, recv, op, comm).map(|_| true);
+    }
+    if len < BIG_MIN || n < 2 || !one_node {
         return Ok(false);
     }
     let run = Run::begin(comm)?;
@@ -304,6 +312,37 @@ pub fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: 
     })?;
     wait_all(reqs)?;
     Ok(true)
+}
+
+/// A medium allreduce between two ranks: one exchange of the whole vector,
+/// straight into `recv` (in place: into scratch), then my input reduced
+/// into it (the operator commutes, so both ranks get the same result).
+fn pair_allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) -> MpiResult<()> {
+    let run = Run::begin(comm)?;
+    let peer = 1 - run.me;
+    let len = recv.len();
+    let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    if send.is_none() && scratch.len() < len {
+        scratch = vec![0; len.max(WINDOW * SEG)];
+    }
+    let (sptr, into) = match send {
+        Some(s) => (s.as_ptr(), recv.as_mut_ptr()),
+        None => (recv.as_ptr(), scratch.as_mut_ptr()),
+    };
+    let result = with(|rt| {
+        let mut reqs = vec![run.recv(rt, peer, 0, into, len)];
+        reqs.extend(run.send(rt, peer, 0, sptr, len)?);
+        Ok(reqs)
+    })
+    .and_then(wait_all);
+    if result.is_ok() {
+        match send {
+            Some(s) => op.apply(s, recv),
+            None => op.apply(&scratch[..len], recv),
+        }
+    }
+    SCRATCH.with(|s| *s.borrow_mut() = scratch);
+    result
 }
 
 /// One segment of an allreduce's reduce-scatter to receive and reduce.
