@@ -221,12 +221,16 @@ pub(crate) fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp,
     Ok(true)
 }
 
-/// `MPI_Bcast` over shared memory. False: the path does not apply.
-pub(crate) fn bcast(buf: &mut [u8], root: usize, comm: CommId) -> MpiResult<bool> {
+/// `MPI_Bcast` over shared memory. False: the path does not apply (or
+/// `root` is invalid, which the general path reports).
+pub(crate) fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<bool> {
     if !enabled(Kind::Bcast) || buf.len() > area::BCAST_MAX {
         return Ok(false);
     }
     let Some(area) = area_of(comm)? else { return Ok(false) };
-    bcast::run(&area, buf, root)?;
+    if root < 0 || root as usize >= area.n {
+        return Ok(false);
+    }
+    bcast::run(&area, buf, root as usize)?;
     Ok(true)
 }
