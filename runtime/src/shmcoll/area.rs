@@ -216,7 +216,10 @@ impl Area {
 
     /// The number of the next operation (1, 2, ...), taken.
     pub(crate) fn next_op(&self) -> u64 {
-        self.op.fetch_add(1, Ordering::Relaxed) + 1
+        // Only the thread running the communicator's collective touches it.
+        let k = self.op.load(Ordering::Relaxed) + 1;
+        self.op.store(k, Ordering::Relaxed);
+        k
     }
 
     fn word(&self, off: usize) -> &AtomicU64 {
