@@ -223,7 +223,7 @@ impl Area {
     }
 
     fn word(&self, off: usize) -> &AtomicU64 {
-        debug_assert!(off + 8 <= self.len && off % 8 == 0);
+        debug_assert!(off + 8 <= self.len && off.is_multiple_of(8));
         // SAFETY: every offset this module computes is inside the mapping
         // (see `layout`) and 8-byte aligned; the word is only accessed
         // atomically.

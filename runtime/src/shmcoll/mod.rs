@@ -139,7 +139,7 @@ fn set_up(comm: CommId) -> MpiResult<Option<Arc<Area>>> {
             None => false,
         };
         let c = rt.tables.comm_mut(comm)?;
-        if n < 2 || n > area::MAX_MEMBERS || !local {
+        if !(2..=area::MAX_MEMBERS).contains(&n) || !local {
             c.shm = Slot::Off;
             return Ok(None);
         }
