@@ -99,7 +99,16 @@ const SPIN_ROUNDS: u32 = 16;
 
 /// Wait until `ready()`, keeping the rank's other traffic moving.
 pub(crate) fn wait(area: &Area, mut ready: impl FnMut() -> bool) -> MpiResult<()> {
-    if !area.oversubscribed {
+    if area.shares_cpu() {
+        // A member waited on this CPU last: it may be queued behind this
+        // rank, so give the core away at once (a few times, then block).
+        for _ in 0..YIELD_ROUNDS {
+            std::thread::yield_now();
+            if ready() {
+                return Ok(());
+            }
+        }
+    } else if !area.oversubscribed {
         for _ in 0..SPIN_ROUNDS {
             if ready() {
                 return Ok(());
@@ -109,6 +118,10 @@ pub(crate) fn wait(area: &Area, mut ready: impl FnMut() -> bool) -> MpiResult<()
     }
     block_on(|_| Ok(ready().then_some(())))
 }
+
+/// Yields before handing the wait to `block_on` when a member shares this
+/// rank's CPU.
+const YIELD_ROUNDS: u32 = 8;
 
 /// The area of `comm`, set up on first use; `None` if the path does not
 /// apply to it.
