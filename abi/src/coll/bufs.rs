@@ -58,12 +58,6 @@ impl Items {
         (self.count * self.dt.size()) as usize
     }
 
-    /// Address of the items' bytes when the datatype is dense (they are
-    /// then `bytes()` bytes from there), else `None`.
-    pub fn dense(&self) -> Option<*mut u8> {
-        self.dt.is_contiguous().then(|| (self.base as i64 + self.dt.true_lb()) as *mut u8)
-    }
-
     /// The items' bytes, packed.
     pub fn pack(&self) -> Vec<u8> {
         let n = self.bytes();
