@@ -918,7 +918,7 @@ pub fn barrier(comm: CommId) -> MpiResult<()> {
 pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)?;
     let root = check_root(root, size)?;
-    if crate::shmcoll::bcast(buf, root, comm)?
+    if crate::shmcoll::bcast(buf, root as i32, comm)?
         || crate::bigcoll::bcast(buf, root, comm)?
         || crate::fastcoll::bcast(buf, root, comm)?
     {
@@ -1001,8 +1001,8 @@ pub fn barrier_shm(comm: CommId) -> MpiResult<bool> {
 }
 
 /// `MPI_Bcast` over shared memory only (see [`barrier_shm`]).
+/// An invalid root is left to the general path (false).
 pub fn bcast_shm(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<bool> {
-    let root = check_root(root, comm_size(comm)?)?;
     crate::shmcoll::bcast(buf, root, comm)
 }
 

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use rmpi_runtime::{api, ReduceOp};
 
-use super::bufs::Items;
 use crate::consts::*;
 use crate::errors::AbiResult;
 use crate::handles::comm_id;
@@ -77,17 +76,42 @@ pub fn barrier(comm: MpiComm) -> AbiResult<bool> {
     }
 }
 
-/// `MPI_Bcast` of dense items: true if done here.
+/// The size and lower bound of a predefined datatype (cached), else of
+/// any datatype; `None` for the lower bound when it is not dense.
+fn dense_layout(dt: MpiDatatype) -> AbiResult<(usize, Option<isize>)> {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(MpiDatatype, usize, Option<isize>)>> = const { std::cell::Cell::new(None) };
+    }
+    if let Some((d, size, lb)) = LAST.with(|l| l.get()) {
+        if d == dt {
+            return Ok((size, lb));
+        }
+    }
+    let l = crate::datatype::layout(dt)?;
+    let lb = l.dense.then_some(l.true_lb);
+    if named(dt) {
+        LAST.with(|c| c.set(Some((dt, l.size, lb))));
+    }
+    Ok((l.size, lb))
+}
+
+/// `MPI_Bcast` of dense items: true if done here. Anything unusual (a
+/// negative count, a null buffer, an invalid root) is left to the general
+/// path, which reports it.
 pub fn bcast(buf: *mut c_void, count: i64, dt: MpiDatatype, root: i32, comm: MpiComm) -> AbiResult<bool> {
     let Some(c) = intra(comm)? else { return Ok(false) };
-    let items = Items::new(buf, count, dt)?;
-    let Some(p) = items.dense() else { return Ok(false) };
-    let n = items.bytes();
+    if count < 0 || (count > 0 && buf.is_null()) {
+        return Ok(false);
+    }
+    let (size, lb) = dense_layout(dt)?;
+    let Some(lb) = lb else { return Ok(false) };
+    let n = count as usize * size;
     let bytes: &mut [u8] = if n == 0 {
         &mut []
     } else {
-        // SAFETY: MPI gives `count` dense items, `n` bytes from `p`.
-        unsafe { std::slice::from_raw_parts_mut(p, n) }
+        // SAFETY: MPI gives `count` dense items: `n` bytes from the address
+        // plus the true lower bound.
+        unsafe { std::slice::from_raw_parts_mut((buf as *mut u8).offset(lb), n) }
     };
     Ok(api::bcast_shm(bytes, root, c)?)
 }

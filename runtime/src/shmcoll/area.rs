@@ -10,6 +10,7 @@
 //!                     line 0, 1   arrival cell of parity 0 / 1: the op number,
 //!                                 then up to INLINE bytes of contribution
 //!                     line 2      done: the last bcast this member consumed
+//!                     line 3      the CPU it last waited on (a hint)
 //! data_off          per member r and parity p: DATA_MAX contribution bytes
 //! bcast_off         BCAST_SLOTS lines: the op number, then INLINE bytes
 //! bdata_off         BCAST_SLOTS slots of BCAST_MAX bytes
@@ -216,11 +217,14 @@ impl Area {
 
     /// The number of the next operation (1, 2, ...), taken.
     pub(crate) fn next_op(&self) -> u64 {
-        self.op.fetch_add(1, Ordering::Relaxed) + 1
+        // Only the thread running the communicator's collective touches it.
+        let k = self.op.load(Ordering::Relaxed) + 1;
+        self.op.store(k, Ordering::Relaxed);
+        k
     }
 
     fn word(&self, off: usize) -> &AtomicU64 {
-        debug_assert!(off + 8 <= self.len && off % 8 == 0);
+        debug_assert!(off + 8 <= self.len && off.is_multiple_of(8));
         // SAFETY: every offset this module computes is inside the mapping
         // (see `layout`) and 8-byte aligned; the word is only accessed
         // atomically.
@@ -239,6 +243,25 @@ impl Area {
     /// Member `r`'s "done" word (the last broadcast it consumed).
     pub(crate) fn done(&self, r: usize) -> &AtomicU64 {
         self.word(HEADER + r * CTL_STRIDE + 2 * LINE)
+    }
+
+    /// Member `r`'s "cpu" word: 1 + the CPU it last waited on (0: unknown).
+    fn cpu_word(&self, r: usize) -> &AtomicU64 {
+        self.word(HEADER + r * CTL_STRIDE + 3 * LINE)
+    }
+
+    /// Record the CPU this rank waits on, and say whether another member
+    /// was last seen waiting on the same one (then spinning only delays
+    /// it: yield at once).
+    pub(crate) fn shares_cpu(&self) -> bool {
+        // SAFETY: sched_getcpu has no preconditions.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if cpu < 0 {
+            return false;
+        }
+        let v = cpu as u64 + 1;
+        self.cpu_word(self.me).store(v, Ordering::Relaxed);
+        (0..self.n).any(|r| r != self.me && self.cpu_word(r).load(Ordering::Relaxed) == v)
     }
 
     /// Where member `r` puts a contribution of `len` bytes for `parity`.

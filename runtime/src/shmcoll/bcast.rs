@@ -15,9 +15,12 @@ pub(super) fn run(area: &Area, buf: &mut [u8], root: usize) -> MpiResult<()> {
     let slot = k % BCAST_SLOTS;
     let me = area.me;
     if me == root {
-        // The slot last held operation k - SLOTS: every member must be done with it.
-        if k > BCAST_SLOTS {
-            area.wait_progress(k - BCAST_SLOTS)?;
+        // The slot last held operation k - SLOTS: every member must be done
+        // with it. When they are not, wait until they are half a ring
+        // behind, not one slot: readers then consume in batches, and the
+        // root does not wait (yield, sleep) for every slot.
+        if k > BCAST_SLOTS && !area.all_finished(k - BCAST_SLOTS) {
+            area.wait_progress(k - BCAST_SLOTS / 2)?;
         }
         if len > 0 {
             // SAFETY: the slot holds `len <= BCAST_MAX` bytes and no member

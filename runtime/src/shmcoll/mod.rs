@@ -99,7 +99,16 @@ const SPIN_ROUNDS: u32 = 16;
 
 /// Wait until `ready()`, keeping the rank's other traffic moving.
 pub(crate) fn wait(area: &Area, mut ready: impl FnMut() -> bool) -> MpiResult<()> {
-    if !area.oversubscribed {
+    if area.shares_cpu() {
+        // A member waited on this CPU last: it may be queued behind this
+        // rank, so give the core away at once (a few times, then block).
+        for _ in 0..YIELD_ROUNDS {
+            std::thread::yield_now();
+            if ready() {
+                return Ok(());
+            }
+        }
+    } else if !area.oversubscribed {
         for _ in 0..SPIN_ROUNDS {
             if ready() {
                 return Ok(());
@@ -109,6 +118,10 @@ pub(crate) fn wait(area: &Area, mut ready: impl FnMut() -> bool) -> MpiResult<()
     }
     block_on(|_| Ok(ready().then_some(())))
 }
+
+/// Yields before handing the wait to `block_on` when a member shares this
+/// rank's CPU.
+const YIELD_ROUNDS: u32 = 8;
 
 /// The area of `comm`, set up on first use; `None` if the path does not
 /// apply to it.
@@ -139,7 +152,7 @@ fn set_up(comm: CommId) -> MpiResult<Option<Arc<Area>>> {
             None => false,
         };
         let c = rt.tables.comm_mut(comm)?;
-        if n < 2 || n > area::MAX_MEMBERS || !local {
+        if !(2..=area::MAX_MEMBERS).contains(&n) || !local {
             c.shm = Slot::Off;
             return Ok(None);
         }
@@ -221,12 +234,16 @@ pub(crate) fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp,
     Ok(true)
 }
 
-/// `MPI_Bcast` over shared memory. False: the path does not apply.
-pub(crate) fn bcast(buf: &mut [u8], root: usize, comm: CommId) -> MpiResult<bool> {
+/// `MPI_Bcast` over shared memory. False: the path does not apply (or
+/// `root` is invalid, which the general path reports).
+pub(crate) fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<bool> {
     if !enabled(Kind::Bcast) || buf.len() > area::BCAST_MAX {
         return Ok(false);
     }
     let Some(area) = area_of(comm)? else { return Ok(false) };
-    bcast::run(&area, buf, root)?;
+    if root < 0 || root as usize >= area.n {
+        return Ok(false);
+    }
+    bcast::run(&area, buf, root as usize)?;
     Ok(true)
 }
