@@ -138,12 +138,6 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
             single_copy_ok,
         },
     );
-    // A rank whose only peers are over TCP waits asleep at once: the kernel
-    // wakes it when a socket turns readable, and spinning (epoll_wait
-    // rounds and yields) only took CPU from the peer and the network stack:
-    // over a veth between two namespaces, 8-byte latency was 16 us asleep
-    // against 29 us after a 50 us spin (benches/tcp_netns.sh, loaded machine).
-    let tcp_only = shm_peers.is_empty() && tcp.is_some();
     let mut router = Router::new(rank, size, shm, tcp);
     router.set_ofi(ofi);
     for &peer in &shm_peers {
@@ -154,7 +148,12 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
     // core at every round (state.rs): a rank woken from sleep may wait a
     // whole time slice for a core, so sleeping at once made an 8-rank
     // barrier on 2 cores about twice as slow.
-    let spin_us = env_u64("RMPI_SPIN_US").unwrap_or(if tcp_only { 0 } else { 50 });
+    // Ranks whose peers are all over TCP spin too: on a quiet machine 8-byte
+    // latency over a veth between two namespaces was 41 us with a rank
+    // sleeping at once (the wake-up dominates) against the peers' 6.5 us
+    // spinning; on a machine loaded by builds sleeping at once was faster
+    // (16 against 29 us), but a dedicated node is the case that counts.
+    let spin_us = env_u64("RMPI_SPIN_US").unwrap_or(50);
     Ok(Runtime {
         net: Net { engine, router, pmi, world },
         tables: Tables::new(rank, size),

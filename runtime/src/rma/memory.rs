@@ -80,12 +80,12 @@ pub(crate) fn segment_path(name: &str) -> PathBuf {
 /// Create (when `create`) or open the segment `name` of `len` bytes and map it.
 pub(crate) fn map_segment(name: &str, len: usize, create: bool) -> MpiResult<Memory> {
     let path = segment_path(name);
-    let mut o = OpenOptions::new();
-    o.read(true).write(true).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
-    if create {
-        o.create_new(true).mode(0o600);
+    let file = if create {
+        rmpi_transports::shm::create_private(&path)
+    } else {
+        OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(&path)
     }
-    let file = o.open(&path).map_err(|e| io_err("open shared window segment", e))?;
+    .map_err(|e| io_err("open shared window segment", e))?;
     if create {
         if let Err(e) = file.set_len(len as u64) {
             let _ = std::fs::remove_file(&path);

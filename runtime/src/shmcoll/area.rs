@@ -124,14 +124,7 @@ pub(crate) fn path_of(name: &str) -> PathBuf {
 pub(crate) fn create_file(name: &str, n: usize) -> MpiResult<(*mut u8, usize)> {
     let path = path_of(name);
     let (.., len) = layout(n);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(|e| io_err("create", e))?;
+    let file = rmpi_transports::shm::create_private(&path).map_err(|e| io_err("create", e))?;
     let mapped = file.set_len(len as u64).map_err(|e| io_err("size", e)).and_then(|()| map(&file, len));
     match mapped {
         Ok(p) => {

@@ -1,4 +1,4 @@
-//! Shared-memory collectives: small blocking barrier, allreduce and bcast
+//! Shared-memory collectives: blocking barrier, small allreduce, and bcast
 //! on a communicator whose members all share this node.
 //!
 //! Instead of messages, the members of such a communicator share one
@@ -15,7 +15,8 @@
 //!   non-commutative operators are right, and every member gets the same
 //!   bits). Two parities suffice: a member reaches operation k+2 only
 //!   after every member arrived at k+1, i.e. finished reading k.
-//! * bcast (`bcast.rs`): the root writes into one of 64 slots and stamps
+//! * bcast (`bcast.rs`, any size: larger messages as a stream of
+//!   slot-sized pieces): the root writes into one of 64 slots and stamps
 //!   it; readers copy out and record what they consumed. The root may run
 //!   ahead until it would reuse a slot a member has not finished with.
 //!
@@ -237,13 +238,24 @@ pub(crate) fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp,
 /// `MPI_Bcast` over shared memory. False: the path does not apply (or
 /// `root` is invalid, which the general path reports).
 pub(crate) fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<bool> {
-    if !enabled(Kind::Bcast) || buf.len() > area::BCAST_MAX {
+    if !enabled(Kind::Bcast) {
         return Ok(false);
     }
     let Some(area) = area_of(comm)? else { return Ok(false) };
     if root < 0 || root as usize >= area.n {
         return Ok(false);
     }
-    bcast::run(&area, buf, root as usize)?;
+    if buf.is_empty() {
+        bcast::run(&area, buf, root as usize)?;
+        return Ok(true);
+    }
+    // A large message goes as a stream of slot-sized pieces: the root copies
+    // each into the ring while the readers copy earlier ones out, and runs
+    // up to a ring ahead of them (one copy on each side, in parallel, in
+    // place of every reader's single-copy read of the root's memory, which
+    // the root waits for).
+    for piece in buf.chunks_mut(area::BCAST_MAX) {
+        bcast::run(&area, piece, root as usize)?;
+    }
     Ok(true)
 }

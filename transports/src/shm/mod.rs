@@ -28,6 +28,8 @@ mod doorbell;
 mod ring;
 mod segment;
 
+pub use segment::create_private;
+
 use std::os::fd::RawFd;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
@@ -331,7 +333,14 @@ impl ShmTransport {
             Some(&i) if i != usize::MAX => i,
             _ => return Err(TransportError::UnknownPeer(peer)),
         };
-        let out = self.outbound[idx].as_ref().ok_or(TransportError::UnknownPeer(peer))?;
+        self.ring_if_asleep(idx)
+    }
+
+    /// Ring the doorbell of the peer behind outbound slot `idx` if it
+    /// announced that it sleeps and nobody rang it yet. The caller has
+    /// published what the peer waits for and issued a `SeqCst` fence.
+    fn ring_if_asleep(&mut self, idx: usize) -> Result<(), TransportError> {
+        let Some(out) = self.outbound[idx].as_ref() else { return Ok(()) };
         let flag = out.sleeping();
         if flag.load(Ordering::Relaxed) == SLEEPING
             && flag.compare_exchange(SLEEPING, RUNG, Ordering::AcqRel, Ordering::Relaxed).is_ok()
@@ -390,14 +399,7 @@ impl Transport for ShmTransport {
         // Pairs with the fence in prepare_sleep: either the receiver sees
         // our head, or we see its flag.
         fence(Ordering::SeqCst);
-        let flag = out.sleeping();
-        if flag.load(Ordering::Relaxed) == SLEEPING
-            && flag.compare_exchange(SLEEPING, RUNG, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-        {
-            self.doorbell.ring(&out.doorbell)?;
-            self.counters.doorbells_rung += 1;
-        }
-        Ok(())
+        self.ring_if_asleep(idx)
     }
 
     fn poll(&mut self, deliver: &mut dyn FnMut(Rank, &[u8])) -> Result<usize, TransportError> {

@@ -135,19 +135,25 @@ pub(crate) struct OwnSegment {
     path: Option<PathBuf>,
 }
 
+/// Create the file at `path` (under `/dev/shm`) for this process alone:
+/// exclusively (an existing file is an error, never reused), mode 0600,
+/// close-on-exec, and not through a symbolic link.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(path)
+}
+
 impl OwnSegment {
     /// Create `/dev/shm/<name>` exclusively with mode 0600, size it for `n`
     /// rings, map it and write the header.
     pub fn create(name: &str, n: usize, ring_bytes: usize, rank: u32) -> Result<Self, TransportError> {
         let path = Path::new("/dev/shm").join(name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| TransportError::io("create shm segment", e))?;
+        let file = create_private(&path).map_err(|e| TransportError::io("create shm segment", e))?;
         // From here on, remove the file again if anything fails.
         let cleanup = |e: TransportError| {
             let _ = std::fs::remove_file(&path);
