@@ -484,7 +484,7 @@ fn main() {
         })
         .filter(|(n, _)| !skips.iter().any(|s| n.contains(s.as_str())))
         .collect();
-    // No test here is #[ignore]d: `--ignored` selects none.
+    // No test here is ignored: `--ignored` selects none.
     if selected.is_empty() || args.iter().any(|a| a == "--ignored") {
         println!("\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored\n");
         return;

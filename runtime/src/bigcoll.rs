@@ -21,9 +21,10 @@
 //!   still in cache), then reads every other chunk from its owner's receive
 //!   buffer. Each rank moves 2 (p-1)/p of the vector and reduces (p-1)/p of
 //!   it, in two steps of latency.
-//! * **allreduce between two ranks** above `fastcoll`'s range and below
-//!   [`BIG_MIN`]: one exchange of the whole vector, received straight into
-//!   the result, the input reduced into it.
+//! * **allreduce between two ranks** above `fastcoll`'s range (below
+//!   [`BIG_MIN`] on one node, any size across nodes): one exchange of the
+//!   whole vector, received straight into the result, the input reduced
+//!   into it.
 //! * **alltoall**: every receive straight into its block, every send from
 //!   its block, all posted at once (no step-by-step exchange, so a peer that
 //!   is descheduled holds up only its own blocks).
@@ -72,15 +73,14 @@ enum Which {
     Alltoall,
 }
 
-/// Whether `RMPI_COLL_<NAME>` is set (read once per process).
+/// Whether `RMPI_COLL_<NAME>` is set.
 fn overridden(w: Which) -> bool {
-    static CELLS: [OnceLock<bool>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let (i, name) = match w {
-        Which::Bcast => (0, "BCAST"),
-        Which::Allreduce => (1, "ALLREDUCE"),
-        Which::Alltoall => (2, "ALLTOALL"),
-    };
-    *CELLS[i].get_or_init(|| std::env::var_os(format!("RMPI_COLL_{name}")).is_some())
+    crate::coll::coll_env(match w {
+        Which::Bcast => "BCAST",
+        Which::Allreduce => "ALLREDUCE",
+        Which::Alltoall => "ALLTOALL",
+    })
+    .is_some()
 }
 
 /// Whether `RMPI_TRANSPORT` routes this node's ranks through something
@@ -239,7 +239,9 @@ pub fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: 
         return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
     }
     let (n, one_node) = shape(comm)?;
-    if n == 2 && len < BIG_MIN {
+    // Two ranks: one exchange, unless they share a node and the vector is
+    // large (the reduce-scatter then halves each rank's reduction work).
+    if n == 2 && (len < BIG_MIN || !one_node) {
         return pair_allreduce(send, recv, op, comm).map(|_| true);
     }
     if len < BIG_MIN || n < 2 || !one_node {
@@ -314,7 +316,7 @@ pub fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: 
     Ok(true)
 }
 
-/// A medium allreduce between two ranks: one exchange of the whole vector,
+/// An allreduce between two ranks: one exchange of the whole vector,
 /// straight into `recv` (in place: into scratch), then my input reduced
 /// into it (the operator commutes, so both ranks get the same result).
 fn pair_allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) -> MpiResult<()> {

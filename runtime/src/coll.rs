@@ -22,6 +22,18 @@ pub const STEP_TAG_BITS: u32 = 12;
 
 /// The tag of step `step` (below `1 << STEP_TAG_BITS`) of the `seq`-th
 /// collective on a communicator.
+/// The value of `RMPI_COLL_<NAME>` (`name` upper-case, e.g. "ALLREDUCE"),
+/// read once per process; `None` when unset. The direct blocking paths
+/// (`shmcoll`, `bigcoll`, `fastcoll`) step aside when it is set, so the
+/// schedule's algorithm it names runs (or, for `shm`, the shared-memory one).
+pub(crate) fn coll_env(name: &str) -> Option<&'static str> {
+    const NAMES: [&str; 4] = ["BARRIER", "BCAST", "ALLREDUCE", "ALLTOALL"];
+    static VALUES: std::sync::OnceLock<[Option<String>; 4]> = std::sync::OnceLock::new();
+    let values = VALUES.get_or_init(|| NAMES.map(|n| std::env::var(format!("RMPI_COLL_{n}")).ok()));
+    let i = NAMES.iter().position(|&n| n == name).expect("a collective with a direct path");
+    values[i].as_deref()
+}
+
 pub(crate) fn coll_tag(seq: u32, step: u32) -> i32 {
     let seq = seq & ((1 << (31 - STEP_TAG_BITS)) - 1);
     ((seq << STEP_TAG_BITS) | step) as i32

@@ -1,16 +1,16 @@
 //! Small blocking collectives without a schedule: barrier (dissemination),
 //! allreduce (recursive doubling, commutative ops, power-of-two sizes) and
-//! bcast (binomial tree) of at most [`FAST_MAX`] bytes, and allreduce and
-//! bcast of any size between two ranks.
+//! bcast (binomial tree) of at most [`FAST_MAX`] bytes, and bcast of any
+//! size between two ranks (larger allreduces are `bigcoll`'s).
 //!
 //! Building and running a schedule costs more than the few messages of a
 //! small collective, so the blocking forms of these three run the same
 //! algorithms directly on the engine: each step posts its receive, sends
 //! (by the inline path when it can) and waits for both. Between two ranks
-//! these algorithms are also the best ones for large messages (one
-//! transfer each way, straight between the callers' buffers, by single
-//! copy where the kernel permits), and the direct path saves the copies
-//! into and out of a schedule's buffers. The traffic is
+//! the bcast is also the best algorithm for large messages (one transfer,
+//! straight between the callers' buffers, by single copy where the kernel
+//! permits), and the direct path saves the copies into and out of a
+//! schedule's buffers. The traffic is
 //! exactly a schedule's: the communicator's collective context (`ctx + 1`),
 //! a fresh sequence number in every tag, so these never match the messages
 //! of a nonblocking collective in flight on the same communicator.
@@ -18,8 +18,6 @@
 //! message size, the communicator size, the op's commutativity and the
 //! `RMPI_COLL_<NAME>` override (set: the schedule runs, so every algorithm
 //! can still be forced).
-
-use std::sync::OnceLock;
 
 use rmpi_collectives::ReduceOp;
 use rmpi_engine::buffer::{RecvBuf, SendBuf};
@@ -34,17 +32,9 @@ use crate::state::{block_on, with, Runtime};
 /// Largest message (bytes) the direct path takes.
 pub const FAST_MAX: usize = 2048;
 
-/// Whether `RMPI_COLL_<name>` is set (read once per process).
+/// Whether `RMPI_COLL_<name>` is set.
 fn overridden(name: &'static str) -> bool {
-    static BARRIER: OnceLock<bool> = OnceLock::new();
-    static ALLREDUCE: OnceLock<bool> = OnceLock::new();
-    static BCAST: OnceLock<bool> = OnceLock::new();
-    let cell = match name {
-        "BARRIER" => &BARRIER,
-        "ALLREDUCE" => &ALLREDUCE,
-        _ => &BCAST,
-    };
-    *cell.get_or_init(|| std::env::var_os(format!("RMPI_COLL_{name}")).is_some())
+    crate::coll::coll_env(name).is_some()
 }
 
 /// The communicator's collective context, group, rank, and a fresh sequence number.
@@ -145,22 +135,14 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) 
         return Ok(false);
     }
     let n = with(|rt| Ok(rt.tables.comm(comm)?.group.len()))?;
-    if !n.is_power_of_two() || (send.len() > FAST_MAX && n != 2) {
+    // Larger ones between two ranks are `bigcoll`'s (one exchange).
+    if !n.is_power_of_two() || send.len() > FAST_MAX {
         return Ok(false);
     }
     let (ctx, group, me, seq) = begin(comm)?;
     recv.copy_from_slice(send);
     let mut small = [0u8; FAST_MAX];
-    let mut large = Vec::new();
-    let tmp: &mut [u8] = if send.len() <= FAST_MAX {
-        &mut small[..send.len()]
-    } else {
-        // Large, between two ranks: a scratch buffer kept for the next call
-        // (a fresh one would cost a page fault per 4 KiB every time).
-        large = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        large.resize(send.len(), 0);
-        &mut large[..]
-    };
+    let tmp = &mut small[..send.len()];
     let mut mask = 1;
     let mut step = 0;
     while mask < n {
@@ -172,15 +154,7 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) 
         mask *= 2;
         step += 1;
     }
-    if !large.is_empty() {
-        SCRATCH.with(|s| *s.borrow_mut() = large);
-    }
     Ok(true)
-}
-
-thread_local! {
-    /// The receive scratch of large two-rank allreduces, kept between calls.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `MPI_Bcast` by a binomial tree rooted at `root`. Returns false if the

@@ -80,12 +80,12 @@ fn enabled(kind: Kind) -> bool {
     static FLAGS: OnceLock<[bool; 3]> = OnceLock::new();
     let flags = FLAGS.get_or_init(|| {
         let off = std::env::var("RMPI_SHMCOLL").is_ok_and(|v| matches!(v.trim(), "0" | "off" | "no" | "false"));
-        let one = |name: &str| match std::env::var(format!("RMPI_COLL_{}", name.to_ascii_uppercase())) {
-            Ok(v) => {
+        let one = |name: &str| match crate::coll::coll_env(&name.to_ascii_uppercase()) {
+            Some(v) => {
                 let v = v.trim();
                 v.is_empty() || v == "shm" || v == format!("{name}:shm")
             }
-            Err(_) => true,
+            None => true,
         };
         [!off && one("barrier"), !off && one("allreduce"), !off && one("bcast")]
     });
