@@ -23,7 +23,9 @@
 //! Sleeping: the completion queues are opened with `FI_WAIT_FD` when the
 //! provider allows it; `prepare_sleep` asks `fi_trywait` whether blocking
 //! on their descriptors is safe. Without wait descriptors a timer
-//! descriptor ends every sleep after [`POLL_INTERVAL`].
+//! descriptor ends every sleep after [`POLL_INTERVAL`]; with the sockets
+//! provider, whose descriptors can miss a completion, a timer ends a sleep
+//! after [`SOCKETS_NET`].
 //!
 //! Caps: packets up to [`DEFAULT_MAX_PACKET`] (`RMPI_OFI_MAX_PACKET`),
 //! eager limit [`EAGER_LIMIT`]. Large messages use the engine's rendezvous:
@@ -69,6 +71,10 @@ const SMALL_SLOTS: usize = 64;
 const LARGE_SLOTS: usize = 16;
 /// Longest sleep without a wait descriptor.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(1);
+/// Longest sleep with the sockets provider (see [`Waiting::FdsWithNet`]):
+/// long enough that an idle rank stays quiet, short enough that a missed
+/// signal costs a second, not a hang.
+pub const SOCKETS_NET: Duration = Duration::from_secs(1);
 /// Default `RMPI_OFI_CONNECT_TIMEOUT` (seconds): a peer whose first sends
 /// stay unanswered this long is reported unreachable.
 pub const DEFAULT_CONNECT_TIMEOUT_SECS: usize = 60;
@@ -149,8 +155,24 @@ struct Peer {
 enum Waiting {
     /// Wait descriptors of the receive and send completion queues.
     Fds(RawFd, RawFd),
+    /// The same, plus a timer that ends a sleep after [`SOCKETS_NET`]: the
+    /// sockets provider (a testing provider, deprecated in libfabric) now
+    /// and then leaves its descriptors unsignalled for a completion its
+    /// progress thread posts after `fi_trywait` allowed sleeping (the
+    /// conformance test's all-to-all then stalled for its whole 10 s bound).
+    FdsWithNet(RawFd, RawFd, OwnedFd),
     /// No wait objects: sleep on a timer.
     Timer(OwnedFd),
+}
+
+/// Arm the one-shot timer `fd` to expire after `d`; false if that failed.
+fn arm(fd: &OwnedFd, d: Duration) -> bool {
+    let it = libc::itimerspec {
+        it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+        it_value: libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long },
+    };
+    // SAFETY: a timerfd we own; valid itimerspec.
+    unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &it, std::ptr::null_mut()) == 0 }
 }
 
 fn fail(op: &'static str, msg: String) -> TransportError {
@@ -348,9 +370,16 @@ impl OfiTransport {
             fds.1 = fd;
             if a == 0 && b == 0 && fds.0 >= 0 && fds.1 >= 0 {
                 self.waiting = Waiting::Fds(fds.0, fds.1);
+                if info::core_provider(&self.offer.provider) == "sockets" {
+                    let t = libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC);
+                    if t < 0 {
+                        return Err(TransportError::io("timerfd_create", std::io::Error::last_os_error()));
+                    }
+                    self.waiting = Waiting::FdsWithNet(fds.0, fds.1, OwnedFd::from_raw_fd(t));
+                }
             }
         }
-        if !matches!(self.waiting, Waiting::Fds(a, b) if a >= 0 && b >= 0) {
+        if !matches!(self.waiting, Waiting::Fds(a, b) | Waiting::FdsWithNet(a, b, _) if a >= 0 && b >= 0) {
             for cq in [&mut self.cq_rx, &mut self.cq_tx] {
                 if !cq.is_null() {
                     api::fi_close(&mut (**cq).fid);
@@ -433,6 +462,7 @@ impl OfiTransport {
             if self.rma.enabled { ", fi_read rendezvous" } else { "" },
             match self.waiting {
                 Waiting::Fds(..) => "fd",
+                Waiting::FdsWithNet(..) => "fd (1 s net)",
                 Waiting::Timer(_) => "timed",
             }
         )
@@ -821,21 +851,9 @@ impl Transport for OfiTransport {
             return false;
         }
         match &self.waiting {
-            Waiting::Fds(..) => {
-                let mut fids: [*mut fid; 2] =
-                    // SAFETY: live CQs.
-                    unsafe { [&mut (*self.cq_rx).fid, &mut (*self.cq_tx).fid] };
-                // SAFETY: live fabric and CQs.
-                unsafe { api::fi_trywait(self.fabric, &mut fids) == 0 }
-            }
-            Waiting::Timer(fd) => {
-                let it = libc::itimerspec {
-                    it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
-                    it_value: libc::timespec { tv_sec: 0, tv_nsec: POLL_INTERVAL.as_nanos() as libc::c_long },
-                };
-                // SAFETY: a timerfd we own; valid itimerspec.
-                unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &it, std::ptr::null_mut()) == 0 }
-            }
+            Waiting::Fds(..) => self.trywait(),
+            Waiting::FdsWithNet(_, _, t) => self.trywait() && arm(t, SOCKETS_NET),
+            Waiting::Timer(fd) => arm(fd, POLL_INTERVAL),
         }
     }
 
@@ -845,12 +863,17 @@ impl Transport for OfiTransport {
                 out.push(*a);
                 out.push(*b);
             }
+            Waiting::FdsWithNet(a, b, t) => {
+                out.push(*a);
+                out.push(*b);
+                out.push(t.as_raw_fd());
+            }
             Waiting::Timer(fd) => out.push(fd.as_raw_fd()),
         }
     }
 
     fn end_sleep(&mut self) {
-        if let Waiting::Timer(fd) = &self.waiting {
+        if let Waiting::Timer(fd) | Waiting::FdsWithNet(_, _, fd) = &self.waiting {
             let mut v = [0u8; 8];
             // SAFETY: nonblocking read of the timer's expiry count into 8 bytes.
             unsafe { libc::read(fd.as_raw_fd(), v.as_mut_ptr().cast(), 8) };
@@ -863,6 +886,14 @@ impl Transport for OfiTransport {
 }
 
 impl OfiTransport {
+    /// Whether blocking on the completion queues' descriptors is safe now.
+    fn trywait(&self) -> bool {
+        let mut fids: [*mut fid; 2] =
+            // SAFETY: live CQs.
+            unsafe { [&mut (*self.cq_rx).fid, &mut (*self.cq_tx).fid] };
+        // SAFETY: live fabric and CQs.
+        unsafe { api::fi_trywait(self.fabric, &mut fids) == 0 }
+    }
     /// A send to `peer` now waits in a slot.
     fn unfinished(&mut self, peer: Rank) {
         if let Some(p) = self.peers.get_mut(&peer) {
