@@ -331,7 +331,11 @@ pub fn sleepy_all_to_all(group: Group) {
                         }
                         t.end_sleep();
                     }
-                    assert!(start.elapsed() < DEADLINE, "rank {me} stuck");
+                    assert!(
+                        start.elapsed() < DEADLINE,
+                        "rank {me} stuck: sent {next:?}, received per source {:?}, {sleeps} sleeps",
+                        checker.next
+                    );
                 }
                 // Keep the transport serviced until everyone is done.
                 finished.fetch_add(1, Ordering::AcqRel);
@@ -343,14 +347,21 @@ pub fn sleepy_all_to_all(group: Group) {
                         wait_readable(&fds, Some(Duration::from_millis(5))).unwrap();
                     }
                     t.end_sleep();
-                    assert!(start.elapsed() < DEADLINE, "rank {me} stuck at the end");
+                    assert!(start.elapsed() < DEADLINE, "rank {me} stuck at the end ({sleeps} sleeps before)");
                 }
                 (received, sleeps, t.counters())
             })
         })
         .collect();
-    for h in handles {
-        let (received, _sleeps, c) = h.join().unwrap();
+    // Join every rank before judging, so the report names each stuck one.
+    let outcomes: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().err())
+        .map(|e| e.downcast_ref::<String>().cloned().unwrap_or_else(|| "a rank panicked".into()))
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("; "));
+    for (received, _sleeps, c) in outcomes.into_iter().flatten() {
         assert_eq!(received, count * (n as u64 - 1));
         assert_eq!(c.packets_sent, count * (n as u64 - 1));
     }
@@ -358,14 +369,16 @@ pub fn sleepy_all_to_all(group: Group) {
 
 macro_rules! conformance {
     ($name:ident, $make:expr) => {
-        conformance!($name, $make, quiet_when_idle: true, pushes_back: true);
+        conformance!($name, $make, quiet_when_idle: true, pushes_back: true, all_to_all: true);
     };
     // `quiet_when_idle: false` for a transport that can only sleep on a
     // timer (libfabric's shm provider has no wait descriptors);
     // `pushes_back: false` for one whose receiving side buffers without
     // bound while its owner does not poll (libfabric's sockets provider:
-    // its progress thread takes every message in).
-    ($name:ident, $make:expr, quiet_when_idle: $quiet:expr, pushes_back: $bounded:expr) => {
+    // its progress thread takes every message in); `all_to_all: false`
+    // for one that can deadlock under a many-to-many flood (see
+    // `ofi_sockets` below).
+    ($name:ident, $make:expr, quiet_when_idle: $quiet:expr, pushes_back: $bounded:expr, all_to_all: $a2a:expr) => {
         mod $name {
             use super::*;
 
@@ -407,7 +420,7 @@ macro_rules! conformance {
             }
             #[test]
             fn sleepy_all_to_all() {
-                if let Some(g) = skip_empty($make(4)) {
+                if let Some(g) = skip_empty($make(4)).filter(|_| $a2a) {
                     super::sleepy_all_to_all(g);
                 }
             }
@@ -442,5 +455,14 @@ fn ofi_group(n: usize, provider: &str) -> Group {
 conformance!(shm, shm_group);
 conformance!(tcp, tcp_group);
 conformance!(ofi_tcp, |n| ofi_group(n, "tcp"));
-conformance!(ofi_sockets, |n| ofi_group(n, "sockets"), quiet_when_idle: true, pushes_back: false);
-conformance!(ofi_shm, |n| ofi_group(n, "shm"), quiet_when_idle: false, pushes_back: true);
+// libfabric's sockets provider (1.17) can deadlock under the all-to-all
+// flood, rmpi or not: its progress thread waits (MSG_PEEK) for a whole
+// 24-byte header of which only a few bytes have arrived, consuming nothing,
+// while the rest sits in the sender's socket behind a zero receive window
+// (on loopback a partly read 64 KiB segment still holds the receive
+// buffer's space, and the kernel advertises no window below one segment).
+// Seen about once in 30 runs on a loaded machine (`ss -i`: `notsent`,
+// `rwnd_limited` 99%, backoff 5; the receiving socket holds 11 bytes).
+// rmpi never picks this provider by itself (`is_fabric`).
+conformance!(ofi_sockets, |n| ofi_group(n, "sockets"), quiet_when_idle: true, pushes_back: false, all_to_all: false);
+conformance!(ofi_shm, |n| ofi_group(n, "shm"), quiet_when_idle: false, pushes_back: true, all_to_all: true);
