@@ -983,7 +983,9 @@ pub fn alltoall(send: &[u8], recv: &mut [u8], comm: CommId) -> MpiResult<()> {
     if send.len() != recv.len() || !send.len().is_multiple_of(size) {
         return err(ErrorClass::Count, "alltoall buffers are not one block per rank");
     }
-    if crate::bigcoll::alltoall(send, recv, send.len() / size, comm)? {
+    if crate::shmcoll::alltoall(Some(send), recv, send.len() / size, comm)?
+        || crate::bigcoll::alltoall(send, recv, send.len() / size, comm)?
+    {
         return Ok(());
     }
     let data = rmpi_collectives::pool::copy_of(send);
@@ -1013,6 +1015,16 @@ pub fn allreduce_shm(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, co
         return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
     }
     crate::shmcoll::allreduce(send, recv, op, comm)
+}
+
+/// `MPI_Alltoall` over shared memory only (see [`barrier_shm`]); `send`
+/// `None` takes the input from `recv` (`MPI_IN_PLACE`).
+pub fn alltoall_shm(send: Option<&[u8]>, recv: &mut [u8], comm: CommId) -> MpiResult<bool> {
+    let size = comm_size(comm)? as usize;
+    if send.is_some_and(|s| s.len() != recv.len()) || !recv.len().is_multiple_of(size) {
+        return err(ErrorClass::Count, "alltoall buffers are not one block per rank");
+    }
+    crate::shmcoll::alltoall(send, recv, recv.len() / size, comm)
 }
 
 /// Start a nonblocking collective whose output (if any) goes to `out`.

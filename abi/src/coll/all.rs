@@ -169,6 +169,11 @@ unsafe fn alltoall<C: CInt, D: CInt>(
     comm: MpiComm,
     form: Form,
 ) -> AbiResult<()> {
+    if let (Form::Blocking, Side::Equal(sc, sdt), Side::Equal(rc, rdt)) = (form, &send, &recv) {
+        if super::shm::alltoall(sbuf, *sc, *sdt, rbuf, *rc, *rdt, comm)? {
+            return Ok(());
+        }
+    }
     let p = locate(comm)?;
     let n = peers(&p);
     if let (Form::Blocking, Place::Intra { c, .. }, Side::Equal(sc, sdt), Side::Equal(rc, rdt)) =

@@ -20,6 +20,13 @@
 //!   it; readers copy out and record what they consumed. The root may run
 //!   ahead until it would reuse a slot a member has not finished with.
 //!
+//! * alltoall (`alltoall.rs`, equal blocks): each member writes its row
+//!   (its blocks for the others; up to 56 bytes in its arrival cell, else
+//!   in a row of its own, `ALLTOALL_ROW` bytes per parity) and stamps its
+//!   arrival cell as allreduce does; each member copies its block out of
+//!   every other row as soon as that row is stamped. Blocks whose row does
+//!   not fit go as a sequence of such steps, one piece of every block each.
+//!
 //! No lock and no system call on the way; waiting (`wait`) spins briefly
 //! (not at all when ranks outnumber cores), then goes through the
 //! runtime's `block_on`, which keeps point-to-point and one-sided traffic
@@ -39,6 +46,7 @@
 //! so they cannot cross-match it.
 
 mod allreduce;
+mod alltoall;
 mod area;
 mod bcast;
 
@@ -73,11 +81,12 @@ enum Kind {
     Barrier,
     Allreduce,
     Bcast,
+    Alltoall,
 }
 
 /// Whether the path may serve `kind`, from the environment (read once).
 fn enabled(kind: Kind) -> bool {
-    static FLAGS: OnceLock<[bool; 3]> = OnceLock::new();
+    static FLAGS: OnceLock<[bool; 4]> = OnceLock::new();
     let flags = FLAGS.get_or_init(|| {
         let off = std::env::var("RMPI_SHMCOLL").is_ok_and(|v| matches!(v.trim(), "0" | "off" | "no" | "false"));
         let one = |name: &str| match crate::coll::coll_env(&name.to_ascii_uppercase()) {
@@ -87,7 +96,7 @@ fn enabled(kind: Kind) -> bool {
             }
             None => true,
         };
-        [!off && one("barrier"), !off && one("allreduce"), !off && one("bcast")]
+        [!off && one("barrier"), !off && one("allreduce"), !off && one("bcast"), !off && one("alltoall")]
     });
     flags[kind as usize]
 }
@@ -257,5 +266,24 @@ pub(crate) fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<bool> 
     for piece in buf.chunks_mut(area::BCAST_MAX) {
         bcast::run(&area, piece, root as usize)?;
     }
+    Ok(true)
+}
+
+/// Largest block (bytes per pair) the alltoall path takes; larger ones go
+/// to bigcoll's single-copy rendezvous.
+const ALLTOALL_MAX: usize = 1 << 20;
+
+/// `MPI_Alltoall` of `block`-byte blocks over shared memory; `send` `None`
+/// means the input is in `recv` (`MPI_IN_PLACE`). Both hold one block per
+/// member. False: the path does not apply.
+pub(crate) fn alltoall(send: Option<&[u8]>, recv: &mut [u8], block: usize, comm: CommId) -> MpiResult<bool> {
+    if !enabled(Kind::Alltoall) || block > ALLTOALL_MAX {
+        return Ok(false);
+    }
+    let Some(area) = area_of(comm)? else { return Ok(false) };
+    if recv.len() != area.n * block || send.is_some_and(|s| s.len() != recv.len()) {
+        return Ok(false);
+    }
+    alltoall::run(&area, send, recv, block)?;
     Ok(true)
 }
