@@ -1019,12 +1019,14 @@ pub fn allreduce_shm(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, co
 
 /// `MPI_Alltoall` over shared memory only (see [`barrier_shm`]); `send`
 /// `None` takes the input from `recv` (`MPI_IN_PLACE`).
-pub fn alltoall_shm(send: Option<&[u8]>, recv: &mut [u8], comm: CommId) -> MpiResult<bool> {
-    let size = comm_size(comm)? as usize;
-    if send.is_some_and(|s| s.len() != recv.len()) || !recv.len().is_multiple_of(size) {
-        return err(ErrorClass::Count, "alltoall buffers are not one block per rank");
-    }
-    crate::shmcoll::alltoall(send, recv, recv.len() / size, comm)
+/// The buffers are raw because the caller need not know the size.
+///
+/// # Safety
+/// `recv` (and `send` unless `None`) hold one `block`-byte block per rank
+/// of `comm`, and do not overlap.
+pub unsafe fn alltoall_shm(send: Option<*const u8>, recv: *mut u8, block: usize, comm: CommId) -> MpiResult<bool> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { crate::shmcoll::alltoall_raw(send.unwrap_or(std::ptr::null()), recv, block, comm) }
 }
 
 /// Start a nonblocking collective whose output (if any) goes to `out`.

@@ -175,6 +175,11 @@ pub fn alltoall(
     let block = rc as usize * rsize;
     let send_lb = if in_place {
         None
+    } else if sdt == rdt {
+        match sc == rc {
+            true => Some(rlb),
+            false => return Ok(false),
+        }
     } else {
         let (ssize, slb) = dense_layout(sdt)?;
         match slb {
@@ -182,13 +187,11 @@ pub fn alltoall(
             _ => return Ok(false),
         }
     };
-    let n = api::comm_size(c)? as usize * block;
     // SAFETY: MPI gives one block of `count` dense items per member at
-    // each buffer: `n` bytes from the address plus the true lower bound;
-    // a separate send buffer does not overlap the receive one.
-    let (send, recv) = unsafe {
-        let send = send_lb.map(|lb| std::slice::from_raw_parts((sbuf as *const u8).offset(lb), n));
-        (send, std::slice::from_raw_parts_mut((rbuf as *mut u8).offset(rlb), n))
-    };
-    Ok(api::alltoall_shm(send, recv, c)?)
+    // each buffer, from the address plus the true lower bound; a separate
+    // send buffer does not overlap the receive one.
+    unsafe {
+        let send = send_lb.map(|lb| (sbuf as *const u8).offset(lb));
+        Ok(api::alltoall_shm(send, (rbuf as *mut u8).offset(rlb), block, c)?)
+    }
 }

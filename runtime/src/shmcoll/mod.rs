@@ -287,3 +287,23 @@ pub(crate) fn alltoall(send: Option<&[u8]>, recv: &mut [u8], block: usize, comm:
     alltoall::run(&area, send, recv, block)?;
     Ok(true)
 }
+
+/// [`alltoall`] on raw buffers (`send` null: in place), for callers that
+/// do not know the communicator's size.
+///
+/// # Safety
+/// `recv` (and `send` unless null) hold one `block`-byte block per member
+/// of `comm`, and do not overlap.
+pub(crate) unsafe fn alltoall_raw(send: *const u8, recv: *mut u8, block: usize, comm: CommId) -> MpiResult<bool> {
+    if !enabled(Kind::Alltoall) || block > ALLTOALL_MAX {
+        return Ok(false);
+    }
+    let Some(area) = area_of(comm)? else { return Ok(false) };
+    let len = area.n * block;
+    // SAFETY: per this function's contract.
+    let (send, recv) = unsafe {
+        ((!send.is_null()).then(|| std::slice::from_raw_parts(send, len)), std::slice::from_raw_parts_mut(recv, len))
+    };
+    alltoall::run(&area, send, recv, block)?;
+    Ok(true)
+}
