@@ -1,7 +1,7 @@
 /* The blocking alltoall of equal blocks on communicators whose members share
  * a node (the shared-memory path, runtime/src/shmcoll/alltoall.rs) and
  * around it: block sizes on both sides of the inline row (56 bytes), the
- * row (256 KiB, so several pieces per block) and the path's limit (1 MiB),
+ * row (512 KiB, so several pieces per block) and the path's limit (4 MiB),
  * odd sizes, in place and not, dense and non-dense datatypes (different on
  * the two sides), on the world, split and duplicated communicators, many
  * consecutive calls mixed with bcast, allreduce and barrier. Every received
@@ -90,7 +90,7 @@ static void typed(MPI_Comm comm, int count, int round) {
 static void sizes(MPI_Comm comm, int round) {
     int n;
     MPI_Comm_size(comm, &n);
-    size_t row = 256 * 1024;
+    size_t row = 512 * 1024;
     size_t per = n > 1 ? row / (n - 1) : row;
     size_t list[] = {0,
                      1,
@@ -108,10 +108,11 @@ static void sizes(MPI_Comm comm, int round) {
                      65537,
                      per / 64 * 64 * 2 + 5,
                      (size_t)1 << 20,
-                     ((size_t)1 << 20) + 1};
+                     (size_t)4 << 20,
+                     ((size_t)4 << 20) + 1};
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         /* keep the largest ones to small communicators (memory, time) */
-        if (list[i] > 300000 && n > 4) continue;
+        if ((list[i] > 600000 && n > 4) || (list[i] > 2000000 && n > 3)) continue;
         one(comm, list[i], 0, round + (int)i);
         one(comm, list[i], 1, round + (int)i + 1);
     }
