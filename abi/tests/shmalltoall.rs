@@ -4,7 +4,8 @@
 //! the path's inline row, row and limit, in place, mixed datatypes, many
 //! calls interleaved with the other shared-memory collectives; and the same
 //! values with the path forced, turned off, and over TCP (where it does not
-//! apply).
+//! apply). The blocking allgather, the same path with one row for all
+//! readers, likewise.
 
 mod common;
 
@@ -32,7 +33,8 @@ fn values_at_every_size_in_place_mixed_types_interleaved() {
 
 #[test]
 fn forced_off_and_over_tcp_give_the_same_values() {
-    passes(3, &[("RMPI_COLL_ALLTOALL", "shm")]);
+    passes(3, &[("RMPI_COLL_ALLTOALL", "shm"), ("RMPI_COLL_ALLGATHER", "shm")]);
+    passes(3, &[("RMPI_COLL_ALLGATHER", "ring")]);
     passes(2, &[("RMPI_COLL_ALLTOALL", "alltoall:shm")]);
     passes(3, &[("RMPI_SHMCOLL", "0")]);
     passes(4, &[("RMPI_COLL_ALLTOALL", "pairwise")]);

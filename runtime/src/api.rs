@@ -1029,6 +1029,18 @@ pub unsafe fn alltoall_shm(send: Option<*const u8>, recv: *mut u8, block: usize,
     unsafe { crate::shmcoll::alltoall_raw(send.unwrap_or(std::ptr::null()), recv, block, comm) }
 }
 
+/// `MPI_Allgather` over shared memory only (see [`barrier_shm`]): `send`
+/// (one block; `None`: in place, already block `rank` of `recv`) to every
+/// rank.
+///
+/// # Safety
+/// `recv` holds one `block`-byte block per rank of `comm`, `send` (unless
+/// `None`) one block; they do not overlap.
+pub unsafe fn allgather_shm(send: Option<*const u8>, recv: *mut u8, block: usize, comm: CommId) -> MpiResult<bool> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { crate::shmcoll::allgather_raw(send.unwrap_or(std::ptr::null()), recv, block, comm) }
+}
+
 /// Start a nonblocking collective whose output (if any) goes to `out`.
 fn start_nonblocking(
     comm: CommId,

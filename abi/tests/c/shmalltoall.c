@@ -4,7 +4,8 @@
  * row (512 KiB, so several pieces per block) and the path's limit (4 MiB),
  * odd sizes, in place and not, dense and non-dense datatypes (different on
  * the two sides), on the world, split and duplicated communicators, many
- * consecutive calls mixed with bcast, allreduce and barrier. Every received
+ * consecutive calls mixed with bcast, allreduce and barrier. The blocking
+ * allgather (the same path with one row for all) likewise. Every received
  * byte is checked. */
 #include <stdint.h>
 
@@ -49,6 +50,70 @@ static void one(MPI_Comm comm, size_t block, int in_place, int round) {
     }
     check_recv(r, me, n, block, round);
     CHECK(r[total] == 0xa5);
+    free(s);
+    free(r);
+}
+
+/* One allgather of `block` bytes per rank, in place or not. */
+static void gather_one(MPI_Comm comm, size_t block, int in_place, int round) {
+    int me, n;
+    MPI_Comm_rank(comm, &me);
+    MPI_Comm_size(comm, &n);
+    size_t total = block * n;
+    unsigned char *s = malloc(block + 1), *r = malloc(total + 1);
+    CHECK(s && r);
+    r[total] = 0x5a;
+    memset(r, 0, total);
+    for (size_t i = 0; i < block; i++) s[i] = val(me, 0, i, round);
+    if (in_place) {
+        memcpy(r + me * block, s, block);
+        CHECK(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, r, (int)block, MPI_BYTE, comm) == MPI_SUCCESS);
+    } else {
+        CHECK(MPI_Allgather(s, (int)block, MPI_BYTE, r, (int)block, MPI_BYTE, comm) == MPI_SUCCESS);
+    }
+    for (int src = 0; src < n; src++)
+        for (size_t i = 0; i < block; i++) CHECK(r[src * block + i] == val(src, 0, i, round));
+    CHECK(r[total] == 0x5a);
+    free(s);
+    free(r);
+}
+
+/* Allgather of `count` ints, received through a vector type on odd ranks
+ * (in place on ranks 1 and 2 mod 4). */
+static void gather_typed(MPI_Comm comm, int count, int round) {
+    int me, n;
+    MPI_Comm_rank(comm, &me);
+    MPI_Comm_size(comm, &n);
+    int *s = malloc(sizeof(int) * count + 1), *r = malloc(sizeof(int) * 2 * count * n + 1);
+    CHECK(s && r);
+    for (int i = 0; i < count; i++) s[i] = me * 1000003 + i + round;
+    MPI_Datatype t;
+    if (me % 2) {
+        MPI_Datatype v;
+        MPI_Type_vector(count, 1, 2, MPI_INT, &v);
+        MPI_Type_create_resized(v, 0, (MPI_Aint)sizeof(int) * 2 * count, &t);
+        MPI_Type_free(&v);
+    } else {
+        MPI_Type_contiguous(count, MPI_INT, &t);
+    }
+    MPI_Type_commit(&t);
+    for (int i = 0; i < 2 * count * n; i++) r[i] = -1;
+    int ip = me % 4 == 1 || me % 4 == 2;
+    if (ip) {
+        for (int i = 0; i < count; i++) {
+            if (me % 2) r[me * 2 * count + 2 * i] = s[i];
+            else r[me * count + i] = s[i];
+        }
+        CHECK(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, r, 1, t, comm) == MPI_SUCCESS);
+    } else {
+        CHECK(MPI_Allgather(s, count, MPI_INT, r, 1, t, comm) == MPI_SUCCESS);
+    }
+    for (int src = 0; src < n; src++)
+        for (int i = 0; i < count; i++) {
+            int got = me % 2 ? r[src * 2 * count + 2 * i] : r[src * count + i];
+            CHECK(got == src * 1000003 + i + round);
+        }
+    MPI_Type_free(&t);
     free(s);
     free(r);
 }
@@ -115,6 +180,8 @@ static void sizes(MPI_Comm comm, int round) {
         if ((list[i] > 600000 && n > 4) || (list[i] > 2000000 && n > 3)) continue;
         one(comm, list[i], 0, round + (int)i);
         one(comm, list[i], 1, round + (int)i + 1);
+        gather_one(comm, list[i], 0, round + (int)i);
+        gather_one(comm, list[i], 1, round + (int)i + 2);
     }
 }
 
@@ -140,6 +207,8 @@ static void mixed(MPI_Comm comm, int rounds) {
         }
         if (k % 7 == 3) CHECK(MPI_Barrier(comm) == MPI_SUCCESS);
         if (k % 11 == 5) typed(comm, 3 + k % 5, k);
+        if (k % 3 == 1) gather_one(comm, block, k % 2, k);
+        if (k % 13 == 7) gather_typed(comm, 2 + k % 7, k);
     }
 }
 
@@ -153,6 +222,8 @@ int main(int argc, char **argv) {
     typed(MPI_COMM_WORLD, 1, 0);
     typed(MPI_COMM_WORLD, 17, 1);
     typed(MPI_COMM_WORLD, 5000, 2);
+    gather_typed(MPI_COMM_WORLD, 1, 3);
+    gather_typed(MPI_COMM_WORLD, 40000, 4);
     mixed(MPI_COMM_WORLD, 400);
 
     MPI_Comm half, dup;

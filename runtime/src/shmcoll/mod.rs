@@ -26,6 +26,8 @@
 //!   arrival cell as allreduce does; each member copies its block out of
 //!   every other row as soon as that row is stamped. Blocks whose row does
 //!   not fit go as a sequence of such steps, one piece of every block each.
+//!   Allgather (same file) is the same with a row of one block, which
+//!   every member reads.
 //!
 //! No lock and no system call on the way; waiting (`wait`) spins briefly
 //! (not at all when ranks outnumber cores), then goes through the
@@ -82,11 +84,12 @@ enum Kind {
     Allreduce,
     Bcast,
     Alltoall,
+    Allgather,
 }
 
 /// Whether the path may serve `kind`, from the environment (read once).
 fn enabled(kind: Kind) -> bool {
-    static FLAGS: OnceLock<[bool; 4]> = OnceLock::new();
+    static FLAGS: OnceLock<[bool; 5]> = OnceLock::new();
     let flags = FLAGS.get_or_init(|| {
         let off = std::env::var("RMPI_SHMCOLL").is_ok_and(|v| matches!(v.trim(), "0" | "off" | "no" | "false"));
         let one = |name: &str| match crate::coll::coll_env(&name.to_ascii_uppercase()) {
@@ -96,7 +99,13 @@ fn enabled(kind: Kind) -> bool {
             }
             None => true,
         };
-        [!off && one("barrier"), !off && one("allreduce"), !off && one("bcast"), !off && one("alltoall")]
+        [
+            !off && one("barrier"),
+            !off && one("allreduce"),
+            !off && one("bcast"),
+            !off && one("alltoall"),
+            !off && one("allgather"),
+        ]
     });
     flags[kind as usize]
 }
@@ -307,5 +316,27 @@ pub(crate) unsafe fn alltoall_raw(send: *const u8, recv: *mut u8, block: usize, 
         ((!send.is_null()).then(|| std::slice::from_raw_parts(send, len)), std::slice::from_raw_parts_mut(recv, len))
     };
     alltoall::run(&area, send, recv, block)?;
+    Ok(true)
+}
+
+/// `MPI_Allgather` of `block`-byte blocks over shared memory: `send` (one
+/// block; null: in place, already block `me` of `recv`) to every member.
+///
+/// # Safety
+/// `recv` holds one `block`-byte block per member of `comm`, `send`
+/// (unless null) one block; they do not overlap.
+pub(crate) unsafe fn allgather_raw(send: *const u8, recv: *mut u8, block: usize, comm: CommId) -> MpiResult<bool> {
+    if !enabled(Kind::Allgather) || block > ALLTOALL_MAX {
+        return Ok(false);
+    }
+    let Some(area) = area_of(comm)? else { return Ok(false) };
+    // SAFETY: per this function's contract.
+    let (send, recv) = unsafe {
+        (
+            (!send.is_null()).then(|| std::slice::from_raw_parts(send, block)),
+            std::slice::from_raw_parts_mut(recv, area.n * block),
+        )
+    };
+    alltoall::allgather(&area, send, recv, block)?;
     Ok(true)
 }
