@@ -983,7 +983,9 @@ pub fn alltoall(send: &[u8], recv: &mut [u8], comm: CommId) -> MpiResult<()> {
     if send.len() != recv.len() || !send.len().is_multiple_of(size) {
         return err(ErrorClass::Count, "alltoall buffers are not one block per rank");
     }
-    if crate::bigcoll::alltoall(send, recv, send.len() / size, comm)? {
+    if crate::shmcoll::alltoall(Some(send), recv, send.len() / size, comm)?
+        || crate::bigcoll::alltoall(send, recv, send.len() / size, comm)?
+    {
         return Ok(());
     }
     let data = rmpi_collectives::pool::copy_of(send);
@@ -1013,6 +1015,30 @@ pub fn allreduce_shm(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, co
         return err(ErrorClass::Count, "send and receive buffers of an allreduce differ in size");
     }
     crate::shmcoll::allreduce(send, recv, op, comm)
+}
+
+/// `MPI_Alltoall` over shared memory only (see [`barrier_shm`]); `send`
+/// `None` takes the input from `recv` (`MPI_IN_PLACE`).
+/// The buffers are raw because the caller need not know the size.
+///
+/// # Safety
+/// `recv` (and `send` unless `None`) hold one `block`-byte block per rank
+/// of `comm`, and do not overlap.
+pub unsafe fn alltoall_shm(send: Option<*const u8>, recv: *mut u8, block: usize, comm: CommId) -> MpiResult<bool> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { crate::shmcoll::alltoall_raw(send.unwrap_or(std::ptr::null()), recv, block, comm) }
+}
+
+/// `MPI_Allgather` over shared memory only (see [`barrier_shm`]): `send`
+/// (one block; `None`: in place, already block `rank` of `recv`) to every
+/// rank.
+///
+/// # Safety
+/// `recv` holds one `block`-byte block per rank of `comm`, `send` (unless
+/// `None`) one block; they do not overlap.
+pub unsafe fn allgather_shm(send: Option<*const u8>, recv: *mut u8, block: usize, comm: CommId) -> MpiResult<bool> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { crate::shmcoll::allgather_raw(send.unwrap_or(std::ptr::null()), recv, block, comm) }
 }
 
 /// Start a nonblocking collective whose output (if any) goes to `out`.

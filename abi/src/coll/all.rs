@@ -62,6 +62,11 @@ unsafe fn allgather<C: CInt, D: CInt>(
 ) -> AbiResult<()> {
     let p = locate(comm)?;
     let n = peers(&p);
+    if let (Form::Blocking, Place::Intra { c, .. }, None) = (form, &p, counts) {
+        if shm_allgather(sbuf, sc, sdt, rbuf, rc, rdt, *c, n)? {
+            return Ok(());
+        }
+    }
     let blocks = match counts {
         None => Blocks::uniform(&Items::new(rbuf, rc, rdt)?, n, rc)?,
         Some((cs, ds)) => {
@@ -98,6 +103,53 @@ unsafe fn allgather<C: CInt, D: CInt>(
                     Collective::inter_allgather(sides, d, block)
                 }
             })
+        }
+    }
+}
+
+/// Blocking allgather of equal blocks through the runtime's shared-memory
+/// path: true if done there. Between the user's buffers when dense, else
+/// on packed copies: every rank comes here whatever its datatypes, and the
+/// path decides on the block size alone, so all choose alike.
+#[allow(clippy::too_many_arguments)]
+fn shm_allgather(
+    sbuf: *const c_void,
+    sc: i64,
+    sdt: MpiDatatype,
+    rbuf: *mut c_void,
+    rc: i64,
+    rdt: MpiDatatype,
+    c: rmpi_runtime::CommId,
+    n: usize,
+) -> AbiResult<bool> {
+    if rc < 0 || sc < 0 {
+        return Ok(false);
+    }
+    let r = Items::new(rbuf, rc * n as i64, rdt)?;
+    let block = r.bytes() / n.max(1);
+    let s = if in_place(sbuf) { None } else { Some(Items::new(sbuf, sc, sdt)?) };
+    if block == 0 || s.as_ref().is_some_and(|s| s.bytes() != block) {
+        return Ok(false);
+    }
+    let packed_send = s.as_ref().filter(|s| s.dense().is_none()).map(Items::pack);
+    let send: Option<*const u8> = match (&s, &packed_send) {
+        (Some(s), None) => s.dense().map(|p| p as *const u8),
+        (_, Some(packed)) => Some(packed.as_ptr()),
+        (None, None) => None,
+    };
+    match r.dense() {
+        // SAFETY: MPI gives `n` dense blocks at the receive buffer and one
+        // block at the send buffer (or a packed copy), not overlapping.
+        Some(rp) => Ok(unsafe { rmpi_runtime::api::allgather_shm(send, rp, block, c) }?),
+        None => {
+            // In place, this rank's block is taken from the packed image.
+            let mut image = if send.is_none() { r.pack() } else { vec![0; block * n] };
+            // SAFETY: `image` holds `n` blocks; `send` one block or none.
+            if !unsafe { rmpi_runtime::api::allgather_shm(send, image.as_mut_ptr(), block, c) }? {
+                return Ok(false);
+            }
+            r.unpack(&image);
+            Ok(true)
         }
     }
 }
@@ -169,6 +221,11 @@ unsafe fn alltoall<C: CInt, D: CInt>(
     comm: MpiComm,
     form: Form,
 ) -> AbiResult<()> {
+    if let (Form::Blocking, Side::Equal(sc, sdt), Side::Equal(rc, rdt)) = (form, &send, &recv) {
+        if super::shm::alltoall(sbuf, *sc, *sdt, rbuf, *rc, *rdt, comm)? {
+            return Ok(());
+        }
+    }
     let p = locate(comm)?;
     let n = peers(&p);
     if let (Form::Blocking, Place::Intra { c, .. }, Side::Equal(sc, sdt), Side::Equal(rc, rdt)) =

@@ -1,4 +1,4 @@
-//! The blocking barrier, allreduce and bcast of an intracommunicator try
+//! The blocking barrier, allreduce, bcast and alltoall of an intracommunicator try
 //! the runtime's shared-memory path first (`rmpi_runtime::api::*_shm`),
 //! straight between the user's buffers when the datatype is dense; where
 //! it does not apply (a member on another node, a large message, a
@@ -147,4 +147,51 @@ pub fn allreduce(
         };
         Ok(api::allreduce_shm(send, recv, f, c)?)
     })
+}
+
+/// `MPI_Alltoall` of dense equal blocks (`sbuf` may be `MPI_IN_PLACE`):
+/// true if done here. Whatever the datatypes, a rank this declines runs
+/// the runtime's alltoall, which tries the same path with the same block
+/// size first, so all ranks still choose alike. Anything unusual (a
+/// negative count, a null buffer, blocks of different sizes) is left to
+/// the general path, which reports it.
+#[allow(clippy::too_many_arguments)]
+pub fn alltoall(
+    sbuf: *const c_void,
+    sc: i64,
+    sdt: MpiDatatype,
+    rbuf: *mut c_void,
+    rc: i64,
+    rdt: MpiDatatype,
+    comm: MpiComm,
+) -> AbiResult<bool> {
+    let Some(c) = intra(comm)? else { return Ok(false) };
+    let in_place = super::bufs::in_place(sbuf);
+    if rc <= 0 || rbuf.is_null() || (!in_place && (sc < 0 || sbuf.is_null())) {
+        return Ok(false);
+    }
+    let (rsize, rlb) = dense_layout(rdt)?;
+    let Some(rlb) = rlb else { return Ok(false) };
+    let block = rc as usize * rsize;
+    let send_lb = if in_place {
+        None
+    } else if sdt == rdt {
+        match sc == rc {
+            true => Some(rlb),
+            false => return Ok(false),
+        }
+    } else {
+        let (ssize, slb) = dense_layout(sdt)?;
+        match slb {
+            Some(lb) if sc as usize * ssize == block => Some(lb),
+            _ => return Ok(false),
+        }
+    };
+    // SAFETY: MPI gives one block of `count` dense items per member at
+    // each buffer, from the address plus the true lower bound; a separate
+    // send buffer does not overlap the receive one.
+    unsafe {
+        let send = send_lb.map(|lb| (sbuf as *const u8).offset(lb));
+        Ok(api::alltoall_shm(send, (rbuf as *mut u8).offset(rlb), block, c)?)
+    }
 }

@@ -14,6 +14,8 @@
 //! data_off          per member r and parity p: DATA_MAX contribution bytes
 //! bcast_off         BCAST_SLOTS lines: the op number, then INLINE bytes
 //! bdata_off         BCAST_SLOTS slots of BCAST_MAX bytes
+//! a2a_off           per member r and parity p: ALLTOALL_ROW bytes of
+//!                   alltoall row (pages are taken only when first used)
 //! ```
 //!
 //! The file is created by the communicator's rank 0 (0600, exclusively),
@@ -45,6 +47,13 @@ pub(crate) const DATA_MAX: usize = 16 * 1024;
 pub(crate) const BCAST_SLOTS: u64 = 64;
 /// Largest broadcast (bytes) the area holds.
 pub(crate) const BCAST_MAX: usize = 16 * 1024;
+/// Bytes of one member's alltoall row per parity (the blocks, or pieces
+/// of them, it sends to the others in one step): 1 MiB per member in all.
+/// Measured at np=2 (loaded machine): fewer, larger steps win (64 KiB
+/// blocks: 16 KiB rows 27-85 us, 64 KiB 16, 256 and 512 KiB 14-17; 1 MiB
+/// blocks: 16 KiB rows 640, 256 KiB 400, 512 KiB 370 us), and at np=8
+/// a 512 KiB row carries 64 KiB blocks in one step.
+pub(crate) const ALLTOALL_ROW: usize = 512 * 1024;
 /// Largest communicator that gets an area (every member reads every other
 /// member's line: quadratic traffic).
 pub(crate) const MAX_MEMBERS: usize = 64;
@@ -65,6 +74,7 @@ pub(crate) struct Area {
     data_off: usize,
     bcast_off: usize,
     bdata_off: usize,
+    a2a_off: usize,
     /// Number of the last operation this rank started on the area.
     op: AtomicU64,
     /// The least progress of the other members a bcast root last saw.
@@ -100,6 +110,14 @@ fn layout(n: usize) -> (usize, usize, usize, usize) {
     (data_off, bcast_off, bdata_off, len)
 }
 
+/// Offset of the alltoall rows (after `layout`'s sections) and the area's
+/// whole length.
+fn full_layout(n: usize) -> (usize, usize) {
+    let (.., end) = layout(n);
+    let a2a_off = end.next_multiple_of(4096);
+    (a2a_off, a2a_off + n * 2 * ALLTOALL_ROW)
+}
+
 fn io_err(what: &str, e: std::io::Error) -> MpiError {
     MpiError::new(ErrorClass::Other, format!("shared-memory collectives: {what}: {e}"))
 }
@@ -123,7 +141,7 @@ pub(crate) fn path_of(name: &str) -> PathBuf {
 /// Create the file `name` for `n` members, map it and write its header.
 pub(crate) fn create_file(name: &str, n: usize) -> MpiResult<(*mut u8, usize)> {
     let path = path_of(name);
-    let (.., len) = layout(n);
+    let (_, len) = full_layout(n);
     let file = rmpi_transports::shm::create_private(&path).map_err(|e| io_err("create", e))?;
     let mapped = file.set_len(len as u64).map_err(|e| io_err("size", e)).and_then(|()| map(&file, len));
     match mapped {
@@ -144,7 +162,7 @@ pub(crate) fn create_file(name: &str, n: usize) -> MpiResult<(*mut u8, usize)> {
 
 /// Open and map the file `name` another member created for `n` members.
 pub(crate) fn open_file(name: &str, n: usize) -> MpiResult<(*mut u8, usize)> {
-    let (.., len) = layout(n);
+    let (_, len) = full_layout(n);
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -187,7 +205,8 @@ impl Area {
         oversubscribed: bool,
     ) -> Option<Area> {
         let n = world.len();
-        let (data_off, bcast_off, bdata_off, need) = layout(n);
+        let (data_off, bcast_off, bdata_off, _) = layout(n);
+        let (a2a_off, need) = full_layout(n);
         let mut sleep_words = Vec::with_capacity(n);
         for (r, &w) in world.iter().enumerate() {
             sleep_words.push(if r == me { std::ptr::null() } else { shm.sleep_word(w)? });
@@ -200,6 +219,7 @@ impl Area {
             data_off,
             bcast_off,
             bdata_off,
+            a2a_off,
             op: AtomicU64::new(0),
             seen_progress: AtomicU64::new(0),
             sleep_words,
@@ -266,6 +286,19 @@ impl Area {
             self.data_off + (r * 2 + parity as usize) * DATA_MAX
         };
         // SAFETY: inside the mapping (see `layout`).
+        unsafe { self.base.add(off) }
+    }
+
+    /// Where member `r` puts an alltoall row of `len` bytes for `parity`:
+    /// in its arrival cell, after the op number, when it fits.
+    pub(crate) fn alltoall_row(&self, r: usize, parity: u64, len: usize) -> *mut u8 {
+        debug_assert!(len <= ALLTOALL_ROW);
+        let off = if len <= INLINE {
+            self.cell_off(r, parity) + 8
+        } else {
+            self.a2a_off + (r * 2 + parity as usize) * ALLTOALL_ROW
+        };
+        // SAFETY: inside the mapping (see `full_layout`).
         unsafe { self.base.add(off) }
     }
 
