@@ -257,6 +257,30 @@ impl Area {
         (0..self.n).any(|r| r != self.me && self.cpu_word(r).load(Ordering::Relaxed) == v)
     }
 
+    /// Record the CPU this rank runs on (where the others will look for it
+    /// while they wait for it) and return it as 1 + its number (0:
+    /// unknown). The word is written only when it changes, so its line
+    /// stays shared in the readers' caches.
+    pub(crate) fn note_cpu(&self) -> u64 {
+        // SAFETY: sched_getcpu has no preconditions.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if cpu < 0 {
+            return 0;
+        }
+        let v = cpu as u64 + 1;
+        let w = self.cpu_word(self.me);
+        if w.load(Ordering::Relaxed) != v {
+            w.store(v, Ordering::Relaxed);
+        }
+        v
+    }
+
+    /// Whether member `r` was last seen on CPU `cpu` (as [`Area::note_cpu`]
+    /// returns it).
+    pub(crate) fn last_on(&self, r: usize, cpu: u64) -> bool {
+        cpu != 0 && self.cpu_word(r).load(Ordering::Relaxed) == cpu
+    }
+
     /// Where member `r` puts a contribution of `len` bytes for `parity`.
     pub(crate) fn contribution(&self, r: usize, parity: u64, len: usize) -> *mut u8 {
         debug_assert!(len <= DATA_MAX);
@@ -365,7 +389,9 @@ impl Area {
             return Ok(());
         }
         self.waiters().fetch_add(1, Ordering::SeqCst);
-        let r = super::wait(self, || self.all_finished(k));
+        // Any member on this CPU may use it (readers behind the root
+        // consume more than the slot waited for): yield to them all.
+        let r = super::wait_for(self, |_| true, || self.all_finished(k));
         self.waiters().fetch_sub(1, Ordering::SeqCst);
         r
     }

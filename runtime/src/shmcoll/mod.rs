@@ -124,6 +124,46 @@ pub(crate) fn wait(area: &Area, mut ready: impl FnMut() -> bool) -> MpiResult<()
 /// rank's CPU.
 const YIELD_ROUNDS: u32 = 8;
 
+/// Wait until `ready()`, where `pending(r)` says whether member `r` still
+/// owes what this rank waits for (it has not arrived, the root has not
+/// published). While one of those was last seen on this rank's CPU, give
+/// the core away: it may be queued behind this rank. While all of them
+/// are elsewhere, spin: a yield would only hand the core to a member that
+/// waits too (ranks outnumbering cores), which hands it back, a switch
+/// each way on the path of the operation. The hint may be stale (a member
+/// moved), so a spell of spinning ends with a yield after `SPIN_SLICE`
+/// rounds; after `WAIT_BUDGET` the wait goes to `block_on` (progress,
+/// yields, sleep).
+pub(crate) fn wait_for(area: &Area, pending: impl Fn(usize) -> bool, mut ready: impl FnMut() -> bool) -> MpiResult<()> {
+    let mut cpu = area.note_cpu();
+    let start = std::time::Instant::now();
+    let mut spins = 0u32;
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        let mate = (0..area.n).any(|r| r != area.me && area.last_on(r, cpu) && pending(r));
+        if mate || spins >= SPIN_SLICE {
+            std::thread::yield_now();
+            spins = 0;
+            cpu = area.note_cpu();
+            if start.elapsed() > WAIT_BUDGET {
+                break;
+            }
+        } else {
+            spins += 1;
+            std::hint::spin_loop();
+        }
+    }
+    block_on(|_| Ok(ready().then_some(())))
+}
+
+/// Spin rounds of [`wait_for`] between two yields when no member it waits
+/// for shares this rank's CPU (a few microseconds).
+const SPIN_SLICE: u32 = 64;
+/// How long [`wait_for`] spins and yields before `block_on`.
+const WAIT_BUDGET: std::time::Duration = std::time::Duration::from_micros(20);
+
 /// The area of `comm`, set up on first use; `None` if the path does not
 /// apply to it.
 fn area_of(comm: CommId) -> MpiResult<Option<Arc<Area>>> {
