@@ -164,6 +164,52 @@ const SPIN_SLICE: u32 = 64;
 /// How long [`wait_for`] spins and yields before `block_on`.
 const WAIT_BUDGET: std::time::Duration = std::time::Duration::from_micros(20);
 
+impl Slot {
+    /// Its communicator is being freed.
+    pub(crate) fn retire(&self) {
+        if let Slot::On(a) = self {
+            a.retire();
+        }
+    }
+}
+
+thread_local! {
+    /// The communicator this thread last ran one of these collectives on,
+    /// and its area: a program usually calls them on one communicator in a
+    /// row, and the table lookup (the runtime's lock, a reference count
+    /// up and down: four atomic operations) costs more than the rest of a
+    /// small broadcast.
+    static LAST_AREA: std::cell::RefCell<Option<(CommId, Arc<Area>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `body` on the area of `comm` (set up on first use); `None` if the
+/// path does not apply to it.
+fn with_area<T>(comm: CommId, body: impl FnOnce(&Area) -> MpiResult<T>) -> MpiResult<Option<T>> {
+    let mut body = Some(body);
+    // The cached area stands for `comm` while it is not retired (freed)
+    // and the communicator table still holds it (a second reference: not
+    // after finalize, which drops the table).
+    let hit = LAST_AREA.with(|l| {
+        let l = l.try_borrow().ok()?;
+        match &*l {
+            Some((c, a)) if *c == comm && !a.retired() && Arc::strong_count(a) > 1 => {
+                Some((body.take().expect("runs once"))(a))
+            }
+            _ => None,
+        }
+    });
+    if let Some(r) = hit {
+        return r.map(Some);
+    }
+    let Some(area) = area_of(comm)? else { return Ok(None) };
+    LAST_AREA.with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            *l = Some((comm, area.clone()));
+        }
+    });
+    (body.take().expect("runs once"))(&area).map(Some)
+}
+
 /// The area of `comm`, set up on first use; `None` if the path does not
 /// apply to it.
 fn area_of(comm: CommId) -> MpiResult<Option<Arc<Area>>> {
@@ -259,9 +305,7 @@ pub(crate) fn barrier(comm: CommId) -> MpiResult<bool> {
     if !enabled(Kind::Barrier) {
         return Ok(false);
     }
-    let Some(area) = area_of(comm)? else { return Ok(false) };
-    allreduce::run(&area, None, &mut [], None)?;
-    Ok(true)
+    Ok(with_area(comm, |area| allreduce::run(area, None, &mut [], None))?.is_some())
 }
 
 /// `MPI_Allreduce` over shared memory; `send` `None` means the input is
@@ -270,9 +314,7 @@ pub(crate) fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp,
     if !enabled(Kind::Allreduce) || recv.len() > area::DATA_MAX {
         return Ok(false);
     }
-    let Some(area) = area_of(comm)? else { return Ok(false) };
-    allreduce::run(&area, send, recv, Some(op))?;
-    Ok(true)
+    Ok(with_area(comm, |area| allreduce::run(area, send, recv, Some(op)))?.is_some())
 }
 
 /// `MPI_Bcast` over shared memory. False: the path does not apply (or
@@ -281,21 +323,23 @@ pub(crate) fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<bool> 
     if !enabled(Kind::Bcast) {
         return Ok(false);
     }
-    let Some(area) = area_of(comm)? else { return Ok(false) };
-    if root < 0 || root as usize >= area.n {
-        return Ok(false);
-    }
-    if buf.is_empty() {
-        bcast::run(&area, buf, root as usize)?;
-        return Ok(true);
-    }
-    // A large message goes as a stream of slot-sized pieces: the root copies
-    // each into the ring while the readers copy earlier ones out, and runs
-    // up to a ring ahead of them (one copy on each side, in parallel, in
-    // place of every reader's single-copy read of the root's memory, which
-    // the root waits for).
-    for piece in buf.chunks_mut(area::BCAST_MAX) {
-        bcast::run(&area, piece, root as usize)?;
-    }
-    Ok(true)
+    let done = with_area(comm, |area| {
+        if root < 0 || root as usize >= area.n {
+            return Ok(false);
+        }
+        if buf.len() <= area::BCAST_MAX {
+            bcast::run(area, buf, root as usize)?;
+            return Ok(true);
+        }
+        // A large message goes as a stream of slot-sized pieces: the root
+        // copies each into the ring while the readers copy earlier ones
+        // out, and runs up to a ring ahead of them (one copy on each side,
+        // in parallel, in place of every reader's single-copy read of the
+        // root's memory, which the root waits for).
+        for piece in buf.chunks_mut(area::BCAST_MAX) {
+            bcast::run(area, piece, root as usize)?;
+        }
+        Ok(true)
+    })?;
+    Ok(done == Some(true))
 }
