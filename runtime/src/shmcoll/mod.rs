@@ -16,13 +16,16 @@
 //!   bits). Two parities suffice: a member reaches operation k+2 only
 //!   after every member arrived at k+1, i.e. finished reading k.
 //! * bcast (`bcast.rs`, any size: larger messages as a stream of
-//!   slot-sized pieces): the root writes into one of 64 slots and stamps
-//!   it; readers copy out and record what they consumed. The root may run
-//!   ahead until it would reuse a slot a member has not finished with.
+//!   slot-sized pieces): the root writes into one of 1024 lines (up to 56
+//!   bytes) or 64 slots and stamps it; readers copy out and record what
+//!   they consumed. The root may run ahead until it would reuse a line or
+//!   slot a member has not finished with.
 //!
 //! No lock and no system call on the way; waiting (`wait`) spins briefly
-//! (not at all when ranks outnumber cores), then goes through the
-//! runtime's `block_on`, which keeps point-to-point and one-sided traffic
+//! (not at all when ranks outnumber cores; barrier and allreduce waiters,
+//! `wait_for`, spin while the members they wait for run on other CPUs and
+//! yield while one shares theirs), then goes through the runtime's
+//! `block_on`, which keeps point-to-point and one-sided traffic
 //! moving, yields, and sleeps on the rank's doorbell. A member that
 //! publishes what others may sleep on rings them, only if they announced
 //! that they sleep (the shm transport's `sleeping` word); `block_on`
