@@ -314,8 +314,9 @@ impl Area {
         unsafe { self.base.add(off) }
     }
 
-    /// The op-number word of broadcast line `slot` (below `BCAST_LINES`).
+    /// The op-number word of broadcast slot `slot`.
     pub(crate) fn bcast_seq(&self, slot: u64) -> &AtomicU64 {
+        // A line of the ring of BCAST_LINES.
         self.word(self.bcast_off + slot as usize * LINE)
     }
 
