@@ -139,7 +139,9 @@ const YIELD_ROUNDS: u32 = 8;
 /// yields, sleep).
 pub(crate) fn wait_for(area: &Area, pending: impl Fn(usize) -> bool, mut ready: impl FnMut() -> bool) -> MpiResult<()> {
     let mut cpu = area.note_cpu();
-    let start = std::time::Instant::now();
+    // The clock is read from the first yield on: a short wait (ranks on
+    // their own cores) does not pay for it.
+    let mut start = None;
     let mut spins = 0u32;
     loop {
         if ready() {
@@ -147,10 +149,11 @@ pub(crate) fn wait_for(area: &Area, pending: impl Fn(usize) -> bool, mut ready: 
         }
         let mate = (0..area.n).any(|r| r != area.me && area.last_on(r, cpu) && pending(r));
         if mate || spins >= SPIN_SLICE {
+            let since = *start.get_or_insert_with(std::time::Instant::now);
             std::thread::yield_now();
             spins = 0;
             cpu = area.note_cpu();
-            if start.elapsed() > WAIT_BUDGET {
+            if since.elapsed() > WAIT_BUDGET {
                 break;
             }
         } else {
