@@ -134,21 +134,28 @@ const YIELD_ROUNDS: u32 = 8;
 /// are elsewhere, spin: a yield would only hand the core to a member that
 /// waits too (ranks outnumbering cores), which hands it back, a switch
 /// each way on the path of the operation. The hint may be stale (a member
-/// moved), so a spell of spinning ends with a yield after `SPIN_SLICE`
-/// rounds; after `WAIT_BUDGET` the wait goes to `block_on` (progress,
-/// yields, sleep).
+/// moved, or the machine is loaded), so a spell of spinning ends after
+/// `SPIN_SLICE` rounds, and the wait then yields at every round; after
+/// `WAIT_BUDGET` it goes to `block_on` (progress, yields, sleep).
 pub(crate) fn wait_for(area: &Area, pending: impl Fn(usize) -> bool, mut ready: impl FnMut() -> bool) -> MpiResult<()> {
     let mut cpu = area.note_cpu();
     // The clock is read from the first yield on: a short wait (ranks on
     // their own cores) does not pay for it.
     let mut start = None;
     let mut spins = 0u32;
+    let mut slice = SPIN_SLICE;
     loop {
         if ready() {
             return Ok(());
         }
         let mate = (0..area.n).any(|r| r != area.me && area.last_on(r, cpu) && pending(r));
-        if mate || spins >= SPIN_SLICE {
+        if mate || spins >= slice {
+            if spins >= slice {
+                // A whole spell went by: the hint is stale (a member moved
+                // here) or the others' CPU is busy (a loaded machine).
+                // Yield at every round from now on, as `wait` does.
+                slice = 0;
+            }
             let since = *start.get_or_insert_with(std::time::Instant::now);
             std::thread::yield_now();
             spins = 0;
@@ -164,9 +171,9 @@ pub(crate) fn wait_for(area: &Area, pending: impl Fn(usize) -> bool, mut ready: 
     block_on(|_| Ok(ready().then_some(())))
 }
 
-/// Spin rounds of [`wait_for`] between two yields when no member it waits
-/// for shares this rank's CPU (a few microseconds).
-const SPIN_SLICE: u32 = 64;
+/// Spin rounds of [`wait_for`] before a yield when no member it waits for
+/// shares this rank's CPU (one or two microseconds).
+const SPIN_SLICE: u32 = 32;
 /// How long [`wait_for`] spins and yields before `block_on`.
 const WAIT_BUDGET: std::time::Duration = std::time::Duration::from_micros(20);
 
