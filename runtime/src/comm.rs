@@ -163,6 +163,7 @@ impl Tables {
             return err(ErrorClass::Comm, "cannot free a predefined communicator");
         }
         let slot = self.comm(id)?.ctx_slot;
+        self.comm(id)?.shm.retire();
         self.comms[id.0 as usize] = None;
         self.free_mask[slot / 64] |= 1u64 << (slot % 64);
         Ok(())

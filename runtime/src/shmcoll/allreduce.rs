@@ -5,7 +5,7 @@ use std::sync::atomic::{fence, Ordering};
 
 use rmpi_collectives::ReduceOp;
 
-use super::{wait, Area};
+use super::{wait_for, Area};
 use crate::error::MpiResult;
 
 /// One barrier (`op` `None`, `recv` empty) or allreduce: `send` `None`
@@ -29,6 +29,7 @@ pub(super) fn run(area: &Area, send: Option<&[u8]>, recv: &mut [u8], op: Option<
         // holds `len` bytes.
         unsafe { std::ptr::copy_nonoverlapping(src, area.contribution(me, parity, len), len) };
     }
+    area.note_cpu();
     area.cell(me, parity).store(k, Ordering::Release);
     fence(Ordering::SeqCst);
     let arrived = || (0..n).all(|r| area.cell(r, parity).load(Ordering::Acquire) >= k);
@@ -37,7 +38,7 @@ pub(super) fn run(area: &Area, send: Option<&[u8]>, recv: &mut [u8], op: Option<
         // everyone): wake whoever went to sleep waiting for it.
         area.wake_fenced(0..n)?;
     } else {
-        wait(area, arrived)?;
+        wait_for(area, |r| area.cell(r, parity).load(Ordering::Relaxed) < k, arrived)?;
     }
     // Everyone arrived at k, so finished k-1.
     area.note_progress(k - 1);

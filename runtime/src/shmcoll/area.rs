@@ -12,7 +12,7 @@
 //!                     line 2      done: the last bcast this member consumed
 //!                     line 3      the CPU it last waited on (a hint)
 //! data_off          per member r and parity p: DATA_MAX contribution bytes
-//! bcast_off         BCAST_SLOTS lines: the op number, then INLINE bytes
+//! bcast_off         BCAST_LINES lines: the op number, then INLINE bytes
 //! bdata_off         BCAST_SLOTS slots of BCAST_MAX bytes
 //! a2a_off           per member r and parity p: ALLTOALL_ROW bytes of
 //!                   alltoall row (pages are taken only when first used)
@@ -45,6 +45,12 @@ pub(crate) const DATA_MAX: usize = 16 * 1024;
 /// Broadcast slots: the root may run this many operations ahead of the
 /// slowest reader.
 pub(crate) const BCAST_SLOTS: u64 = 64;
+/// Broadcast lines (op number and up to INLINE bytes): a broadcast that
+/// fits in its line lets the root run this many operations ahead. Deep,
+/// so that readers sharing cores consume long runs of small broadcasts
+/// between two context switches (at 64, with 8 ranks on 2 cores, the
+/// switches cost about as much as the broadcasts).
+pub(crate) const BCAST_LINES: u64 = 1024;
 /// Largest broadcast (bytes) the area holds.
 pub(crate) const BCAST_MAX: usize = 16 * 1024;
 /// Bytes of one member's alltoall row per parity (the blocks, or pieces
@@ -79,6 +85,9 @@ pub(crate) struct Area {
     op: AtomicU64,
     /// The least progress of the other members a bcast root last saw.
     seen_progress: AtomicU64,
+    /// Its communicator was freed (a thread's cached reference to the
+    /// area no longer stands for it; see `shmcoll::with_area`).
+    retired: std::sync::atomic::AtomicBool,
     /// Each member's `sleeping` word (null for this rank), and world rank.
     sleep_words: Vec<*const AtomicU32>,
     world: Vec<u32>,
@@ -105,7 +114,7 @@ impl std::fmt::Debug for Area {
 fn layout(n: usize) -> (usize, usize, usize, usize) {
     let data_off = (HEADER + n * CTL_STRIDE).next_multiple_of(4096);
     let bcast_off = data_off + n * 2 * DATA_MAX;
-    let bdata_off = (bcast_off + BCAST_SLOTS as usize * LINE).next_multiple_of(4096);
+    let bdata_off = (bcast_off + BCAST_LINES as usize * LINE).next_multiple_of(4096);
     let len = bdata_off + BCAST_SLOTS as usize * BCAST_MAX;
     (data_off, bcast_off, bdata_off, len)
 }
@@ -222,10 +231,22 @@ impl Area {
             a2a_off,
             op: AtomicU64::new(0),
             seen_progress: AtomicU64::new(0),
+            retired: std::sync::atomic::AtomicBool::new(false),
             sleep_words,
             world,
             oversubscribed,
         })
+    }
+
+    /// Mark the area as its freed communicator's: cached references to it
+    /// stop being used.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Area::retire`] was called.
+    pub(crate) fn retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
     }
 
     /// The number of the next operation (1, 2, ...), taken.
@@ -277,6 +298,30 @@ impl Area {
         (0..self.n).any(|r| r != self.me && self.cpu_word(r).load(Ordering::Relaxed) == v)
     }
 
+    /// Record the CPU this rank runs on (where the others will look for it
+    /// while they wait for it) and return it as 1 + its number (0:
+    /// unknown). The word is written only when it changes, so its line
+    /// stays shared in the readers' caches.
+    pub(crate) fn note_cpu(&self) -> u64 {
+        // SAFETY: sched_getcpu has no preconditions.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if cpu < 0 {
+            return 0;
+        }
+        let v = cpu as u64 + 1;
+        let w = self.cpu_word(self.me);
+        if w.load(Ordering::Relaxed) != v {
+            w.store(v, Ordering::Relaxed);
+        }
+        v
+    }
+
+    /// Whether member `r` was last seen on CPU `cpu` (as [`Area::note_cpu`]
+    /// returns it).
+    pub(crate) fn last_on(&self, r: usize, cpu: u64) -> bool {
+        cpu != 0 && self.cpu_word(r).load(Ordering::Relaxed) == cpu
+    }
+
     /// Where member `r` puts a contribution of `len` bytes for `parity`.
     pub(crate) fn contribution(&self, r: usize, parity: u64, len: usize) -> *mut u8 {
         debug_assert!(len <= DATA_MAX);
@@ -304,10 +349,12 @@ impl Area {
 
     /// The op-number word of broadcast slot `slot`.
     pub(crate) fn bcast_seq(&self, slot: u64) -> &AtomicU64 {
+        // A line of the ring of BCAST_LINES.
         self.word(self.bcast_off + slot as usize * LINE)
     }
 
-    /// Where a broadcast of `len` bytes in slot `slot` lives.
+    /// Where a broadcast of `len` bytes lives: in line `slot` when it fits
+    /// (INLINE bytes), else in data slot `slot` (below `BCAST_SLOTS`).
     pub(crate) fn bcast_data(&self, slot: u64, len: usize) -> *mut u8 {
         debug_assert!(len <= BCAST_MAX);
         let off = if len <= INLINE {
@@ -398,7 +445,9 @@ impl Area {
             return Ok(());
         }
         self.waiters().fetch_add(1, Ordering::SeqCst);
-        let r = super::wait(self, || self.all_finished(k));
+        // Any member on this CPU may use it (readers behind the root
+        // consume more than the slot waited for): yield to them all.
+        let r = super::wait_for(self, |_| true, || self.all_finished(k));
         self.waiters().fetch_sub(1, Ordering::SeqCst);
         r
     }

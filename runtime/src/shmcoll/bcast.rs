@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{fence, Ordering};
 
-use super::area::BCAST_SLOTS;
+use super::area::{BCAST_LINES, BCAST_SLOTS, INLINE};
 use super::{wait, Area};
 use crate::error::MpiResult;
 
@@ -12,15 +12,18 @@ use crate::error::MpiResult;
 pub(super) fn run(area: &Area, buf: &mut [u8], root: usize) -> MpiResult<()> {
     let len = buf.len();
     let k = area.next_op();
-    let slot = k % BCAST_SLOTS;
+    let line = k % BCAST_LINES;
+    // A broadcast that fits in its line uses no data slot.
+    let (slot, depth) = if len <= INLINE { (line, BCAST_LINES) } else { (k % BCAST_SLOTS, BCAST_SLOTS) };
     let me = area.me;
     if me == root {
-        // The slot last held operation k - SLOTS: every member must be done
-        // with it. When they are not, wait until they are half a ring
-        // behind, not one slot: readers then consume in batches, and the
-        // root does not wait (yield, sleep) for every slot.
-        if k > BCAST_SLOTS && !area.all_finished(k - BCAST_SLOTS) {
-            area.wait_progress(k - BCAST_SLOTS / 2)?;
+        // The line last held operation k - LINES, the data slot k - SLOTS:
+        // every member must be done with what this operation overwrites.
+        // When they are not, wait until they are half a ring behind, not
+        // one slot: readers then consume in batches, and the root does not
+        // wait (yield, sleep) for every slot.
+        if k > depth && !area.all_finished(k - depth) {
+            area.wait_progress(k - depth / 2)?;
         }
         if len > 0 {
             // SAFETY: the slot holds `len <= BCAST_MAX` bytes and no member
@@ -28,12 +31,12 @@ pub(super) fn run(area: &Area, buf: &mut [u8], root: usize) -> MpiResult<()> {
             unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), area.bcast_data(slot, len), len) };
         }
         area.done(me).store(k, Ordering::Release);
-        area.bcast_seq(slot).store(k, Ordering::Release);
+        area.bcast_seq(line).store(k, Ordering::Release);
         fence(Ordering::SeqCst);
         area.wake_fenced((0..area.n).filter(|&r| r != me))?;
         return area.wake_waiters_fenced();
     }
-    let ready = || area.bcast_seq(slot).load(Ordering::Acquire) == k;
+    let ready = || area.bcast_seq(line).load(Ordering::Acquire) == k;
     if !ready() {
         wait(area, ready)?;
     }

@@ -16,9 +16,10 @@
 //!   bits). Two parities suffice: a member reaches operation k+2 only
 //!   after every member arrived at k+1, i.e. finished reading k.
 //! * bcast (`bcast.rs`, any size: larger messages as a stream of
-//!   slot-sized pieces): the root writes into one of 64 slots and stamps
-//!   it; readers copy out and record what they consumed. The root may run
-//!   ahead until it would reuse a slot a member has not finished with.
+//!   slot-sized pieces): the root writes into one of 1024 lines (up to 56
+//!   bytes) or 64 slots and stamps it; readers copy out and record what
+//!   they consumed. The root may run ahead until it would reuse a line or
+//!   slot a member has not finished with.
 //!
 //! * alltoall (`alltoall.rs`, equal blocks): each member writes its row
 //!   (its blocks for the others; up to 56 bytes in its arrival cell, else
@@ -30,8 +31,10 @@
 //!   every member reads.
 //!
 //! No lock and no system call on the way; waiting (`wait`) spins briefly
-//! (not at all when ranks outnumber cores), then goes through the
-//! runtime's `block_on`, which keeps point-to-point and one-sided traffic
+//! (not at all when ranks outnumber cores; barrier and allreduce waiters,
+//! `wait_for`, spin while the members they wait for run on other CPUs and
+//! yield while one shares theirs), then goes through the runtime's
+//! `block_on`, which keeps point-to-point and one-sided traffic
 //! moving, yields, and sleeps on the rank's doorbell. A member that
 //! publishes what others may sleep on rings them, only if they announced
 //! that they sleep (the shm transport's `sleeping` word); `block_on`
@@ -142,6 +145,102 @@ pub(crate) fn wait(area: &Area, mut ready: impl FnMut() -> bool) -> MpiResult<()
 /// rank's CPU.
 const YIELD_ROUNDS: u32 = 8;
 
+/// Wait until `ready()`, where `pending(r)` says whether member `r` still
+/// owes what this rank waits for (it has not arrived, the root has not
+/// published). While one of those was last seen on this rank's CPU, give
+/// the core away: it may be queued behind this rank. While all of them
+/// are elsewhere, spin: a yield would only hand the core to a member that
+/// waits too (ranks outnumbering cores), which hands it back, a switch
+/// each way on the path of the operation. The hint may be stale (a member
+/// moved, or the machine is loaded), so a spell of spinning ends after
+/// `SPIN_SLICE` rounds, and the wait then yields at every round; after
+/// `WAIT_BUDGET` it goes to `block_on` (progress, yields, sleep).
+pub(crate) fn wait_for(area: &Area, pending: impl Fn(usize) -> bool, mut ready: impl FnMut() -> bool) -> MpiResult<()> {
+    let mut cpu = area.note_cpu();
+    // The clock is read from the first yield on: a short wait (ranks on
+    // their own cores) does not pay for it.
+    let mut start = None;
+    let mut spins = 0u32;
+    let mut slice = SPIN_SLICE;
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        let mate = (0..area.n).any(|r| r != area.me && area.last_on(r, cpu) && pending(r));
+        if mate || spins >= slice {
+            if spins >= slice {
+                // A whole spell went by: the hint is stale (a member moved
+                // here) or the others' CPU is busy (a loaded machine).
+                // Yield at every round from now on, as `wait` does.
+                slice = 0;
+            }
+            let since = *start.get_or_insert_with(std::time::Instant::now);
+            std::thread::yield_now();
+            spins = 0;
+            cpu = area.note_cpu();
+            if since.elapsed() > WAIT_BUDGET {
+                break;
+            }
+        } else {
+            spins += 1;
+            std::hint::spin_loop();
+        }
+    }
+    block_on(|_| Ok(ready().then_some(())))
+}
+
+/// Spin rounds of [`wait_for`] before a yield when no member it waits for
+/// shares this rank's CPU (one or two microseconds).
+const SPIN_SLICE: u32 = 32;
+/// How long [`wait_for`] spins and yields before `block_on`.
+const WAIT_BUDGET: std::time::Duration = std::time::Duration::from_micros(20);
+
+impl Slot {
+    /// Its communicator is being freed.
+    pub(crate) fn retire(&self) {
+        if let Slot::On(a) = self {
+            a.retire();
+        }
+    }
+}
+
+thread_local! {
+    /// The communicator this thread last ran one of these collectives on,
+    /// and its area: a program usually calls them on one communicator in a
+    /// row, and the table lookup (the runtime's lock, a reference count
+    /// up and down: four atomic operations) costs more than the rest of a
+    /// small broadcast.
+    static LAST_AREA: std::cell::RefCell<Option<(CommId, Arc<Area>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `body` on the area of `comm` (set up on first use); `None` if the
+/// path does not apply to it.
+fn with_area<T>(comm: CommId, body: impl FnOnce(&Area) -> MpiResult<T>) -> MpiResult<Option<T>> {
+    let mut body = Some(body);
+    // The cached area stands for `comm` while it is not retired (freed)
+    // and the communicator table still holds it (a second reference: not
+    // after finalize, which drops the table).
+    let hit = LAST_AREA.with(|l| {
+        let l = l.try_borrow().ok()?;
+        match &*l {
+            Some((c, a)) if *c == comm && !a.retired() && Arc::strong_count(a) > 1 => {
+                Some((body.take().expect("runs once"))(a))
+            }
+            _ => None,
+        }
+    });
+    if let Some(r) = hit {
+        return r.map(Some);
+    }
+    let Some(area) = area_of(comm)? else { return Ok(None) };
+    LAST_AREA.with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            *l = Some((comm, area.clone()));
+        }
+    });
+    (body.take().expect("runs once"))(&area).map(Some)
+}
+
 /// The area of `comm`, set up on first use; `None` if the path does not
 /// apply to it.
 fn area_of(comm: CommId) -> MpiResult<Option<Arc<Area>>> {
@@ -237,9 +336,7 @@ pub(crate) fn barrier(comm: CommId) -> MpiResult<bool> {
     if !enabled(Kind::Barrier) {
         return Ok(false);
     }
-    let Some(area) = area_of(comm)? else { return Ok(false) };
-    allreduce::run(&area, None, &mut [], None)?;
-    Ok(true)
+    Ok(with_area(comm, |area| allreduce::run(area, None, &mut [], None))?.is_some())
 }
 
 /// `MPI_Allreduce` over shared memory; `send` `None` means the input is
@@ -248,9 +345,7 @@ pub(crate) fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp,
     if !enabled(Kind::Allreduce) || recv.len() > area::DATA_MAX {
         return Ok(false);
     }
-    let Some(area) = area_of(comm)? else { return Ok(false) };
-    allreduce::run(&area, send, recv, Some(op))?;
-    Ok(true)
+    Ok(with_area(comm, |area| allreduce::run(area, send, recv, Some(op)))?.is_some())
 }
 
 /// `MPI_Bcast` over shared memory. False: the path does not apply (or
@@ -259,23 +354,25 @@ pub(crate) fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<bool> 
     if !enabled(Kind::Bcast) {
         return Ok(false);
     }
-    let Some(area) = area_of(comm)? else { return Ok(false) };
-    if root < 0 || root as usize >= area.n {
-        return Ok(false);
-    }
-    if buf.is_empty() {
-        bcast::run(&area, buf, root as usize)?;
-        return Ok(true);
-    }
-    // A large message goes as a stream of slot-sized pieces: the root copies
-    // each into the ring while the readers copy earlier ones out, and runs
-    // up to a ring ahead of them (one copy on each side, in parallel, in
-    // place of every reader's single-copy read of the root's memory, which
-    // the root waits for).
-    for piece in buf.chunks_mut(area::BCAST_MAX) {
-        bcast::run(&area, piece, root as usize)?;
-    }
-    Ok(true)
+    let done = with_area(comm, |area| {
+        if root < 0 || root as usize >= area.n {
+            return Ok(false);
+        }
+        if buf.len() <= area::BCAST_MAX {
+            bcast::run(area, buf, root as usize)?;
+            return Ok(true);
+        }
+        // A large message goes as a stream of slot-sized pieces: the root
+        // copies each into the ring while the readers copy earlier ones
+        // out, and runs up to a ring ahead of them (one copy on each side,
+        // in parallel, in place of every reader's single-copy read of the
+        // root's memory, which the root waits for).
+        for piece in buf.chunks_mut(area::BCAST_MAX) {
+            bcast::run(area, piece, root as usize)?;
+        }
+        Ok(true)
+    })?;
+    Ok(done == Some(true))
 }
 
 /// Largest block (bytes per pair) the alltoall path takes; larger ones go
