@@ -967,7 +967,7 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: Arc<dyn ReduceOp>, comm: Comm
 
 /// `MPI_Allreduce` with `MPI_IN_PLACE`: `buf` holds the input and gets the result.
 pub fn allreduce_in_place(buf: &mut [u8], op: Arc<dyn ReduceOp>, comm: CommId) -> MpiResult<()> {
-    if crate::bigcoll::allreduce(None, buf, &*op, comm)? {
+    if crate::shmcoll::allreduce(None, buf, &*op, comm)? || crate::bigcoll::allreduce(None, buf, &*op, comm)? {
         return Ok(());
     }
     let send = rmpi_collectives::pool::copy_of(buf);

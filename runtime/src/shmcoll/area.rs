@@ -14,6 +14,7 @@
 //! data_off          per member r and parity p: DATA_MAX contribution bytes
 //! bcast_off         BCAST_SLOTS lines: the op number, then INLINE bytes
 //! bdata_off         BCAST_SLOTS slots of BCAST_MAX bytes
+//! big               the large allreduce's region (`bigreduce.rs`)
 //! ```
 //!
 //! The file is created by the communicator's rank 0 (0600, exclusively),
@@ -96,7 +97,8 @@ fn layout(n: usize) -> (usize, usize, usize, usize) {
     let data_off = (HEADER + n * CTL_STRIDE).next_multiple_of(4096);
     let bcast_off = data_off + n * 2 * DATA_MAX;
     let bdata_off = (bcast_off + BCAST_SLOTS as usize * LINE).next_multiple_of(4096);
-    let len = bdata_off + BCAST_SLOTS as usize * BCAST_MAX;
+    let big = (bdata_off + BCAST_SLOTS as usize * BCAST_MAX).next_multiple_of(4096);
+    let len = big + super::bigreduce::region_len(n);
     (data_off, bcast_off, bdata_off, len)
 }
 
@@ -267,6 +269,14 @@ impl Area {
         };
         // SAFETY: inside the mapping (see `layout`).
         unsafe { self.base.add(off) }
+    }
+
+    /// The start of the large allreduce's region (`bigreduce.rs`), which
+    /// ends the mapping.
+    pub(crate) fn big_region(&self) -> *mut u8 {
+        let (.., len) = layout(self.n);
+        // SAFETY: the region is the mapping's last `region_len` bytes.
+        unsafe { self.base.add(len - super::bigreduce::region_len(self.n)) }
     }
 
     /// The op-number word of broadcast slot `slot`.

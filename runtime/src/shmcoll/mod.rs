@@ -41,6 +41,7 @@
 mod allreduce;
 mod area;
 mod bcast;
+mod bigreduce;
 
 use std::sync::{Arc, OnceLock};
 
@@ -227,11 +228,19 @@ pub(crate) fn barrier(comm: CommId) -> MpiResult<bool> {
 /// `MPI_Allreduce` over shared memory; `send` `None` means the input is
 /// in `recv` (`MPI_IN_PLACE`). False: the path does not apply.
 pub(crate) fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) -> MpiResult<bool> {
-    if !enabled(Kind::Allreduce) || recv.len() > area::DATA_MAX {
+    if !enabled(Kind::Allreduce) {
+        return Ok(false);
+    }
+    let big = recv.len() > area::DATA_MAX;
+    if big && !bigreduce::applies(recv.len(), op) {
         return Ok(false);
     }
     let Some(area) = area_of(comm)? else { return Ok(false) };
-    allreduce::run(&area, send, recv, Some(op))?;
+    if big {
+        bigreduce::run(&area, send, recv, op)?;
+    } else {
+        allreduce::run(&area, send, recv, Some(op))?;
+    }
     Ok(true)
 }
 
