@@ -11,8 +11,8 @@
 //! ```text
 //! ctl       per member r: three lines, `in`, `red`, `out`: the last chunk
 //!           it copied in, reduced its share of, copied out
-//! result    per buffer: CHUNK_MAX bytes, the reduced chunk
-//! slots     per member and buffer: CHUNK_MAX bytes, its input chunk
+//! result    per buffer: a chunk's bytes (`stride`), the reduced chunk
+//! slots     per member and buffer: a chunk's bytes, its input chunk
 //! ```
 //!
 //! Each chunk is split in `n` shares on element boundaries; member `r`
@@ -45,38 +45,48 @@ use super::{wait, Area};
 use crate::error::MpiResult;
 
 /// Largest chunk (bytes) the region holds per member and buffer.
-pub(crate) const CHUNK_MAX: usize = 256 * 1024;
+pub(crate) const CHUNK_MAX: usize = 1024 * 1024;
 /// Buffers per member (chunks in flight).
 const BUFS: usize = 2;
 const LINE: usize = 64;
 
 /// Bytes of the region for `n` members.
 pub(crate) fn region_len(n: usize) -> usize {
-    ctl_len(n) + BUFS * CHUNK_MAX * (n + 1)
+    ctl_len(n) + BUFS * stride(n) * (n + 1)
 }
 
 fn ctl_len(n: usize) -> usize {
     (n * 3 * LINE).next_multiple_of(4096)
 }
 
-/// Chunk size (bytes): small enough that the region's working set (n + 1
-/// chunks per buffer) stays in the caches, large enough that the
-/// per-chunk handshakes are few. Depends only on the member count (equal
-/// everywhere; whether this node is oversubscribed may differ between
-/// ranks under CPU binding). `RMPI_SHMCOLL_CHUNK` (bytes, which must be
-/// equal on every rank) overrides it, for measuring.
+/// Bytes of the region per buffer, all members' slots and the result
+/// together (so at most twice this, plus the control lines, per
+/// communicator; pages exist only once a large allreduce touched them).
+const BUDGET: usize = 8 * 1024 * 1024;
+
+/// Size (bytes) of a slot for `n` members, and of a chunk: the largest
+/// that keeps the region within [`BUDGET`] per buffer, 64 KiB to
+/// [`CHUNK_MAX`]. Large chunks mean few handshakes per call, which
+/// matters most when ranks outnumber cores (each handshake there is a
+/// round of context switches); on 2 cores, chunks of 64-256 KiB were no
+/// faster at 2 ranks either. Depends only on the member count (equal
+/// everywhere; whether the node is oversubscribed may differ between
+/// ranks under CPU binding).
+fn stride(n: usize) -> usize {
+    (BUDGET / (n + 1) / (64 * 1024) * (64 * 1024)).clamp(MIN_STRIDE, CHUNK_MAX)
+}
+
+/// The smallest slot (bytes): an item of at most this size fits a chunk.
+const MIN_STRIDE: usize = 64 * 1024;
+
+/// Chunk size (bytes) for `n` members: [`stride`], or less if
+/// `RMPI_SHMCOLL_CHUNK` (bytes, which must be equal on every rank) says
+/// so, for measuring.
 fn chunk_bytes(n: usize) -> usize {
     static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     let forced =
         *FORCED.get_or_init(|| std::env::var("RMPI_SHMCOLL_CHUNK").ok().and_then(|v| v.trim().parse::<usize>().ok()));
-    if let Some(c) = forced {
-        return c.clamp(4096, CHUNK_MAX);
-    }
-    if n > 2 {
-        CHUNK_MAX
-    } else {
-        128 * 1024
-    }
+    forced.map_or(stride(n), |c| c.clamp(4096, stride(n)))
 }
 
 /// The words and buffers of the region of `area`.
@@ -102,11 +112,11 @@ impl Region<'_> {
     }
     fn result(&self, buf: usize) -> *mut u8 {
         // SAFETY: inside the region (see `region_len`).
-        unsafe { self.base.add(ctl_len(self.area.n) + buf * CHUNK_MAX) }
+        unsafe { self.base.add(ctl_len(self.area.n) + buf * stride(self.area.n)) }
     }
     fn slot(&self, r: usize, buf: usize) -> *mut u8 {
         // SAFETY: inside the region (see `region_len`).
-        unsafe { self.base.add(ctl_len(self.area.n) + (BUFS + r * BUFS + buf) * CHUNK_MAX) }
+        unsafe { self.base.add(ctl_len(self.area.n) + (BUFS + r * BUFS + buf) * stride(self.area.n)) }
     }
 
     /// Publish `word = c` and wake members asleep waiting for it.
@@ -130,7 +140,7 @@ impl Region<'_> {
 /// Whether this path takes an allreduce of `len` bytes with `op`.
 pub(crate) fn applies(len: usize, op: &dyn ReduceOp) -> bool {
     let esz = op.elem_size().max(1);
-    len.is_multiple_of(esz) && esz <= CHUNK_MAX
+    len.is_multiple_of(esz) && esz <= MIN_STRIDE
 }
 
 /// One allreduce of `recv.len()` bytes (`send` `None`: in place).
@@ -158,7 +168,7 @@ pub(crate) fn run(area: &Area, send: Option<&[u8]>, recv: &mut [u8], op: &dyn Re
         let (lo, clen) = span(c);
         let (slo, shi) = share(me, clen);
         let slot = reg.slot(me, (c % BUFS as u64) as usize);
-        // SAFETY: the slot holds CHUNK_MAX >= clen bytes and no member
+        // SAFETY: the slot holds stride(n) >= clen bytes and no member
         // reads it for chunk c before the stamp (see the module docs for
         // why its readers of c-2 are done); the input holds [lo, lo+clen).
         unsafe {
