@@ -1,4 +1,4 @@
-//! The large blocking allreduce through the shared area
+//! The large blocking allreduce (and the blocking reduce) through the shared area
 //! (runtime/src/shmcoll/bigreduce.rs) through the C ABI: values of sums,
 //! MAXLOC and a non-commutative user op around every size limit, in place
 //! and not, mixed with other collectives, at several communicator sizes
@@ -36,6 +36,6 @@ fn large_allreduce_small_chunks_and_off_and_over_tcp() {
     passes(3, &[("RMPI_SHMCOLL_CHUNK", "4096")]);
     passes(2, &[("RMPI_COLL_ALLREDUCE", "shm")]);
     passes(3, &[("RMPI_SHMCOLL", "0")]);
-    passes(4, &[("RMPI_COLL_ALLREDUCE", "recursive_doubling")]);
+    passes(4, &[("RMPI_COLL_ALLREDUCE", "recursive_doubling"), ("RMPI_COLL_REDUCE", "binomial")]);
     passes(3, &[("RMPI_TRANSPORT", "tcp")]);
 }

@@ -1,12 +1,13 @@
-/* Large blocking allreduce on one node (runtime/src/shmcoll/bigreduce.rs,
+/* Large blocking allreduce, and reduce, on one node (runtime/src/shmcoll/bigreduce.rs,
  * the chunked pipeline through the shared area) and around its limits:
  * sums of 1-, 4- and 8-byte items, MAXLOC on a pair type, a
  * non-commutative user op (16-byte items), in place and not, sizes on
  * both sides of the small path's limit (16 KiB) and of the chunk sizes
  * (128 and 256 KiB), odd counts; many calls in a row mixed with bcast,
  * barrier and small allreduce, on the world and on a reversed
- * communicator. Values only: the same program passes with the path
- * forced off and over TCP. */
+ * communicator; MPI_Reduce (which takes the same path at every size) to
+ * every root. Values only: the same program passes with the path forced
+ * off and over TCP. */
 #include <stdint.h>
 
 #include "check.h"
@@ -137,6 +138,65 @@ static void check_maxloc(MPI_Comm comm, long count, int in_place) {
     free(o);
 }
 
+/* MPI_Reduce of doubles (sum) and of matrices (non-commutative) to `root`,
+ * in place at the root or not; the other ranks' receive buffers stay
+ * untouched. */
+static void check_reduce(MPI_Comm comm, long count, int root, int in_place) {
+    int r, n;
+    MPI_Comm_rank(comm, &r);
+    MPI_Comm_size(comm, &n);
+    double *s = malloc(8 * (count + 1)), *o = malloc(8 * (count + 1));
+    for (long i = 0; i < count; i++) s[i] = r * 3 + 0.25 * i;
+    for (long i = 0; i < count; i++) o[i] = -1.0;
+    if (in_place && r == root) {
+        memcpy(o, s, 8 * count);
+        CHECK(MPI_Reduce(MPI_IN_PLACE, o, count, MPI_DOUBLE, MPI_SUM, root, comm) == MPI_SUCCESS);
+    } else {
+        CHECK(MPI_Reduce(s, o, count, MPI_DOUBLE, MPI_SUM, root, comm) == MPI_SUCCESS);
+    }
+    for (long i = 0; i < count; i++) CHECK(o[i] == (r == root ? 1.5 * n * (n - 1) + n * 0.25 * i : -1.0));
+    free(s);
+    free(o);
+    long mc = count / 2 + 1;
+    mat *ms = malloc(sizeof(mat) * mc), *mo = malloc(sizeof(mat) * mc);
+    for (long i = 0; i < mc; i++) ms[i] = mat_of(r, i);
+    memset(mo, 0, sizeof(mat) * mc);
+    if (in_place && r == root) {
+        memcpy(mo, ms, sizeof(mat) * mc);
+        CHECK(MPI_Reduce(MPI_IN_PLACE, mo, mc, mat_type, mat_mpi_op, root, comm) == MPI_SUCCESS);
+    } else {
+        CHECK(MPI_Reduce(ms, mo, mc, mat_type, mat_mpi_op, root, comm) == MPI_SUCCESS);
+    }
+    for (long i = 0; i < mc; i++) {
+        if (r != root) {
+            CHECK(mo[i].a == 0 && mo[i].d == 0);
+            continue;
+        }
+        mat want = mat_of(0, i);
+        for (int q = 1; q < n; q++) want = mat_mul(want, mat_of(q, i));
+        CHECK(mo[i].a == want.a && mo[i].b == want.b && mo[i].c == want.c && mo[i].d == want.d);
+    }
+    free(ms);
+    free(mo);
+}
+
+static void reduces(MPI_Comm comm) {
+    int n;
+    MPI_Comm_size(comm, &n);
+    long counts[] = {0, 1, 7, 2048, 2049, 16384 / 8 * 3 + 1, 131072 + 3, 524288};
+    for (int c = 0; c < 8; c++)
+        for (int root = 0; root < n; root += (n > 4 ? 3 : 1))
+            for (int ip = 0; ip < 2; ip++) {
+                check_reduce(comm, counts[c], root, ip);
+                if (c % 2) {
+                    /* Mixed with the other collectives. */
+                    int v = 1, sum;
+                    CHECK(MPI_Allreduce(&v, &sum, 1, MPI_INT, MPI_SUM, comm) == MPI_SUCCESS && sum == n);
+                    check_doubles(comm, counts[c], ip, c);
+                }
+            }
+}
+
 static void values(MPI_Comm comm) {
     /* Bytes around the small path's limit and the chunk sizes, and large. */
     long bytes[] = {16384, 16384 + 16, 16384 + 48, 131072 - 16, 131072, 131072 + 16, 262144 - 16,
@@ -190,10 +250,12 @@ int main(int argc, char **argv) {
     MPI_Op_create(mat_op, 0, &mat_mpi_op);
     values(MPI_COMM_WORLD);
     mixed(MPI_COMM_WORLD);
+    reduces(MPI_COMM_WORLD);
     MPI_Comm rev;
     MPI_Comm_split(MPI_COMM_WORLD, 0, size - rank, &rev); /* ranks reversed */
     values(rev);
     mixed(rev);
+    reduces(rev);
     MPI_Comm_free(&rev);
     MPI_Op_free(&mat_mpi_op);
     MPI_Type_free(&mat_type);

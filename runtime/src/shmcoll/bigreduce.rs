@@ -42,7 +42,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 use rmpi_collectives::ReduceOp;
 
 use super::{wait, Area};
-use crate::error::MpiResult;
+use crate::error::{err, ErrorClass, MpiResult};
 
 /// Largest chunk (bytes) the region holds per member and buffer.
 pub(crate) const CHUNK_MAX: usize = 1024 * 1024;
@@ -144,14 +144,48 @@ pub(crate) fn applies(len: usize, op: &dyn ReduceOp) -> bool {
 }
 
 /// One allreduce of `recv.len()` bytes (`send` `None`: in place).
-pub(crate) fn run(area: &Area, send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp) -> MpiResult<()> {
-    let len = recv.len();
+pub(crate) fn allreduce(area: &Area, send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp) -> MpiResult<()> {
+    let (len, rptr) = (recv.len(), recv.as_mut_ptr());
+    let sptr: *const u8 = send.map_or(rptr as *const u8, <[u8]>::as_ptr);
+    // SAFETY: `sptr` and `rptr` hold `len` bytes each (the same ones in place).
+    unsafe { run(area, sptr, Some(rptr), len, op) }
+}
+
+/// One reduce of `len` bytes from `send` into `recv` (the root's receive
+/// buffer, `None` elsewhere; `send` `None`: in place at the root, the
+/// input is in `recv`).
+pub(crate) fn reduce(
+    area: &Area,
+    send: Option<&[u8]>,
+    recv: Option<&mut [u8]>,
+    len: usize,
+    op: &dyn ReduceOp,
+) -> MpiResult<()> {
+    let rptr = recv.map(|r| {
+        debug_assert!(r.len() >= len);
+        r.as_mut_ptr()
+    });
+    let sptr = match (send, rptr) {
+        (Some(s), _) => s.as_ptr(),
+        (None, Some(r)) => r as *const u8,
+        (None, None) => return err(ErrorClass::Buffer, "MPI_IN_PLACE on a rank that is not the root of a reduce"),
+    };
+    // SAFETY: `sptr` holds `len` bytes, and `rptr` (if any) too.
+    unsafe { run(area, sptr, rptr, len, op) }
+}
+
+/// The pipeline over `len` bytes of input at `sptr`; the result goes to
+/// `rptr` when given (every member for an allreduce, the root for a
+/// reduce).
+///
+/// # Safety
+/// `sptr` must be readable and `rptr` writable for `len` bytes; they are
+/// either the same memory or disjoint.
+unsafe fn run(area: &Area, sptr: *const u8, rptr: Option<*mut u8>, len: usize, op: &dyn ReduceOp) -> MpiResult<()> {
     let (n, me) = (area.n, area.me);
     let esz = op.elem_size().max(1);
     let chunk = (chunk_bytes(n) / esz).max(1) * esz;
     let reg = Region { area, base: area.big_region() };
-    let rptr = recv.as_mut_ptr();
-    let sptr: *const u8 = send.map_or(rptr as *const u8, <[u8]>::as_ptr);
     // This member's `out` word holds the last chunk it finished.
     let first = reg.stamp_out(me).load(Ordering::Relaxed) + 1;
     let chunks = len.div_ceil(chunk) as u64;
@@ -179,6 +213,12 @@ pub(crate) fn run(area: &Area, send: Option<&[u8]>, recv: &mut [u8], op: &dyn Re
     };
     if chunks == 0 {
         return Ok(());
+    }
+    // The slot last held chunk first-2: its readers must be done. Known
+    // already after an allreduce (it waited for every `red` of first-1);
+    // not after a reduce on a member that is not its root.
+    if first > 2 {
+        reg.wait_all(1, first - 2)?;
     }
     copy_in(first)?;
     for c in first..first + chunks {
@@ -211,12 +251,15 @@ pub(crate) fn run(area: &Area, send: Option<&[u8]>, recv: &mut [u8], op: &dyn Re
         if c + 1 < first + chunks {
             copy_in(c + 1)?;
         }
-        reg.wait_all(1, c)?;
-        // SAFETY: every member stamped `red` for c: the result chunk is
-        // whole, and nobody rewrites it before this member stamps `in` for
-        // c+2; [lo, lo+clen) lies inside `recv` (in place, this member's
-        // input for chunk c was read above and is not needed again).
-        unsafe { std::ptr::copy_nonoverlapping(reg.result(buf), rptr.add(lo), clen) };
+        if let Some(rptr) = rptr {
+            reg.wait_all(1, c)?;
+            // SAFETY: every member stamped `red` for c: the result chunk is
+            // whole, and nobody rewrites it before this member stamps `in`
+            // for c+2; [lo, lo+clen) lies inside the output (in place, this
+            // member's input for chunk c was read above and is not needed
+            // again).
+            unsafe { std::ptr::copy_nonoverlapping(reg.result(buf), rptr.add(lo), clen) };
+        }
         // Only this member reads its `out` (nobody waits for it).
         reg.stamp_out(me).store(c, Ordering::Relaxed);
     }

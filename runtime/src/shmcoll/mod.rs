@@ -74,11 +74,12 @@ enum Kind {
     Barrier,
     Allreduce,
     Bcast,
+    Reduce,
 }
 
 /// Whether the path may serve `kind`, from the environment (read once).
 fn enabled(kind: Kind) -> bool {
-    static FLAGS: OnceLock<[bool; 3]> = OnceLock::new();
+    static FLAGS: OnceLock<[bool; 4]> = OnceLock::new();
     let flags = FLAGS.get_or_init(|| {
         let off = std::env::var("RMPI_SHMCOLL").is_ok_and(|v| matches!(v.trim(), "0" | "off" | "no" | "false"));
         let one = |name: &str| match crate::coll::coll_env(&name.to_ascii_uppercase()) {
@@ -88,7 +89,7 @@ fn enabled(kind: Kind) -> bool {
             }
             None => true,
         };
-        [!off && one("barrier"), !off && one("allreduce"), !off && one("bcast")]
+        [!off && one("barrier"), !off && one("allreduce"), !off && one("bcast"), !off && one("reduce")]
     });
     flags[kind as usize]
 }
@@ -237,9 +238,49 @@ pub(crate) fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp,
     }
     let Some(area) = area_of(comm)? else { return Ok(false) };
     if big {
-        bigreduce::run(&area, send, recv, op)?;
+        bigreduce::allreduce(&area, send, recv, op)?;
     } else {
         allreduce::run(&area, send, recv, Some(op))?;
+    }
+    Ok(true)
+}
+
+/// `MPI_Reduce` of `len` bytes over shared memory: `recv` is the root's
+/// receive buffer (`None` elsewhere), `send` `None` means the input is in
+/// `recv` (`MPI_IN_PLACE` at the root). False: the path does not apply
+/// (or `root` is invalid, which the general path reports).
+pub(crate) fn reduce(
+    send: Option<&[u8]>,
+    recv: Option<&mut [u8]>,
+    len: usize,
+    op: &dyn ReduceOp,
+    root: i32,
+    comm: CommId,
+) -> MpiResult<bool> {
+    if !enabled(Kind::Reduce) {
+        return Ok(false);
+    }
+    let big = len > area::DATA_MAX;
+    if big && !bigreduce::applies(len, op) {
+        return Ok(false);
+    }
+    let Some(area) = area_of(comm)? else { return Ok(false) };
+    if root < 0 || root as usize >= area.n {
+        return Ok(false);
+    }
+    let recv = if area.me == root as usize { recv } else { None };
+    if big {
+        bigreduce::reduce(&area, send, recv, len, op)?;
+        return Ok(true);
+    }
+    // Small: every member reduces all contributions (as for allreduce);
+    // only the root keeps the result.
+    match recv {
+        Some(r) => allreduce::run(&area, send, &mut r[..len], Some(op))?,
+        None => {
+            let mut scratch = [0u8; area::DATA_MAX];
+            allreduce::run(&area, send, &mut scratch[..len], Some(op))?;
+        }
     }
     Ok(true)
 }
