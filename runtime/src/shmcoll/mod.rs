@@ -1,4 +1,4 @@
-//! Shared-memory collectives: blocking barrier, small allreduce, and bcast
+//! Shared-memory collectives: blocking barrier, allreduce, reduce and bcast
 //! on a communicator whose members all share this node.
 //!
 //! Instead of messages, the members of such a communicator share one
@@ -15,6 +15,11 @@
 //!   non-commutative operators are right, and every member gets the same
 //!   bits). Two parities suffice: a member reaches operation k+2 only
 //!   after every member arrived at k+1, i.e. finished reading k.
+//! * allreduce above 16 KiB, and reduce (`bigreduce.rs`): a pipeline of
+//!   chunks through a region of the area; each member reduces its share
+//!   of every chunk over all members' copies, in rank order, and all copy
+//!   the reduced chunk out (a reduce: the root). A small reduce is the
+//!   small allreduce, kept by the root only.
 //! * bcast (`bcast.rs`, any size: larger messages as a stream of
 //!   slot-sized pieces): the root writes into one of 64 slots and stamps
 //!   it; readers copy out and record what they consumed. The root may run
