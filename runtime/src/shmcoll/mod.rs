@@ -238,10 +238,10 @@ pub(crate) fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp,
         return Ok(false);
     }
     let big = recv.len() > area::DATA_MAX;
-    if big && !bigreduce::applies(recv.len(), op) {
+    let Some(area) = area_of(comm)? else { return Ok(false) };
+    if big && !bigreduce::applies(area.n, recv.len(), op, true) {
         return Ok(false);
     }
-    let Some(area) = area_of(comm)? else { return Ok(false) };
     if big {
         bigreduce::allreduce(&area, send, recv, op)?;
     } else {
@@ -266,11 +266,8 @@ pub(crate) fn reduce(
         return Ok(false);
     }
     let big = len > area::DATA_MAX;
-    if big && !bigreduce::applies(len, op) {
-        return Ok(false);
-    }
     let Some(area) = area_of(comm)? else { return Ok(false) };
-    if root < 0 || root as usize >= area.n {
+    if root < 0 || root as usize >= area.n || (big && !bigreduce::applies(area.n, len, op, false)) {
         return Ok(false);
     }
     let recv = if area.me == root as usize { recv } else { None };
