@@ -936,6 +936,42 @@ pub fn bcast(buf: &mut [u8], root: i32, comm: CommId) -> MpiResult<()> {
 pub fn reduce(send: &[u8], recv: Option<&mut [u8]>, op: Arc<dyn ReduceOp>, root: i32, comm: CommId) -> MpiResult<()> {
     let size = comm_size(comm)?;
     let root = check_root(root, size)?;
+    if comm_rank(comm)? as usize == root {
+        // The shared-memory path writes exactly the input's length.
+        return match recv {
+            Some(r) if r.len() == send.len() => {
+                if crate::shmcoll::reduce(Some(send), Some(&mut *r), send.len(), &*op, root as i32, comm)? {
+                    return Ok(());
+                }
+                reduce_scheduled(send, Some(r), op, root, comm)
+            }
+            recv => {
+                let mut tmp = vec![0; send.len()];
+                if crate::shmcoll::reduce(Some(send), Some(&mut tmp), send.len(), &*op, root as i32, comm)? {
+                    if let Some(r) = recv {
+                        let n = r.len().min(tmp.len());
+                        r[..n].copy_from_slice(&tmp[..n]);
+                    }
+                    return Ok(());
+                }
+                reduce_scheduled(send, recv, op, root, comm)
+            }
+        };
+    }
+    if crate::shmcoll::reduce(Some(send), None, send.len(), &*op, root as i32, comm)? {
+        return Ok(());
+    }
+    reduce_scheduled(send, recv, op, root, comm)
+}
+
+/// `MPI_Reduce` by schedule.
+fn reduce_scheduled(
+    send: &[u8],
+    recv: Option<&mut [u8]>,
+    op: Arc<dyn ReduceOp>,
+    root: usize,
+    comm: CommId,
+) -> MpiResult<()> {
     let data = rmpi_collectives::pool::copy_of(send);
     let out = run_blocking(comm, |r, n| Collective::reduce(r, n, root, data, op).map_err(coll_err))?;
     if let Some(recv) = recv {
@@ -967,7 +1003,7 @@ pub fn allreduce(send: &[u8], recv: &mut [u8], op: Arc<dyn ReduceOp>, comm: Comm
 
 /// `MPI_Allreduce` with `MPI_IN_PLACE`: `buf` holds the input and gets the result.
 pub fn allreduce_in_place(buf: &mut [u8], op: Arc<dyn ReduceOp>, comm: CommId) -> MpiResult<()> {
-    if crate::bigcoll::allreduce(None, buf, &*op, comm)? {
+    if crate::shmcoll::allreduce(None, buf, &*op, comm)? || crate::bigcoll::allreduce(None, buf, &*op, comm)? {
         return Ok(());
     }
     let send = rmpi_collectives::pool::copy_of(buf);
@@ -1039,6 +1075,24 @@ pub unsafe fn alltoall_shm(send: Option<*const u8>, recv: *mut u8, block: usize,
 pub unsafe fn allgather_shm(send: Option<*const u8>, recv: *mut u8, block: usize, comm: CommId) -> MpiResult<bool> {
     // SAFETY: forwarded from this function's contract.
     unsafe { crate::shmcoll::allgather_raw(send.unwrap_or(std::ptr::null()), recv, block, comm) }
+}
+
+/// `MPI_Reduce` of `len` bytes over shared memory only (see
+/// [`barrier_shm`]): `recv` is the root's receive buffer of `len` bytes
+/// (`None` elsewhere), `send` `None` takes the root's input from `recv`
+/// (`MPI_IN_PLACE`). An invalid root is left to the general path (false).
+pub fn reduce_shm(
+    send: Option<&[u8]>,
+    recv: Option<&mut [u8]>,
+    len: usize,
+    op: &dyn ReduceOp,
+    root: i32,
+    comm: CommId,
+) -> MpiResult<bool> {
+    if send.is_some_and(|s| s.len() != len) || recv.as_ref().is_some_and(|r| r.len() != len) {
+        return err(ErrorClass::Count, "send and receive buffers of a reduce differ in size");
+    }
+    crate::shmcoll::reduce(send, recv, len, op, root, comm)
 }
 
 /// Start a nonblocking collective whose output (if any) goes to `out`.

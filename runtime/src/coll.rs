@@ -27,8 +27,8 @@ pub const STEP_TAG_BITS: u32 = 12;
 /// (`shmcoll`, `bigcoll`, `fastcoll`) step aside when it is set, so the
 /// schedule's algorithm it names runs (or, for `shm`, the shared-memory one).
 pub(crate) fn coll_env(name: &str) -> Option<&'static str> {
-    const NAMES: [&str; 5] = ["BARRIER", "BCAST", "ALLREDUCE", "ALLTOALL", "ALLGATHER"];
-    static VALUES: std::sync::OnceLock<[Option<String>; 5]> = std::sync::OnceLock::new();
+    const NAMES: [&str; 6] = ["BARRIER", "BCAST", "ALLREDUCE", "ALLTOALL", "ALLGATHER", "REDUCE"];
+    static VALUES: std::sync::OnceLock<[Option<String>; 6]> = std::sync::OnceLock::new();
     let values = VALUES.get_or_init(|| NAMES.map(|n| std::env::var(format!("RMPI_COLL_{n}")).ok()));
     let i = NAMES.iter().position(|&n| n == name).expect("a collective with a direct path");
     values[i].as_deref()

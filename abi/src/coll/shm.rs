@@ -1,4 +1,4 @@
-//! The blocking barrier, allreduce, bcast and alltoall of an intracommunicator try
+//! The blocking barrier, allreduce, reduce, bcast and alltoall of an intracommunicator try
 //! the runtime's shared-memory path first (`rmpi_runtime::api::*_shm`),
 //! straight between the user's buffers when the datatype is dense; where
 //! it does not apply (a member on another node, a large message, a
@@ -205,4 +205,43 @@ pub fn alltoall(
         let send = send_lb.map(|lb| (sbuf as *const u8).offset(lb));
         Ok(api::alltoall_shm(send, (rbuf as *mut u8).offset(rlb), block, c)?)
     }
+}
+
+/// `MPI_Reduce` of dense items (`sbuf` may be `MPI_IN_PLACE` at the
+/// root): true if done here. Anything unusual (a negative count, a null
+/// buffer, `MPI_IN_PLACE` off the root, an invalid root) is left to the
+/// general path, which reports it.
+#[allow(clippy::too_many_arguments)]
+pub fn reduce(
+    sbuf: *const c_void,
+    rbuf: *mut c_void,
+    count: i64,
+    dt: MpiDatatype,
+    op: MpiOp,
+    root: i32,
+    comm: MpiComm,
+) -> AbiResult<bool> {
+    let Some(c) = intra(comm)? else { return Ok(false) };
+    let is_root = api::comm_rank(c)? == root;
+    let in_place = super::bufs::in_place(sbuf);
+    if count < 0 || (count > 0 && (sbuf.is_null() || (is_root && rbuf.is_null()))) || (in_place && !is_root) {
+        return Ok(false);
+    }
+    with_op(op, dt, |f, size, lb| {
+        let Some(lb) = lb else { return Ok(false) };
+        let n = count as usize * size;
+        if n == 0 {
+            let recv: Option<&mut [u8]> = if is_root { Some(&mut []) } else { None };
+            return Ok(api::reduce_shm(Some(&[]), recv, 0, f, root, c)?);
+        }
+        // SAFETY: MPI gives `count` dense items at the send buffer and, at
+        // the root, at the receive buffer: `n` bytes from the address plus
+        // the true lower bound; separate buffers do not overlap.
+        let (send, recv) = unsafe {
+            let send = (!in_place).then(|| std::slice::from_raw_parts((sbuf as *const u8).offset(lb), n));
+            let recv = is_root.then(|| std::slice::from_raw_parts_mut((rbuf as *mut u8).offset(lb), n));
+            (send, recv)
+        };
+        Ok(api::reduce_shm(send, recv, n, f, root, c)?)
+    })
 }

@@ -16,6 +16,7 @@
 //! bdata_off         BCAST_SLOTS slots of BCAST_MAX bytes
 //! a2a_off           per member r and parity p: ALLTOALL_ROW bytes of
 //!                   alltoall row (pages are taken only when first used)
+//! big               the large allreduce's region (`bigreduce.rs`)
 //! ```
 //!
 //! The file is created by the communicator's rank 0 (0600, exclusively),
@@ -115,7 +116,8 @@ fn layout(n: usize) -> (usize, usize, usize, usize) {
     let data_off = (HEADER + n * CTL_STRIDE).next_multiple_of(4096);
     let bcast_off = data_off + n * 2 * DATA_MAX;
     let bdata_off = (bcast_off + BCAST_LINES as usize * LINE).next_multiple_of(4096);
-    let len = bdata_off + BCAST_SLOTS as usize * BCAST_MAX;
+    let big = (bdata_off + BCAST_SLOTS as usize * BCAST_MAX).next_multiple_of(4096);
+    let len = big + super::bigreduce::region_len(n);
     (data_off, bcast_off, bdata_off, len)
 }
 
@@ -345,6 +347,14 @@ impl Area {
         };
         // SAFETY: inside the mapping (see `full_layout`).
         unsafe { self.base.add(off) }
+    }
+
+    /// The start of the large allreduce's region (`bigreduce.rs`), which
+    /// ends the mapping.
+    pub(crate) fn big_region(&self) -> *mut u8 {
+        let (.., len) = layout(self.n);
+        // SAFETY: the region is the mapping's last `region_len` bytes.
+        unsafe { self.base.add(len - super::bigreduce::region_len(self.n)) }
     }
 
     /// The op-number word of broadcast slot `slot`.

@@ -1,4 +1,4 @@
-//! Shared-memory collectives: blocking barrier, small allreduce, and bcast
+//! Shared-memory collectives: blocking barrier, allreduce, reduce and bcast
 //! on a communicator whose members all share this node.
 //!
 //! Instead of messages, the members of such a communicator share one
@@ -15,6 +15,11 @@
 //!   non-commutative operators are right, and every member gets the same
 //!   bits). Two parities suffice: a member reaches operation k+2 only
 //!   after every member arrived at k+1, i.e. finished reading k.
+//! * allreduce above 16 KiB, and reduce (`bigreduce.rs`): a pipeline of
+//!   chunks through a region of the area; each member reduces its share
+//!   of every chunk over all members' copies, in rank order, and all copy
+//!   the reduced chunk out (a reduce: the root). A small reduce is the
+//!   small allreduce, kept by the root only.
 //! * bcast (`bcast.rs`, any size: larger messages as a stream of
 //!   slot-sized pieces): the root writes into one of 1024 lines (up to 56
 //!   bytes) or 64 slots and stamps it; readers copy out and record what
@@ -54,6 +59,7 @@ mod allreduce;
 mod alltoall;
 mod area;
 mod bcast;
+mod bigreduce;
 
 use std::sync::{Arc, OnceLock};
 
@@ -88,11 +94,12 @@ enum Kind {
     Bcast,
     Alltoall,
     Allgather,
+    Reduce,
 }
 
 /// Whether the path may serve `kind`, from the environment (read once).
 fn enabled(kind: Kind) -> bool {
-    static FLAGS: OnceLock<[bool; 5]> = OnceLock::new();
+    static FLAGS: OnceLock<[bool; 6]> = OnceLock::new();
     let flags = FLAGS.get_or_init(|| {
         let off = std::env::var("RMPI_SHMCOLL").is_ok_and(|v| matches!(v.trim(), "0" | "off" | "no" | "false"));
         let one = |name: &str| match crate::coll::coll_env(&name.to_ascii_uppercase()) {
@@ -108,6 +115,7 @@ fn enabled(kind: Kind) -> bool {
             !off && one("bcast"),
             !off && one("alltoall"),
             !off && one("allgather"),
+            !off && one("reduce"),
         ]
     });
     flags[kind as usize]
@@ -342,10 +350,59 @@ pub(crate) fn barrier(comm: CommId) -> MpiResult<bool> {
 /// `MPI_Allreduce` over shared memory; `send` `None` means the input is
 /// in `recv` (`MPI_IN_PLACE`). False: the path does not apply.
 pub(crate) fn allreduce(send: Option<&[u8]>, recv: &mut [u8], op: &dyn ReduceOp, comm: CommId) -> MpiResult<bool> {
-    if !enabled(Kind::Allreduce) || recv.len() > area::DATA_MAX {
+    if !enabled(Kind::Allreduce) {
         return Ok(false);
     }
-    Ok(with_area(comm, |area| allreduce::run(area, send, recv, Some(op)))?.is_some())
+    let big = recv.len() > area::DATA_MAX;
+    let done = with_area(comm, |area| {
+        if big && !bigreduce::applies(area.n, recv.len(), op, true) {
+            return Ok(false);
+        }
+        if big {
+            bigreduce::allreduce(area, send, recv, op)?;
+        } else {
+            allreduce::run(area, send, recv, Some(op))?;
+        }
+        Ok(true)
+    })?;
+    Ok(done == Some(true))
+}
+
+/// `MPI_Reduce` of `len` bytes over shared memory: `recv` is the root's
+/// receive buffer (`None` elsewhere), `send` `None` means the input is in
+/// `recv` (`MPI_IN_PLACE` at the root). False: the path does not apply
+/// (or `root` is invalid, which the general path reports).
+pub(crate) fn reduce(
+    send: Option<&[u8]>,
+    recv: Option<&mut [u8]>,
+    len: usize,
+    op: &dyn ReduceOp,
+    root: i32,
+    comm: CommId,
+) -> MpiResult<bool> {
+    if !enabled(Kind::Reduce) {
+        return Ok(false);
+    }
+    let big = len > area::DATA_MAX;
+    let Some(area) = area_of(comm)? else { return Ok(false) };
+    if root < 0 || root as usize >= area.n || (big && !bigreduce::applies(area.n, len, op, false)) {
+        return Ok(false);
+    }
+    let recv = if area.me == root as usize { recv } else { None };
+    if big {
+        bigreduce::reduce(&area, send, recv, len, op)?;
+        return Ok(true);
+    }
+    // Small: every member reduces all contributions (as for allreduce);
+    // only the root keeps the result.
+    match recv {
+        Some(r) => allreduce::run(&area, send, &mut r[..len], Some(op))?,
+        None => {
+            let mut scratch = [0u8; area::DATA_MAX];
+            allreduce::run(&area, send, &mut scratch[..len], Some(op))?;
+        }
+    }
+    Ok(true)
 }
 
 /// `MPI_Bcast` over shared memory. False: the path does not apply (or
