@@ -45,10 +45,6 @@ pub(crate) fn recv(
     if !enabled() {
         return Ok(None);
     }
-    if rt.done_without_progress >= DIRECT_WITHOUT_PROGRESS {
-        rt.progress()?;
-        rt.done_without_progress = 0;
-    }
     // A posted receive would match first, an unexpected message is older;
     // bytes still unwritten to a socket must not wait behind this call.
     if !rt.net.engine.direct_ready(ctx) || rt.net.router.has_pending_writes() {
@@ -81,6 +77,19 @@ pub(crate) fn recv(
     });
     if st.is_some() {
         rt.done_without_progress += 1;
+        // The credit this message freed may have made a Credit packet due;
+        // and now and then the rank's other traffic gets its turn (as after
+        // blocking calls that are done on entry), if there is any.
+        let turn = rt.done_without_progress >= DIRECT_WITHOUT_PROGRESS;
+        if turn {
+            rt.done_without_progress = 0;
+        }
+        if rt.net.engine.has_output()
+            || (turn && (rt.colls_in_flight > 0 || rt.rma.active() || rt.net.router.may_have_input_besides(peer)))
+        {
+            rt.progress()?;
+            rt.done_without_progress = 0;
+        }
     }
     Ok(st)
 }

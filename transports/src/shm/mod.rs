@@ -314,6 +314,12 @@ impl ShmTransport {
         self.inbound.get_mut(idx).and_then(|r| r.as_mut()).is_some_and(|r| r.has_data())
     }
 
+    /// Whether a ring other than local `peer`'s holds a record.
+    pub fn has_input_besides(&mut self, peer: Rank) -> bool {
+        let skip = self.index_of.get(peer as usize).copied().unwrap_or(usize::MAX);
+        self.inbound.iter_mut().enumerate().any(|(i, r)| i != skip && r.as_mut().is_some_and(|r| r.has_data()))
+    }
+
     /// Show the oldest packet from local `peer` to `take`, and consume it
     /// only if `take` answers true (the direct receive). Returns whether a
     /// packet was taken; a damaged ring answers false and is left for
