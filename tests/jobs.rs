@@ -113,6 +113,19 @@ fn point_to_point_semantics_hold_across_processes() {
 }
 
 #[test]
+fn direct_receives_keep_order_matching_and_truncation() {
+    // Shared memory (where the direct receive runs, and with it switched
+    // off for comparison), then TCP, which never takes it.
+    for (n, tcp, direct) in [(2, false, "1"), (3, false, "1"), (2, false, "0"), (2, true, "1")] {
+        let job = Job::new(n, "direct_recv").env("RMPI_DIRECT_RECV", direct);
+        let out = if tcp { job.tcp() } else { job }.run();
+        out.assert_ok();
+        let ok = out.stdout.lines().filter(|l| l.ends_with("direct ok")).count();
+        assert_eq!(ok, n, "n={n} tcp={tcp} direct={direct}: {}", out.stdout);
+    }
+}
+
+#[test]
 fn many_threads_per_rank_exchange_concurrently() {
     for tcp in [false, true] {
         let job = Job::new(2, "threads");

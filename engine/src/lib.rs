@@ -18,6 +18,7 @@
 //! credit, so a send whose receive is posted always completes.
 
 pub mod buffer;
+mod direct;
 pub mod matching;
 pub mod request;
 pub mod wire;

@@ -24,7 +24,8 @@ pub enum TagSel {
 }
 
 impl SrcSel {
-    fn accepts(self, src: i32) -> bool {
+    #[inline]
+    pub(crate) fn accepts(self, src: i32) -> bool {
         match self {
             SrcSel::Any => true,
             SrcSel::Rank(r) => r == src,
@@ -33,7 +34,8 @@ impl SrcSel {
 }
 
 impl TagSel {
-    fn accepts(self, tag: i32) -> bool {
+    #[inline]
+    pub(crate) fn accepts(self, tag: i32) -> bool {
         match self {
             TagSel::Any => true,
             TagSel::Tag(t) => t == tag,
@@ -171,6 +173,12 @@ impl MatchQueues {
     #[inline]
     pub fn no_posted(&self, ctx: u32) -> bool {
         self.queues(ctx).is_none_or(|q| q.posted.is_empty())
+    }
+
+    /// Whether nothing is queued on `ctx`: no posted receive, no unexpected message.
+    #[inline]
+    pub fn ctx_idle(&self, ctx: u32) -> bool {
+        self.queues(ctx).is_none_or(|q| q.posted.is_empty() && q.unexpected.is_empty())
     }
 
     /// Queue a receive that found no unexpected message.

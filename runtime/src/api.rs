@@ -291,6 +291,12 @@ pub fn recv(buf: &mut [u8], src: i32, tag: i32, comm: CommId) -> MpiResult<Statu
     if src == PROC_NULL {
         return Ok(null_status());
     }
+    if src >= 0 {
+        let peer = c.group[src as usize];
+        if let Some(st) = crate::direct::recv(rt, peer, ctx, src, tag_sel(tag), buf)? {
+            return Ok(st);
+        }
+    }
     // SAFETY: `buf` outlives the request: it completes below, or is
     // cancelled and forgotten before this function returns an error.
     let rbuf = if buf.is_empty() { RecvBuf::empty() } else { unsafe { RecvBuf::new(buf.as_mut_ptr(), buf.len()) } };

@@ -24,6 +24,7 @@ mod bigcoll;
 mod bootstrap;
 pub mod coll;
 pub mod comm;
+mod direct;
 pub mod error;
 mod fastcoll;
 mod net;

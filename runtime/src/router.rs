@@ -311,6 +311,24 @@ impl Router {
             || self.shm.as_mut().is_some_and(|s| s.has_input())
     }
 
+    /// [`Router::may_have_input`], leaving out shared-memory `peer`'s ring.
+    pub fn may_have_input_besides(&mut self, peer: u32) -> bool {
+        !self.loopback.is_empty()
+            || self.tcp.is_some()
+            || self.ofi.is_some()
+            || self.shm.as_mut().is_some_and(|s| s.has_input_besides(peer))
+    }
+
+    /// The shared-memory transport when `peer` is reached through it.
+    #[inline]
+    pub fn shm_of(&mut self, peer: u32) -> Option<&mut ShmTransport> {
+        if self.routes.get(peer as usize) == Some(&Route::Shm) {
+            self.shm.as_mut()
+        } else {
+            None
+        }
+    }
+
     /// Whether loopback packets are waiting (then sleeping is wrong).
     pub fn has_loopback(&self) -> bool {
         !self.loopback.is_empty()

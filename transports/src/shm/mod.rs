@@ -307,6 +307,45 @@ impl ShmTransport {
         self.any_inbound()
     }
 
+    /// Whether local `peer`'s ring holds a record (a load of its header word).
+    #[inline]
+    pub fn has_input_from(&mut self, peer: Rank) -> bool {
+        let Some(&idx) = self.index_of.get(peer as usize) else { return false };
+        self.inbound.get_mut(idx).and_then(|r| r.as_mut()).is_some_and(|r| r.has_data())
+    }
+
+    /// Whether a ring other than local `peer`'s holds a record.
+    pub fn has_input_besides(&mut self, peer: Rank) -> bool {
+        let skip = self.index_of.get(peer as usize).copied().unwrap_or(usize::MAX);
+        self.inbound.iter_mut().enumerate().any(|(i, r)| i != skip && r.as_mut().is_some_and(|r| r.has_data()))
+    }
+
+    /// Show the oldest packet from local `peer` to `take`, and consume it
+    /// only if `take` answers true (the direct receive). Returns whether a
+    /// packet was taken; a damaged ring answers false and is left for
+    /// [`Transport::poll`] to report.
+    pub fn take_from_if(&mut self, peer: Rank, take: impl FnOnce(&[u8]) -> bool) -> bool {
+        let Some(&idx) = self.index_of.get(peer as usize) else { return false };
+        let Some(ring) = self.inbound.get_mut(idx).and_then(|r| r.as_mut()) else { return false };
+        let mut bytes = 0;
+        let taken = ring.pop_if(|p| {
+            bytes = p.len();
+            take(p)
+        });
+        if !matches!(taken, Ok(true)) {
+            return false;
+        }
+        if ring.take_freed() {
+            // We freed space: wake the producer if it sleeps on it.
+            if let Some(pid) = ring.producer_to_wake().filter(|&pid| pid != 0) {
+                self.wake_producer(peer, pid);
+            }
+        }
+        self.counters.packets_received += 1;
+        self.counters.bytes_received += bytes as u64;
+        true
+    }
+
     /// Where local `peer` announces that it sleeps (its segment's
     /// `sleeping` word), for code that publishes in shared memory of its own
     /// (the runtime's shared-memory collectives) and must wake a peer that

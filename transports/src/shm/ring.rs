@@ -303,7 +303,19 @@ impl RingConsumer {
 
     /// Hand the oldest packet to `f` as a borrowed slice and free it after
     /// `f` returns. Returns `Ok(false)` if the ring is empty.
+    #[inline]
     pub fn pop_with(&mut self, f: impl FnOnce(&[u8])) -> Result<bool, CorruptRing> {
+        self.pop_if(|p| {
+            f(p);
+            true
+        })
+    }
+
+    /// Show the oldest packet to `f` as a borrowed slice, and free it only
+    /// if `f` answers true (else it stays the oldest). Returns whether a
+    /// packet was taken.
+    #[inline]
+    pub fn pop_if(&mut self, f: impl FnOnce(&[u8]) -> bool) -> Result<bool, CorruptRing> {
         let cap = self.p.cap;
         loop {
             let pos = self.pos;
@@ -334,7 +346,9 @@ impl RingConsumer {
                     let payload = unsafe {
                         std::slice::from_raw_parts(self.p.data.add((pos + RECORD_HEADER) as usize), len as usize)
                     };
-                    f(payload);
+                    if !f(payload) {
+                        return Ok(false);
+                    }
                     self.tail += rec;
                     self.pos = if pos + rec == cap { 0 } else { pos + rec };
                     if self.tail - self.freed >= self.batch {
