@@ -149,10 +149,28 @@ pub(crate) fn path_of(name: &str) -> PathBuf {
     std::path::Path::new("/dev/shm").join(name)
 }
 
+/// Bytes free in /dev/shm for an unprivileged writer.
+fn shm_free() -> std::io::Result<u64> {
+    // SAFETY: statvfs fills the zeroed struct; the path is a C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c"/dev/shm".as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
 /// Create the file `name` for `n` members, map it and write its header.
 pub(crate) fn create_file(name: &str, n: usize) -> MpiResult<(*mut u8, usize)> {
     let path = path_of(name);
     let (_, len) = full_layout(n);
+    // The file is sparse: tmpfs gives its pages as they are first written,
+    // and a write that finds /dev/shm full is a SIGBUS. So only take an
+    // area when /dev/shm could hold it twice over (else the communicator
+    // keeps to messages).
+    let free = shm_free().map_err(|e| io_err("statvfs /dev/shm", e))?;
+    if free < 2 * len as u64 {
+        return Err(io_err("room", std::io::Error::other(format!("/dev/shm has {free} bytes free, the area needs {len}"))));
+    }
     let file = rmpi_transports::shm::create_private(&path).map_err(|e| io_err("create", e))?;
     let mapped = file.set_len(len as u64).map_err(|e| io_err("size", e)).and_then(|()| map(&file, len));
     match mapped {
