@@ -12,30 +12,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "matop.h"
 
 static int rank, size;
-
-/* 2x2 matrices of uint32 (wrapping): associative, not commutative. */
-typedef struct {
-    uint32_t a, b, c, d;
-} mat;
-
-static mat mat_mul(mat x, mat y) {
-    mat r = {x.a * y.a + x.b * y.c, x.a * y.b + x.b * y.d, x.c * y.a + x.d * y.c, x.c * y.b + x.d * y.d};
-    return r;
-}
-
-static mat mat_of(int r, int i) {
-    mat m = {(uint32_t)(r + 2), (uint32_t)(i + 1), (uint32_t)(3 * r + 1), (uint32_t)(r ^ i)};
-    return m;
-}
-
-/* inout[i] = in[i] * inout[i]: `in` comes first in rank order. */
-static void mat_op(void *in, void *inout, int *len, MPI_Datatype *dt) {
-    (void)dt;
-    mat *x = in, *y = inout;
-    for (int i = 0; i < *len; i++) y[i] = mat_mul(x[i], y[i]);
-}
 
 static void check_user_op(MPI_Comm comm, int count, int in_place) {
     int r, n;
