@@ -247,6 +247,14 @@ impl TcpTransport {
         Ok(())
     }
 
+    /// Open connections: outgoing ones we send on plus authenticated ones
+    /// peers opened to us (with both ends sending first at once, a pair
+    /// has two until the higher rank hands over to the lower rank's).
+    pub fn connections(&self) -> usize {
+        self.peers.values().filter(|p| p.conn.is_some()).count()
+            + self.incoming.iter().flatten().filter(|c| !c.reader_only && c.src().is_some()).count()
+    }
+
     /// Incoming connections dropped because they failed (or did not finish)
     /// the handshake, or duplicated an authenticated one.
     pub fn rejected_connections(&self) -> u64 {
