@@ -1,10 +1,18 @@
 //! TCP transport: between nodes, or between all ranks when the runtime
 //! forces TCP.
 //!
-//! One connection per direction: rank A sends to B only on the connection
-//! A opened (lazily, on the first `try_send`), and receives from B only on
-//! connections B opened, so there is no connect race and per-pair order is
-//! the order of one TCP stream. Every accepted connection must first prove
+//! One connection per pair, used both ways, so that answers carry the
+//! acknowledgements of what they answer (one TCP segment per message in a
+//! ping-pong, not a data segment and a pure ACK). At its first `try_send`
+//! to B, rank A sends on the authenticated connection B opened to A, if
+//! there is one, and otherwise opens its own (lazily); the reading side of
+//! that outgoing connection (a duplicate descriptor) joins the incoming
+//! ones, since B may answer on it. If both opened one at once, the lower
+//! rank's connection wins: the higher rank, at a send with nothing pending
+//! on its own, shuts that one down for writing and uses the lower rank's
+//! from then on, and the lower rank holds back what arrives from it on its
+//! own connection until the other one has ended. Per direction, order is
+//! the order of one stream, then of the next. Every accepted connection must first prove
 //! the per-job secret, and the acceptor proves it back (see `tcp/handshake.rs`).
 //! Until the connector's proof checks out nothing from it is delivered; a
 //! failed or slow (over [`DEFAULT_HANDSHAKE_TIMEOUT`]) handshake drops the
