@@ -397,6 +397,11 @@ pub(crate) struct Incoming {
     /// The reading side of one of our outgoing connections (we send on
     /// the `Outgoing`, never here).
     pub reader_only: bool,
+    /// A placed payload just ended: read only the next frame's header and
+    /// the sink's prefix first, so that if it is large too its payload
+    /// goes straight to its destination rather than partly through `buf`
+    /// (a 64 KiB read would copy a quarter of a 256 KiB message twice).
+    header_first: bool,
 }
 
 /// What happened while reading an incoming connection.
@@ -430,6 +435,7 @@ impl Incoming {
             lowat: 1,
             lowat_max,
             reader_only: false,
+            header_first: false,
         }
     }
 
@@ -451,6 +457,7 @@ impl Incoming {
             lowat: 1,
             lowat_max,
             reader_only: true,
+            header_first: false,
         }
     }
 
@@ -547,6 +554,7 @@ impl Incoming {
                         drained = n < want;
                         if pl.done == pl.len {
                             let pl = self.placing.take().expect("placing");
+                            self.header_first = true;
                             if let InState::Established { src } = self.state {
                                 sink.placed(src, &pl.prefix);
                             }
@@ -575,6 +583,10 @@ impl Incoming {
                         READ_CHUNK
                     }
                 }
+                InState::Established { .. } if self.header_first => match sink.prefix_len() {
+                    Some(pre) => (FRAME_HEADER + pre).saturating_sub(self.end - self.start).max(1),
+                    None => READ_CHUNK,
+                },
                 _ => READ_CHUNK,
             };
             self.reserve(want);
@@ -591,6 +603,7 @@ impl Incoming {
                     self.end += n;
                     read += n;
                     drained = n < want;
+                    self.header_first = false;
                 }
                 Err(e) if would_block(&e) => {
                     if let InState::AwaitHello { deadline, .. } = self.state {
