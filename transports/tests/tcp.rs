@@ -342,3 +342,78 @@ fn large_payloads_are_read_where_the_sink_says_in_order_with_the_rest() {
     assert_eq!(small[1][8..], pattern(3, 1000)[..]);
     assert_eq!(sink.delivered.iter().find(|p| p[0] == b'D').unwrap()[8..], pattern(2, 200 << 10)[..]);
 }
+
+#[test]
+fn answers_ride_on_the_connection_the_peer_opened() {
+    let mut g = tcp_group_raw(2);
+    let mut got = Vec::new();
+    for i in 0..50u32 {
+        g[0].try_send(1, &[&i.to_le_bytes()]).unwrap();
+        until("ping", || {
+            g[0].poll(&mut |_, _| panic!("no answer before the ping")).unwrap();
+            poll_collect(&mut g[1], &mut got);
+            got.len() == 1
+        });
+        assert_eq!(got.pop().unwrap(), (0, i.to_le_bytes().to_vec()));
+        g[1].try_send(0, &[&(i + 1000).to_le_bytes()]).unwrap();
+        until("pong", || {
+            g[1].poll(&mut |_, _| panic!("no second ping yet")).unwrap();
+            poll_collect(&mut g[0], &mut got);
+            got.len() == 1
+        });
+        assert_eq!(got.pop().unwrap(), (1, (i + 1000).to_le_bytes().to_vec()));
+    }
+    // The answers took the connection rank 0 opened: no second one.
+    assert_eq!(g[0].connections(), 1);
+    assert_eq!(g[1].connections(), 1);
+}
+
+#[test]
+fn simultaneous_first_sends_converge_on_one_connection_in_order() {
+    for first in [0usize, 1] {
+        let mut g = tcp_group_raw(2);
+        // Both send before either has heard from the other: two connections.
+        let mut next = [0u32; 2];
+        let mut got: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+        let step = |g: &mut Vec<TcpTransport>, next: &mut [u32; 2], got: &mut [Vec<u32>; 2], who: usize| {
+            let to = 1 - who;
+            match g[who].try_send(to as Rank, &[&next[who].to_le_bytes()]) {
+                Ok(()) => next[who] += 1,
+                Err(TransportError::WouldBlock) => {}
+                Err(e) => panic!("{e}"),
+            }
+            for r in 0..2 {
+                let sink = &mut got[r];
+                g[r].poll(&mut |src, p| {
+                    assert_eq!(src as usize, 1 - r);
+                    sink.push(u32::from_le_bytes(p.try_into().unwrap()))
+                })
+                .unwrap();
+            }
+        };
+        for who in [first, 1 - first] {
+            g[who].try_send((1 - who) as Rank, &[&0u32.to_le_bytes()]).unwrap();
+            next[who] = 1;
+        }
+        let start = Instant::now();
+        let mut most = 0;
+        // Keep both talking until each side is down to one connection.
+        while !(g[0].connections() == 1 && g[1].connections() == 1 && next[0] > 200 && next[1] > 200) {
+            step(&mut g, &mut next, &mut got, 0);
+            step(&mut g, &mut next, &mut got, 1);
+            most = most.max(g[0].connections() + g[1].connections());
+            assert!(start.elapsed() < DEADLINE, "still {} and {} connections", g[0].connections(), g[1].connections());
+        }
+        assert!(most >= 3, "the two connections were never both up: {most}");
+        until("everything delivered", || {
+            for r in 0..2 {
+                let sink = &mut got[r];
+                g[r].poll(&mut |_, p| sink.push(u32::from_le_bytes(p.try_into().unwrap()))).unwrap();
+            }
+            got[0].len() == next[1] as usize && got[1].len() == next[0] as usize
+        });
+        // Every packet, once, in the order sent, across the handover.
+        assert_eq!(got[0], (0..next[1]).collect::<Vec<_>>());
+        assert_eq!(got[1], (0..next[0]).collect::<Vec<_>>());
+    }
+}

@@ -175,79 +175,22 @@ impl Outgoing {
         }
     }
 
-    /// Send one frame now if possible, queueing what the socket does not
-    /// take. Only for an established connection with nothing pending. With
-    /// `decline_if_full`, a frame the socket takes no byte of is not queued
-    /// (no copy of a large payload): `Ok(false)`, nothing sent.
+    /// Send one frame now if possible (see [`send_frame`]). Only for an
+    /// established connection with nothing pending.
     pub fn send_frame_direct(&mut self, parts: &[&[u8]], len: usize, decline_if_full: bool) -> io::Result<bool> {
         debug_assert!(matches!(self.state, OutState::Established) && self.out.is_empty());
-        let header = (len as u32).to_le_bytes();
-        let mut slices: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
-        let mut k = 0;
-        slices[k] = IoSlice::new(&header);
-        k += 1;
-        for p in parts.iter().filter(|p| !p.is_empty()) {
-            if k == slices.len() {
-                // More parts than the fixed array holds: queue them all.
-                self.queue_frame(parts, len);
-                return Ok(true);
-            }
-            slices[k] = IoSlice::new(p);
-            k += 1;
-        }
-        let slices = &slices[..k];
-        let total = FRAME_HEADER + len;
-        let mut written = 0;
-        while written < total {
-            let r = if written == 0 {
-                send_vectored(&self.sock, slices)
-            } else {
-                // Skip what was written already.
-                let mut skip = written;
-                let mut rest: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
-                let mut m = 0;
-                for s in slices {
-                    if skip >= s.len() {
-                        skip -= s.len();
-                    } else {
-                        rest[m] = IoSlice::new(&s[skip..]);
-                        m += 1;
-                        skip = 0;
-                    }
-                }
-                send_vectored(&self.sock, &rest[..m])
-            };
-            match r {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => written += n,
-                Err(e) if would_block(&e) => {
-                    if written == 0 && decline_if_full {
-                        return Ok(false);
-                    }
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        // Queue the unwritten remainder of the frame.
-        let mut skip = written;
-        for s in slices {
-            if skip >= s.len() {
-                skip -= s.len();
-            } else {
-                self.out.push(&s[skip..]);
-                skip = 0;
-            }
-        }
-        Ok(true)
+        send_frame(&self.sock, &mut self.out, parts, len, decline_if_full)
     }
 
     /// Queue one frame.
     pub fn queue_frame(&mut self, parts: &[&[u8]], len: usize) {
-        self.out.push(&(len as u32).to_le_bytes());
-        for p in parts {
-            self.out.push(p);
-        }
+        queue_frame(&mut self.out, parts, len);
+    }
+
+    /// Whether the connection may be ended for another one now: it is
+    /// established and everything written on it is in the kernel's hands.
+    pub fn can_hand_over(&self) -> bool {
+        matches!(self.state, OutState::Established) && self.out.is_empty() && !self.watched
     }
 
     /// Whether this connection needs POLLOUT to progress (so the rank must
@@ -255,6 +198,87 @@ impl Outgoing {
     /// connection.
     pub fn needs_write(&self) -> bool {
         !self.hello.is_empty() || (matches!(self.state, OutState::Established) && !self.out.is_empty())
+    }
+}
+
+/// Send one frame on `sock` now if possible, queueing in `out` (which
+/// must be empty) what the socket does not take. With `decline_if_full`, a
+/// frame the socket takes no byte of is not queued (no copy of a large
+/// payload): `Ok(false)`, nothing sent.
+pub(crate) fn send_frame(
+    sock: &Socket,
+    out: &mut OutBuf,
+    parts: &[&[u8]],
+    len: usize,
+    decline_if_full: bool,
+) -> io::Result<bool> {
+    debug_assert!(out.is_empty());
+    let header = (len as u32).to_le_bytes();
+    let mut slices: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+    let mut k = 0;
+    slices[k] = IoSlice::new(&header);
+    k += 1;
+    for p in parts.iter().filter(|p| !p.is_empty()) {
+        if k == slices.len() {
+            // More parts than the fixed array holds: queue them all.
+            queue_frame(out, parts, len);
+            return Ok(true);
+        }
+        slices[k] = IoSlice::new(p);
+        k += 1;
+    }
+    let slices = &slices[..k];
+    let total = FRAME_HEADER + len;
+    let mut written = 0;
+    while written < total {
+        let r = if written == 0 {
+            send_vectored(sock, slices)
+        } else {
+            // Skip what was written already.
+            let mut skip = written;
+            let mut rest: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+            let mut m = 0;
+            for s in slices {
+                if skip >= s.len() {
+                    skip -= s.len();
+                } else {
+                    rest[m] = IoSlice::new(&s[skip..]);
+                    m += 1;
+                    skip = 0;
+                }
+            }
+            send_vectored(sock, &rest[..m])
+        };
+        match r {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if would_block(&e) => {
+                if written == 0 && decline_if_full {
+                    return Ok(false);
+                }
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // Queue the unwritten remainder of the frame.
+    let mut skip = written;
+    for s in slices {
+        if skip >= s.len() {
+            skip -= s.len();
+        } else {
+            out.push(&s[skip..]);
+            skip = 0;
+        }
+    }
+    Ok(true)
+}
+
+/// Queue one frame in `out`.
+pub(crate) fn queue_frame(out: &mut OutBuf, parts: &[&[u8]], len: usize) {
+    out.push(&(len as u32).to_le_bytes());
+    for p in parts {
+        out.push(p);
     }
 }
 
@@ -370,6 +394,14 @@ pub(crate) struct Incoming {
     /// The most SO_RCVLOWAT may be: a quarter of the receive buffer, so the
     /// bytes waited for always fit.
     lowat_max: usize,
+    /// The reading side of one of our outgoing connections (we send on
+    /// the `Outgoing`, never here).
+    pub reader_only: bool,
+    /// A placed payload just ended: read only the next frame's header and
+    /// the sink's prefix first, so that if it is large too its payload
+    /// goes straight to its destination rather than partly through `buf`
+    /// (a 64 KiB read would copy a quarter of a 256 KiB message twice).
+    header_first: bool,
 }
 
 /// What happened while reading an incoming connection.
@@ -402,6 +434,30 @@ impl Incoming {
             placing: None,
             lowat: 1,
             lowat_max,
+            reader_only: false,
+            header_first: false,
+        }
+    }
+
+    /// The reading side of an outgoing connection of ours to `src` that
+    /// completed its handshake (`sock` is a duplicate of its descriptor):
+    /// `src` may answer on it, so that its packets carry the
+    /// acknowledgements of ours and a ping-pong costs one segment per
+    /// message instead of two (a data segment and a pure ACK).
+    pub fn established_reader(sock: Socket, src: Rank) -> Self {
+        let lowat_max = sock.recv_buffer_size().map(|b| b / 4).unwrap_or(0);
+        Incoming {
+            sock,
+            state: InState::Established { src },
+            out: OutBuf::default(),
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            placing: None,
+            lowat: 1,
+            lowat_max,
+            reader_only: true,
+            header_first: false,
         }
     }
 
@@ -498,6 +554,7 @@ impl Incoming {
                         drained = n < want;
                         if pl.done == pl.len {
                             let pl = self.placing.take().expect("placing");
+                            self.header_first = true;
                             if let InState::Established { src } = self.state {
                                 sink.placed(src, &pl.prefix);
                             }
@@ -526,6 +583,10 @@ impl Incoming {
                         READ_CHUNK
                     }
                 }
+                InState::Established { .. } if self.header_first => match sink.prefix_len() {
+                    Some(pre) => (FRAME_HEADER + pre).saturating_sub(self.end - self.start).max(1),
+                    None => READ_CHUNK,
+                },
                 _ => READ_CHUNK,
             };
             self.reserve(want);
@@ -542,6 +603,7 @@ impl Incoming {
                     self.end += n;
                     read += n;
                     drained = n < want;
+                    self.header_first = false;
                 }
                 Err(e) if would_block(&e) => {
                     if let InState::AwaitHello { deadline, .. } = self.state {

@@ -1,10 +1,18 @@
 //! TCP transport: between nodes, or between all ranks when the runtime
 //! forces TCP.
 //!
-//! One connection per direction: rank A sends to B only on the connection
-//! A opened (lazily, on the first `try_send`), and receives from B only on
-//! connections B opened, so there is no connect race and per-pair order is
-//! the order of one TCP stream. Every accepted connection must first prove
+//! One connection per pair, used both ways, so that answers carry the
+//! acknowledgements of what they answer (one TCP segment per message in a
+//! ping-pong, not a data segment and a pure ACK). At its first `try_send`
+//! to B, rank A sends on the authenticated connection B opened to A, if
+//! there is one, and otherwise opens its own (lazily); the reading side of
+//! that outgoing connection (a duplicate descriptor) joins the incoming
+//! ones, since B may answer on it. If both opened one at once, the lower
+//! rank's connection wins: the higher rank, at a send with nothing pending
+//! on its own, shuts that one down for writing and uses the lower rank's
+//! from then on, and the lower rank holds back what arrives from it on its
+//! own connection until the other one has ended. Per direction, order is
+//! the order of one stream, then of the next. Every accepted connection must first prove
 //! the per-job secret, and the acceptor proves it back (see `tcp/handshake.rs`).
 //! Until the connector's proof checks out nothing from it is delivered; a
 //! failed or slow (over [`DEFAULT_HANDSHAKE_TIMEOUT`]) handshake drops the
@@ -110,6 +118,10 @@ struct Peer {
     /// Failed attempts on the current address.
     attempts: u32,
     conn: Option<Outgoing>,
+    /// Instead of `conn`: the slot of the authenticated connection the
+    /// peer opened to us, which we send on too (chosen at the first send
+    /// when that connection exists; then kept for good).
+    via_in: Option<usize>,
     /// Why the peer became unreachable, once it did (never cleared).
     gone: Option<String>,
 }
@@ -235,12 +247,20 @@ impl TcpTransport {
         }
         let addrs = order.into_iter().map(|ip| SocketAddrV4::new(ip, port)).collect();
         if let Some(p) = self.peers.get(&peer) {
-            if p.conn.is_some() || p.gone.is_some() {
+            if p.conn.is_some() || p.via_in.is_some() || p.gone.is_some() {
                 return Ok(());
             }
         }
-        self.peers.insert(peer, Peer { addrs, next_addr: 0, attempts: 0, conn: None, gone: None });
+        self.peers.insert(peer, Peer { addrs, next_addr: 0, attempts: 0, conn: None, via_in: None, gone: None });
         Ok(())
+    }
+
+    /// Open connections: outgoing ones we send on plus authenticated ones
+    /// peers opened to us (with both ends sending first at once, a pair
+    /// has two until the higher rank hands over to the lower rank's).
+    pub fn connections(&self) -> usize {
+        self.peers.values().filter(|p| p.conn.is_some()).count()
+            + self.incoming.iter().flatten().filter(|c| !c.reader_only && c.src().is_some()).count()
     }
 
     /// Incoming connections dropped because they failed (or did not finish)
@@ -259,6 +279,7 @@ impl TcpTransport {
     /// transport, or queued packets are lost.
     pub fn has_pending_writes(&self) -> bool {
         self.peers.values().any(|p| p.conn.as_ref().is_some_and(|c| !c.out.is_empty()))
+            || self.incoming.iter().flatten().any(|c| c.src().is_some() && !c.out.is_empty())
     }
 
     /// Whether finishing some write needs `POLLOUT` (then the rank must not
@@ -324,10 +345,19 @@ impl TcpTransport {
         match c.progress(me, peer, job, secret) {
             OutProgress::Ok => {
                 if matches!(c.state, OutState::Established) && c.watched {
-                    // Nothing to read on an established outgoing connection.
+                    // From now on the peer may answer on this connection:
+                    // its reading side joins the incoming ones.
                     self.readiness.remove(c.sock.as_raw_fd());
                     c.watched = false;
                     p.attempts = 0;
+                    let reader = c.sock.try_clone();
+                    return match reader {
+                        Ok(sock) => match self.add_incoming(Incoming::established_reader(sock, peer)) {
+                            Ok(()) => Ok(()),
+                            Err(e) => Err(self.break_peer(peer, format!("epoll_ctl: {e}"))),
+                        },
+                        Err(e) => Err(self.break_peer(peer, format!("dup: {e}"))),
+                    };
                 }
                 Ok(())
             }
@@ -345,6 +375,79 @@ impl TcpTransport {
                 Err(TransportError::PeerGone { peer, reason })
             }
         }
+    }
+
+    /// Drop the connection to `peer` for good; the error to report.
+    fn break_peer(&mut self, peer: Rank, reason: String) -> TransportError {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.conn = None;
+            p.via_in = None;
+            p.gone = Some(reason.clone());
+        }
+        TransportError::PeerGone { peer, reason }
+    }
+
+    /// Put `c` in a free incoming slot and watch it.
+    fn add_incoming(&mut self, c: Incoming) -> std::io::Result<()> {
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.incoming.push(None);
+            self.incoming.len() - 1
+        });
+        if let Err(e) = self.readiness.add(c.sock.as_raw_fd(), slot as u64) {
+            self.free_slots.push(slot);
+            return Err(e);
+        }
+        self.incoming[slot] = Some(c);
+        Ok(())
+    }
+
+    /// Whether incoming slot `i` must not be read yet: the reading side of
+    /// our connection to a higher rank that also opened one to us, which it
+    /// is still sending on. That rank hands over to ours (see `try_send`)
+    /// only after ending its own: what it sends on ours must wait until
+    /// everything it sent on its own has been read.
+    fn held_back(&self, i: usize) -> bool {
+        self.incoming[i].as_ref().is_some_and(|c| {
+            c.reader_only && c.src().is_some_and(|src| src > self.rank && self.inbound_srcs.contains(&src))
+        })
+    }
+
+    /// The slot of an authenticated connection `peer` opened to us, if any.
+    fn inbound_from(&self, peer: Rank) -> Option<usize> {
+        if !self.inbound_srcs.contains(&peer) {
+            return None;
+        }
+        self.incoming.iter().position(|c| c.as_ref().is_some_and(|c| !c.reader_only && c.src() == Some(peer)))
+    }
+
+    /// `try_send` on the connection `peer` opened to us (slot `i`).
+    fn send_via_incoming(&mut self, peer: Rank, i: usize, parts: &[&[u8]], len: usize) -> Result<(), TransportError> {
+        let out_bytes = self.out_bytes;
+        let large = len >= DIRECT_MIN;
+        let Some(c) = self.incoming[i].as_mut() else {
+            return Err(self.break_peer(peer, "connection closed".into()));
+        };
+        if !c.out.is_empty() && (large || c.out.len() + FRAME_HEADER + len > out_bytes) {
+            // Try to make room first.
+            if let Err(e) = c.out.flush(&c.sock) {
+                return Err(self.break_peer(peer, e.to_string()));
+            }
+            if !c.out.is_empty() && (large || c.out.len() + FRAME_HEADER + len > out_bytes) {
+                return Err(TransportError::WouldBlock);
+            }
+        }
+        if c.out.is_empty() {
+            match conn::send_frame(&c.sock, &mut c.out, parts, len, large) {
+                Ok(true) => {}
+                Ok(false) => return Err(TransportError::WouldBlock),
+                Err(e) => return Err(self.break_peer(peer, e.to_string())),
+            }
+        } else {
+            conn::queue_frame(&mut c.out, parts, len);
+        }
+        self.counters.packets_sent += 1;
+        self.counters.bytes_sent += len as u64;
+        Ok(())
     }
 
     fn accept_all(&mut self) {
@@ -390,8 +493,13 @@ impl TcpTransport {
     fn drop_incoming(&mut self, i: usize) -> Option<Incoming> {
         let c = self.incoming[i].take()?;
         self.free_slots.push(i);
-        if let Some(src) = c.src() {
+        if let Some(src) = c.src().filter(|_| !c.reader_only) {
             self.inbound_srcs.remove(&src);
+            // We were sending on it too: no other way to that peer.
+            if let Some(p) = self.peers.get_mut(&src).filter(|p| p.via_in == Some(i)) {
+                p.via_in = None;
+                p.gone = Some("the connection it opened to us closed".into());
+            }
         }
         Some(c)
     }
@@ -446,6 +554,28 @@ impl Transport for TcpTransport {
         let p = self.peers.get_mut(&peer).ok_or(TransportError::UnknownPeer(peer))?;
         if let Some(reason) = &p.gone {
             return Err(TransportError::PeerGone { peer, reason: reason.clone() });
+        }
+        if peer < self.rank && p.via_in.is_none() && p.conn.as_ref().is_some_and(|c| c.can_hand_over()) {
+            // Both ends opened a connection: the lower rank's carries both
+            // directions. Ours ends here (after everything we wrote on it;
+            // the peer reads its end before anything we send on the other).
+            if let Some(i) = self.inbound_from(peer) {
+                let p = self.peers.get_mut(&peer).expect("peer");
+                let c = p.conn.take().expect("connection");
+                let _ = c.sock.shutdown(std::net::Shutdown::Write);
+                p.via_in = Some(i);
+            }
+        }
+        let p = self.peers.get_mut(&peer).expect("peer");
+        if p.conn.is_none() && p.via_in.is_none() {
+            // Answer on the connection the peer opened, if it is there.
+            let via = self.inbound_from(peer);
+            let p = self.peers.get_mut(&peer).expect("peer");
+            p.via_in = via;
+        }
+        let p = self.peers.get_mut(&peer).expect("peer");
+        if let Some(i) = p.via_in {
+            return self.send_via_incoming(peer, i, parts, len);
         }
         if p.conn.is_none() {
             self.connect_next(peer, conn::OutBuf::default(), None, false)?;
@@ -542,7 +672,7 @@ impl TcpTransport {
         let mut stats = (0u64, 0u64);
         let now = Instant::now();
         for &t in &ready {
-            if t != LISTENER_TOKEN && t & OUT_TAG == 0 {
+            if t != LISTENER_TOKEN && t & OUT_TAG == 0 && !self.held_back(t as usize) {
                 if let Some(e) = self.progress_in(t as usize, now, sink, &mut stats) {
                     first_err.get_or_insert(e);
                 }
