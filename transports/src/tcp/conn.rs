@@ -423,20 +423,7 @@ impl Incoming {
         let mut out = OutBuf::default();
         out.push(&nonce);
         let _ = out.flush(&sock);
-        let lowat_max = sock.recv_buffer_size().map(|b| b / 4).unwrap_or(0);
-        Incoming {
-            sock,
-            state: InState::AwaitHello { nonce, deadline },
-            out,
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
-            placing: None,
-            lowat: 1,
-            lowat_max,
-            reader_only: false,
-            header_first: false,
-        }
+        Self::with_state(sock, InState::AwaitHello { nonce, deadline }, out, false)
     }
 
     /// The reading side of an outgoing connection of ours to `src` that
@@ -445,18 +432,22 @@ impl Incoming {
     /// acknowledgements of ours and a ping-pong costs one segment per
     /// message instead of two (a data segment and a pure ACK).
     pub fn established_reader(sock: Socket, src: Rank) -> Self {
+        Self::with_state(sock, InState::Established { src }, OutBuf::default(), true)
+    }
+
+    fn with_state(sock: Socket, state: InState, out: OutBuf, reader_only: bool) -> Self {
         let lowat_max = sock.recv_buffer_size().map(|b| b / 4).unwrap_or(0);
         Incoming {
             sock,
-            state: InState::Established { src },
-            out: OutBuf::default(),
+            state,
+            out,
             buf: Vec::new(),
             start: 0,
             end: 0,
             placing: None,
             lowat: 1,
             lowat_max,
-            reader_only: true,
+            reader_only,
             header_first: false,
         }
     }
