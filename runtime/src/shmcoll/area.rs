@@ -169,7 +169,10 @@ pub(crate) fn create_file(name: &str, n: usize) -> MpiResult<(*mut u8, usize)> {
     // keeps to messages).
     let free = shm_free().map_err(|e| io_err("statvfs /dev/shm", e))?;
     if free < 2 * len as u64 {
-        return Err(io_err("room", std::io::Error::other(format!("/dev/shm has {free} bytes free, the area needs {len}"))));
+        return Err(io_err(
+            "room",
+            std::io::Error::other(format!("/dev/shm has {free} bytes free, the area needs {len}")),
+        ));
     }
     let file = rmpi_transports::shm::create_private(&path).map_err(|e| io_err("create", e))?;
     let mapped = file.set_len(len as u64).map_err(|e| io_err("size", e)).and_then(|()| map(&file, len));
