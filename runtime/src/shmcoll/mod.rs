@@ -384,25 +384,27 @@ pub(crate) fn reduce(
         return Ok(false);
     }
     let big = len > area::DATA_MAX;
-    let Some(area) = area_of(comm)? else { return Ok(false) };
-    if root < 0 || root as usize >= area.n || (big && !bigreduce::applies(area.n, len, op, false)) {
-        return Ok(false);
-    }
-    let recv = if area.me == root as usize { recv } else { None };
-    if big {
-        bigreduce::reduce(&area, send, recv, len, op)?;
-        return Ok(true);
-    }
-    // Small: every member reduces all contributions (as for allreduce);
-    // only the root keeps the result.
-    match recv {
-        Some(r) => allreduce::run(&area, send, &mut r[..len], Some(op))?,
-        None => {
-            let mut scratch = [0u8; area::DATA_MAX];
-            allreduce::run(&area, send, &mut scratch[..len], Some(op))?;
+    let done = with_area(comm, |area| {
+        if root < 0 || root as usize >= area.n || (big && !bigreduce::applies(area.n, len, op, false)) {
+            return Ok(false);
         }
-    }
-    Ok(true)
+        let recv = if area.me == root as usize { recv } else { None };
+        if big {
+            bigreduce::reduce(area, send, recv, len, op)?;
+            return Ok(true);
+        }
+        // Small: every member reduces all contributions (as for allreduce);
+        // only the root keeps the result.
+        match recv {
+            Some(r) => allreduce::run(area, send, &mut r[..len], Some(op))?,
+            None => {
+                let mut scratch = [0u8; area::DATA_MAX];
+                allreduce::run(area, send, &mut scratch[..len], Some(op))?;
+            }
+        }
+        Ok(true)
+    })?;
+    Ok(done == Some(true))
 }
 
 /// `MPI_Bcast` over shared memory. False: the path does not apply (or
@@ -445,12 +447,14 @@ pub(crate) fn alltoall(send: Option<&[u8]>, recv: &mut [u8], block: usize, comm:
     if !enabled(Kind::Alltoall) || block > ALLTOALL_MAX {
         return Ok(false);
     }
-    let Some(area) = area_of(comm)? else { return Ok(false) };
-    if recv.len() != area.n * block || send.is_some_and(|s| s.len() != recv.len()) {
-        return Ok(false);
-    }
-    alltoall::run(&area, send, recv, block)?;
-    Ok(true)
+    let done = with_area(comm, |area| {
+        if recv.len() != area.n * block || send.is_some_and(|s| s.len() != recv.len()) {
+            return Ok(false);
+        }
+        alltoall::run(area, send, recv, block)?;
+        Ok(true)
+    })?;
+    Ok(done == Some(true))
 }
 
 /// [`alltoall`] on raw buffers (`send` null: in place), for callers that
@@ -463,14 +467,18 @@ pub(crate) unsafe fn alltoall_raw(send: *const u8, recv: *mut u8, block: usize, 
     if !enabled(Kind::Alltoall) || block > ALLTOALL_MAX {
         return Ok(false);
     }
-    let Some(area) = area_of(comm)? else { return Ok(false) };
-    let len = area.n * block;
-    // SAFETY: per this function's contract.
-    let (send, recv) = unsafe {
-        ((!send.is_null()).then(|| std::slice::from_raw_parts(send, len)), std::slice::from_raw_parts_mut(recv, len))
-    };
-    alltoall::run(&area, send, recv, block)?;
-    Ok(true)
+    let done = with_area(comm, |area| {
+        let len = area.n * block;
+        // SAFETY: per this function's contract.
+        let (send, recv) = unsafe {
+            (
+                (!send.is_null()).then(|| std::slice::from_raw_parts(send, len)),
+                std::slice::from_raw_parts_mut(recv, len),
+            )
+        };
+        alltoall::run(area, send, recv, block)
+    })?;
+    Ok(done.is_some())
 }
 
 /// `MPI_Allgather` of `block`-byte blocks over shared memory: `send` (one
@@ -483,14 +491,15 @@ pub(crate) unsafe fn allgather_raw(send: *const u8, recv: *mut u8, block: usize,
     if !enabled(Kind::Allgather) || block > ALLTOALL_MAX {
         return Ok(false);
     }
-    let Some(area) = area_of(comm)? else { return Ok(false) };
-    // SAFETY: per this function's contract.
-    let (send, recv) = unsafe {
-        (
-            (!send.is_null()).then(|| std::slice::from_raw_parts(send, block)),
-            std::slice::from_raw_parts_mut(recv, area.n * block),
-        )
-    };
-    alltoall::allgather(&area, send, recv, block)?;
-    Ok(true)
+    let done = with_area(comm, |area| {
+        // SAFETY: per this function's contract.
+        let (send, recv) = unsafe {
+            (
+                (!send.is_null()).then(|| std::slice::from_raw_parts(send, block)),
+                std::slice::from_raw_parts_mut(recv, area.n * block),
+            )
+        };
+        alltoall::allgather(area, send, recv, block)
+    })?;
+    Ok(done.is_some())
 }
