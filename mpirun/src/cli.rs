@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{ArgAction, Parser};
 
+use crate::bind::BindPolicy;
+
 const EXIT_CODES: &str = "\
 Options may also be written with one dash: -np, -genv, -wdir, -tag-output, -timeout,
 -hosts, -hostfile, -ppn, -launcher, -launcher-exec.
@@ -88,6 +90,15 @@ struct Cli {
     #[arg(long = "launcher-exec", alias = "bootstrap-exec", value_name = "AGENT")]
     launcher_exec: Option<String>,
 
+    /// Bind each rank to a core: auto (default: only when the host's ranks
+    /// fill its cores), core, hwthread or none.
+    #[arg(long = "bind-to", value_name = "POLICY")]
+    bind_to: Option<String>,
+
+    /// Print each rank's binding on standard error as it starts.
+    #[arg(long = "report-bindings")]
+    report_bindings: bool,
+
     /// The program to start, and its arguments.
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "PROGRAM")]
     command: Vec<OsString>,
@@ -127,6 +138,10 @@ pub struct Options {
     pub tag_output: bool,
     /// Job time limit in seconds.
     pub timeout: Option<u64>,
+    /// `--bind-to`.
+    pub bind: BindPolicy,
+    /// `--report-bindings`.
+    pub report_bindings: bool,
     /// Program to start.
     pub program: OsString,
     /// Its arguments.
@@ -151,6 +166,8 @@ const SINGLE_DASH_LONG: &[(&str, usize)] = &[
     ("launcher", 1),
     ("launcher-exec", 1),
     ("bootstrap-exec", 1),
+    ("bind-to", 1),
+    ("report-bindings", 0),
 ];
 
 /// Number of values taken by a (normalised) option token.
@@ -160,7 +177,8 @@ fn values_of(token: &str) -> usize {
     }
     match token {
         "-n" | "--np" | "--wdir" | "--timeout" | "-x" | "-f" | "--hosts" | "--host" | "--hostfile"
-        | "--machinefile" | "--ppn" | "--npernode" | "--launcher" | "--launcher-exec" | "--bootstrap-exec" => 1,
+        | "--machinefile" | "--ppn" | "--npernode" | "--launcher" | "--launcher-exec" | "--bootstrap-exec"
+        | "--bind-to" => 1,
         "--genv" => 2,
         _ => 0,
     }
@@ -270,6 +288,10 @@ fn from_cli(cli: Cli, getenv: impl Fn(&str) -> Option<OsString>) -> Result<Optio
             None => None,
         },
     };
+    let bind = match cli.bind_to.as_deref() {
+        Some(s) => BindPolicy::parse(s).map_err(anyhow::Error::msg)?,
+        None => BindPolicy::default(),
+    };
     let mut command = cli.command.into_iter();
     let program = command.next().context("no program given")?;
     Ok(Options {
@@ -283,6 +305,8 @@ fn from_cli(cli: Cli, getenv: impl Fn(&str) -> Option<OsString>) -> Result<Optio
         wdir: cli.wdir,
         tag_output: cli.tag_output,
         timeout,
+        bind,
+        report_bindings: cli.report_bindings,
         program,
         args: command.collect(),
     })

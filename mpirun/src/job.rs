@@ -299,6 +299,8 @@ pub async fn run(opts: Options) -> Result<(i32, OutputWriter)> {
         wdir: opts.wdir.clone(),
         secret: secret.clone(),
         tag_output: opts.tag_output,
+        bind: opts.bind,
+        report_bindings: opts.report_bindings,
         stdin: StdinSource::Launcher,
     };
 
@@ -475,6 +477,8 @@ pub async fn run(opts: Options) -> Result<(i32, OutputWriter)> {
                         }),
                         secret: secret.clone(),
                         tag_output: opts.tag_output,
+                        bind: opts.bind.to_wire(),
+                        report_bindings: opts.report_bindings,
                         node_ranks: node_ranks.clone(),
                         node_hosts: layout.node_hosts(),
                         fanout: u32::try_from(remote_fanout()).expect("small fan-out"),

@@ -153,6 +153,8 @@ mod tests {
             wdir: None,
             tag_output: false,
             timeout: None,
+            bind: Default::default(),
+            report_bindings: false,
             program: "a".into(),
             args: vec![],
         }

@@ -15,10 +15,12 @@
 //! and [`hosts`] (hosts and placement), [`node`] (one host's ranks and PMI
 //! server), [`remote`] (starting and talking to node proxies), [`proxy`]
 //! (`rmpirun --proxy`, the node proxy), [`wire`] and [`conn`] (the control
-//! protocol), [`addrs`] (addresses), [`spawn`] (fork/exec of a rank),
+//! protocol), [`addrs`] (addresses), [`spawn`] (fork/exec of a rank), [`bind`]
+//! (binding ranks to cores),
 //! [`stdio`] (output and stdin forwarding).
 
 mod addrs;
+mod bind;
 mod cli;
 mod conn;
 mod hosts;

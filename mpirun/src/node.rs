@@ -113,6 +113,10 @@ pub struct NodePlan {
     pub secret: String,
     /// Prefix output lines with `[rank] `.
     pub tag_output: bool,
+    /// `--bind-to`.
+    pub bind: crate::bind::BindPolicy,
+    /// `--report-bindings`: say on stderr where each rank is bound.
+    pub report_bindings: bool,
 }
 
 /// Where rank 0's standard input comes from.
@@ -171,7 +175,21 @@ impl LocalNode {
         let mut env = plan.base_env.clone();
         env.extend(plan.user_env.iter().cloned());
         let local_size = plan.ranks.len();
+        let binding = crate::bind::plan(plan.bind, local_size);
+        // A bound rank sees only its own core: it is told how many CPUs the
+        // host's ranks share, to judge whether they outnumber them. An
+        // unbound rank judges by its own affinity.
+        let host_cpus = binding.as_ref().map(|_| crate::bind::allowed_cpus().len().max(1));
         for (local, &rank) in plan.ranks.iter().enumerate() {
+            if plan.report_bindings {
+                let host = crate::hosts::local_hostname();
+                match &binding {
+                    Some(b) => {
+                        eprintln!("rmpirun: {host}: rank {rank} bound to CPUs {}", crate::bind::cpu_list(&b[local]))
+                    }
+                    None => eprintln!("rmpirun: {host}: rank {rank} not bound"),
+                }
+            }
             let launch = RankLaunch {
                 program: plan.program.clone(),
                 args: plan.args.clone(),
@@ -179,6 +197,7 @@ impl LocalNode {
                 wdir: plan.wdir.clone(),
                 stdin_pipe: rank == 0,
                 pgid: node.pgid,
+                cpus: binding.as_ref().map(|b| b[local].clone()),
             };
             let pmi_env = vec![
                 ("PMI_RANK".to_string(), rank.to_string()),
@@ -189,6 +208,7 @@ impl LocalNode {
                 ("RMPI_LOCAL_SIZE".to_string(), local_size.to_string()),
             ]
             .into_iter()
+            .chain(host_cpus.map(|n| ("RMPI_NODE_CPUS".to_string(), n.to_string())))
             .chain(plan.extra_env.iter().cloned())
             .collect::<Vec<_>>();
             match spawn_rank(&launch, &pmi_env) {

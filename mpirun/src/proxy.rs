@@ -454,6 +454,8 @@ impl Proxy {
             wdir: plan.wdir.clone().map(Into::into),
             secret: plan.secret.clone(),
             tag_output: plan.tag_output,
+            bind: crate::bind::BindPolicy::from_wire(plan.bind),
+            report_bindings: plan.report_bindings,
             stdin: StdinSource::Caller,
         };
         // Output lines go up in order; when every forwarder has ended, the

@@ -35,6 +35,8 @@ pub struct RankLaunch {
     pub stdin_pipe: bool,
     /// Process group to join; `None` makes the rank the leader of a new one.
     pub pgid: Option<i32>,
+    /// CPUs to bind the rank to (`--bind-to`); `None`: inherit ours.
+    pub cpus: Option<Vec<usize>>,
 }
 
 /// A started rank.
@@ -70,10 +72,21 @@ pub fn raise_fd_limit() {
 }
 
 /// In the child, after fork and before exec. Only async-signal-safe calls.
-fn child_setup(pmi_fd: RawFd, launcher_pid: libc::pid_t, nofile: Option<libc::rlimit>) -> io::Result<()> {
-    // SAFETY: prctl/getppid/fcntl/setrlimit are async-signal-safe system
-    // calls on plain integers and a local struct; nothing is allocated.
+fn child_setup(
+    pmi_fd: RawFd,
+    launcher_pid: libc::pid_t,
+    nofile: Option<libc::rlimit>,
+    cpus: Option<&libc::cpu_set_t>,
+) -> io::Result<()> {
+    // SAFETY: prctl/getppid/fcntl/setrlimit/sched_setaffinity are
+    // async-signal-safe system calls on plain integers and structs made
+    // before the fork; nothing is allocated.
     unsafe {
+        if let Some(set) = cpus {
+            // Binding is a performance hint: a refusal (a cpuset that
+            // changed meanwhile) leaves the rank unbound, not failed.
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set);
+        }
         if let Some(lim) = nofile {
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
@@ -120,10 +133,11 @@ pub fn spawn_rank(launch: &RankLaunch, pmi_env: &[(String, String)]) -> io::Resu
     // Read before the fork: the child may only make async-signal-safe calls.
     let launcher_pid = std::process::id() as libc::pid_t;
     let nofile = ORIGINAL_NOFILE.get().copied();
+    let cpus = launch.cpus.as_deref().map(crate::bind::cpu_set);
     // SAFETY: `child_setup` only makes async-signal-safe system calls and
     // touches no memory shared with the parent.
     unsafe {
-        cmd.pre_exec(move || child_setup(child_fd, launcher_pid, nofile));
+        cmd.pre_exec(move || child_setup(child_fd, launcher_pid, nofile, cpus.as_ref()));
     }
     let child = cmd.spawn()?;
     drop::<OwnedFd>(theirs.into());

@@ -52,6 +52,10 @@ pub struct Plan {
     pub secret: String,
     /// Prefix output lines with `[rank] `.
     pub tag_output: bool,
+    /// `--bind-to`, as [`crate::bind::BindPolicy::to_wire`] gives it.
+    pub bind: u8,
+    /// `--report-bindings`.
+    pub report_bindings: bool,
     /// Ranks of every tree node (index = tree node id; 0 is rmpirun).
     pub node_ranks: Vec<Vec<u32>>,
     /// Host name of every tree node, for messages.
@@ -291,7 +295,7 @@ impl Msg {
                     Some(w) => e.u8(1).os(w),
                     None => e.u8(0),
                 };
-                e.str(&p.secret).u8(u8::from(p.tag_output));
+                e.str(&p.secret).u8(u8::from(p.tag_output)).u8(p.bind).u8(u8::from(p.report_bindings));
                 e.len(p.node_ranks.len());
                 for ranks in &p.node_ranks {
                     e.len(ranks.len());
@@ -369,6 +373,8 @@ impl Msg {
                 p.wdir = if d.u8()? != 0 { Some(d.os()?) } else { None };
                 p.secret = d.str()?;
                 p.tag_output = d.u8()? != 0;
+                p.bind = d.u8()?;
+                p.report_bindings = d.u8()? != 0;
                 for _ in 0..d.len()? {
                     let mut ranks = Vec::new();
                     for _ in 0..d.len()? {
@@ -437,6 +443,8 @@ mod tests {
             wdir: Some("/tmp".into()),
             secret: "00ff".into(),
             tag_output: true,
+            bind: 2,
+            report_bindings: true,
             node_ranks: vec![vec![], vec![0, 1], vec![2, 3, 4, 5]],
             node_hosts: vec!["here".into(), "n1".into(), "n2".into()],
             fanout: 32,

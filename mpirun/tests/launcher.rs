@@ -588,3 +588,91 @@ fn many_ranks_under_a_low_fd_limit_and_ranks_keep_that_limit() {
     assert_eq!(text.lines().count(), 100);
     assert!(text.lines().all(|l| l == "128"), "{text}");
 }
+
+/// CPUs in a `Cpus_allowed_list` style list (`0-3,8`).
+fn parse_cpu_list(s: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => out.extend(a.parse::<usize>().expect("cpu")..=b.parse::<usize>().expect("cpu")),
+            None => out.push(part.parse().expect("cpu")),
+        }
+    }
+    out
+}
+
+/// This process's `Cpus_allowed_list`.
+fn my_cpus() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let line = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).expect("Cpus_allowed_list");
+    parse_cpu_list(line)
+}
+
+/// Each rank's (rank, CPUs, RMPI_NODE_CPUS) under `args`.
+fn rank_cpus(args: &[&str]) -> (Vec<(usize, Vec<usize>, usize)>, Finished) {
+    let script =
+        "echo cpus $PMI_RANK ${RMPI_NODE_CPUS:-0} $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)";
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["sh", "-c", script]);
+    let f = run(&all);
+    assert_eq!(f.code, Some(0), "{:?}", f.stderr);
+    let mut v: Vec<(usize, Vec<usize>, usize)> = f
+        .stdout
+        .iter()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.first() == Some(&"cpus"))
+                .then(|| (w[1].parse().expect("rank"), parse_cpu_list(w[3]), w[2].parse().expect("n")))
+        })
+        .collect();
+    v.sort();
+    (v, f)
+}
+
+#[test]
+fn bind_to_hwthread_gives_each_rank_one_cpu_round_robin() {
+    let cpus = my_cpus();
+    let n = cpus.len() + 1;
+    let (ranks, f) = rank_cpus(&["-n", &n.to_string(), "--bind-to", "hwthread", "--report-bindings"]);
+    assert_eq!(ranks.len(), n);
+    for (r, got, node_cpus) in &ranks {
+        assert_eq!(got, &vec![cpus[r % cpus.len()]], "rank {r}");
+        // The ranks count the host's CPUs, not their own one.
+        assert_eq!(*node_cpus, cpus.len());
+    }
+    let reports = f.stderr.iter().filter(|l| l.contains("bound to CPUs")).count();
+    assert_eq!(reports, n, "{:?}", f.stderr);
+}
+
+#[test]
+fn bind_to_core_keeps_ranks_inside_the_launchers_cpus() {
+    let cpus = my_cpus();
+    let (ranks, _) = rank_cpus(&["-n", "3", "-bind-to", "core"]);
+    assert_eq!(ranks.len(), 3);
+    for (r, got, _) in &ranks {
+        assert!(!got.is_empty() && got.iter().all(|c| cpus.contains(c)), "rank {r}: {got:?} not within {cpus:?}");
+        if cpus.len() > 1 {
+            assert!(got.len() < cpus.len(), "rank {r} was not bound: {got:?}");
+        }
+    }
+}
+
+#[test]
+fn bind_to_none_and_a_job_smaller_than_the_host_stay_unbound() {
+    let cpus = my_cpus();
+    let (ranks, f) = rank_cpus(&["-n", "2", "--bind-to", "none", "--report-bindings"]);
+    assert!(ranks.iter().all(|(_, got, node_cpus)| got == &cpus && *node_cpus == 0), "{ranks:?}");
+    assert_eq!(f.stderr.iter().filter(|l| l.contains("not bound")).count(), 2, "{:?}", f.stderr);
+    if cpus.len() > 1 {
+        // The default binds only a job that fills the host's cores.
+        let (ranks, _) = rank_cpus(&["-n", "1"]);
+        assert_eq!(ranks[0].1, cpus);
+    }
+}
+
+#[test]
+fn unknown_bind_policy_is_refused() {
+    let f = run(&["-n", "1", "--bind-to", "socket", "true"]);
+    assert_ne!(f.code, Some(0));
+    assert!(stderr_text(&f).contains("--bind-to"), "{:?}", f.stderr);
+}

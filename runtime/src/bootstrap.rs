@@ -38,9 +38,24 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
-/// Cores this process may run on.
+/// Cores this node's ranks may run on together. A rank bound to its own
+/// core sees only that core, so the launcher's count comes first:
+/// `RMPI_NODE_CPUS` (rmpirun sets it when it binds), then
+/// `SLURM_CPUS_ON_NODE` (srun; capped by the CPUs online, since a test
+/// cluster may declare more than the machine has), then this process's own
+/// affinity.
 fn usable_cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    let own = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if let Some(n) = env_u64("RMPI_NODE_CPUS").filter(|&n| n > 0) {
+        return n as usize;
+    }
+    if let Some(n) = env_u64("SLURM_CPUS_ON_NODE").filter(|&n| n > 0) {
+        // SAFETY: sysconf has no preconditions.
+        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        let online = if online > 0 { online as usize } else { own };
+        return (n as usize).min(online).max(own);
+    }
+    own
 }
 
 /// Build the runtime for this process.
