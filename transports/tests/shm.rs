@@ -248,3 +248,44 @@ fn two_processes_exchange_packets_and_memory() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Bytes of `/dev/shm` the segment file holds (tmpfs allocates on touch).
+fn allocated(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn a_ring_is_populated_whole_at_its_first_packet_and_unused_rings_stay_sparse() {
+    let job = unique_job("populate");
+    let ring = 256 * 1024;
+    let cfg = |rank| ShmConfig { job: job.clone(), rank, local_ranks: vec![0, 1, 2] };
+    let mut a = ShmTransport::create_with_ring_bytes(cfg(0), Some(ring)).unwrap();
+    let mut b = ShmTransport::create_with_ring_bytes(cfg(1), Some(ring)).unwrap();
+    let mut c = ShmTransport::create_with_ring_bytes(cfg(2), Some(ring)).unwrap();
+    b.attach(0, &a.card()).unwrap();
+    c.attach(0, &a.card()).unwrap();
+    let path = a.segment_path();
+    let before = allocated(&path);
+    assert!(before < ring as u64 / 4, "a fresh segment is sparse: {before} bytes");
+    b.try_send(0, &[b"first"]).unwrap();
+    let after = allocated(&path);
+    // The whole ring from rank 1, not one page of it; rank 2's is untouched.
+    assert!(after >= before + ring as u64, "{before} -> {after}");
+    assert!(after < before + 2 * ring as u64, "{before} -> {after}");
+    // The data is right, and the consumer's side populates without harm.
+    let mut got = Vec::new();
+    a.poll(&mut |src, p| got.push((src, p.to_vec()))).unwrap();
+    assert_eq!(got, vec![(1, b"first".to_vec())]);
+    for i in 0..10_000u32 {
+        b.try_send(0, &[&i.to_le_bytes()]).unwrap_or_else(|e| panic!("send {i}: {e:?}"));
+        let mut n = 0;
+        a.poll(&mut |src, p| {
+            assert_eq!((src, p), (1, &i.to_le_bytes()[..]));
+            n += 1;
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+    }
+    drop(c);
+}
