@@ -154,3 +154,15 @@ fn traffic_takes_shared_memory_on_one_node_and_tcp_when_forced() {
     assert!(packets_sent(&out.stdout, "tcp") > 0, "TCP carries traffic when forced:\n{}", out.stdout);
     assert_eq!(packets_sent(&out.stdout, "shm"), 0, "no shared memory when TCP is forced:\n{}", out.stdout);
 }
+
+#[test]
+fn unbound_ranks_put_on_one_cpu_move_apart() {
+    // Such ranks yield to each other and look cache-hot to the kernel's
+    // balancer: mpi4py ranks stayed together for whole runs; these small
+    // Rust ranks part after 1000-7000 round trips without the move, after
+    // the first batch (200) with it. This checks that they end apart.
+    let out = Job::with_launcher_args(2, "colocated", &["--bind-to", "none"]).args(["--seconds", "30"]).run();
+    out.assert_ok();
+    let ok = out.stdout.lines().filter(|l| l.contains("colocated ok") || l.contains("colocated skipped")).count();
+    assert_eq!(ok, 2, "{}", out.stdout);
+}

@@ -179,6 +179,7 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         sleepers: 0,
         colls_in_flight: 0,
         rma: Default::default(),
+        next_cpu_check: std::time::Instant::now(),
         done_without_progress: 0,
     })
 }

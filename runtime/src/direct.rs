@@ -55,6 +55,7 @@ pub(crate) fn recv(
         return Ok(None);
     }
     let oversubscribed = rt.oversubscribed;
+    let next_cpu_check = &mut rt.next_cpu_check;
     let Net { engine, router, .. } = &mut rt.net;
     let Some(shm) = router.shm_of(peer) else { return Ok(None) };
     if !shm.has_input_from(peer) {
@@ -72,6 +73,7 @@ pub(crate) fn recv(
                     // As the general path does after its first microsecond:
                     // on a loaded machine the peer may wait for this core.
                     // (The lock stays held: the general path reposts at once.)
+                    crate::placement::before_yield(shm, next_cpu_check, now);
                     std::thread::yield_now();
                     return Ok(None);
                 }

@@ -32,6 +32,7 @@ mod nodemap;
 mod ofi;
 pub mod ops;
 mod persist;
+mod placement;
 pub mod rma;
 mod router;
 mod shmcoll;

@@ -131,6 +131,9 @@ pub(crate) struct Runtime {
     /// Blocking calls in a row that were already done on entry and returned
     /// without a progress step (see [`block_on`]).
     pub done_without_progress: u32,
+    /// When a waiting loop next checks whether a local peer shares this
+    /// rank's CPU (see `placement`).
+    pub next_cpu_check: Instant,
 }
 
 const NOT_STARTED: u8 = 0;
@@ -319,6 +322,11 @@ pub(crate) fn block_on_locked<T>(
             // on its own core (a woken task is often placed on its waker's
             // core), and would otherwise wait for the whole spin.
             if rt.oversubscribed || rt.net.has_output() || now - started > YIELD_AFTER {
+                if !rt.oversubscribed {
+                    if let Some(shm) = rt.net.router.shm.as_mut() {
+                        crate::placement::before_yield(shm, &mut rt.next_cpu_check, now);
+                    }
+                }
                 drop(g);
                 std::thread::yield_now();
                 g = lock();

@@ -83,6 +83,15 @@ impl Job {
         Job { cmd, timeout: Duration::from_secs(120), marker: None }
     }
 
+    /// `rmpirun <launcher args> -n N <example> args...`
+    pub fn with_launcher_args(n: usize, example_name: &str, launcher_args: &[&str]) -> Job {
+        let mut cmd = Command::new(rmpirun());
+        cmd.args(launcher_args).arg("-n").arg(n.to_string()).arg(example(example_name));
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.process_group(0);
+        Job { cmd, timeout: Duration::from_secs(120), marker: None }
+    }
+
     /// A command run directly (no launcher).
     pub fn direct(program: PathBuf) -> Job {
         let mut cmd = Command::new(program);

@@ -289,3 +289,28 @@ fn a_ring_is_populated_whole_at_its_first_packet_and_unused_rings_stay_sparse() 
     }
     drop(c);
 }
+
+#[test]
+fn shares_cpu_sees_a_peer_that_last_waited_on_the_same_cpu() {
+    // Two transports driven by this one thread: whenever the thread did
+    // not move between the two calls, each sees the other on its CPU.
+    let job = unique_job("cpu");
+    let mut a = create(&job, 0, 2);
+    let mut b = create(&job, 1, 2);
+    a.attach(1, &b.card()).unwrap();
+    b.attach(0, &a.card()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        b.shares_cpu();
+        if a.shares_cpu() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never saw the peer on this CPU");
+    }
+    // A third rank that never waited is on no CPU: alone, a rank shares none.
+    let job = unique_job("cpu-alone");
+    let mut c = create(&job, 0, 2);
+    let d = create(&job, 1, 2);
+    c.attach(1, &d.card()).unwrap();
+    assert!(!c.shares_cpu());
+}

@@ -292,6 +292,25 @@ impl ShmTransport {
         result.map(|()| total)
     }
 
+    /// Record the CPU this rank runs on in its segment (where its peers
+    /// look), and say whether an attached peer was last seen waiting on the
+    /// same CPU. Two ranks that spin and yield on one CPU while others idle
+    /// stay there (each looks cache-hot to the kernel's balancer); the
+    /// runtime then moves itself (see `rmpi_runtime`'s waiting loop).
+    pub fn shares_cpu(&mut self) -> bool {
+        // SAFETY: sched_getcpu has no preconditions.
+        let cpu = unsafe { libc::sched_getcpu() };
+        if cpu < 0 {
+            return false;
+        }
+        let v = cpu as u32 + 1;
+        let own = self.seg.map.cpu();
+        if own.load(Ordering::Relaxed) != v {
+            own.store(v, Ordering::Relaxed);
+        }
+        self.outbound.iter().flatten().any(|out| out.map.cpu().load(Ordering::Relaxed) == v)
+    }
+
     /// Ring the doorbell of local rank `src` (process `pid`), which waits for room in our ring.
     fn wake_producer(&mut self, src: Rank, pid: u32) {
         let name = doorbell_name(&format!("rmpi-{}-{src}", self.job), pid);

@@ -7,6 +7,8 @@
 //!
 //! ```text
 //! 0     SegmentHeader   magic, version, owner rank and pid, ring geometry
+//! 64    cpu             AtomicU32: 1 + the CPU the owner last waited on
+//!                       (0: not known), written only when it changes
 //! 128   sleeping        AtomicU32 on its own cache-line pair
 //! 256   ring[0]         RING_HEADER_BYTES of head / tail / producer-waiting
 //!                       lines, then ring_bytes of data
@@ -34,6 +36,8 @@ const MAGIC: u64 = u64::from_le_bytes(*b"RMPISHM1");
 const VERSION: u32 = 2;
 /// Offset of the `sleeping` flag.
 const SLEEPING_OFFSET: usize = 128;
+/// Offset of the `cpu` word (after the header, on its own line).
+const CPU_OFFSET: usize = 64;
 /// Offset of the first ring.
 const RINGS_OFFSET: usize = 256;
 
@@ -102,6 +106,13 @@ impl Mapping {
         // SAFETY: SLEEPING_OFFSET + 4 <= RINGS_OFFSET <= len, the address is
         // 4-byte aligned, and the word is only ever accessed atomically.
         unsafe { &*(self.ptr.add(SLEEPING_OFFSET) as *const AtomicU32) }
+    }
+
+    /// The owner's `cpu` word: 1 + the CPU it last waited on, 0 unknown.
+    pub fn cpu(&self) -> &AtomicU32 {
+        // SAFETY: CPU_OFFSET + 4 <= SLEEPING_OFFSET <= len, the address is
+        // 4-byte aligned, and the word is only ever accessed atomically.
+        unsafe { &*(self.ptr.add(CPU_OFFSET) as *const AtomicU32) }
     }
 
     /// Base address of ring `i` (its header), checked against the length.
