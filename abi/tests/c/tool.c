@@ -11,6 +11,31 @@
 #include <string.h>
 #include <mpi.h>
 
+/* MPICH's numbers (the ABI): a program built against either header means the same. */
+_Static_assert(MPI_T_ERR_MEMORY == 59 && MPI_T_ERR_NOT_INITIALIZED == 60 && MPI_T_ERR_CANNOT_INIT == 61, "MPI_T_ERR");
+_Static_assert(MPI_T_ERR_INVALID_INDEX == 62 && MPI_T_ERR_INVALID_ITEM == 63 && MPI_T_ERR_INVALID_HANDLE == 64,
+               "MPI_T_ERR");
+_Static_assert(MPI_T_ERR_OUT_OF_HANDLES == 65 && MPI_T_ERR_OUT_OF_SESSIONS == 66 && MPI_T_ERR_INVALID_SESSION == 67,
+               "MPI_T_ERR");
+_Static_assert(MPI_T_ERR_CVAR_SET_NOT_NOW == 68 && MPI_T_ERR_CVAR_SET_NEVER == 69 &&
+                   MPI_T_ERR_PVAR_NO_STARTSTOP == 70 && MPI_T_ERR_PVAR_NO_WRITE == 71,
+               "MPI_T_ERR");
+_Static_assert(MPI_T_ERR_PVAR_NO_ATOMIC == 72 && MPI_T_ERR_INVALID_NAME == 73 && MPI_T_ERR_INVALID == 74 &&
+                   MPI_T_ERR_NOT_SUPPORTED == 78 && MPI_T_ERR_NOT_ACCESSIBLE == 79,
+               "MPI_T_ERR");
+_Static_assert(MPI_T_VERBOSITY_USER_BASIC == 221 && MPI_T_VERBOSITY_TUNER_BASIC == 224 &&
+                   MPI_T_VERBOSITY_MPIDEV_BASIC == 227 && MPI_T_VERBOSITY_MPIDEV_ALL == 229,
+               "MPI_T_VERBOSITY");
+_Static_assert(MPI_T_BIND_NO_OBJECT == 9700 && MPI_T_BIND_MPI_COMM == 9701 && MPI_T_BIND_MPI_WIN == 9708 &&
+                   MPI_T_BIND_MPI_SESSION == 9711,
+               "MPI_T_BIND");
+_Static_assert(MPI_T_SCOPE_CONSTANT == 60438 && MPI_T_SCOPE_LOCAL == 60440 && MPI_T_SCOPE_ALL_EQ == 60444,
+               "MPI_T_SCOPE");
+_Static_assert(MPI_T_PVAR_CLASS_STATE == 240 && MPI_T_PVAR_CLASS_COUNTER == 246 && MPI_T_PVAR_CLASS_GENERIC == 249,
+               "MPI_T_PVAR_CLASS");
+_Static_assert(MPI_T_CB_REQUIRE_NONE == 0 && MPI_T_CB_REQUIRE_ASYNC_SIGNAL_SAFE == 3 && MPI_T_SOURCE_UNORDERED == 1,
+               "MPI_T enums");
+
 static const char *phase = "start";
 
 /* A failed expectation ends the process (MPI_Abort is not usable outside MPI_Init/MPI_Finalize). */
