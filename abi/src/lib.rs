@@ -17,7 +17,8 @@
 //! as objects), `rma` (RMA operations and synchronization), `io` and
 //! `io_view` (MPI-IO over POSIX files), `buffers` (buffered-send buffers per
 //! communicator and session), `part` (partitioned point-to-point), `session`
-//! (sessions, communicators from groups), `split_type`, `status` (Fortran
+//! (sessions, communicators from groups), `split_type`, `tool` (the MPI_T
+//! tool information interface, with no variables yet), `status` (Fortran
 //! status conversions, field accessors), `unsupported` (the rest).
 #![allow(non_snake_case)]
 #![allow(clippy::missing_safety_doc)]
@@ -73,6 +74,7 @@ pub mod rma;
 pub mod session;
 pub mod split_type;
 pub mod status;
+pub mod tool;
 pub mod topo;
 pub mod type_attr;
 pub mod unsupported;

@@ -1,7 +1,7 @@
 //! C programs built with the staged rmpicc and run with rmpirun: point-to-point,
 //! collectives and ops, derived datatypes, attributes, error classes, the fatal
 //! default handler, one-sided communication (RMA windows), MPI-IO, and MPI-4
-//! sessions, partitioned communication and friends.
+//! sessions, partitioned communication and friends, and the MPI_T tool interface.
 
 mod common;
 
@@ -83,6 +83,23 @@ fn sessions_split_types_buffers_partitioned_status_intercomm_dup_and_ports() {
 fn a_program_using_only_sessions_starts_and_ends_mpi_with_them() {
     passes("session_only", 1, "session_only OK");
     passes("session_only", 3, "session_only OK");
+}
+
+#[test]
+fn tool_interface_exposes_nothing_has_real_sessions_and_nests_around_mpi_init() {
+    // As a singleton (no launcher) and under rmpirun; the program exits 1 naming any call that answered wrong.
+    let exe = compile("tool");
+    let o = std::process::Command::new("timeout").arg("60").arg(&exe).output().expect("run the singleton");
+    let (out, err) = text(&o);
+    assert!(
+        o.status.success() && out.contains("rank 0: tool OK"),
+        "tool as a singleton failed ({}):\n{out}\n{err}",
+        o.status
+    );
+    let o = run(2, &exe, &[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "tool on 2 ranks failed ({}):\n{out}\n{err}", o.status);
+    assert!(out.contains("rank 0: tool OK") && out.contains("rank 1: tool OK"), "{out}\n{err}");
 }
 
 #[test]

@@ -41,3 +41,19 @@ fn program_built_by_mpich_mpicc_runs_on_rmpi() {
     assert!(out.contains("library: rmpi "), "the program did not run on rmpi:\n{out}");
     assert!(out.contains("sum: 3 of 3 ranks"), "{out}");
 }
+
+#[test]
+fn tool_interface_program_built_by_mpich_mpicc_runs_on_rmpi() {
+    // MPICH's numbers for the MPI_T error classes and constants, and its
+    // exported MPI_T_PVAR_ALL_HANDLES, must be ours.
+    let prefix = common::prefix();
+    let venv = mpich_venv();
+    let exe = common::out_dir().join("mpich-mpicc-tool");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/c/tool.c");
+    let o = Command::new(venv.join("bin/mpicc")).arg("-o").arg(&exe).arg(&src).output().expect("run MPICH's mpicc");
+    assert!(o.status.success(), "MPICH's mpicc failed: {}", String::from_utf8_lossy(&o.stderr));
+    let o = common::run(2, &exe, &[("LD_LIBRARY_PATH", prefix.join("lib").to_str().expect("utf-8 path"))]);
+    let (out, err) = common::text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("rank 0: tool OK") && out.contains("rank 1: tool OK"), "{out}\n{err}");
+}

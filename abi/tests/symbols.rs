@@ -48,9 +48,14 @@ fn abi_get_version_answers_minus_one_like_mpich() {
 #[test]
 fn data_symbols_the_header_names_are_exported() {
     let have: HashSet<String> = common::exported_symbols().into_iter().map(|s| s.0).collect();
-    for s in
-        ["MPI_UNWEIGHTED", "MPI_WEIGHTS_EMPTY", "MPI_F_STATUS_IGNORE", "MPI_F_STATUSES_IGNORE", "MPI_F08_STATUS_IGNORE"]
-    {
+    for s in [
+        "MPI_UNWEIGHTED",
+        "MPI_WEIGHTS_EMPTY",
+        "MPI_F_STATUS_IGNORE",
+        "MPI_F_STATUSES_IGNORE",
+        "MPI_F08_STATUS_IGNORE",
+        "MPI_T_PVAR_ALL_HANDLES",
+    ] {
         assert!(have.contains(s), "{s} not exported");
     }
 }
