@@ -1,0 +1,236 @@
+//! Split copy: the receiver of a large single-copy message reads its head
+//! while the sender writes its tail. Directed tests of the protocol under
+//! random interleavings: contents, truncation, failed writes and reads,
+//! the threshold, and many messages in flight at once.
+
+mod harness;
+
+use harness::*;
+
+const CTX: u32 = 0;
+
+fn split_net(min: u64, seed: u64) -> Net {
+    Net::new(NetConfig::small(2).with_split(min), seed)
+}
+
+fn bytes_moved(v: &[(usize, usize)]) -> usize {
+    v.iter().map(|&(_, n)| n).sum()
+}
+
+#[test]
+fn a_split_message_arrives_whole_with_the_copy_shared() {
+    for len in [130usize, 199, 256, 350, 449] {
+        for recv_first in [true, false] {
+            for seed in 0..12 {
+                let mut net = split_net(1, seed);
+                let data = net.payload(len);
+                let r = recv_first.then(|| net.recv(1, CTX, SrcSel::Rank(0), TagSel::Tag(3), 512));
+                let s = net.send(0, 1, CTX, 3, data.clone(), SendMode::Standard);
+                net.run();
+                let r = r.unwrap_or_else(|| net.recv(1, CTX, SrcSel::Rank(0), TagSel::Tag(3), 512));
+                net.run();
+                let ctxt = format!("len={len} recv_first={recv_first} seed={seed}");
+                assert_eq!(
+                    net.status(r),
+                    Some(Status { source: 0, tag: 3, count: len, truncated: false, cancelled: false }),
+                    "{ctxt}"
+                );
+                assert_eq!(net.recv_bytes(r, len), &data[..], "{ctxt}");
+                assert!(net.recv_buffer(r)[len..].iter().all(|&b| b == SENTINEL), "{ctxt}: wrote past the message");
+                assert!(net.status(s).is_some(), "{ctxt}: send complete");
+                // Whether a cut on a cache line exists depends on the
+                // buffer's address; when it does, both sides copied.
+                let splits = net.count_kind(1, 0, Kind::Split);
+                assert!(splits <= 1, "{ctxt}");
+                if splits == 1 {
+                    assert_eq!(net.reads.len(), 1, "{ctxt}: the receiver reads the head once");
+                    assert_eq!(net.writes.len(), 1, "{ctxt}: the sender writes the tail once");
+                    assert!(net.reads[0].1 > 0 && net.writes[0].1 > 0, "{ctxt}: both parts non-empty");
+                    assert_eq!(net.count_kind(0, 1, Kind::Wrote), 1, "{ctxt}");
+                } else {
+                    assert!(net.writes.is_empty(), "{ctxt}");
+                }
+                assert_eq!(bytes_moved(&net.reads) + bytes_moved(&net.writes), len, "{ctxt}: every byte copied once");
+                assert_eq!(net.count_kind(1, 0, Kind::Fin), 1, "{ctxt}");
+                assert_eq!(net.count_kind(0, 1, Kind::Data), 0, "{ctxt}");
+                assert_eq!(net.eng[0].live_requests() + net.eng[1].live_requests(), 2, "{ctxt}");
+            }
+        }
+    }
+}
+
+#[test]
+fn most_large_messages_split() {
+    // 64-byte cuts: a 350-byte message nearly always has one.
+    let mut split = 0;
+    for seed in 0..40 {
+        let mut net = split_net(1, seed);
+        let data = net.payload(350);
+        let r = net.recv(1, CTX, SrcSel::Any, TagSel::Any, 400);
+        net.send(0, 1, CTX, 0, data.clone(), SendMode::Standard);
+        net.run();
+        assert_eq!(net.recv_bytes(r, 350), &data[..]);
+        split += net.count_kind(1, 0, Kind::Split);
+    }
+    assert!(split >= 30, "only {split} of 40 messages split");
+}
+
+#[test]
+fn truncated_split_copies_only_the_accepted_bytes() {
+    for cap in [129usize, 200, 300] {
+        for seed in 0..12 {
+            let mut net = split_net(1, seed);
+            let data = net.payload(350);
+            let r = net.recv(1, CTX, SrcSel::Any, TagSel::Any, cap);
+            let s = net.send(0, 1, CTX, 9, data.clone(), SendMode::Standard);
+            net.run();
+            let ctxt = format!("cap={cap} seed={seed}");
+            assert_eq!(
+                net.status(r),
+                Some(Status { source: 0, tag: 9, count: cap, truncated: true, cancelled: false }),
+                "{ctxt}"
+            );
+            assert_eq!(net.recv_bytes(r, cap), &data[..cap], "{ctxt}");
+            assert!(net.recv_buffer(r)[cap..].iter().all(|&b| b == SENTINEL), "{ctxt}: wrote past the buffer");
+            assert_eq!(bytes_moved(&net.reads) + bytes_moved(&net.writes), cap, "{ctxt}");
+            assert_eq!(
+                net.status(s),
+                Some(Status { source: 0, tag: 9, count: 350, truncated: false, cancelled: false }),
+                "{ctxt}: the sender completes normally"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failed_write_makes_the_receiver_read_the_tail() {
+    for seed in 0..16 {
+        let mut cfg = NetConfig::small(2).with_split(1);
+        cfg.write_fail_pct = 100;
+        let mut net = Net::new(cfg, seed);
+        let data = net.payload(350);
+        let r = net.recv(1, CTX, SrcSel::Any, TagSel::Any, 350);
+        let s = net.send(0, 1, CTX, 2, data.clone(), SendMode::Standard);
+        net.run();
+        assert_eq!(net.recv_bytes(r, 350), &data[..], "seed {seed}");
+        assert_eq!(net.status(r).map(|st| st.count), Some(350));
+        assert!(net.status(s).is_some());
+        if net.count_kind(1, 0, Kind::Split) == 1 {
+            assert_eq!(net.reads.len(), 2, "seed {seed}: head, then the tail the sender failed to write");
+            assert_eq!(bytes_moved(&net.reads), 350, "seed {seed}");
+        }
+        assert_eq!(net.count_kind(0, 1, Kind::Data), 0, "seed {seed}: no streaming");
+    }
+}
+
+#[test]
+fn failed_reads_fall_back_to_streaming_whatever_the_write_did() {
+    for write_fail_pct in [0, 100] {
+        for seed in 0..16 {
+            let mut cfg = NetConfig::small(2).with_split(1);
+            cfg.read_fail_pct = 100;
+            cfg.write_fail_pct = write_fail_pct;
+            let mut net = Net::new(cfg, seed);
+            let data = net.payload(350);
+            let r = net.recv(1, CTX, SrcSel::Any, TagSel::Any, 300);
+            let s = net.send(0, 1, CTX, 2, data.clone(), SendMode::Standard);
+            net.run();
+            let ctxt = format!("write_fail_pct={write_fail_pct} seed={seed}");
+            assert_eq!(
+                net.status(r),
+                Some(Status { source: 0, tag: 2, count: 300, truncated: true, cancelled: false }),
+                "{ctxt}"
+            );
+            assert_eq!(net.recv_bytes(r, 300), &data[..300], "{ctxt}");
+            assert!(net.recv_buffer(r)[300..].iter().all(|&b| b == SENTINEL), "{ctxt}");
+            assert!(net.status(s).is_some(), "{ctxt}");
+            assert_eq!(net.count_kind(1, 0, Kind::Cts), 1, "{ctxt}");
+            assert_eq!(net.count_kind(0, 1, Kind::Data) > 0, true, "{ctxt}");
+            assert_eq!(net.count_kind(1, 0, Kind::Fin), 0, "{ctxt}: streamed, not copied");
+        }
+    }
+}
+
+#[test]
+fn the_threshold_and_the_switch_decide_which_messages_split() {
+    for seed in 0..8 {
+        // Off: whole single copies only.
+        let mut net = Net::new(NetConfig::small(2).with_single_copy(true), seed);
+        let data = net.payload(400);
+        let r = net.recv(1, CTX, SrcSel::Any, TagSel::Any, 400);
+        net.send(0, 1, CTX, 0, data.clone(), SendMode::Standard);
+        net.run();
+        assert_eq!(net.recv_bytes(r, 400), &data[..]);
+        assert_eq!(net.count_kind(1, 0, Kind::Split), 0);
+        assert_eq!(net.reads, vec![(1, 400)]);
+
+        // Threshold 300: 299 bytes go whole, 300 may split.
+        let mut net = split_net(300, seed);
+        let small = net.payload(299);
+        let big = net.payload(300);
+        let r1 = net.recv(1, CTX, SrcSel::Any, TagSel::Tag(1), 512);
+        let r2 = net.recv(1, CTX, SrcSel::Any, TagSel::Tag(2), 512);
+        net.send(0, 1, CTX, 1, small.clone(), SendMode::Standard);
+        net.send(0, 1, CTX, 2, big.clone(), SendMode::Standard);
+        net.run();
+        assert_eq!(net.recv_bytes(r1, 299), &small[..]);
+        assert_eq!(net.recv_bytes(r2, 300), &big[..]);
+        let rts_split: Vec<bool> = net
+            .packets(0, 1)
+            .iter()
+            .filter(|h| h.kind == Kind::Rts)
+            .map(|h| h.flags & rmpi_engine::wire::FLAG_SPLIT_OK != 0)
+            .collect();
+        assert_eq!(rts_split, vec![false, true], "seed {seed}: only the message at the threshold offers a split");
+        // A receive buffer shorter than the threshold takes it whole too.
+        let mut net = split_net(300, seed);
+        let data = net.payload(400);
+        let r = net.recv(1, CTX, SrcSel::Any, TagSel::Any, 250);
+        net.send(0, 1, CTX, 0, data.clone(), SendMode::Standard);
+        net.run();
+        assert_eq!(net.recv_bytes(r, 250), &data[..250]);
+        assert_eq!(net.count_kind(1, 0, Kind::Split), 0, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_window_of_many_split_messages_arrives_in_order_with_every_byte_right() {
+    for seed in 0..20 {
+        let mut cfg = NetConfig::small(2).with_split(100);
+        cfg.write_fail_pct = if seed % 4 == 3 { 30 } else { 0 };
+        cfg.read_fail_pct = if seed % 5 == 4 { 20 } else { 0 };
+        let mut net = Net::new(cfg, seed);
+        let lens: Vec<usize> = (0..48).map(|i| 60 + (i * 37 + seed as usize * 11) % 400).collect();
+        let datas: Vec<Vec<u8>> = lens.iter().map(|&l| net.payload(l)).collect();
+        // Half the receives before the sends, half after (unexpected Rts).
+        let mut recvs: Vec<usize> = (0..24).map(|_| net.recv(1, CTX, SrcSel::Rank(0), TagSel::Tag(5), 512)).collect();
+        let sends: Vec<usize> = datas.iter().map(|d| net.send(0, 1, CTX, 5, d.clone(), SendMode::Standard)).collect();
+        net.run();
+        recvs.extend((0..24).map(|_| net.recv(1, CTX, SrcSel::Rank(0), TagSel::Tag(5), 512)));
+        net.run();
+        for (i, (&r, d)) in recvs.iter().zip(&datas).enumerate() {
+            assert_eq!(net.status(r).map(|s| s.count), Some(d.len()), "seed {seed} message {i}");
+            assert_eq!(net.recv_bytes(r, d.len()), &d[..], "seed {seed} message {i}: non-overtaking and contents");
+        }
+        assert!(sends.iter().all(|&s| net.status(s).is_some()), "seed {seed}");
+        assert!(net.count_kind(1, 0, Kind::Split) > 10, "seed {seed}: splits happened");
+        assert!(net.is_quiet(), "seed {seed}");
+    }
+}
+
+#[test]
+fn crossing_split_messages_in_both_directions_complete() {
+    for seed in 0..20 {
+        let mut net = split_net(1, seed);
+        let a = net.payload(400);
+        let b = net.payload(333);
+        let r0 = net.recv(0, CTX, SrcSel::Rank(1), TagSel::Any, 400);
+        let r1 = net.recv(1, CTX, SrcSel::Rank(0), TagSel::Any, 400);
+        let s0 = net.send(0, 1, CTX, 1, a.clone(), SendMode::Synchronous);
+        let s1 = net.send(1, 0, CTX, 1, b.clone(), SendMode::Standard);
+        net.run();
+        assert_eq!(net.recv_bytes(r1, 400), &a[..]);
+        assert_eq!(net.recv_bytes(r0, 333), &b[..]);
+        assert!(net.status(s0).is_some() && net.status(s1).is_some(), "seed {seed}");
+    }
+}
