@@ -92,8 +92,20 @@ pub enum RecvState {
 /// What a request does.
 #[derive(Debug)]
 pub enum ReqKind {
-    Send { peer: u32, buf: SendBuf, mode: SendMode, state: SendState },
-    Recv { ctx: u32, buf: RecvBuf, state: RecvState },
+    /// `split_offer`: its `Rts` offered a split copy (counted by the
+    /// engine until the send completes).
+    Send {
+        peer: u32,
+        buf: SendBuf,
+        mode: SendMode,
+        state: SendState,
+        split_offer: bool,
+    },
+    Recv {
+        ctx: u32,
+        buf: RecvBuf,
+        state: RecvState,
+    },
 }
 
 /// One request.

@@ -95,6 +95,8 @@ fn make_cfg(c: Shape) -> NetConfig {
         read_fail_pct,
         split_min,
         split_share: 512,
+        // Busy senders offer too, except in one shape of three.
+        split_busy_min: if split_min == 200 { u64::MAX } else { 0 },
         write_fail_pct: read_fail_pct,
         wire_cap,
     }

@@ -234,3 +234,56 @@ fn crossing_split_messages_in_both_directions_complete() {
         assert!(net.status(s0).is_some() && net.status(s1).is_some(), "seed {seed}");
     }
 }
+
+#[test]
+fn a_sender_with_receives_posted_or_splitting_with_another_peer_does_not_offer() {
+    for seed in 0..8 {
+        // A receive posted on the sender: no offer (busy_min is unlimited).
+        let mut net = split_net(1, seed);
+        let data = net.payload(350);
+        let mine = net.recv(0, CTX, SrcSel::Rank(1), TagSel::Tag(7), 64);
+        let r = net.recv(1, CTX, SrcSel::Any, TagSel::Tag(1), 400);
+        net.send(0, 1, CTX, 1, data.clone(), SendMode::Standard);
+        net.run();
+        assert_eq!(net.recv_bytes(r, 350), &data[..]);
+        assert_eq!(net.count_kind(1, 0, Kind::Split), 0, "seed {seed}: a busy sender offered");
+        assert!(net.status(mine).is_none());
+
+        // Unless the message reaches busy_min.
+        let mut cfg = NetConfig::small(2).with_split(1);
+        cfg.split_busy_min = 300;
+        let mut net = Net::new(cfg, seed);
+        let data = net.payload(350);
+        net.recv(0, CTX, SrcSel::Rank(1), TagSel::Tag(7), 64);
+        let r = net.recv(1, CTX, SrcSel::Any, TagSel::Tag(1), 400);
+        net.send(0, 1, CTX, 1, data.clone(), SendMode::Standard);
+        net.run();
+        assert_eq!(net.recv_bytes(r, 350), &data[..]);
+        let offered = net.packets(0, 1).iter().any(|h| h.flags & rmpi_engine::wire::FLAG_SPLIT_OK != 0);
+        assert!(offered, "seed {seed}");
+
+        // One peer at a time: sends to rank 1 and rank 2 pending together,
+        // only those to rank 1 (the first) offer; once they are done, rank 2's may.
+        let mut net = Net::new(NetConfig::small(3).with_split(1), seed);
+        let a = net.payload(350);
+        let b = net.payload(350);
+        let c = net.payload(350);
+        let s1 = net.send(0, 1, CTX, 1, a.clone(), SendMode::Standard);
+        net.send(0, 2, CTX, 1, b.clone(), SendMode::Standard);
+        let offers = |net: &Net, to: usize| {
+            net.packets(0, to).iter().filter(|h| h.flags & rmpi_engine::wire::FLAG_SPLIT_OK != 0).count()
+        };
+        let r1 = net.recv(1, CTX, SrcSel::Any, TagSel::Any, 400);
+        let r2 = net.recv(2, CTX, SrcSel::Any, TagSel::Any, 400);
+        net.run();
+        assert_eq!(net.recv_bytes(r1, 350), &a[..]);
+        assert_eq!(net.recv_bytes(r2, 350), &b[..]);
+        assert_eq!((offers(&net, 1), offers(&net, 2)), (1, 0), "seed {seed}");
+        assert!(net.status(s1).is_some());
+        let r3 = net.recv(2, CTX, SrcSel::Any, TagSel::Any, 400);
+        net.send(0, 2, CTX, 2, c.clone(), SendMode::Standard);
+        net.run();
+        assert_eq!(net.recv_bytes(r3, 350), &c[..]);
+        assert_eq!(offers(&net, 2), 1, "seed {seed}: the count went back to zero");
+    }
+}

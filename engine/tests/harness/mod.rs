@@ -97,6 +97,8 @@ pub struct NetConfig {
     pub split_min: u64,
     /// The sender's share of a split copy, in 1/1024.
     pub split_share: u32,
+    /// Smallest split offered while the sender has receives posted.
+    pub split_busy_min: u64,
     /// Percent of split-copy writes reported as failed.
     pub write_fail_pct: u32,
     /// Packets a pair's wire holds before the transport refuses more.
@@ -118,6 +120,7 @@ impl NetConfig {
             read_fail_pct: 0,
             split_min: 0,
             split_share: 512,
+            split_busy_min: u64::MAX,
             write_fail_pct: 0,
             wire_cap: 6,
         }
@@ -272,7 +275,7 @@ impl Net {
             })
             .collect();
         for e in eng.iter_mut() {
-            e.set_split_copy(cfg.split_min, cfg.split_share);
+            e.set_split_copy(cfg.split_min, cfg.split_share, cfg.split_busy_min);
             for p in 0..n {
                 e.set_peer_split(p as u32, cfg.single_copy);
                 e.set_peer_caps(
