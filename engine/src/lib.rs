@@ -176,6 +176,8 @@ pub struct Engine {
     split: SplitCopy,
     /// Pending sends that offered a split copy, and their peer.
     split_offers: (u32, u32),
+    /// Receives that started a split copy.
+    split_copies: u64,
 }
 
 /// Settings of the split copy.
@@ -209,6 +211,7 @@ impl Engine {
             next_msg: 1,
             split: SplitCopy { min: 0, share: 512, busy_min: u64::MAX },
             split_offers: (0, 0),
+            split_copies: 0,
         }
     }
 
@@ -254,6 +257,11 @@ impl Engine {
     /// Number of completions so far (a cheap "did anything finish" signal).
     pub fn completions(&self) -> u64 {
         self.completions
+    }
+
+    /// Receives that shared their copy with the sender so far.
+    pub fn split_copies(&self) -> u64 {
+        self.split_copies
     }
 
     /// Payload bytes buffered for unexpected eager messages.
@@ -990,6 +998,7 @@ impl Engine {
                             head: Part::Pending,
                             tail: Part::Pending,
                         };
+                        self.split_copies += 1;
                         // The sender's part first: it starts while this side reads.
                         let mut h = Header::new(Kind::Split);
                         h.a = sreq;
