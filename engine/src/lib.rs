@@ -178,6 +178,8 @@ pub struct Engine {
     split_offers: (u32, u32),
     /// Receives that started a split copy.
     split_copies: u64,
+    /// Receives posted and not complete (a sender with some is busy).
+    pending_recvs: u64,
 }
 
 /// Settings of the split copy.
@@ -212,6 +214,7 @@ impl Engine {
             split: SplitCopy { min: 0, share: 512, busy_min: u64::MAX },
             split_offers: (0, 0),
             split_copies: 0,
+            pending_recvs: 0,
         }
     }
 
@@ -346,7 +349,7 @@ impl Engine {
                 hdr.b = self.cfg.pid;
                 hdr.c = buf.addr() as u64;
                 // Only while this side is otherwise idle: no receives of its
-                // own posted, no split offered to another peer (a root
+                // own pending, no split offered to another peer (a root
                 // sending to many would write every tail alone).
                 let big = len as u64 >= self.split.min && self.split.min > 0;
                 let one_peer = self.split_offers.0 == 0 || self.split_offers.1 == peer;
@@ -354,7 +357,7 @@ impl Engine {
                     && big
                     && peer != self.me
                     && one_peer
-                    && (len as u64 >= self.split.busy_min || self.queues.posted_count() == 0)
+                    && (len as u64 >= self.split.busy_min || self.pending_recvs == 0)
                 {
                     hdr.flags |= FLAG_SPLIT_OK;
                     self.split_offers = (self.split_offers.0 + 1, peer);
@@ -405,6 +408,7 @@ impl Engine {
 
     /// Post a receive into `buf` on context `ctx`.
     pub fn post_recv(&mut self, ctx: u32, src: SrcSel, tag: TagSel, buf: RecvBuf) -> ReqId {
+        self.pending_recvs += 1;
         let rid = self.reqs.insert(Request {
             kind: ReqKind::Recv { ctx, buf, state: RecvState::Posted },
             done: None,
@@ -444,6 +448,7 @@ impl Engine {
     /// Receive a message taken by a matched probe.
     pub fn post_mrecv(&mut self, msg: MsgId, buf: RecvBuf) -> Result<ReqId, EngineError> {
         let (ctx, msg) = self.probed.remove(&msg.0).ok_or(EngineError::UnknownMessage)?;
+        self.pending_recvs += 1;
         let rid = self.reqs.insert(Request {
             kind: ReqKind::Recv { ctx, buf, state: RecvState::Posted },
             done: None,
@@ -873,8 +878,10 @@ impl Engine {
         if req.done.is_some() {
             return;
         }
-        if let ReqKind::Send { split_offer: true, .. } = req.kind {
-            self.split_offers.0 -= 1;
+        match req.kind {
+            ReqKind::Send { split_offer: true, .. } => self.split_offers.0 -= 1,
+            ReqKind::Recv { .. } => self.pending_recvs -= 1,
+            _ => {}
         }
         req.done = Some(status);
         self.completions += 1;
@@ -913,6 +920,7 @@ impl Engine {
             return;
         }
         let written = buf.write_at(0, data);
+        self.pending_recvs -= 1;
         req.done =
             Some(Status { source: src, tag, count: written, truncated: data.len() > buf.len(), cancelled: false });
         self.completions += 1;
