@@ -1,8 +1,9 @@
 //! Large messages between two ranks, the path the split copy takes (the
 //! receiver reads the head of a single-copy message while the sender
-//! writes its tail): sizes around the 64 KiB threshold and odd sizes up to
-//! 4 MiB, a window of many nonblocking sends and receives at once, both
-//! directions at once, truncation, ANY_SOURCE and matched probes. Every
+//! writes its tail): sizes around its 32 KiB default threshold and 64 KiB,
+//! odd sizes up to 4 MiB, a window of many nonblocking sends and receives
+//! at once, both directions at once, truncation, ANY_SOURCE and matched
+//! probes. Every
 //! byte is checked, and the bytes just past each receive buffer stay as
 //! they were. Needs 2 ranks. Rank 1 prints `rank 1: split ok splits=N`
 //! (receives whose copy the sender shared), rank 0 `rank 0: split ok`.
@@ -42,8 +43,10 @@ fn check_recv(buf: &[u8], cap: usize, seq: usize, got: usize, what: &str) {
     check(buf[got..cap + GUARD].iter().all(|&b| b == FILL), &format!("{what}: message {seq} wrote past its bytes"));
 }
 
-const SIZES: [usize; 12] =
-    [65_535, 65_536, 65_537, 69_631, 100_003, 131_072, 262_161, 524_287, 1_048_577, 2_097_152, 3_000_001, 4_194_301];
+const SIZES: [usize; 15] = [
+    32_767, 32_768, 32_769, 65_535, 65_536, 65_537, 69_631, 100_003, 131_072, 262_161, 524_287, 1_048_577, 2_097_152,
+    3_000_001, 4_194_301,
+];
 
 fn main() {
     api::init(ThreadLevel::Single).expect("init");

@@ -38,6 +38,8 @@ fn split_copies_carry_every_byte_and_happen_when_enabled() {
         assert_eq!(on, 0, "no cross-memory attach, yet splits");
     }
     assert_eq!(run_split(&[("RMPI_SPLIT_COPY", "0")]), 0, "switched off, yet splits");
+    // The defaults (on from 32 KiB unless ranks outnumber cores): right bytes.
+    run_split(&[]);
 }
 
 #[test]

@@ -32,7 +32,7 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Smallest message whose single copy the sender shares by default.
-const SPLIT_COPY_MIN: u64 = 64 << 10;
+const SPLIT_COPY_MIN: u64 = 32 << 10;
 
 /// The split copy's threshold and the sender's share (in 1/1024):
 /// `RMPI_SPLIT_COPY` = 0 (off) or the smallest message split, in bytes;
