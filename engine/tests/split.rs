@@ -287,3 +287,41 @@ fn a_sender_with_receives_posted_or_splitting_with_another_peer_does_not_offer()
         assert_eq!(offers(&net, 2), 1, "seed {seed}: the count went back to zero");
     }
 }
+
+#[test]
+fn split_and_wrote_out_of_turn_are_protocol_errors() {
+    let mut net = split_net(1, 3);
+    let data = net.payload(350);
+    let s = net.send(0, 1, CTX, 1, data, SendMode::Standard);
+    let r = net.recv(1, CTX, SrcSel::Any, TagSel::Tag(99), 400);
+    net.pump(0);
+    let sreq = net.ops[s].rid.0;
+    let rreq = net.ops[r].rid.0;
+    let split = |offset: u64, len: u64| {
+        let mut h = Header::new(Kind::Split);
+        h.a = sreq;
+        h.b = rreq;
+        h.len = len;
+        h.src = offset as u32 as i32;
+        h.tag = (offset >> 32) as u32 as i32;
+        h.encode().to_vec()
+    };
+    // Past the end of the send buffer, empty, or from the wrong rank.
+    assert!(net.eng[0].on_packet(1, &split(300, 51)).is_err());
+    assert!(net.eng[0].on_packet(1, &split(1 << 32, 1)).is_err());
+    assert!(net.eng[0].on_packet(1, &split(100, 0)).is_err());
+    assert!(net.eng[0].on_packet(0, &split(100, 10)).is_err());
+    // A Wrote for a receive that is still posted (no split started).
+    let mut w = Header::new(Kind::Wrote);
+    w.a = rreq;
+    w.len = 10;
+    assert!(net.eng[1].on_packet(0, &w.encode()).is_err());
+    // An in-bounds Split is taken once; a second is out of turn, and so is
+    // a Fin while the write is under way.
+    assert!(net.eng[0].on_packet(1, &split(100, 250)).is_ok());
+    assert!(net.eng[0].on_packet(1, &split(100, 250)).is_err());
+    let mut fin = Header::new(Kind::Fin);
+    fin.a = sreq;
+    assert!(net.eng[0].on_packet(1, &fin.encode()).is_err());
+    assert_eq!(net.status(s), None, "the send is not complete while its buffer is being written from");
+}
