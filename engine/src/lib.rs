@@ -567,6 +567,33 @@ impl Engine {
         }
     }
 
+    /// Take back the split copy of receive `rid` while its `Split` has not
+    /// left yet (the driver saw the sender asleep: waking it for its part
+    /// costs more than the part): the receive becomes a whole single copy.
+    /// Returns the read to perform in place of the head's, or `None` when
+    /// the receive is not such a split.
+    pub fn unsplit(&mut self, rid: ReqId) -> Option<Action> {
+        let req = self.reqs.get_mut(rid)?;
+        if req.done.is_some() {
+            return None;
+        }
+        let ReqKind::Recv { state, .. } = &mut req.kind else { return None };
+        let RecvState::Split { peer, sreq, pid, addr, expect, head: Part::Pending, tail: Part::Pending, .. } = *state
+        else {
+            return None;
+        };
+        let q = &mut self.peers[peer as usize].outq;
+        let pos =
+            q.iter().position(|o| matches!(o, Out::Packet { hdr, .. } if hdr.kind == Kind::Split && hdr.b == rid.0))?;
+        q.remove(pos);
+        if q.is_empty() {
+            self.busy_peers.retain(|&b| b != peer);
+        }
+        *state = RecvState::SingleCopy { peer, sreq, pid, addr, expect };
+        self.split_copies -= 1;
+        Some(Action::SingleCopyRead { req: rid, peer, pid, addr, offset: 0, len: expect as usize })
+    }
+
     /// Report the outcome of a [`Action::SingleCopyWrite`]: the receiver
     /// learns it from `Wrote` (and copies the part itself after a failure).
     pub fn single_copy_write_done(&mut self, sreq: ReqId, ok: bool) {

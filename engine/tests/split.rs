@@ -325,3 +325,42 @@ fn split_and_wrote_out_of_turn_are_protocol_errors() {
     assert!(net.eng[0].on_packet(1, &fin.encode()).is_err());
     assert_eq!(net.status(s), None, "the send is not complete while its buffer is being written from");
 }
+
+#[test]
+fn a_split_taken_back_before_its_split_leaves_is_a_whole_single_copy() {
+    let mut taken_back = 0;
+    for seed in 0..16 {
+        let mut net = split_net(1, seed);
+        let data = net.payload(350);
+        let r = net.recv(1, CTX, SrcSel::Any, TagSel::Any, 400);
+        let s = net.send(0, 1, CTX, 1, data.clone(), SendMode::Standard);
+        net.pump(0);
+        net.deliver_all(0, 1);
+        let rid = net.ops[r].rid;
+        // The head's read, as the driver takes it.
+        let Some(Action::SingleCopyRead { len: head, .. }) = net.eng[1].next_action() else {
+            panic!("seed {seed}: no read asked for")
+        };
+        let Some(Action::SingleCopyRead { req, offset, len, addr, .. }) = net.eng[1].unsplit(rid) else {
+            // No cut on a cache line for this buffer: a whole copy already.
+            assert_eq!(head, 350, "seed {seed}");
+            continue;
+        };
+        taken_back += 1;
+        assert!(head < 350, "seed {seed}");
+        assert_eq!((req, offset, len), (rid, 0, 350), "seed {seed}: the whole message instead");
+        assert_eq!(net.eng[1].unsplit(rid), None, "seed {seed}: only once");
+        let mut rb = net.eng[1].recv_buffer(rid).expect("receive");
+        // SAFETY: addr is the pending send's live buffer of 350 bytes.
+        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, rb.range_mut(0, 350).as_mut_ptr(), 350) };
+        net.eng[1].single_copy_done(rid, true);
+        net.run();
+        assert_eq!(net.recv_bytes(r, 350), &data[..], "seed {seed}");
+        assert!(net.status(s).is_some(), "seed {seed}");
+        assert_eq!(net.count_kind(1, 0, Kind::Split), 0, "seed {seed}: the Split never left");
+        assert_eq!(net.count_kind(1, 0, Kind::Fin), 1, "seed {seed}");
+        assert!(net.writes.is_empty(), "seed {seed}");
+        assert_eq!(net.eng[1].split_copies(), 0, "seed {seed}");
+    }
+    assert!(taken_back >= 8, "only {taken_back} of 16 taken back");
+}

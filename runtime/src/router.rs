@@ -194,7 +194,7 @@ impl Router {
         while let Some(action) = engine.next_action() {
             n += 1;
             match action {
-                Action::SingleCopyRead { req, peer, pid, addr, offset, len } => {
+                Action::SingleCopyRead { req, peer, pid, addr, offset, mut len } => {
                     if self.routes[peer as usize] == Route::Ofi {
                         // Over ofi `pid` is the memory key the sender's transport offered.
                         let ofi = self.ofi.as_mut().expect("ofi route");
@@ -211,7 +211,14 @@ impl Router {
                     }
                     // A split copy's `Split` waits in the queue: send it
                     // first, so that the sender writes while this side reads.
+                    // A sender asleep would be woken for its part: read it
+                    // all instead (its `Split` has not left yet).
                     if self.routes[peer as usize] == Route::Shm {
+                        if offset == 0 && self.shm.as_ref().is_some_and(|s| s.peer_sleeps(peer)) {
+                            if let Some(Action::SingleCopyRead { len: whole, .. }) = engine.unsplit(req) {
+                                len = whole;
+                            }
+                        }
                         self.flush_peer(engine, peer)?;
                     }
                     let ok = match engine.recv_buffer(req) {

@@ -621,7 +621,23 @@ impl Net {
     fn perform_action(&mut self, r: usize, idx: usize) {
         let a = self.actions[r].swap_remove(idx);
         match a {
-            Action::SingleCopyRead { req, pid, addr, offset, len, .. } => {
+            Action::SingleCopyRead { req, peer, pid, addr, offset, mut len } => {
+                // Sometimes the driver takes a split back before its Split
+                // left (a sleeping sender): the whole message instead. A
+                // Split the transport refused was not taken, so it may go.
+                if offset == 0 && self.cfg.split_min > 0 && self.rng.gen_range(0..5) == 0 {
+                    if let Some(Action::SingleCopyRead { len: whole, .. }) = self.eng[r].unsplit(req) {
+                        len = whole;
+                        let pair = r * self.cfg.n + peer as usize;
+                        let refused_split = self.refused[pair]
+                            .as_ref()
+                            .and_then(|p| Header::decode(p))
+                            .is_some_and(|h| h.kind == Kind::Split && h.b == req.0);
+                        if refused_split {
+                            self.refused[pair] = None;
+                        }
+                    }
+                }
                 self.perform_read(r, req, pid, addr, offset, len)
             }
             Action::SingleCopyWrite { req, peer, pid, addr, offset, len } => {
