@@ -87,6 +87,11 @@ impl RecvBuf {
         self.len == 0
     }
 
+    /// The address, as a peer would write it by single copy.
+    pub fn addr(&self) -> usize {
+        self.ptr as usize
+    }
+
     /// Copy `data` in at `offset`; bytes beyond the capacity are dropped
     /// (truncation is reported by the caller). Returns bytes written.
     pub fn write_at(&self, offset: usize, data: &[u8]) -> usize {
@@ -101,6 +106,17 @@ impl RecvBuf {
         // constructor's contract; `data` never aliases a receive buffer.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(offset), n) };
         n
+    }
+
+    /// Bytes `[start, end)` (clamped to the capacity) as a mutable slice
+    /// (for single-copy reads of a part of the message).
+    pub fn range_mut(&mut self, start: usize, end: usize) -> &mut [u8] {
+        let end = end.min(self.len);
+        if start >= end {
+            return &mut [];
+        }
+        // SAFETY: start < end <= len; validity and exclusivity are the constructor's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), end - start) }
     }
 
     /// The first `n` bytes as a mutable slice (for single-copy reads).

@@ -16,6 +16,15 @@
 //! buffer for unexpected eager messages from each peer; it comes back in
 //! `Credit` packets as the receiver consumes messages. An `Rts` needs no
 //! credit, so a send whose receive is posted always completes.
+//!
+//! Split copy (see [`Engine::set_split_copy`]): a large single-copy message
+//! can be copied by both processes at once. The receiver answers the `Rts`
+//! with `Split` (the tail's place in its buffer), reads the head itself,
+//! and the sender writes the tail (`Wrote` when done). The receive
+//! completes, and `Fin` goes, only when both parts are in; so the sender's
+//! buffer is read until `Fin` as before, and the send completes on `Fin`.
+//! A failed write makes the receiver read the tail itself; a failed read
+//! falls back to `Cts` and streaming, as for a whole single copy.
 
 pub mod buffer;
 mod direct;
@@ -27,9 +36,9 @@ use std::collections::{HashMap, VecDeque};
 
 use buffer::{RecvBuf, SendBuf};
 use matching::{MatchQueues, SrcSel, TagSel, Unexpected, UnexpectedBody};
-use request::{RecvState, ReqKind, Request, RequestTable, SendState};
+use request::{Part, RecvState, ReqKind, Request, RequestTable, SendState};
 pub use request::{ReqId, SendMode, Status};
-use wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN, SHORT_HEADER_LEN};
+use wire::{Header, Kind, FLAG_SINGLE_COPY, FLAG_SPLIT_OK, HEADER_LEN, SHORT_HEADER_LEN};
 
 /// Eager credit charged per message on top of its payload (the receiver's
 /// cost of holding an envelope).
@@ -85,7 +94,14 @@ pub enum Action {
     /// [`Engine::single_copy_done`]. `peer` sent the offer; over a fabric
     /// (ofi) `pid` and `addr` are what its transport put in the `Rts` (a
     /// memory key and a remote address) instead.
-    SingleCopyRead { req: ReqId, peer: u32, pid: u64, addr: u64, len: usize },
+    /// `offset` is where in the receive buffer the bytes go (not zero only
+    /// for the parts of a split copy).
+    SingleCopyRead { req: ReqId, peer: u32, pid: u64, addr: u64, offset: usize, len: usize },
+    /// Split copy, sender side: write bytes `[offset, offset + len)` of the
+    /// send buffer of `req` (see [`Engine::send_buffer`]) to `addr` in
+    /// process `pid` (`peer`, the receiver), then call
+    /// [`Engine::single_copy_write_done`].
+    SingleCopyWrite { req: ReqId, peer: u32, pid: u64, addr: u64, offset: usize, len: usize },
 }
 
 /// A packet ready to go to a peer: the header and a view of the payload.
@@ -134,6 +150,9 @@ enum Out {
 #[derive(Debug)]
 struct Peer {
     caps: Option<PeerCaps>,
+    /// Split copies with this peer are possible (both can reach each
+    /// other's memory: see [`Engine::set_peer_split`]).
+    split: bool,
     /// Bytes of eager credit left toward this peer.
     credit: u64,
     /// Credit consumed from this peer not yet returned.
@@ -154,13 +173,33 @@ pub struct Engine {
     completions: u64,
     probed: HashMap<u64, (u32, Unexpected)>,
     next_msg: u64,
+    split: SplitCopy,
+    /// Pending sends that offered a split copy, and their peer.
+    split_offers: (u32, u32),
+    /// Receives that started a split copy.
+    split_copies: u64,
+    /// Receives posted and not complete (a sender with some is busy).
+    pending_recvs: u64,
+}
+
+/// Settings of the split copy.
+#[derive(Debug, Clone, Copy)]
+struct SplitCopy {
+    /// Smallest accepted length split; 0 = never.
+    min: u64,
+    /// The sender's share of the message, in 1/1024.
+    share: u64,
+    /// Smallest message offered while this side has receives posted (it
+    /// has copies of its own to make then).
+    busy_min: u64,
 }
 
 impl Engine {
     /// An engine for rank `me` of `size` world ranks.
     pub fn new(me: u32, size: u32, cfg: EngineConfig) -> Engine {
-        let peers =
-            (0..size).map(|_| Peer { caps: None, credit: cfg.eager_window, owed: 0, outq: VecDeque::new() }).collect();
+        let peers = (0..size)
+            .map(|_| Peer { caps: None, split: false, credit: cfg.eager_window, owed: 0, outq: VecDeque::new() })
+            .collect();
         Engine {
             me,
             cfg,
@@ -172,6 +211,29 @@ impl Engine {
             completions: 0,
             probed: HashMap::new(),
             next_msg: 1,
+            split: SplitCopy { min: 0, share: 512, busy_min: u64::MAX },
+            split_offers: (0, 0),
+            split_copies: 0,
+            pending_recvs: 0,
+        }
+    }
+
+    /// Share large single copies with the sender: a receive of at least
+    /// `min` bytes (0: never) from a peer that offers it (the sender's
+    /// [`Engine::set_peer_split`] and its own `min`) lets the sender write
+    /// `share`/1024 of it (the tail) while this side reads the rest. A
+    /// sender with receives of its own posted offers only messages of at
+    /// least `busy_min` bytes (both sides copy already then: in both
+    /// directions at once, splitting 64 and 256 KiB messages lost 10-20%).
+    pub fn set_split_copy(&mut self, min: u64, share: u32, busy_min: u64) {
+        self.split = SplitCopy { min, share: u64::from(share.clamp(1, 1023)), busy_min: busy_min.max(min) };
+    }
+
+    /// Whether this process and `peer` can write into each other's memory
+    /// (cross-memory attach both ways), so split copies may be offered.
+    pub fn set_peer_split(&mut self, peer: u32, on: bool) {
+        if let Some(p) = self.peers.get_mut(peer as usize) {
+            p.split = on;
         }
     }
 
@@ -198,6 +260,11 @@ impl Engine {
     /// Number of completions so far (a cheap "did anything finish" signal).
     pub fn completions(&self) -> u64 {
         self.completions
+    }
+
+    /// Receives that shared their copy with the sender so far.
+    pub fn split_copies(&self) -> u64 {
+        self.split_copies
     }
 
     /// Payload bytes buffered for unexpected eager messages.
@@ -253,7 +320,7 @@ impl Engine {
         let len = buf.len();
         let status = Status { source: src, tag, count: len, truncated: false, cancelled: false };
         let rid = self.reqs.insert(Request {
-            kind: ReqKind::Send { peer, buf, mode, state: SendState::AwaitReply },
+            kind: ReqKind::Send { peer, buf, mode, state: SendState::AwaitReply, split_offer: false },
             done: None,
             pending_status: status,
             detached: false,
@@ -266,6 +333,7 @@ impl Engine {
         hdr.tag = tag;
         hdr.len = len as u64;
         let state;
+        let mut split_offer = false;
         if len <= caps.eager_limit && p.credit >= cost {
             p.credit -= cost;
             let sync = mode == SendMode::Synchronous;
@@ -280,13 +348,29 @@ impl Engine {
                 hdr.flags |= FLAG_SINGLE_COPY;
                 hdr.b = self.cfg.pid;
                 hdr.c = buf.addr() as u64;
+                // Only while this side is otherwise idle: no receives of its
+                // own pending, no split offered to another peer (a root
+                // sending to many would write every tail alone).
+                let big = len as u64 >= self.split.min && self.split.min > 0;
+                let one_peer = self.split_offers.0 == 0 || self.split_offers.1 == peer;
+                if p.split
+                    && big
+                    && peer != self.me
+                    && one_peer
+                    && (len as u64 >= self.split.busy_min || self.pending_recvs == 0)
+                {
+                    hdr.flags |= FLAG_SPLIT_OK;
+                    self.split_offers = (self.split_offers.0 + 1, peer);
+                    split_offer = true;
+                }
             }
             p.outq.push_back(Out::Packet { hdr, payload: None, on_sent: OnSent::Nothing });
             state = SendState::AwaitReply;
         }
         self.mark_busy(peer);
-        if let Some(Request { kind: ReqKind::Send { state: s, .. }, .. }) = self.reqs.get_mut(rid) {
+        if let Some(Request { kind: ReqKind::Send { state: s, split_offer: o, .. }, .. }) = self.reqs.get_mut(rid) {
             *s = state;
+            *o = split_offer;
         }
         Ok(rid)
     }
@@ -324,6 +408,7 @@ impl Engine {
 
     /// Post a receive into `buf` on context `ctx`.
     pub fn post_recv(&mut self, ctx: u32, src: SrcSel, tag: TagSel, buf: RecvBuf) -> ReqId {
+        self.pending_recvs += 1;
         let rid = self.reqs.insert(Request {
             kind: ReqKind::Recv { ctx, buf, state: RecvState::Posted },
             done: None,
@@ -363,6 +448,7 @@ impl Engine {
     /// Receive a message taken by a matched probe.
     pub fn post_mrecv(&mut self, msg: MsgId, buf: RecvBuf) -> Result<ReqId, EngineError> {
         let (ctx, msg) = self.probed.remove(&msg.0).ok_or(EngineError::UnknownMessage)?;
+        self.pending_recvs += 1;
         let rid = self.reqs.insert(Request {
             kind: ReqKind::Recv { ctx, buf, state: RecvState::Posted },
             done: None,
@@ -421,6 +507,14 @@ impl Engine {
         }
     }
 
+    /// The send buffer of a pending send (for split-copy writes).
+    pub fn send_buffer(&self, rid: ReqId) -> Option<SendBuf> {
+        match self.reqs.get(rid)? {
+            Request { kind: ReqKind::Send { buf, .. }, done: None, .. } => Some(*buf),
+            _ => None,
+        }
+    }
+
     /// The next action the driver must perform.
     pub fn next_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
@@ -429,6 +523,23 @@ impl Engine {
     /// Report the outcome of a [`Action::SingleCopyRead`]. On failure the
     /// engine falls back to asking the sender to stream the data.
     pub fn single_copy_done(&mut self, rid: ReqId, ok: bool) {
+        if let Some(Request {
+            kind: ReqKind::Recv { state: RecvState::Split { head, tail, .. }, .. },
+            done: None,
+            ..
+        }) = self.reqs.get_mut(rid)
+        {
+            let result = if ok { Part::Done } else { Part::Lost };
+            if *head == Part::Pending {
+                *head = result;
+            } else if *tail == Part::Reading {
+                *tail = result;
+            } else {
+                return;
+            }
+            self.split_advance(rid);
+            return;
+        }
         let (peer, sreq, expect) = match self.reqs.get(rid) {
             // Only a read still outstanding: once complete, the buffer is the user's again.
             Some(Request {
@@ -454,6 +565,48 @@ impl Engine {
             h.len = expect;
             self.push_control(peer, h);
         }
+    }
+
+    /// Take back the split copy of receive `rid` while its `Split` has not
+    /// left yet (the driver saw the sender asleep: waking it for its part
+    /// costs more than the part): the receive becomes a whole single copy.
+    /// Returns the read to perform in place of the head's, or `None` when
+    /// the receive is not such a split.
+    pub fn unsplit(&mut self, rid: ReqId) -> Option<Action> {
+        let req = self.reqs.get_mut(rid)?;
+        if req.done.is_some() {
+            return None;
+        }
+        let ReqKind::Recv { state, .. } = &mut req.kind else { return None };
+        let RecvState::Split { peer, sreq, pid, addr, expect, head: Part::Pending, tail: Part::Pending, .. } = *state
+        else {
+            return None;
+        };
+        let q = &mut self.peers[peer as usize].outq;
+        let pos =
+            q.iter().position(|o| matches!(o, Out::Packet { hdr, .. } if hdr.kind == Kind::Split && hdr.b == rid.0))?;
+        q.remove(pos);
+        if q.is_empty() {
+            self.busy_peers.retain(|&b| b != peer);
+        }
+        *state = RecvState::SingleCopy { peer, sreq, pid, addr, expect };
+        self.split_copies -= 1;
+        Some(Action::SingleCopyRead { req: rid, peer, pid, addr, offset: 0, len: expect as usize })
+    }
+
+    /// Report the outcome of a [`Action::SingleCopyWrite`]: the receiver
+    /// learns it from `Wrote` (and copies the part itself after a failure).
+    pub fn single_copy_write_done(&mut self, sreq: ReqId, ok: bool) {
+        let Some(Request { kind: ReqKind::Send { peer, state, .. }, done: None, .. }) = self.reqs.get_mut(sreq) else {
+            return;
+        };
+        let SendState::Writing { rreq, len } = *state else { return };
+        *state = SendState::Written;
+        let peer = *peer;
+        let mut h = Header::new(Kind::Wrote);
+        h.a = rreq;
+        h.len = if ok { len } else { 0 };
+        self.push_control(peer, h);
     }
 
     /// Peers that have packets waiting to go out.
@@ -563,6 +716,7 @@ impl Engine {
             }
             Kind::Rts => {
                 let single_copy = (h.flags & FLAG_SINGLE_COPY != 0).then_some((h.b, h.c));
+                let split_ok = single_copy.is_some() && h.flags & FLAG_SPLIT_OK != 0;
                 let msg = Unexpected {
                     peer: from,
                     src: h.src,
@@ -571,7 +725,7 @@ impl Engine {
                     // The sender spent no eager credit on an Rts, so
                     // matching it must return none.
                     cost: 0,
-                    body: UnexpectedBody::Rts { sreq: h.a, single_copy },
+                    body: UnexpectedBody::Rts { sreq: h.a, single_copy, split_ok },
                 };
                 match self.queues.take_posted(h.ctx, h.src, h.tag) {
                     Some(rid) => self.consume_unexpected(rid, msg),
@@ -588,7 +742,7 @@ impl Engine {
                     return Err(proto("Cts from the wrong rank"));
                 }
                 // Streaming a complete send would read a buffer the user owns again.
-                if req.done.is_some() || *state != SendState::AwaitReply {
+                if req.done.is_some() || !matches!(*state, SendState::AwaitReply | SendState::Written) {
                     return Err(proto("Cts for a send not awaiting one"));
                 }
                 let accept = (h.len as usize).min(buf.len());
@@ -615,8 +769,46 @@ impl Engine {
                 if !matches!(req.kind, ReqKind::Send { .. }) {
                     return Err(proto("ack for a receive"));
                 }
+                // The receiver waits for `Wrote` before `Fin`: a split write
+                // in progress must not have its buffer handed back.
+                if matches!(req.kind, ReqKind::Send { state: SendState::Writing { .. }, .. }) {
+                    return Err(proto("Fin during a split write"));
+                }
                 let st = req.pending_status;
                 self.complete(sreq, st);
+            }
+            Kind::Split => {
+                let sreq = ReqId(h.a);
+                let Some(req) = self.reqs.get_mut(sreq) else { return Err(proto("Split for an unknown send")) };
+                let ReqKind::Send { peer, buf, state, .. } = &mut req.kind else {
+                    return Err(proto("Split for a receive"));
+                };
+                let offset = (h.src as u32 as u64) | ((h.tag as u32 as u64) << 32);
+                let fits = offset.checked_add(h.len).is_some_and(|end| end <= buf.len() as u64);
+                if *peer != from || req.done.is_some() || *state != SendState::AwaitReply || !fits || h.len == 0 {
+                    return Err(proto("Split for a send not awaiting one, or out of its bounds"));
+                }
+                *state = SendState::Writing { rreq: h.b, len: h.len };
+                self.actions.push_back(Action::SingleCopyWrite {
+                    req: sreq,
+                    peer: from,
+                    pid: u64::from(h.ctx),
+                    addr: h.c,
+                    offset: offset as usize,
+                    len: h.len as usize,
+                });
+            }
+            Kind::Wrote => {
+                let rid = ReqId(h.a);
+                let Some(req) = self.reqs.get_mut(rid) else { return Err(proto("Wrote for an unknown receive")) };
+                let ReqKind::Recv { state: RecvState::Split { peer, expect, at, tail, .. }, .. } = &mut req.kind else {
+                    return Err(proto("Wrote for a receive not splitting"));
+                };
+                if *peer != from || req.done.is_some() || *tail != Part::Pending {
+                    return Err(proto("Wrote not awaited"));
+                }
+                *tail = if h.len == *expect - *at { Part::Done } else { Part::Failed };
+                self.split_advance(rid);
             }
             Kind::Credit => {
                 // A receiver only returns credit it was given: more than the
@@ -713,6 +905,11 @@ impl Engine {
         if req.done.is_some() {
             return;
         }
+        match req.kind {
+            ReqKind::Send { split_offer: true, .. } => self.split_offers.0 -= 1,
+            ReqKind::Recv { .. } => self.pending_recvs -= 1,
+            _ => {}
+        }
         req.done = Some(status);
         self.completions += 1;
         if req.detached {
@@ -750,11 +947,48 @@ impl Engine {
             return;
         }
         let written = buf.write_at(0, data);
+        self.pending_recvs -= 1;
         req.done =
             Some(Status { source: src, tag, count: written, truncated: data.len() > buf.len(), cancelled: false });
         self.completions += 1;
         if req.detached {
             self.reqs.remove(rid);
+        }
+    }
+
+    /// A split copy's part finished: complete when both are in, read the
+    /// tail after a failed write, or fall back to streaming after a failed
+    /// read (the sender has finished writing by then: `Wrote` came).
+    fn split_advance(&mut self, rid: ReqId) {
+        let Some(req) = self.reqs.get_mut(rid) else { return };
+        let ReqKind::Recv { state, .. } = &mut req.kind else { return };
+        let RecvState::Split { peer, sreq, pid, addr, expect, at, head, tail } = *state else { return };
+        if head == Part::Pending || matches!(tail, Part::Pending | Part::Reading) {
+            return;
+        }
+        if head == Part::Done && tail == Part::Done {
+            let st = req.pending_status;
+            let mut h = Header::new(Kind::Fin);
+            h.a = sreq;
+            self.push_control(peer, h);
+            self.complete(rid, st);
+        } else if head == Part::Done && tail == Part::Failed {
+            *state = RecvState::Split { peer, sreq, pid, addr, expect, at, head, tail: Part::Reading };
+            self.actions.push_back(Action::SingleCopyRead {
+                req: rid,
+                peer,
+                pid,
+                addr: addr + at,
+                offset: at as usize,
+                len: (expect - at) as usize,
+            });
+        } else {
+            *state = RecvState::Receiving { expect, got: 0 };
+            let mut h = Header::new(Kind::Cts);
+            h.a = sreq;
+            h.b = rid.0;
+            h.len = expect;
+            self.push_control(peer, h);
         }
     }
 
@@ -766,7 +1000,9 @@ impl Engine {
                 self.deliver_eager(rid, msg.src, msg.tag, &data);
                 self.after_eager_match(msg.peer, msg.cost, sync_sreq);
             }
-            UnexpectedBody::Rts { sreq, single_copy } => {
+            UnexpectedBody::Rts { sreq, single_copy, split_ok } => {
+                let split = self.split;
+                let split_peer = self.peers[msg.peer as usize].split && msg.peer != self.me;
                 let Some(req) = self.reqs.get_mut(rid) else { return };
                 let ReqKind::Recv { buf, state, .. } = &mut req.kind else { return };
                 let accept = msg.len.min(buf.len() as u64);
@@ -778,7 +1014,45 @@ impl Engine {
                     cancelled: false,
                 };
                 let peer = msg.peer;
+                let at = match single_copy {
+                    Some(_) if split_ok && split_peer && split.min > 0 && accept >= split.min => {
+                        split_point(buf.addr() as u64, accept, split.share)
+                    }
+                    _ => None,
+                };
                 match single_copy {
+                    Some((pid, addr)) if accept > 0 && self.cfg.single_copy_ok && at.is_some() => {
+                        let at = at.expect("checked");
+                        *state = RecvState::Split {
+                            peer,
+                            sreq,
+                            pid,
+                            addr,
+                            expect: accept,
+                            at,
+                            head: Part::Pending,
+                            tail: Part::Pending,
+                        };
+                        self.split_copies += 1;
+                        // The sender's part first: it starts while this side reads.
+                        let mut h = Header::new(Kind::Split);
+                        h.a = sreq;
+                        h.b = rid.0;
+                        h.c = buf.addr() as u64 + at;
+                        h.len = accept - at;
+                        h.ctx = self.cfg.pid as u32;
+                        h.src = at as u32 as i32;
+                        h.tag = (at >> 32) as u32 as i32;
+                        self.push_control(peer, h);
+                        self.actions.push_back(Action::SingleCopyRead {
+                            req: rid,
+                            peer,
+                            pid,
+                            addr,
+                            offset: 0,
+                            len: at as usize,
+                        });
+                    }
                     Some((pid, addr)) if accept > 0 && self.cfg.single_copy_ok => {
                         *state = RecvState::SingleCopy { peer, sreq, pid, addr, expect: accept };
                         self.actions.push_back(Action::SingleCopyRead {
@@ -786,6 +1060,7 @@ impl Engine {
                             peer,
                             pid,
                             addr,
+                            offset: 0,
                             len: accept as usize,
                         });
                     }
@@ -806,4 +1081,17 @@ impl Engine {
             }
         }
     }
+}
+
+/// Where a split copy of `len` bytes into a buffer at `base` divides: the
+/// sender writes about `share`/1024 of it from there on; the cut falls on a
+/// page boundary of the receive buffer (a cache line's for messages under
+/// 64 KiB), so the two copies never write the same page. `None` when no
+/// such cut leaves both parts non-empty.
+fn split_point(base: u64, len: u64, share: u64) -> Option<u64> {
+    let align: u64 = if len >= 64 << 10 { 4096 } else { 64 };
+    let tail = len / 1024 * share + len % 1024 * share / 1024;
+    let cut = (base + len - tail) & !(align - 1);
+    let at = cut.checked_sub(base)?;
+    (at > 0 && at < len).then_some(at)
 }

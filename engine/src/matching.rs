@@ -57,6 +57,9 @@ pub enum UnexpectedBody {
         sreq: u64,
         /// (pid, address) when the sender offers single-copy reads.
         single_copy: Option<(u64, u64)>,
+        /// The sender also offers to write part of the message into the
+        /// receive buffer (split copy).
+        split_ok: bool,
     },
 }
 

@@ -52,6 +52,27 @@ pub enum SendState {
     AwaitReply,
     /// Streaming Data packets.
     Streaming,
+    /// The receiver asked this side to write `len` bytes of the message into
+    /// its buffer (split copy); the driver is writing. `rreq` = its receive.
+    Writing { rreq: u64, len: u64 },
+    /// The split write is done and reported; waiting for `Fin` (or a `Cts`
+    /// if the receiver could not finish by single copy).
+    Written,
+}
+
+/// One part of a split copy, as the receiver sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Being copied: by this side's read (head) or the sender's write (tail).
+    Pending,
+    /// The sender's write failed: this side reads the part itself.
+    Failed,
+    /// This side reads the part the sender could not write.
+    Reading,
+    /// In the receive buffer.
+    Done,
+    /// This side's own read failed.
+    Lost,
 }
 
 /// Progress of a receive.
@@ -63,13 +84,28 @@ pub enum RecvState {
     Receiving { expect: u64, got: u64 },
     /// Matched a large message offered for single copy; the driver reads it.
     SingleCopy { peer: u32, sreq: u64, pid: u64, addr: u64, expect: u64 },
+    /// Single copy shared with the sender (split copy): this side reads
+    /// bytes `[0, at)`, the sender writes `[at, expect)` into the buffer.
+    Split { peer: u32, sreq: u64, pid: u64, addr: u64, expect: u64, at: u64, head: Part, tail: Part },
 }
 
 /// What a request does.
 #[derive(Debug)]
 pub enum ReqKind {
-    Send { peer: u32, buf: SendBuf, mode: SendMode, state: SendState },
-    Recv { ctx: u32, buf: RecvBuf, state: RecvState },
+    /// `split_offer`: its `Rts` offered a split copy (counted by the
+    /// engine until the send completes).
+    Send {
+        peer: u32,
+        buf: SendBuf,
+        mode: SendMode,
+        state: SendState,
+        split_offer: bool,
+    },
+    Recv {
+        ctx: u32,
+        buf: RecvBuf,
+        state: RecvState,
+    },
 }
 
 /// One request.

@@ -43,6 +43,20 @@ pub enum Kind {
     SyncAck = 6,
     /// Eager credit returned to the sender. `len` = bytes of credit.
     Credit = 7,
+    /// Split copy (receiver to sender, answering an `Rts` that carried
+    /// [`FLAG_SPLIT_OK`]): write bytes `[k, k + len)` of the message into
+    /// the receiver's memory by single copy, then answer `Wrote`; the
+    /// receiver reads `[0, k)` itself meanwhile and sends `Fin` once both
+    /// parts are in. `a` = sender request id, `b` = receiver request id,
+    /// `c` = address in the receiver where byte `k` goes, `len` = bytes to
+    /// write, `ctx` = the receiver's pid, `src` and `tag` = low and high 32
+    /// bits of `k`. (Added after the first seven kinds; a peer that never
+    /// sets the flag never sees it.)
+    Split = 9,
+    /// The sender's answer to `Split`. `a` = receiver request id, `len` =
+    /// bytes written (anything but the asked length means the write failed
+    /// and the receiver copies that part itself).
+    Wrote = 10,
 }
 
 impl Kind {
@@ -55,6 +69,8 @@ impl Kind {
             5 => Kind::Fin,
             6 => Kind::SyncAck,
             7 => Kind::Credit,
+            9 => Kind::Split,
+            10 => Kind::Wrote,
             _ => return None,
         })
     }
@@ -62,6 +78,9 @@ impl Kind {
 
 /// Flag: the Rts sender offers single-copy reads of its buffer.
 pub const FLAG_SINGLE_COPY: u8 = 1;
+/// Flag (with [`FLAG_SINGLE_COPY`]): the Rts sender can also write into the
+/// receiver's memory, so the receiver may answer `Split` and share the copy.
+pub const FLAG_SPLIT_OK: u8 = 2;
 
 /// The decoded header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -62,9 +62,14 @@ fn run_program(cfg: NetConfig, ops: &[RawOp], seed: u64) -> Net {
     net
 }
 
+/// A network shape: ranks, eager window, Data chunk, eager limit, refusal
+/// percent, wire capacity, single copy, failure percent of single-copy
+/// reads and split writes, split copies from this length (0: off).
+type Shape = (usize, u64, usize, usize, u32, usize, bool, u32, u64);
+
 /// Network shapes from degenerate (no eager credit at all, 13-byte Data
 /// chunks, a one-packet wire) to roomy.
-fn net_config() -> impl Strategy<Value = (usize, u64, usize, usize, u32, usize, bool, u32)> {
+fn net_config() -> impl Strategy<Value = Shape> {
     (
         2usize..=4,
         prop_oneof![Just(0u64), Just(128), Just(300), Just(1024), Just(4096)],
@@ -74,11 +79,12 @@ fn net_config() -> impl Strategy<Value = (usize, u64, usize, usize, u32, usize, 
         prop_oneof![Just(1usize), Just(6), Just(100)],
         any::<bool>(),
         prop_oneof![Just(0u32), Just(30)],
+        prop_oneof![Just(0u64), Just(1), Just(200)],
     )
 }
 
-fn make_cfg(c: (usize, u64, usize, usize, u32, usize, bool, u32)) -> NetConfig {
-    let (n, eager_window, chunk, eager_limit, refuse_pct, wire_cap, single_copy, read_fail_pct) = c;
+fn make_cfg(c: Shape) -> NetConfig {
+    let (n, eager_window, chunk, eager_limit, refuse_pct, wire_cap, single_copy, read_fail_pct, split_min) = c;
     NetConfig {
         n,
         eager_window,
@@ -87,6 +93,11 @@ fn make_cfg(c: (usize, u64, usize, usize, u32, usize, bool, u32)) -> NetConfig {
         single_copy,
         refuse_pct,
         read_fail_pct,
+        split_min,
+        split_share: 512,
+        // Busy senders offer too, except in one shape of three.
+        split_busy_min: if split_min == 200 { u64::MAX } else { 0 },
+        write_fail_pct: read_fail_pct,
         wire_cap,
     }
 }

@@ -121,6 +121,11 @@ pub fn transport_counters() -> MpiResult<Vec<(&'static str, rmpi_transports::Cou
     with(|rt| Ok(rt.net.router.counters()))
 }
 
+/// Receives of this rank whose single copy the sender shared (split copy).
+pub fn split_copies() -> MpiResult<u64> {
+    with(|rt| Ok(rt.net.engine.split_copies()))
+}
+
 /// Payload bytes this rank holds for unexpected eager messages.
 pub fn unexpected_bytes() -> MpiResult<u64> {
     with(|rt| Ok(rt.net.engine.unexpected_bytes()))

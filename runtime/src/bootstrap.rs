@@ -31,6 +31,25 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
+/// Smallest message whose single copy the sender shares by default.
+const SPLIT_COPY_MIN: u64 = 32 << 10;
+
+/// The split copy's threshold and the sender's share (in 1/1024):
+/// `RMPI_SPLIT_COPY` = 0 (off) or the smallest message split, in bytes;
+/// `RMPI_SPLIT_SHARE` = the sender's share. By default on from
+/// [`SPLIT_COPY_MIN`] unless ranks outnumber cores (a sender waiting for
+/// a core would only delay the receiver).
+fn split_copy_settings(oversubscribed: bool) -> (u64, u32, u64) {
+    let min = match env_u64("RMPI_SPLIT_COPY") {
+        Some(v) => v,
+        None if oversubscribed => 0,
+        None => SPLIT_COPY_MIN,
+    };
+    let share = env_u64("RMPI_SPLIT_SHARE").map_or(512, |v| v.clamp(1, 1023) as u32);
+    let busy_min = env_u64("RMPI_SPLIT_BUSY_MIN").unwrap_or(u64::MAX);
+    (min, share, busy_min)
+}
+
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
@@ -159,6 +178,8 @@ pub(crate) fn start(level: ThreadLevel) -> MpiResult<Runtime> {
         router.set_shm(&mut engine, peer);
     }
     let oversubscribed = local.len() > usable_cores();
+    let (split_min, split_share, split_busy_min) = split_copy_settings(oversubscribed);
+    engine.set_split_copy(split_min, split_share, split_busy_min);
     // Oversubscribed ranks also wait 50 us before sleeping, but yield their
     // core at every round (state.rs): a rank woken from sleep may wait a
     // whole time slice for a core, so sleeping at once made an 8-rank

@@ -73,6 +73,8 @@ impl Router {
                 peer,
                 PeerCaps { max_packet: c.max_packet, eager_limit: c.eager_limit, single_copy: c.single_copy },
             );
+            // Cross-memory attach works both ways between ranks of one user.
+            engine.set_peer_split(peer, c.single_copy);
             self.routes[peer as usize] = Route::Shm;
         }
     }
@@ -189,28 +191,57 @@ impl Router {
         if let Some(e) = fault {
             return Err(MpiError::new(ErrorClass::Intern, e.to_string()));
         }
-        while let Some(Action::SingleCopyRead { req, peer, pid, addr, len }) = engine.next_action() {
-            if self.routes[peer as usize] == Route::Ofi {
-                // Over ofi `pid` is the memory key the sender's transport offered.
-                let ofi = self.ofi.as_mut().expect("ofi route");
-                match engine.recv_buffer(req) {
-                    Some(mut buf) => {
-                        let b = buf.prefix_mut(len);
-                        // SAFETY: the engine leaves the receive buffer alone
-                        // until single_copy_done, called when the read ends.
-                        unsafe { ofi.read(peer, b.as_mut_ptr(), b.len(), addr, pid, req.0) };
-                    }
-                    None => engine.single_copy_done(req, false),
-                }
-                n += 1;
-                continue;
-            }
-            let ok = match engine.recv_buffer(req) {
-                Some(mut buf) => cma::read_remote(pid as i32, addr as usize, buf.prefix_mut(len)).is_ok(),
-                None => false,
-            };
-            engine.single_copy_done(req, ok);
+        while let Some(action) = engine.next_action() {
             n += 1;
+            match action {
+                Action::SingleCopyRead { req, peer, pid, addr, offset, mut len } => {
+                    if self.routes[peer as usize] == Route::Ofi {
+                        // Over ofi `pid` is the memory key the sender's transport offered.
+                        let ofi = self.ofi.as_mut().expect("ofi route");
+                        match engine.recv_buffer(req) {
+                            Some(mut buf) => {
+                                let b = buf.range_mut(offset, offset + len);
+                                // SAFETY: the engine leaves the receive buffer alone
+                                // until single_copy_done, called when the read ends.
+                                unsafe { ofi.read(peer, b.as_mut_ptr(), b.len(), addr, pid, req.0) };
+                            }
+                            None => engine.single_copy_done(req, false),
+                        }
+                        continue;
+                    }
+                    // A split copy's `Split` waits in the queue: send it
+                    // first, so that the sender writes while this side reads.
+                    // A sender asleep would be woken for its part: read it
+                    // all instead (its `Split` has not left yet).
+                    if self.routes[peer as usize] == Route::Shm {
+                        if offset == 0 && self.shm.as_ref().is_some_and(|s| s.peer_sleeps(peer)) {
+                            if let Some(Action::SingleCopyRead { len: whole, .. }) = engine.unsplit(req) {
+                                len = whole;
+                            }
+                        }
+                        self.flush_peer(engine, peer)?;
+                    }
+                    let ok = match engine.recv_buffer(req) {
+                        Some(mut buf) => {
+                            let b = buf.range_mut(offset, offset + len);
+                            b.len() == len && cma::read_remote(pid as i32, addr as usize, b).is_ok()
+                        }
+                        None => false,
+                    };
+                    engine.single_copy_done(req, ok);
+                }
+                Action::SingleCopyWrite { req, peer, pid, addr, offset, len } => {
+                    let ok = match engine.send_buffer(req) {
+                        Some(buf) if offset + len <= buf.len() => {
+                            cma::write_remote(pid as i32, addr as usize, buf.slice(offset, offset + len)).is_ok()
+                        }
+                        _ => false,
+                    };
+                    engine.single_copy_write_done(req, ok);
+                    // `Wrote` at once: the receiver may be waiting for it alone.
+                    self.flush_peer(engine, peer)?;
+                }
+            }
         }
         if let Some(ofi) = self.ofi.as_mut() {
             for (token, ok) in ofi.take_reads_done() {
@@ -228,42 +259,49 @@ impl Router {
         self.scratch.clear();
         self.scratch.extend(engine.busy_peers());
         for i in 0..self.scratch.len() {
-            let peer = self.scratch[i];
-            while let Some(t) = engine.next_transmit(peer) {
-                let r = match self.routes[peer as usize] {
-                    Route::Loopback => {
-                        let mut v = Vec::with_capacity(t.header().len() + t.payload().len());
-                        v.extend_from_slice(t.header());
-                        v.extend_from_slice(t.payload());
-                        self.loopback.push_back(v);
-                        Ok(())
-                    }
-                    Route::Shm => self.shm.as_mut().expect("shm route").try_send(peer, &[t.header(), t.payload()]),
-                    Route::Tcp => self.tcp.as_mut().expect("tcp route").try_send(peer, &[t.header(), t.payload()]),
-                    Route::Ofi => {
-                        let ofi = self.ofi.as_mut().expect("ofi route");
-                        if t.header().len() == HEADER_LEN {
-                            let mut h = [0u8; HEADER_LEN];
-                            h.copy_from_slice(t.header());
-                            offer_ofi_read(ofi, peer, &mut h);
-                            ofi.try_send(peer, &[&h, t.payload()])
-                        } else {
-                            // A short eager header: nothing to offer.
-                            ofi.try_send(peer, &[t.header(), t.payload()])
-                        }
-                    }
-                    Route::Unknown => {
-                        return Err(MpiError::new(ErrorClass::Intern, format!("packet for unrouted rank {peer}")))
-                    }
-                };
-                match r {
-                    Ok(()) => {
-                        engine.transmit_done(peer);
-                        sent += 1;
-                    }
-                    Err(TransportError::WouldBlock) => break,
-                    Err(e) => return Err(transport_err(e)),
+            sent += self.flush_peer(engine, self.scratch[i])?;
+        }
+        Ok(sent)
+    }
+
+    /// Hand the engine's waiting packets for `peer` to its transport until
+    /// they are all sent or it pushes back. Returns packets sent.
+    pub fn flush_peer(&mut self, engine: &mut Engine, peer: u32) -> MpiResult<usize> {
+        let mut sent = 0;
+        while let Some(t) = engine.next_transmit(peer) {
+            let r = match self.routes[peer as usize] {
+                Route::Loopback => {
+                    let mut v = Vec::with_capacity(t.header().len() + t.payload().len());
+                    v.extend_from_slice(t.header());
+                    v.extend_from_slice(t.payload());
+                    self.loopback.push_back(v);
+                    Ok(())
                 }
+                Route::Shm => self.shm.as_mut().expect("shm route").try_send(peer, &[t.header(), t.payload()]),
+                Route::Tcp => self.tcp.as_mut().expect("tcp route").try_send(peer, &[t.header(), t.payload()]),
+                Route::Ofi => {
+                    let ofi = self.ofi.as_mut().expect("ofi route");
+                    if t.header().len() == HEADER_LEN {
+                        let mut h = [0u8; HEADER_LEN];
+                        h.copy_from_slice(t.header());
+                        offer_ofi_read(ofi, peer, &mut h);
+                        ofi.try_send(peer, &[&h, t.payload()])
+                    } else {
+                        // A short eager header: nothing to offer.
+                        ofi.try_send(peer, &[t.header(), t.payload()])
+                    }
+                }
+                Route::Unknown => {
+                    return Err(MpiError::new(ErrorClass::Intern, format!("packet for unrouted rank {peer}")))
+                }
+            };
+            match r {
+                Ok(()) => {
+                    engine.transmit_done(peer);
+                    sent += 1;
+                }
+                Err(TransportError::WouldBlock) => break,
+                Err(e) => return Err(transport_err(e)),
             }
         }
         Ok(sent)

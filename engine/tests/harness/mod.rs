@@ -93,6 +93,14 @@ pub struct NetConfig {
     pub refuse_pct: u32,
     /// Percent of single-copy reads reported as failed.
     pub read_fail_pct: u32,
+    /// Split copies from this length on (0: off; needs `single_copy`).
+    pub split_min: u64,
+    /// The sender's share of a split copy, in 1/1024.
+    pub split_share: u32,
+    /// Smallest split offered while the sender has receives posted.
+    pub split_busy_min: u64,
+    /// Percent of split-copy writes reported as failed.
+    pub write_fail_pct: u32,
     /// Packets a pair's wire holds before the transport refuses more.
     pub wire_cap: usize,
 }
@@ -110,12 +118,23 @@ impl NetConfig {
             single_copy: false,
             refuse_pct: 15,
             read_fail_pct: 0,
+            split_min: 0,
+            split_share: 512,
+            split_busy_min: u64::MAX,
+            write_fail_pct: 0,
             wire_cap: 6,
         }
     }
 
     pub fn with_single_copy(mut self, on: bool) -> NetConfig {
         self.single_copy = on;
+        self
+    }
+
+    /// Single copy, split with the sender from `min` bytes on.
+    pub fn with_split(mut self, min: u64) -> NetConfig {
+        self.single_copy = true;
+        self.split_min = min;
         self
     }
 }
@@ -226,6 +245,8 @@ pub struct Net {
     pub max_unexpected: Vec<u64>,
     /// Single-copy reads performed (successful or failed): (req rank, len).
     pub reads: Vec<(usize, usize)>,
+    /// Split-copy writes performed (successful or failed): (sending rank, len).
+    pub writes: Vec<(usize, usize)>,
     pub program: Vec<VecDeque<ProgOp>>,
     probed: Vec<VecDeque<MsgId>>,
     pub step_no: u64,
@@ -254,7 +275,9 @@ impl Net {
             })
             .collect();
         for e in eng.iter_mut() {
+            e.set_split_copy(cfg.split_min, cfg.split_share, cfg.split_busy_min);
             for p in 0..n {
+                e.set_peer_split(p as u32, cfg.single_copy);
                 e.set_peer_caps(
                     p as u32,
                     PeerCaps { max_packet: cfg.max_packet, eager_limit: cfg.eager_limit, single_copy: cfg.single_copy },
@@ -279,6 +302,7 @@ impl Net {
             trace: Vec::new(),
             max_unexpected: vec![0; n],
             reads: Vec::new(),
+            writes: Vec::new(),
             program: vec![VecDeque::new(); n],
             probed: vec![VecDeque::new(); n],
             step_no: 0,
@@ -593,30 +617,100 @@ impl Net {
         while self.deliver(from, to).is_some() {}
     }
 
-    /// Perform one single-copy read that rank `r` asked for.
+    /// Perform one single-copy read or split-copy write that rank `r` asked for.
     fn perform_action(&mut self, r: usize, idx: usize) {
         let a = self.actions[r].swap_remove(idx);
-        let Action::SingleCopyRead { req, pid, addr, len, .. } = a;
+        match a {
+            Action::SingleCopyRead { req, peer, pid, addr, offset, mut len } => {
+                // Sometimes the driver takes a split back before its Split
+                // left (a sleeping sender): the whole message instead. A
+                // Split the transport refused was not taken, so it may go.
+                if offset == 0 && self.cfg.split_min > 0 && self.rng.gen_range(0..5) == 0 {
+                    if let Some(Action::SingleCopyRead { len: whole, .. }) = self.eng[r].unsplit(req) {
+                        len = whole;
+                        let pair = r * self.cfg.n + peer as usize;
+                        let refused_split = self.refused[pair]
+                            .as_ref()
+                            .and_then(|p| Header::decode(p))
+                            .is_some_and(|h| h.kind == Kind::Split && h.b == req.0);
+                        if refused_split {
+                            self.refused[pair] = None;
+                        }
+                    }
+                }
+                self.perform_read(r, req, pid, addr, offset, len)
+            }
+            Action::SingleCopyWrite { req, peer, pid, addr, offset, len } => {
+                self.perform_write(r, req, peer as usize, pid, addr, offset, len)
+            }
+        }
+        self.poll();
+    }
+
+    /// A single-copy read of `len` bytes at `addr` into the receive of `req`
+    /// at `offset`.
+    fn perform_read(&mut self, r: usize, req: ReqId, pid: u64, addr: u64, offset: usize, len: usize) {
         // Find the send whose buffer is being read, to check the pid offered.
+        let seed = self.seed;
         let owner = self
             .ops
             .iter()
-            .find(|o| o.is_send() && o.buf.ptr as u64 == addr && o.buf.len >= len)
-            .map(|o| o.rank)
-            .unwrap_or_else(|| panic!("seed {}: single-copy read of an address no send offered", self.seed));
-        assert_eq!(pid, PID_BASE + owner as u64, "seed {}: single-copy read names the wrong pid", self.seed);
+            .find(|o| {
+                o.is_send() && o.buf.ptr as u64 <= addr && addr + len as u64 <= o.buf.ptr as u64 + o.buf.len as u64
+            })
+            .unwrap_or_else(|| panic!("seed {seed}: single-copy read of an address no send offered"));
+        let (owner_rank, owner_rid) = (owner.rank, owner.rid);
+        assert_eq!(pid, PID_BASE + owner_rank as u64, "seed {seed}: single-copy read names the wrong pid");
+        assert_eq!(
+            self.eng[owner_rank].status(owner_rid),
+            Ok(None),
+            "seed {seed}: single-copy read of a send that already completed"
+        );
         self.reads.push((r, len));
         let ok = self.rng.gen_range(0..100) >= self.cfg.read_fail_pct;
         if ok {
             let mut rb = self.eng[r].recv_buffer(req).expect("single-copy read for a request that is not a receive");
-            let dst = rb.prefix_mut(len);
-            assert_eq!(dst.len(), len, "seed {}: single-copy read longer than the receive buffer", self.seed);
-            // SAFETY: addr is the live send buffer of a pending send in this
-            // process (checked above); dst is a distinct receive buffer.
+            let dst = rb.range_mut(offset, offset + len);
+            assert_eq!(dst.len(), len, "seed {seed}: single-copy read past the receive buffer");
+            // SAFETY: addr..addr+len lies in the live send buffer of a
+            // pending send in this process (checked above); dst is a
+            // distinct receive buffer.
             unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, dst.as_mut_ptr(), len) };
         }
         self.eng[r].single_copy_done(req, ok);
-        self.poll();
+    }
+
+    /// A split-copy write of bytes `[offset, offset + len)` of the send
+    /// `req` to `addr` in rank `to`.
+    #[allow(clippy::too_many_arguments)]
+    fn perform_write(&mut self, r: usize, req: ReqId, to: usize, pid: u64, addr: u64, offset: usize, len: usize) {
+        let seed = self.seed;
+        assert_eq!(pid, PID_BASE + to as u64, "seed {seed}: split write names the wrong pid");
+        let target = self
+            .ops
+            .iter()
+            .find(|o| {
+                o.rank == to
+                    && !o.is_send()
+                    && o.buf.ptr as u64 <= addr
+                    && addr + len as u64 <= o.buf.ptr as u64 + o.buf.len as u64 - GUARD as u64
+            })
+            .unwrap_or_else(|| panic!("seed {seed}: split write to an address no receive of rank {to} owns"));
+        assert_eq!(
+            self.eng[to].status(target.rid),
+            Ok(None),
+            "seed {seed}: split write into a receive that already completed"
+        );
+        self.writes.push((r, len));
+        let ok = self.rng.gen_range(0..100) >= self.cfg.write_fail_pct;
+        if ok {
+            let sb = self.eng[r].send_buffer(req).expect("split write for a request that is not a pending send");
+            let src = sb.slice(offset, offset + len);
+            // SAFETY: addr..addr+len lies in the live receive buffer of a
+            // pending receive in this process (checked above, guard excluded).
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), addr as *mut u8, len) };
+        }
+        self.eng[r].single_copy_write_done(req, ok);
     }
 
     /// Stop (or resume) delivering packets from `from` to `to`.

@@ -376,6 +376,14 @@ impl ShmTransport {
         Some(out.sleeping() as *const AtomicU32)
     }
 
+    /// Whether local `peer` announced that it sleeps (rung or not yet):
+    /// a hint, stale as soon as it is read.
+    pub fn peer_sleeps(&self, peer: Rank) -> bool {
+        let Some(&idx) = self.index_of.get(peer as usize) else { return false };
+        let Some(Some(out)) = self.outbound.get(idx) else { return false };
+        out.sleeping().load(Ordering::Relaxed) != AWAKE
+    }
+
     /// Whether a value read from a [`ShmTransport::sleep_word`] means the
     /// peer sleeps and nobody rang it yet.
     pub fn is_sleeping_value(v: u32) -> bool {
