@@ -66,3 +66,24 @@ fn simultaneous_64mib_exchange_over_tcp_never_deadlocks() {
     exchange("sendrecv", true);
     exchange("isend", true);
 }
+
+fn window(env: &[(&str, &str)]) {
+    let mut job = Job::new(2, "window").timeout(Duration::from_secs(300)).tcp();
+    for (k, v) in env {
+        job = job.env(k, v);
+    }
+    let out = job.run();
+    out.assert_ok();
+    let ok = out.stdout.lines().filter(|l| l.ends_with("window ok")).count();
+    assert_eq!(ok, 2, "{env:?}: every rank checked its windows:\n{}", out.stdout);
+}
+
+#[test]
+fn windows_of_large_messages_over_tcp_keep_order_and_contents() {
+    // Gathered writes (the default), with small socket buffers so that
+    // writes stop inside frames, with packets smaller than the messages so
+    // that the look-ahead stops at multi-chunk ones, and one packet a write.
+    window(&[]);
+    window(&[("RMPI_TCP_SOCKBUF", "32768"), ("RMPI_TCP_MAX_PACKET", "100000")]);
+    window(&[("RMPI_TCP_GATHER", "0")]);
+}

@@ -11,7 +11,7 @@ use std::os::fd::RawFd;
 
 use rmpi_engine::wire::{Header, Kind, FLAG_SINGLE_COPY, HEADER_LEN};
 use rmpi_engine::{Action, Engine, PeerCaps, ReqId};
-use rmpi_transports::tcp::{PacketSink, TcpTransport};
+use rmpi_transports::tcp::{PacketSink, TcpTransport, GATHER_FRAMES};
 use rmpi_transports::{cma, ofi::OfiTransport, shm::ShmTransport, Transport, TransportError};
 
 use crate::error::{ErrorClass, MpiError, MpiResult};
@@ -229,6 +229,10 @@ impl Router {
         self.scratch.extend(engine.busy_peers());
         for i in 0..self.scratch.len() {
             let peer = self.scratch[i];
+            if self.routes[peer as usize] == Route::Tcp && gather_tcp() {
+                sent += self.flush_tcp(engine, peer)?;
+                continue;
+            }
             while let Some(t) = engine.next_transmit(peer) {
                 let r = match self.routes[peer as usize] {
                     Route::Loopback => {
@@ -267,6 +271,44 @@ impl Router {
             }
         }
         Ok(sent)
+    }
+
+    /// [`Router::flush`] for a TCP peer: the packets waiting for it go
+    /// several to a write (`TcpTransport::try_send_batch`), so a burst of
+    /// `Cts`, or the `Data` of several messages, costs one system call and
+    /// one pass of the kernel's sending work rather than one per packet.
+    fn flush_tcp(&mut self, engine: &mut Engine, peer: u32) -> MpiResult<usize> {
+        let tcp = self.tcp.as_mut().expect("tcp route");
+        let mut sent = 0;
+        loop {
+            let mut ts: [Option<rmpi_engine::Transmit<'_>>; GATHER_FRAMES] = std::array::from_fn(|_| None);
+            let mut n = 0;
+            while n < GATHER_FRAMES {
+                match engine.peek_transmit(peer, n) {
+                    Some(t) => ts[n] = Some(t),
+                    None => break,
+                }
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(sent);
+            }
+            let parts: [[&[u8]; 2]; GATHER_FRAMES] =
+                std::array::from_fn(|k| ts[k].as_ref().map_or([&[][..], &[][..]], |t| [t.header(), t.payload()]));
+            let packets: [&[&[u8]]; GATHER_FRAMES] = std::array::from_fn(|k| &parts[k][..]);
+            let taken = match tcp.try_send_batch(peer, &packets[..n]) {
+                Ok(k) => k,
+                Err(TransportError::WouldBlock) => 0,
+                Err(e) => return Err(transport_err(e)),
+            };
+            for _ in 0..taken {
+                engine.transmit_done(peer);
+            }
+            sent += taken;
+            if taken < n {
+                return Ok(sent);
+            }
+        }
     }
 
     /// Hand one packet straight to `peer`'s transport (the engine's queue
@@ -423,6 +465,13 @@ impl PacketSink for EngineSink<'_> {
             self.fault.get_or_insert(e);
         }
     }
+}
+
+/// `RMPI_TCP_GATHER=0`: hand TCP one packet per write, as before gathered
+/// writes (for A/B measurements).
+fn gather_tcp() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("RMPI_TCP_GATHER").map_or(true, |v| v.trim() != "0"))
 }
 
 fn offer_ofi_read(ofi: &mut OfiTransport, peer: u32, h: &mut [u8; HEADER_LEN]) {

@@ -10,6 +10,7 @@ use std::time::Instant;
 use socket2::Socket;
 
 use super::handshake::{self, Hello, NONCE_LEN};
+use super::GATHER_FRAMES;
 use crate::Rank;
 
 /// Bytes of the frame length prefix.
@@ -272,6 +273,82 @@ pub(crate) fn send_frame(
         }
     }
     Ok(true)
+}
+
+/// Send several frames on `sock` with one `sendmsg` (`out` must be empty;
+/// each packet has at most two non-empty parts, and at most
+/// [`GATHER_FRAMES`] are looked at). Returns how many were taken, in
+/// order: every frame written whole, plus a partly written one whose
+/// unwritten tail is queued in `out`. When the socket takes nothing, the
+/// first frame is queued whole unless `decline_first_if_full` (then
+/// `Ok(0)`: nothing taken).
+pub(crate) fn send_frames(
+    sock: &Socket,
+    out: &mut OutBuf,
+    packets: &[&[&[u8]]],
+    decline_first_if_full: bool,
+) -> io::Result<usize> {
+    debug_assert!(out.is_empty());
+    let mut lens = [[0u8; FRAME_HEADER]; GATHER_FRAMES];
+    let mut ends = [0usize; GATHER_FRAMES];
+    let mut count = 0;
+    let mut total = 0;
+    for (k, parts) in packets.iter().take(GATHER_FRAMES).enumerate() {
+        if parts.iter().filter(|p| !p.is_empty()).count() > 2 {
+            break;
+        }
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        lens[k] = (len as u32).to_le_bytes();
+        total += FRAME_HEADER + len;
+        ends[k] = total;
+        count = k + 1;
+    }
+    let mut slices: [IoSlice<'_>; 3 * GATHER_FRAMES] = [IoSlice::new(&[]); 3 * GATHER_FRAMES];
+    let mut m = 0;
+    for (k, parts) in packets.iter().take(count).enumerate() {
+        slices[m] = IoSlice::new(&lens[k]);
+        m += 1;
+        for p in parts.iter().filter(|p| !p.is_empty()) {
+            slices[m] = IoSlice::new(p);
+            m += 1;
+        }
+    }
+    let written = loop {
+        match send_vectored(sock, &slices[..m]) {
+            Ok(0) if total > 0 => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
+            Err(e) => return Err(e),
+        }
+    };
+    if written == 0 {
+        if decline_first_if_full || count == 0 {
+            return Ok(0);
+        }
+        queue_frame(out, packets[0], ends[0] - FRAME_HEADER);
+        return Ok(1);
+    }
+    // Frames written whole, then the one cut short (its tail queued).
+    let whole = ends[..count].iter().take_while(|&&e| e <= written).count();
+    if whole == count {
+        return Ok(whole);
+    }
+    let start = if whole == 0 { 0 } else { ends[whole - 1] };
+    if written > start {
+        let mut skip = written - start;
+        let frame = [&lens[whole][..]].into_iter().chain(packets[whole].iter().copied());
+        for s in frame {
+            if skip >= s.len() {
+                skip -= s.len();
+            } else {
+                out.push(&s[skip..]);
+                skip = 0;
+            }
+        }
+        return Ok(whole + 1);
+    }
+    Ok(whole)
 }
 
 /// Queue one frame in `out`.
