@@ -80,10 +80,14 @@ fn window(env: &[(&str, &str)]) {
 
 #[test]
 fn windows_of_large_messages_over_tcp_keep_order_and_contents() {
-    // Gathered writes (the default), with small socket buffers so that
-    // writes stop inside frames, with packets smaller than the messages so
-    // that the look-ahead stops at multi-chunk ones, and one packet a write.
+    // Defaults; small socket buffers so that writes stop inside frames,
+    // with packets smaller than the messages so that the look-ahead stops
+    // at multi-chunk ones; large frames in small writes, several large
+    // frames gathered into one write; and one packet a write.
     window(&[]);
     window(&[("RMPI_TCP_SOCKBUF", "32768"), ("RMPI_TCP_MAX_PACKET", "100000")]);
+    // Large frames written 50 000 bytes per call (and whole, with no cap).
+    window(&[("RMPI_TCP_WRITE", "50000"), ("RMPI_TCP_SOCKBUF", "65536"), ("RMPI_TCP_GATHER", "1048576")]);
+    window(&[("RMPI_TCP_WRITE", "0")]);
     window(&[("RMPI_TCP_GATHER", "0")]);
 }

@@ -229,7 +229,7 @@ impl Router {
         self.scratch.extend(engine.busy_peers());
         for i in 0..self.scratch.len() {
             let peer = self.scratch[i];
-            if self.routes[peer as usize] == Route::Tcp && gather_tcp() {
+            if self.routes[peer as usize] == Route::Tcp && gather_tcp() > 0 {
                 sent += self.flush_tcp(engine, peer)?;
                 continue;
             }
@@ -282,12 +282,15 @@ impl Router {
         let mut sent = 0;
         loop {
             let mut ts: [Option<rmpi_engine::Transmit<'_>>; GATHER_FRAMES] = std::array::from_fn(|_| None);
-            let mut n = 0;
+            let (mut n, mut bytes) = (0, 0);
             while n < GATHER_FRAMES {
-                match engine.peek_transmit(peer, n) {
-                    Some(t) => ts[n] = Some(t),
-                    None => break,
+                let Some(t) = engine.peek_transmit(peer, n) else { break };
+                let len = t.header().len() + t.payload().len();
+                if n > 0 && bytes + len > gather_tcp() {
+                    break;
                 }
+                bytes += len;
+                ts[n] = Some(t);
                 n += 1;
             }
             if n == 0 {
@@ -467,11 +470,19 @@ impl PacketSink for EngineSink<'_> {
     }
 }
 
-/// `RMPI_TCP_GATHER=0`: hand TCP one packet per write, as before gathered
-/// writes (for A/B measurements).
-fn gather_tcp() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("RMPI_TCP_GATHER").map_or(true, |v| v.trim() != "0"))
+/// Default of [`gather_tcp`]: control packets and small messages go
+/// together, large `Data` chunks one to a write (gathering several 256 KiB
+/// chunks into one write measured 0.6 of the bandwidth of one each).
+const GATHER_BYTES: usize = 64 << 10;
+
+/// `RMPI_TCP_GATHER`: a gathered TCP write takes further packets while
+/// they add up to at most this many bytes (default [`GATHER_BYTES`]; 0:
+/// one packet per write).
+fn gather_tcp() -> usize {
+    static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BYTES.get_or_init(|| {
+        std::env::var("RMPI_TCP_GATHER").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(GATHER_BYTES)
+    })
 }
 
 fn offer_ofi_read(ofi: &mut OfiTransport, peer: u32, h: &mut [u8; HEADER_LEN]) {

@@ -230,29 +230,38 @@ pub(crate) fn send_frame(
     }
     let slices = &slices[..k];
     let total = FRAME_HEADER + len;
+    let cap = write_max();
     let mut written = 0;
     while written < total {
-        let r = if written == 0 {
-            send_vectored(sock, slices)
-        } else {
-            // Skip what was written already.
-            let mut skip = written;
-            let mut rest: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
-            let mut m = 0;
-            for s in slices {
-                if skip >= s.len() {
-                    skip -= s.len();
-                } else {
-                    rest[m] = IoSlice::new(&s[skip..]);
-                    m += 1;
-                    skip = 0;
+        // What is left of the frame, at most `cap` bytes of it.
+        let (mut skip, mut room) = (written, cap);
+        let mut rest: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+        let mut m = 0;
+        for s in slices {
+            if skip >= s.len() {
+                skip -= s.len();
+                continue;
+            }
+            if room == 0 {
+                break;
+            }
+            let piece = &s[skip..];
+            let piece = &piece[..piece.len().min(room)];
+            room -= piece.len();
+            rest[m] = IoSlice::new(piece);
+            m += 1;
+            skip = 0;
+        }
+        let asked = cap - room;
+        match send_vectored(sock, &rest[..m]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                written += n;
+                if n < asked {
+                    // The socket's buffer is full: no second call only to hear EAGAIN.
+                    break;
                 }
             }
-            send_vectored(sock, &rest[..m])
-        };
-        match r {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => written += n,
             Err(e) if would_block(&e) => {
                 if written == 0 && decline_if_full {
                     return Ok(false);
@@ -349,6 +358,20 @@ pub(crate) fn send_frames(
         return Ok(whole + 1);
     }
     Ok(whole)
+}
+
+/// Default of [`write_max`].
+const DEFAULT_WRITE: usize = 256 << 10;
+
+/// `RMPI_TCP_WRITE`: the most bytes one `sendmsg` of a large frame carries
+/// (default [`DEFAULT_WRITE`]; 0: the whole frame at once).
+fn write_max() -> usize {
+    static V: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *V.get_or_init(|| match std::env::var("RMPI_TCP_WRITE").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+        Some(0) => usize::MAX,
+        Some(n) => n,
+        None => DEFAULT_WRITE,
+    })
 }
 
 /// Queue one frame in `out`.
