@@ -2,7 +2,8 @@
 //! sends them: rank 0 starts `--window` nonblocking sends of one tag and
 //! waits for them all, rank 1 has as many receives posted (each into a
 //! buffer of its own) and answers with a short message once they are all
-//! complete; `--rounds` times. Sizes cycle through a list around the
+//! complete (in odd rounds rank 0 waits for that answer before it waits
+//! for its sends); `--rounds` times. Sizes cycle through a list around the
 //! protocol thresholds (eager limit, the TCP transport's packet size and
 //! read sizes), shifted by one per round, so every window mixes eager and
 //! rendezvous messages and several packets go out together. Every
@@ -57,11 +58,18 @@ fn main() {
                 .iter()
                 .map(|b| unsafe { api::isend(b.as_ptr(), b.len(), 1, 2, W, SendMode::Standard) }.expect("isend"))
                 .collect();
+            // Odd rounds: the answer is awaited first, so the sends must
+            // progress inside a receive from the same peer.
+            let mut ack = [0u8; 4];
+            if round % 2 == 1 {
+                api::recv(&mut ack, 1, 3, W).expect("ack");
+            }
             for r in reqs {
                 api::wait(r).expect("wait send");
             }
-            let mut ack = [0u8; 4];
-            api::recv(&mut ack, 1, 3, W).expect("ack");
+            if round % 2 == 0 {
+                api::recv(&mut ack, 1, 3, W).expect("ack");
+            }
             check(ack == (round as u32).to_le_bytes(), "the answer names the round");
         } else {
             // One byte of room more than the largest message, so a message

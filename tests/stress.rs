@@ -89,5 +89,6 @@ fn windows_of_large_messages_over_tcp_keep_order_and_contents() {
     // Large frames written 50 000 bytes per call (and whole, with no cap).
     window(&[("RMPI_TCP_WRITE", "50000"), ("RMPI_TCP_SOCKBUF", "65536"), ("RMPI_TCP_GATHER", "1048576")]);
     window(&[("RMPI_TCP_WRITE", "0")]);
+    window(&[("RMPI_TCP_DEFER_RTS", "0")]);
     window(&[("RMPI_TCP_GATHER", "0")]);
 }

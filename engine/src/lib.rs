@@ -291,6 +291,15 @@ impl Engine {
         Ok(rid)
     }
 
+    /// Whether send `rid` went as a rendezvous and still waits for the
+    /// receiver's answer to its `Rts` (queued or sent).
+    pub fn awaits_reply(&self, rid: ReqId) -> bool {
+        matches!(
+            self.reqs.get(rid),
+            Some(Request { kind: ReqKind::Send { state: SendState::AwaitReply, .. }, done: None, .. })
+        )
+    }
+
     /// The fast path of a small standard or ready send: when nothing waits
     /// to go to `peer` (so order is kept), the message fits eagerly and the
     /// credit allows, charge the credit and return the `Eager` header. No

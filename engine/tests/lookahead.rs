@@ -74,3 +74,24 @@ fn look_ahead_stops_behind_a_multi_chunk_data_entry_and_delivers_in_order() {
         assert!(bufs[k] == data[k], "message {k} differs");
     }
 }
+
+#[test]
+fn awaits_reply_names_a_rendezvous_send_until_its_answer() {
+    let (mut a, mut b) = pair();
+    let big = vec![7u8; 5000];
+    let small = [1u8; 8];
+    // SAFETY: the buffers outlive the sends (the engines are dropped first).
+    let s_big = a.post_send(1, CTX, 0, 1, unsafe { SendBuf::new(big.as_ptr(), big.len()) }, SendMode::Standard);
+    let s_small = a.post_send(1, CTX, 0, 1, unsafe { SendBuf::new(small.as_ptr(), small.len()) }, SendMode::Standard);
+    let (s_big, s_small) = (s_big.expect("routed"), s_small.expect("routed"));
+    assert!(a.awaits_reply(s_big), "over the eager limit: an Rts");
+    assert!(!a.awaits_reply(s_small), "eager");
+    let mut buf = vec![0u8; 5000];
+    // SAFETY: `buf` outlives the receive, which completes below.
+    let r = b.post_recv(CTX, SrcSel::Rank(0), TagSel::Tag(1), unsafe { RecvBuf::new(buf.as_mut_ptr(), buf.len()) });
+    deliver(&mut a, &mut b, 1, 0);
+    deliver(&mut b, &mut a, 0, 1);
+    assert!(!a.awaits_reply(s_big), "the Cts came: streaming");
+    deliver(&mut a, &mut b, 1, 0);
+    assert!(b.status(r).expect("known").is_some() && buf == big);
+}

@@ -39,6 +39,8 @@ pub struct Router {
     loopback: VecDeque<Vec<u8>>,
     single_copy: bool,
     scratch: Vec<u32>,
+    /// Per peer, the last send that went to it as a rendezvous over TCP.
+    last_rts: Vec<Option<ReqId>>,
 }
 
 fn transport_err(e: TransportError) -> MpiError {
@@ -57,6 +59,7 @@ impl Router {
             loopback: VecDeque::new(),
             single_copy: cma::probe(),
             scratch: Vec::new(),
+            last_rts: vec![None; size as usize],
         }
     }
 
@@ -273,6 +276,22 @@ impl Router {
         Ok(sent)
     }
 
+    /// Whether the `Rts` of send `rid` to `peer`, just posted, may wait for
+    /// the next progress step instead of going out now: when an earlier
+    /// rendezvous send to the same TCP peer is still pending, as in a window
+    /// of nonblocking sends, whose `Rts` then go out gathered, several to a
+    /// write, at the wait (a burst of one-packet writes costs the sender a
+    /// system call and the kernel's sending and receiving work each). The
+    /// first of a run goes at once, so a lone `MPI_Isend` starts its
+    /// handshake as before.
+    pub fn defer_rts(&mut self, engine: &Engine, peer: u32, rid: ReqId) -> bool {
+        if self.routes[peer as usize] != Route::Tcp || gather_tcp() == 0 || !engine.awaits_reply(rid) {
+            return false;
+        }
+        let earlier = self.last_rts[peer as usize].replace(rid);
+        defer_rts_on() && earlier.is_some_and(|r| engine.status(r) == Ok(None))
+    }
+
     /// [`Router::flush`] for a TCP peer: the packets waiting for it go
     /// several to a write (`TcpTransport::try_send_batch`), so a burst of
     /// `Cts`, or the `Data` of several messages, costs one system call and
@@ -468,6 +487,12 @@ impl PacketSink for EngineSink<'_> {
             self.fault.get_or_insert(e);
         }
     }
+}
+
+/// `RMPI_TCP_DEFER_RTS=0`: every `Rts` goes out when its send is posted.
+fn defer_rts_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("RMPI_TCP_DEFER_RTS").map_or(true, |v| v.trim() != "0"))
 }
 
 /// Default of [`gather_tcp`]: control packets and small messages go
