@@ -292,10 +292,11 @@ impl Router {
         defer_rts_on() && earlier.is_some_and(|r| engine.status(r) == Ok(None))
     }
 
-    /// [`Router::flush`] for a TCP peer: the packets waiting for it go
-    /// several to a write (`TcpTransport::try_send_batch`), so a burst of
-    /// `Cts`, or the `Data` of several messages, costs one system call and
-    /// one pass of the kernel's sending work rather than one per packet.
+    /// [`Router::flush`] for a TCP peer: the small packets waiting for it
+    /// go several to a write (`TcpTransport::try_send_batch`, at most
+    /// [`gather_tcp`] bytes behind the first), so a burst of `Rts` or `Cts`
+    /// costs one system call and one pass of the kernel's sending work
+    /// rather than one per packet; a large `Data` chunk goes alone.
     fn flush_tcp(&mut self, engine: &mut Engine, peer: u32) -> MpiResult<usize> {
         let tcp = self.tcp.as_mut().expect("tcp route");
         let mut sent = 0;
