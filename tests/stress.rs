@@ -66,3 +66,29 @@ fn simultaneous_64mib_exchange_over_tcp_never_deadlocks() {
     exchange("sendrecv", true);
     exchange("isend", true);
 }
+
+fn window(env: &[(&str, &str)]) {
+    let mut job = Job::new(2, "window").timeout(Duration::from_secs(300)).tcp();
+    for (k, v) in env {
+        job = job.env(k, v);
+    }
+    let out = job.run();
+    out.assert_ok();
+    let ok = out.stdout.lines().filter(|l| l.ends_with("window ok")).count();
+    assert_eq!(ok, 2, "{env:?}: every rank checked its windows:\n{}", out.stdout);
+}
+
+#[test]
+fn windows_of_large_messages_over_tcp_keep_order_and_contents() {
+    // Defaults; small socket buffers so that writes stop inside frames,
+    // with packets smaller than the messages so that the look-ahead stops
+    // at multi-chunk ones; large frames in small writes, several large
+    // frames gathered into one write; and one packet a write.
+    window(&[]);
+    window(&[("RMPI_TCP_SOCKBUF", "32768"), ("RMPI_TCP_MAX_PACKET", "100000")]);
+    // Large frames written 50 000 bytes per call (and whole, with no cap).
+    window(&[("RMPI_TCP_WRITE", "50000"), ("RMPI_TCP_SOCKBUF", "65536"), ("RMPI_TCP_GATHER", "1048576")]);
+    window(&[("RMPI_TCP_WRITE", "0")]);
+    window(&[("RMPI_TCP_DEFER_RTS", "0")]);
+    window(&[("RMPI_TCP_GATHER", "0")]);
+}

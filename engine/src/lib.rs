@@ -375,6 +375,15 @@ impl Engine {
         Ok(rid)
     }
 
+    /// Whether send `rid` went as a rendezvous and still waits for the
+    /// receiver's answer to its `Rts` (queued or sent).
+    pub fn awaits_reply(&self, rid: ReqId) -> bool {
+        matches!(
+            self.reqs.get(rid),
+            Some(Request { kind: ReqKind::Send { state: SendState::AwaitReply, .. }, done: None, .. })
+        )
+    }
+
     /// The fast path of a small standard or ready send: when nothing waits
     /// to go to `peer` (so order is kept), the message fits eagerly and the
     /// credit allows, charge the credit and return the `Eager` header. No
@@ -623,10 +632,37 @@ impl Engine {
     /// once the transport accepted it; otherwise it stays first in line.
     pub fn next_transmit(&self, peer: u32) -> Option<Transmit<'_>> {
         let p = self.peers.get(peer as usize)?;
-        match p.outq.front()? {
+        Some(self.transmit_of(peer, p.outq.front()?))
+    }
+
+    /// The packet that will be `peer`'s next transmit after the first `i`
+    /// are accepted, if it is known now: for `i = 0` the same as
+    /// [`Engine::next_transmit`]; further on only while every packet before
+    /// it is the last of its queue entry (a `Data` entry still needing more
+    /// than one chunk ends the look-ahead). A transport that takes several
+    /// packets in one write is handed them this way; the caller then calls
+    /// [`Engine::transmit_done`] once per packet taken, in order.
+    pub fn peek_transmit(&self, peer: u32, i: usize) -> Option<Transmit<'_>> {
+        if i == 0 {
+            return self.next_transmit(peer);
+        }
+        let p = self.peers.get(peer as usize)?;
+        for out in p.outq.iter().take(i) {
+            if let Out::Data { offset, end, .. } = out {
+                if self.chunk_len(peer, *end - *offset) < *end - *offset {
+                    return None;
+                }
+            }
+        }
+        Some(self.transmit_of(peer, p.outq.get(i)?))
+    }
+
+    /// The packet a queue entry sends next.
+    fn transmit_of(&self, peer: u32, out: &Out) -> Transmit<'_> {
+        match out {
             Out::Packet { hdr, payload, .. } => {
                 let (header, header_len) = hdr.encode_wire();
-                Some(Transmit { header, header_len, payload: *payload, _engine: std::marker::PhantomData })
+                Transmit { header, header_len, payload: *payload, _engine: std::marker::PhantomData }
             }
             Out::Data { rreq, buf, offset, end, .. } => {
                 let chunk = self.chunk_len(peer, *end - *offset);
@@ -634,12 +670,12 @@ impl Engine {
                 h.a = *rreq;
                 h.b = *offset as u64;
                 h.len = chunk as u64;
-                Some(Transmit {
+                Transmit {
                     header: h.encode(),
                     header_len: HEADER_LEN,
                     payload: Some((*buf, *offset, *offset + chunk)),
                     _engine: std::marker::PhantomData,
-                })
+                }
             }
         }
     }

@@ -87,7 +87,11 @@ impl Net {
         // rendezvous from a peer this rank never sent to: its reply needs a
         // route before the flush below pushes it.
         self.route_busy_peers()?;
-        // Push eagerly: the common case sends with no further call.
+        // Push eagerly: the common case sends with no further call (but
+        // see `Router::defer_rts`).
+        if self.router.defer_rts(&self.engine, peer, rid) {
+            return Ok(rid);
+        }
         self.router.flush(&mut self.engine)?;
         Ok(rid)
     }

@@ -417,3 +417,65 @@ fn simultaneous_first_sends_converge_on_one_connection_in_order() {
         assert_eq!(got[1], (0..next[0]).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn gathered_writes_keep_order_and_contents_through_a_full_socket() {
+    let mut g = tcp_group_raw(2);
+    // Sizes around the transport's thresholds (64 KiB reads and the direct
+    // send limit, 256 KiB, near its 1 MiB packet) and control-sized ones.
+    let sizes = [52usize, 65_535, 65_536, 65_537, 262_143, 262_144, 262_145, 1_000_000, 7, 300_001];
+    let plan: Vec<Vec<u8>> = (0..120usize)
+        .map(|k| {
+            let n = sizes[k % sizes.len()].max(8);
+            let mut v: Vec<u8> = (0..n).map(|i| ((i * 13 + k * 7) % 251) as u8).collect();
+            v[..4].copy_from_slice(&(k as u32).to_le_bytes());
+            v
+        })
+        .collect();
+    let mut got: Vec<(Rank, Vec<u8>)> = Vec::new();
+    // Connect first (the handshake needs both sides polling).
+    g[1].try_send(0, &[b"hello"]).unwrap();
+    until("the first packet", || {
+        g[1].poll(&mut |_, _| {}).unwrap();
+        poll_collect(&mut g[0], &mut got);
+        !got.is_empty()
+    });
+    got.clear();
+    let mut sent = 0;
+    let mut most = 0;
+    let offer = |t: &mut TcpTransport, sent: &mut usize, most: &mut usize| {
+        while *sent < plan.len() {
+            let end = (*sent + 16).min(plan.len());
+            let parts: Vec<[&[u8]; 2]> = plan[*sent..end].iter().map(|p| [&p[..8], &p[8..]]).collect();
+            let packets: Vec<&[&[u8]]> = parts.iter().map(|p| &p[..]).collect();
+            match t.try_send_batch(0, &packets) {
+                Ok(k) => {
+                    assert!(k >= 1 && k <= packets.len());
+                    *sent += k;
+                    *most = (*most).max(k);
+                }
+                Err(TransportError::WouldBlock) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    // The receiver does not read: the sockets fill and the writes stop short.
+    for _ in 0..3 {
+        offer(&mut g[1], &mut sent, &mut most);
+        g[1].poll(&mut |_, _| {}).unwrap();
+    }
+    assert!(sent < plan.len(), "all {sent} packets went out with nobody reading");
+    assert!(most >= 2, "several frames went in one write");
+    until("every packet", || {
+        offer(&mut g[1], &mut sent, &mut most);
+        g[1].poll(&mut |_, _| {}).unwrap();
+        poll_collect(&mut g[0], &mut got);
+        got.len() == plan.len()
+    });
+    assert!(!g[1].has_pending_writes());
+    for (k, (src, p)) in got.iter().enumerate() {
+        assert_eq!(*src, 1);
+        assert_eq!(u32::from_le_bytes(p[..4].try_into().unwrap()) as usize, k, "packet {k} out of order");
+        assert!(p == &plan[k], "packet {k} ({} B) differs", plan[k].len());
+    }
+}

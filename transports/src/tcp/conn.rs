@@ -10,6 +10,7 @@ use std::time::Instant;
 use socket2::Socket;
 
 use super::handshake::{self, Hello, NONCE_LEN};
+use super::GATHER_FRAMES;
 use crate::Rank;
 
 /// Bytes of the frame length prefix.
@@ -229,29 +230,38 @@ pub(crate) fn send_frame(
     }
     let slices = &slices[..k];
     let total = FRAME_HEADER + len;
+    let cap = write_max();
     let mut written = 0;
     while written < total {
-        let r = if written == 0 {
-            send_vectored(sock, slices)
-        } else {
-            // Skip what was written already.
-            let mut skip = written;
-            let mut rest: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
-            let mut m = 0;
-            for s in slices {
-                if skip >= s.len() {
-                    skip -= s.len();
-                } else {
-                    rest[m] = IoSlice::new(&s[skip..]);
-                    m += 1;
-                    skip = 0;
+        // What is left of the frame, at most `cap` bytes of it.
+        let (mut skip, mut room) = (written, cap);
+        let mut rest: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+        let mut m = 0;
+        for s in slices {
+            if skip >= s.len() {
+                skip -= s.len();
+                continue;
+            }
+            if room == 0 {
+                break;
+            }
+            let piece = &s[skip..];
+            let piece = &piece[..piece.len().min(room)];
+            room -= piece.len();
+            rest[m] = IoSlice::new(piece);
+            m += 1;
+            skip = 0;
+        }
+        let asked = cap - room;
+        match send_vectored(sock, &rest[..m]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                written += n;
+                if n < asked {
+                    // The socket's buffer is full: no second call only to hear EAGAIN.
+                    break;
                 }
             }
-            send_vectored(sock, &rest[..m])
-        };
-        match r {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => written += n,
             Err(e) if would_block(&e) => {
                 if written == 0 && decline_if_full {
                     return Ok(false);
@@ -272,6 +282,96 @@ pub(crate) fn send_frame(
         }
     }
     Ok(true)
+}
+
+/// Send several frames on `sock` with one `sendmsg` (`out` must be empty;
+/// each packet has at most two non-empty parts, and at most
+/// [`GATHER_FRAMES`] are looked at). Returns how many were taken, in
+/// order: every frame written whole, plus a partly written one whose
+/// unwritten tail is queued in `out`. When the socket takes nothing, the
+/// first frame is queued whole unless `decline_first_if_full` (then
+/// `Ok(0)`: nothing taken).
+pub(crate) fn send_frames(
+    sock: &Socket,
+    out: &mut OutBuf,
+    packets: &[&[&[u8]]],
+    decline_first_if_full: bool,
+) -> io::Result<usize> {
+    debug_assert!(out.is_empty());
+    let mut lens = [[0u8; FRAME_HEADER]; GATHER_FRAMES];
+    let mut ends = [0usize; GATHER_FRAMES];
+    let mut count = 0;
+    let mut total = 0;
+    for (k, parts) in packets.iter().take(GATHER_FRAMES).enumerate() {
+        if parts.iter().filter(|p| !p.is_empty()).count() > 2 {
+            break;
+        }
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        lens[k] = (len as u32).to_le_bytes();
+        total += FRAME_HEADER + len;
+        ends[k] = total;
+        count = k + 1;
+    }
+    let mut slices: [IoSlice<'_>; 3 * GATHER_FRAMES] = [IoSlice::new(&[]); 3 * GATHER_FRAMES];
+    let mut m = 0;
+    for (k, parts) in packets.iter().take(count).enumerate() {
+        slices[m] = IoSlice::new(&lens[k]);
+        m += 1;
+        for p in parts.iter().filter(|p| !p.is_empty()) {
+            slices[m] = IoSlice::new(p);
+            m += 1;
+        }
+    }
+    let written = loop {
+        match send_vectored(sock, &slices[..m]) {
+            Ok(0) if total > 0 => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
+            Err(e) => return Err(e),
+        }
+    };
+    if written == 0 {
+        if decline_first_if_full || count == 0 {
+            return Ok(0);
+        }
+        queue_frame(out, packets[0], ends[0] - FRAME_HEADER);
+        return Ok(1);
+    }
+    // Frames written whole, then the one cut short (its tail queued).
+    let whole = ends[..count].iter().take_while(|&&e| e <= written).count();
+    if whole == count {
+        return Ok(whole);
+    }
+    let start = if whole == 0 { 0 } else { ends[whole - 1] };
+    if written > start {
+        let mut skip = written - start;
+        let frame = [&lens[whole][..]].into_iter().chain(packets[whole].iter().copied());
+        for s in frame {
+            if skip >= s.len() {
+                skip -= s.len();
+            } else {
+                out.push(&s[skip..]);
+                skip = 0;
+            }
+        }
+        return Ok(whole + 1);
+    }
+    Ok(whole)
+}
+
+/// Default of [`write_max`].
+const DEFAULT_WRITE: usize = 256 << 10;
+
+/// `RMPI_TCP_WRITE`: the most bytes one `sendmsg` of a large frame carries
+/// (default [`DEFAULT_WRITE`]; 0: the whole frame at once).
+fn write_max() -> usize {
+    static V: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *V.get_or_init(|| match std::env::var("RMPI_TCP_WRITE").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+        Some(0) => usize::MAX,
+        Some(n) => n,
+        None => DEFAULT_WRITE,
+    })
 }
 
 /// Queue one frame in `out`.

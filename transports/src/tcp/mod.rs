@@ -73,6 +73,8 @@ const LISTENER_TOKEN: u64 = u64::MAX;
 /// connections use their slot index (below the tag).
 const OUT_TAG: u64 = 1 << 40;
 
+/// Most frames [`TcpTransport::try_send_batch`] gathers into one `sendmsg`.
+pub const GATHER_FRAMES: usize = 16;
 /// Default largest packet (`RMPI_TCP_MAX_PACKET`).
 pub const DEFAULT_MAX_PACKET: usize = 1 << 20;
 /// Suggested eager limit for TCP.
@@ -634,6 +636,68 @@ impl Transport for TcpTransport {
 }
 
 impl TcpTransport {
+    /// Send several packets to `peer`, in order, with one `sendmsg` when the
+    /// connection is established with nothing pending (at most
+    /// [`GATHER_FRAMES`]); otherwise the first goes as by `try_send`.
+    /// Returns how many were taken (at least one; `WouldBlock` when none):
+    /// the write ends where the socket's buffer is full, and a frame cut
+    /// short has its tail queued, as with `try_send`. One write for a run
+    /// of `Data` chunks or of control packets means one system call and
+    /// the kernel's sending work once for all of them, as for one large
+    /// message.
+    pub fn try_send_batch(&mut self, peer: Rank, packets: &[&[&[u8]]]) -> Result<usize, TransportError> {
+        let Some(first) = packets.first() else { return Ok(0) };
+        let max = self.caps.max_packet;
+        let n = packets.iter().take_while(|p| p.iter().map(|x| x.len()).sum::<usize>() <= max).count();
+        if n >= 2 {
+            if let Some(r) = self.gather(peer, &packets[..n.min(GATHER_FRAMES)]) {
+                return r;
+            }
+        }
+        self.try_send(peer, first).map(|()| 1)
+    }
+
+    /// The gathered write of [`TcpTransport::try_send_batch`], on the
+    /// connection `try_send` would use; `None` when that one is not settled
+    /// (not chosen yet, a hand-over due, still in its handshake) or has
+    /// bytes pending: then the ordinary path.
+    fn gather(&mut self, peer: Rank, packets: &[&[&[u8]]]) -> Option<Result<usize, TransportError>> {
+        let p = self.peers.get(&peer)?;
+        if p.gone.is_some() {
+            return None;
+        }
+        let large = packets[0].iter().map(|x| x.len()).sum::<usize>() >= DIRECT_MIN;
+        let r = if let Some(i) = p.via_in {
+            let c = self.incoming[i].as_mut()?;
+            if c.src().is_none() || !c.out.is_empty() {
+                return None;
+            }
+            conn::send_frames(&c.sock, &mut c.out, packets, large)
+        } else {
+            if peer < self.rank
+                && p.conn.as_ref().is_some_and(|c| c.can_hand_over())
+                && self.inbound_from(peer).is_some()
+            {
+                return None;
+            }
+            let c = self.peers.get_mut(&peer)?.conn.as_mut()?;
+            if !matches!(c.state, OutState::Established) || !c.out.is_empty() {
+                return None;
+            }
+            conn::send_frames(&c.sock, &mut c.out, packets, large)
+        };
+        Some(match r {
+            Ok(0) => Err(TransportError::WouldBlock),
+            Ok(k) => {
+                self.counters.packets_sent += k as u64;
+                self.counters.bytes_sent +=
+                    packets[..k].iter().flat_map(|p| p.iter()).map(|x| x.len() as u64).sum::<u64>();
+                Ok(k)
+            }
+            Err(e) => Err(self.break_peer(peer, e.to_string())),
+        })
+    }
+
     /// [`Transport::poll`] into a [`PacketSink`]: the payload of a large
     /// packet (at least 32 KiB after the sink's prefix) is read straight to
     /// where the sink says, if it says so, and reported through
