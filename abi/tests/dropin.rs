@@ -7,8 +7,14 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// A venv with the mpich 5.0.2 wheel under build/ (made if missing).
+/// A venv with the mpich 5.0.2 wheel under build/ (made if missing, once:
+/// the tests of this file run in parallel).
 fn mpich_venv() -> PathBuf {
+    static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    VENV.get_or_init(make_mpich_venv).clone()
+}
+
+fn make_mpich_venv() -> PathBuf {
     let shared = common::root().join("build/venv-mpich");
     if shared.join("bin/mpicc").exists() {
         return shared;
