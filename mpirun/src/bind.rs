@@ -91,17 +91,9 @@ pub fn units(cpus: &[usize], by_core: bool) -> Vec<Vec<usize>> {
     if !by_core {
         return cpus.iter().map(|&c| vec![c]).collect();
     }
-    let mut cores: BTreeMap<(u64, u64, usize), Vec<usize>> = BTreeMap::new();
-    let mut first: BTreeMap<(u64, u64), usize> = BTreeMap::new();
+    let mut cores: BTreeMap<(u64, u64), Vec<usize>> = BTreeMap::new();
     for &c in cpus {
-        let key = match core_of(c) {
-            Some((pkg, core)) => {
-                let lowest = *first.entry((pkg, core)).or_insert(c);
-                (pkg, core, lowest)
-            }
-            None => (u64::MAX, c as u64, c),
-        };
-        cores.entry(key).or_default().push(c);
+        cores.entry(core_of(c).unwrap_or((u64::MAX, c as u64))).or_default().push(c);
     }
     let mut out: Vec<Vec<usize>> = cores.into_values().collect();
     out.sort_by_key(|u| u[0]);

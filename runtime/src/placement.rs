@@ -33,15 +33,25 @@ pub(crate) fn before_yield(shm: &mut rmpi_transports::shm::ShmTransport, next_ch
     }
 }
 
+/// This thread's affinity mask (`None` if the kernel will not say).
+pub(crate) fn affinity() -> Option<libc::cpu_set_t> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the call writes at
+    // most size_of::<cpu_set_t>() bytes into it.
+    unsafe {
+        let mut mask: libc::cpu_set_t = std::mem::zeroed();
+        (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut mask) == 0).then_some(mask)
+    }
+}
+
 /// Leave the current CPU for another one this thread may run on, keeping
 /// its affinity as it was. Does nothing for a thread bound to one CPU.
 pub(crate) fn move_off_this_cpu() {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls write at
-    // most size_of::<cpu_set_t>() bytes into our local sets.
+    let Some(mask) = affinity() else { return };
+    // SAFETY: the set operations read and write local sets; the calls take
+    // pointers to them with their size.
     unsafe {
         let size = std::mem::size_of::<libc::cpu_set_t>();
-        let mut mask: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, size, &mut mask) != 0 || libc::CPU_COUNT(&mask) < 2 {
+        if libc::CPU_COUNT(&mask) < 2 {
             return;
         }
         let cpu = libc::sched_getcpu();

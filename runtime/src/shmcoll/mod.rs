@@ -217,13 +217,8 @@ pub(crate) fn wait_for(area: &Area, pending: impl Fn(usize) -> bool, mut ready: 
 /// Read once: rmpi itself never binds a thread after start-up.
 fn bound_to_one_cpu() -> bool {
     static BOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *BOUND.get_or_init(|| {
-        // SAFETY: a zeroed set is valid; the call writes at most its size.
-        unsafe {
-            let mut m: libc::cpu_set_t = std::mem::zeroed();
-            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut m) == 0 && libc::CPU_COUNT(&m) == 1
-        }
-    })
+    // SAFETY: CPU_COUNT reads a set the kernel filled.
+    *BOUND.get_or_init(|| crate::placement::affinity().is_some_and(|m| unsafe { libc::CPU_COUNT(&m) } == 1))
 }
 
 /// Spin rounds of [`wait_for`] before a yield when no member it waits for
